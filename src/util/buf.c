@@ -1,0 +1,121 @@
+/* Growable, capped, NUL-terminated byte buffer with a sticky error. */
+#include "buf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "xalloc.h"
+
+void buf_init(struct buf *b, size_t cap)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->alloc = 0;
+    b->cap = cap ? cap : BUF_CAP_DEFAULT;
+    b->err = 0;
+}
+
+void buf_release(struct buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->alloc = 0;
+    b->err = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    b->err = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+static int reserve(struct buf *b, size_t n)
+{
+    size_t need, a;
+
+    if (b->err)
+        return b->err;
+    if (n > b->cap - b->len) {
+        b->err = ERR_TOOBIG;
+        return b->err;
+    }
+    need = b->len + n + 1;
+    if (need <= b->alloc)
+        return 0;
+    a = b->alloc ? b->alloc : 64;
+    while (a < need)
+        a *= 2;
+    b->data = xrealloc(b->data, a);
+    b->alloc = a;
+    return 0;
+}
+
+int buf_add(struct buf *b, const void *p, size_t n)
+{
+    int rc = reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int buf_adds(struct buf *b, const char *s)
+{
+    return buf_add(b, s, strlen(s));
+}
+
+int buf_addc(struct buf *b, char c)
+{
+    return buf_add(b, &c, 1);
+}
+
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    int n, rc;
+
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return ERR_INTERNAL;
+    rc = reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *buf_str(const struct buf *b)
+{
+    return b->data ? b->data : "";
+}
+
+char *buf_take(struct buf *b)
+{
+    char *p = b->data ? b->data : xstrdup("");
+    b->data = NULL;
+    b->len = b->alloc = 0;
+    b->err = 0;
+    return p;
+}

@@ -1,0 +1,41 @@
+/* ISO calendar dates: strict YYYY-MM-DD check and the local date of today. */
+#include "date.h"
+
+#include <ctype.h>
+#include <time.h>
+
+static int days_in_month(int y, int m)
+{
+    static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return d[m - 1];
+}
+
+int date_check(const char *s, struct err *e)
+{
+    int y, m, d, i;
+
+    for (i = 0; i < DATE_LEN; i++) {
+        int want_dash = (i == 4 || i == 7);
+        if (!s[i] || (want_dash ? s[i] != '-' : !isdigit((unsigned char)s[i])))
+            return err_set(e, ERR_INPUT, "'%s' is not a date (expected YYYY-MM-DD)", s);
+    }
+    if (s[DATE_LEN])
+        return err_set(e, ERR_INPUT, "'%s' is not a date (expected YYYY-MM-DD)", s);
+    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    m = (s[5] - '0') * 10 + (s[6] - '0');
+    d = (s[8] - '0') * 10 + (s[9] - '0');
+    if (y < 1900 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
+        return err_set(e, ERR_INPUT, "'%s' is not a valid calendar date", s);
+    return 0;
+}
+
+void date_today(char *out)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+
+    localtime_r(&t, &tm);
+    strftime(out, DATE_LEN + 1, "%Y-%m-%d", &tm);
+}

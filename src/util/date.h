@@ -1,0 +1,17 @@
+/* Calendar dates as ISO-8601 "YYYY-MM-DD" strings: validation and today.
+ * Dates compare correctly as strings, which is how the store uses them. */
+#ifndef POSTIER_DATE_H
+#define POSTIER_DATE_H
+
+#include "err.h"
+
+#define DATE_LEN 10 /* "YYYY-MM-DD" without the NUL */
+
+/* Checks s is a real calendar date written YYYY-MM-DD (year 1900-9999).
+ * Returns 0, or ERR_INPUT with a message saying what is wrong. */
+int date_check(const char *s, struct err *e);
+
+/* Writes today's local date into out (at least DATE_LEN + 1 bytes). */
+void date_today(char *out);
+
+#endif

@@ -1,0 +1,88 @@
+/* Owned string vectors and separator splitting. */
+#include "strv.h"
+
+#include <string.h>
+
+#include "xalloc.h"
+
+void strv_init(struct strv *s)
+{
+    s->v = NULL;
+    s->n = s->alloc = 0;
+}
+
+void strv_release(struct strv *s)
+{
+    size_t i;
+
+    if (!s)
+        return;
+    for (i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    strv_init(s);
+}
+
+void strv_push_take(struct strv *s, char *str)
+{
+    if (s->n + 2 > s->alloc) {
+        s->alloc = s->alloc ? s->alloc * 2 : 8;
+        s->v = xrealloc(s->v, s->alloc * sizeof *s->v);
+    }
+    s->v[s->n++] = str;
+    s->v[s->n] = NULL;
+}
+
+void strv_push(struct strv *s, const char *str)
+{
+    strv_push_take(s, xstrdup(str));
+}
+
+static int blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+size_t strv_split(struct strv *s, const char *str, char sep)
+{
+    size_t added = 0;
+    const char *p = str, *end;
+
+    if (!str)
+        return 0;
+    for (;;) {
+        const char *a, *b;
+        end = strchr(p, sep);
+        if (!end)
+            end = p + strlen(p);
+        a = p;
+        b = end;
+        while (a < b && blank(*a))
+            a++;
+        while (b > a && blank(b[-1]))
+            b--;
+        if (b > a) {
+            strv_push_take(s, xstrndup(a, (size_t)(b - a)));
+            added++;
+        }
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    return added;
+}
+
+char *str_trim(char *s)
+{
+    size_t n;
+    char *a = s;
+
+    while (blank(*a))
+        a++;
+    n = strlen(a);
+    while (n && blank(a[n - 1]))
+        n--;
+    memmove(s, a, n);
+    s[n] = '\0';
+    return s;
+}

@@ -1,0 +1,28 @@
+/* A NULL-terminated vector of owned strings, and splitting on a separator
+ * with surrounding blanks trimmed and empty items dropped. */
+#ifndef POSTIER_STRV_H
+#define POSTIER_STRV_H
+
+#include <stddef.h>
+
+struct strv {
+    char **v;   /* v[n] == NULL */
+    size_t n;
+    size_t alloc;
+};
+
+/* Embedded lifecycle; release frees every string; NULL-safe. */
+void strv_init(struct strv *s);
+void strv_release(struct strv *s);
+/* Appends a copy of str (or takes ownership with strv_push_take). */
+void strv_push(struct strv *s, const char *str);
+void strv_push_take(struct strv *s, char *str);
+/* Appends the items of str split on sep, each trimmed of spaces and tabs;
+ * empty items are skipped.  Returns the number of items added. */
+size_t strv_split(struct strv *s, const char *str, char sep);
+
+/* Trims leading and trailing ASCII blanks (space, tab, CR, LF) in place;
+ * returns s. */
+char *str_trim(char *s);
+
+#endif
