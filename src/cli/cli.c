@@ -1,1 +1,193 @@
-/* placeholder: being written */
+/* Global options, the command table and dispatch (kmod tools/kmod.c
+ * style), plus the helpers every command shares: config and database
+ * opening, error-to-exit-status mapping, listing and record options. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "util/xalloc.h"
+
+#define DEFAULT_CONFIG "config/postier.ini"
+
+static const struct cli_cmd commands[] = {
+    {"init", cmd_init, "create the database, the spool folders and a default config", NULL},
+    {"types", cmd_types, "contact types: add, list, edit, rm", NULL},
+    {"parties", cmd_parties, "parties (clients, suppliers, claims...): add, list, show, import",
+     NULL},
+    {"addresses", cmd_addresses, "parties' addresses (sites): add, list, import", NULL},
+    {"contacts", cmd_contacts,
+     "contacts: add, edit, show, list, rm, end, import, export", NULL},
+    {"demo", cmd_demo, "build a demo contact book in a folder and show it", NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void main_help(FILE *f)
+{
+    const struct cli_cmd *cmd;
+
+    fputs("Usage: postier [--config FILE] [--db FILE] COMMAND [ARGS...]\n\n"
+          "postier decides who must receive each business document, merges it into a\n"
+          "template and sends it by e-mail or SMS, keeping a tamper-evident history.\n\n"
+          "Global options:\n"
+          "  -c, --config FILE  configuration (default config/postier.ini, or $POSTIER_CONFIG)\n"
+          "  -d, --db FILE      database file, overriding [store] database\n"
+          "  -h, --help         this help; COMMAND --help for a command's help\n"
+          "  -V, --version      print the version\n\n"
+          "Commands:\n",
+          f);
+    for (cmd = commands; cmd->name; cmd++)
+        fprintf(f, "  %-10s %s\n", cmd->name, cmd->summary);
+    fputs("\nExit status: 0 ok, 1 partial failure, 2 usage, configuration or input error.\n", f);
+}
+
+int cli_status(int code)
+{
+    switch (code) {
+    case ERR_OK: return 0;
+    case ERR_INPUT:
+    case ERR_NOTFOUND:
+    case ERR_EXISTS:
+    case ERR_INUSE:
+    case ERR_CONFIG:
+    case ERR_TOOBIG:
+    case ERR_IO: return EXIT_USAGE;
+    default: return EXIT_PARTIAL;
+    }
+}
+
+int cli_fail(const struct err *e)
+{
+    fprintf(stderr, "postier: %s\n", e->msg[0] ? e->msg : err_name(e->code));
+    return cli_status(e->code);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("postier: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'postier %s --help'.\n", cmd);
+    return EXIT_USAGE;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+    }
+    return 0;
+}
+
+int cli_load_config(struct cli *c)
+{
+    struct err e;
+    int explicit = c->config_path != NULL;
+
+    if (c->cfg)
+        return 0;
+    if (!c->config_path)
+        c->config_path = getenv("POSTIER_CONFIG");
+    if (c->config_path && *c->config_path)
+        explicit = 1;
+    else
+        c->config_path = DEFAULT_CONFIG;
+    if (config_load(c->config_path, explicit, &c->cfg, &e))
+        return cli_fail(&e);
+    if (c->db_path) {
+        free(c->cfg->database);
+        c->cfg->database = xstrdup(c->db_path);
+    }
+    return 0;
+}
+
+int cli_open_store(struct cli *c)
+{
+    struct err e;
+    int rc = cli_load_config(c);
+
+    if (rc || c->store)
+        return rc;
+    if (store_open(c->cfg->database, &c->store, &e))
+        return cli_fail(&e);
+    return 0;
+}
+
+int cli_dispatch(struct cli *c, const char *group, const struct cli_cmd *cmds, int argc,
+                 char **argv)
+{
+    const struct cli_cmd *cmd;
+
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        FILE *f = argc < 2 ? stderr : stdout;
+        fprintf(f, "Usage: postier %s SUBCOMMAND [OPTIONS]\n\nSubcommands:\n", group);
+        for (cmd = cmds; cmd->name; cmd++)
+            fprintf(f, "  %-8s %s\n", cmd->name, cmd->summary);
+        fprintf(f, "\n'postier %s SUBCOMMAND --help' describes each one.\n", group);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    for (cmd = cmds; cmd->name; cmd++) {
+        if (strcmp(cmd->name, argv[1]))
+            continue;
+        if (cli_wants_help(argc - 1, argv + 1)) {
+            fputs(cmd->usage, stdout);
+            return 0;
+        }
+        return cmd->run(c, argc - 1, argv + 1);
+    }
+    return cli_usage(group, "unknown %s subcommand '%s'", group, argv[1]);
+}
+
+int cli_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"db", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cli c = {0};
+    const struct cli_cmd *cmd;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "+c:d:hV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': c.config_path = optarg; break;
+        case 'd': c.db_path = optarg; break;
+        case 'h': main_help(stdout); return 0;
+        case 'V': puts("postier 0.1.0"); return 0;
+        default: main_help(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        main_help(stderr);
+        return EXIT_USAGE;
+    }
+    for (cmd = commands; cmd->name; cmd++)
+        if (!strcmp(cmd->name, argv[optind]))
+            break;
+    if (!cmd->name)
+        return cli_usage("", "unknown command '%s'", argv[optind]);
+    argc -= optind;
+    argv += optind;
+    optind = 0; /* re-initialise getopt: each command parses its own argv */
+    rc = cmd->run(&c, argc, argv);
+    store_close(c.store);
+    config_free(c.cfg);
+    if (fflush(stdout) == EOF && !rc) {
+        fprintf(stderr, "postier: writing output: %s\n", strerror(errno));
+        rc = EXIT_PARTIAL;
+    }
+    return rc;
+}

@@ -1,1 +1,306 @@
-/* placeholder: being written */
+/* INI configuration: one table describes every key (section, name, type,
+ * default, allowed values, comment); loading, validation and the default
+ * file written by `postier init` are all driven by it, so a key cannot be
+ * documented in one place and forgotten in another. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+enum kind { K_STR, K_PATH, K_LONG, K_ENUM };
+
+struct key {
+    const char *section, *name;
+    enum kind kind;
+    size_t off;
+    const char *def;
+    const char *allowed; /* K_ENUM: '|'-separated values; K_LONG: NULL */
+    const char *comment;
+};
+
+#define S(f) offsetof(struct config, f)
+
+static const struct key keys[] = {
+    {"store", "database", K_PATH, S(database), "postier.db", NULL,
+     "relative paths are relative to the config file's folder's parent"},
+    {"store", "spool", K_PATH, S(spool), "spool", NULL, NULL},
+    {"store", "templates", K_PATH, S(templates), "templates", NULL, NULL},
+    {"sender", "name", K_STR, S(sender_name), "Postier", NULL, NULL},
+    {"sender", "email", K_STR, S(sender_email), "noreply@example.invalid", NULL, NULL},
+    {"email", "transport", K_ENUM, S(email_transport), "maildir", "maildir|smtp",
+     "maildir | smtp"},
+    {"email", "maildir", K_PATH, S(email_maildir), "spool/sent", NULL, NULL},
+    {"smtp", "url", K_STR, S(smtp_url), "smtp://127.0.0.1:25", NULL, "smtp:// or smtps://"},
+    {"smtp", "username", K_STR, S(smtp_username), "", NULL, NULL},
+    {"smtp", "password", K_STR, S(smtp_password), "", NULL, NULL},
+    {"smtp", "starttls", K_ENUM, S(smtp_starttls), "auto", "auto|always|never",
+     "auto | always | never"},
+    {"smtp", "connections", K_LONG, S(smtp_connections), "4", NULL, NULL},
+    {"smtp", "rate_per_second", K_LONG, S(smtp_rate_per_second), "0", NULL, "0 = unlimited"},
+    {"smtp", "rate_per_hour", K_LONG, S(smtp_rate_per_hour), "0", NULL, NULL},
+    {"smtp", "timeout", K_LONG, S(smtp_timeout), "30", NULL, NULL},
+    {"smtp", "max_attempts", K_LONG, S(smtp_max_attempts), "5", NULL, NULL},
+    {"sms", "transport", K_ENUM, S(sms_transport), "none", "none|kannel|json|maildir",
+     "none | kannel | json | maildir"},
+    {"sms", "url", K_STR, S(sms_url), "", NULL, NULL},
+    {"sms", "token", K_STR, S(sms_token), "", NULL, NULL},
+    {"sms", "sender", K_STR, S(sms_sender), "", NULL, NULL},
+    {"sms", "quiet_hours", K_STR, S(sms_quiet_hours), "20:00-08:00", NULL, NULL},
+    {"sms", "quiet_days", K_STR, S(sms_quiet_days), "sun", NULL, NULL},
+    {"run", "fallback", K_ENUM, S(run_fallback), "main", "main|none", "main | none"},
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+struct loader {
+    struct config *c;
+    struct err *e;
+    const char *path;
+    int line;
+};
+
+static char **str_at(struct config *c, const struct key *k)
+{
+    return (char **)((char *)c + k->off);
+}
+
+static long *long_at(struct config *c, const struct key *k)
+{
+    return (long *)((char *)c + k->off);
+}
+
+static int enum_ok(const char *allowed, const char *v)
+{
+    size_t n = strlen(v);
+    const char *p = allowed;
+
+    while (p && *p) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && memcmp(p, v, n) == 0)
+            return 1;
+        p = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Stores one value; returns 0 or ERR_CONFIG with "key: why". */
+static int set_value(struct config *c, const struct key *k, const char *v, struct err *e)
+{
+    if (k->kind == K_LONG) {
+        char *end;
+        long n;
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (errno || end == v || *end || n < 0)
+            return err_set(e, ERR_CONFIG, "[%s] %s: '%s' is not a non-negative whole number",
+                           k->section, k->name, v);
+        *long_at(c, k) = n;
+        return 0;
+    }
+    if (k->kind == K_ENUM && !enum_ok(k->allowed, v))
+        return err_set(e, ERR_CONFIG, "[%s] %s: '%s' is not one of %s", k->section, k->name, v,
+                       k->allowed);
+    free(*str_at(c, k));
+    *str_at(c, k) = xstrdup(v);
+    return 0;
+}
+
+static const struct key *find_key(const char *section, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name))
+            return &keys[i];
+    return NULL;
+}
+
+static int on_pair(void *user, const char *section, const char *name, const char *value)
+{
+    struct loader *l = user;
+    const struct key *k;
+
+    if (l->e->code)
+        return 0;
+    if (!name) /* a section header alone; checked when its keys come */
+        return 1;
+    k = find_key(section, name);
+    if (!k) {
+        err_set(l->e, ERR_CONFIG, "unknown key '%s' in section [%s]", name, section);
+        return 0;
+    }
+    return set_value(l->c, k, value, l->e) == 0;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return xstrdup(".");
+    if (slash == path)
+        return xstrdup("/");
+    return xstrndup(path, (size_t)(slash - path));
+}
+
+char *config_resolve(const char *base, const char *path)
+{
+    struct buf b;
+
+    if (path[0] == '/')
+        return xstrdup(path);
+    buf_init(&b, 0);
+    buf_printf(&b, "%s/%s", base, path);
+    return buf_take(&b);
+}
+
+/* base = absolute parent of the config file's folder (SPEC §8). */
+static char *base_of(const char *path)
+{
+    char cwd[PATH_MAX];
+    char *dir, *abs, *parent;
+
+    if (!getcwd(cwd, sizeof cwd))
+        return xstrdup(".");
+    dir = dir_of(path);
+    abs = config_resolve(cwd, dir);
+    free(dir);
+    parent = dir_of(abs);
+    free(abs);
+    return parent;
+}
+
+static void resolve_paths(struct config *c)
+{
+    size_t i;
+
+    for (i = 0; i < NKEYS; i++) {
+        char **p = str_at(c, &keys[i]);
+        if (keys[i].kind == K_PATH) {
+            char *abs = config_resolve(c->base, *p);
+            free(*p);
+            *p = abs;
+        }
+    }
+}
+
+static int parse_file(struct config *c, const char *path, struct err *e)
+{
+    struct loader l = {c, e, path, 0};
+    FILE *f = fopen(path, "r");
+    int rc;
+
+    if (!f)
+        return err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
+    rc = ini_parse_file(f, on_pair, &l);
+    fclose(f);
+    if (rc == 0)
+        return 0;
+    if (rc < 0)
+        return err_set(e, ERR_IO, "%s: cannot read", path);
+    if (e->code)
+        return err_prefix(e, "%s:%d", path, rc);
+    return err_set(e, ERR_CONFIG, "%s:%d: syntax error", path, rc);
+}
+
+int config_load(const char *path, int must_exist, struct config **out, struct err *e)
+{
+    struct config *c = xcalloc(1, sizeof *c);
+    struct err local;
+    size_t i;
+    int rc = 0;
+
+    if (!e)
+        e = &local;
+    err_clear(e);
+    for (i = 0; i < NKEYS; i++)
+        set_value(c, &keys[i], keys[i].def, e);
+    c->path = xstrdup(path);
+    c->base = base_of(path);
+    if (must_exist || access(path, F_OK) == 0)
+        rc = parse_file(c, path, e);
+    if (rc) {
+        config_free(c);
+        return rc;
+    }
+    resolve_paths(c);
+    *out = c;
+    return 0;
+}
+
+void config_free(struct config *c)
+{
+    size_t i;
+
+    if (!c)
+        return;
+    for (i = 0; i < NKEYS; i++)
+        if (keys[i].kind != K_LONG)
+            free(*str_at(c, &keys[i]));
+    free(c->path);
+    free(c->base);
+    free(c);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char *tmp = xstrdup(dir), *p;
+    int rc = 0;
+
+    for (p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) && errno != EEXIST)
+            rc = -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) && errno != EEXIST)
+        rc = -1;
+    free(tmp);
+    return rc;
+}
+
+int config_write_default(const char *path, struct err *e)
+{
+    const char *section = "";
+    struct buf b;
+    char *dir;
+    FILE *f;
+    size_t i;
+    int rc = 0;
+
+    if (access(path, F_OK) == 0)
+        return err_set(e, ERR_EXISTS, "%s already exists", path);
+    dir = dir_of(path);
+    mkdir_p(dir);
+    free(dir);
+    buf_init(&b, 0);
+    buf_adds(&b, "; postier configuration (SPEC §8). Every key is optional; the values\n"
+                 "; shown are the defaults. Uncomment a line to change it.\n");
+    for (i = 0; i < NKEYS; i++) {
+        const struct key *k = &keys[i];
+        if (strcmp(section, k->section)) {
+            section = k->section;
+            buf_printf(&b, "\n[%s]\n", section);
+        }
+        buf_printf(&b, ";%-16s = %s", k->name, k->def);
+        if (k->comment)
+            buf_printf(&b, "    ; %s", k->comment);
+        buf_addc(&b, '\n');
+    }
+    f = fopen(path, "wx");
+    if (!f || fputs(buf_str(&b), f) == EOF)
+        rc = err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
+    if (f && fclose(f) && !rc)
+        rc = err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
+    buf_release(&b);
+    return rc;
+}

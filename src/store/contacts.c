@@ -1,1 +1,76 @@
-/* placeholder: being written */
+/* Contact-specific store operations: deletion guarded by links (seed 000:
+ * a contact tied to an event, an e-mail or a document cannot be deleted)
+ * and the clearing of a party's contacts for `contacts import --sync`. */
+#include "store-int.h"
+
+int store_contact_rm(struct store *s, long long id, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, linked = -1;
+
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT " STORE_CONTACT_LINKED("c.id") " FROM contact c WHERE c.id = ?",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "contact");
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        linked = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (linked < 0)
+        return err_set(e, ERR_NOTFOUND, "no contact with id %lld", id);
+    if (linked)
+        return err_set(e, ERR_INUSE,
+                       "contact %lld is linked to sent messages, documents or events and cannot "
+                       "be deleted; end it instead (postier contacts end %lld)",
+                       id, id);
+    rc = sqlite3_prepare_v2(s->db, "DELETE FROM contact WHERE id = ?", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "contact");
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "contact");
+}
+
+/* Runs one statement over the party's contacts; *n = rows changed. */
+static int party_exec(struct store *s, const char *sql, long long party, const char *date,
+                      long long *n, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "contact");
+    sqlite3_bind_int64(st, 1, party);
+    if (date)
+        sqlite3_bind_text(st, 2, date, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return store_dberr(s, rc, e, "contact");
+    *n = sqlite3_changes(s->db);
+    return 0;
+}
+
+int store_contacts_clear_party(struct store *s, const char *party_ref, const char *date,
+                               long long *n, long long *kept, struct err *e)
+{
+    long long party;
+    int rc;
+
+    rc = store_party_id(s, party_ref, &party, e);
+    if (!rc)
+        rc = party_exec(s,
+                        "UPDATE contact SET valid_until = ?2 WHERE party_id = ?1"
+                        " AND (valid_until IS NULL OR valid_until > ?2)"
+                        " AND " STORE_CONTACT_LINKED("contact.id"),
+                        party, date, kept, e);
+    if (!rc)
+        rc = party_exec(s,
+                        "DELETE FROM contact WHERE party_id = ?1"
+                        " AND NOT " STORE_CONTACT_LINKED("contact.id"),
+                        party, NULL, n, e);
+    return rc;
+}

@@ -1,1 +1,158 @@
-/* placeholder: being written */
+/* The schema and its forward migrations.  Each migration is applied in its
+ * own transaction and recorded in schema_version; a database newer than
+ * this program is refused rather than misread. */
+#include "store-int.h"
+
+/* Version 1: the contacts directory (SPEC §1) plus the tables a contact
+ * can be linked to (documents, history, events), so that deletion can be
+ * refused while links exist. */
+static const char *const v1 =
+    "CREATE TABLE contact_type ("
+    "  id INTEGER PRIMARY KEY,"
+    "  code TEXT UNIQUE,"
+    "  label TEXT NOT NULL);"
+    "CREATE TABLE party ("
+    "  id INTEGER PRIMARY KEY,"
+    "  ref TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('client','supplier','company','introducer','claim')),"
+    "  name TEXT NOT NULL,"
+    "  civility TEXT, first_name TEXT, last_name TEXT, email TEXT, phones TEXT,"
+    "  locale TEXT NOT NULL DEFAULT 'fr',"
+    "  client_ref TEXT);"
+    "CREATE TABLE address ("
+    "  id INTEGER PRIMARY KEY,"
+    "  party_id INTEGER NOT NULL REFERENCES party(id),"
+    "  label TEXT NOT NULL,"
+    "  lines TEXT, postcode TEXT, city TEXT, country TEXT,"
+    "  contact_name TEXT, contact_email TEXT, contact_phone TEXT,"
+    "  UNIQUE (party_id, label));"
+    "CREATE TABLE contact ("
+    "  id INTEGER PRIMARY KEY,"
+    "  party_id INTEGER NOT NULL REFERENCES party(id),"
+    "  type_id INTEGER REFERENCES contact_type(id),"
+    "  site_id INTEGER REFERENCES address(id),"
+    "  civility TEXT, last_name TEXT, first_name TEXT, company TEXT, department TEXT,"
+    "  function TEXT, email TEXT, phones TEXT, fax TEXT, address TEXT, postcode TEXT,"
+    "  city TEXT, country TEXT, website TEXT, note TEXT, locale TEXT,"
+    "  display_order INTEGER NOT NULL DEFAULT 1,"
+    "  valid_from TEXT, valid_until TEXT,"
+    "  flags INTEGER NOT NULL DEFAULT 0,"
+    "  consents INTEGER NOT NULL DEFAULT 0,"
+    "  CHECK (last_name IS NOT NULL OR company IS NOT NULL));"
+    "CREATE INDEX contact_party ON contact(party_id, display_order, id);"
+    "CREATE INDEX contact_type_idx ON contact(type_id);"
+    "CREATE INDEX contact_site ON contact(site_id);"
+    /* folded text searched by `contacts list --search`, kept apart so the
+     * scan reads only it */
+    "CREATE TABLE contact_search ("
+    "  id INTEGER PRIMARY KEY REFERENCES contact(id) ON DELETE CASCADE,"
+    "  text TEXT NOT NULL);"
+    "CREATE TABLE document ("
+    "  id INTEGER PRIMARY KEY,"
+    "  type TEXT NOT NULL,"
+    "  ref TEXT NOT NULL,"
+    "  party_id INTEGER NOT NULL REFERENCES party(id),"
+    "  contact_id INTEGER REFERENCES contact(id),"
+    "  address_id INTEGER REFERENCES address(id),"
+    "  to_level TEXT NOT NULL DEFAULT 'contacts',"
+    "  esign INTEGER NOT NULL DEFAULT 0,"
+    "  fields TEXT NOT NULL DEFAULT '{}',"
+    "  attachment TEXT,"
+    "  imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),"
+    "  UNIQUE (type, ref));"
+    "CREATE INDEX document_contact ON document(contact_id);"
+    "CREATE TABLE event ("
+    "  id INTEGER PRIMARY KEY,"
+    "  contact_id INTEGER REFERENCES contact(id),"
+    "  at TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  note TEXT);"
+    "CREATE INDEX event_contact ON event(contact_id);"
+    "CREATE TABLE history ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at TEXT NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  channel TEXT, address TEXT,"
+    "  contact_id INTEGER,"
+    "  party_ref TEXT, document_ref TEXT, document_type TEXT, campaign TEXT,"
+    "  template TEXT, template_sha256 TEXT, message_id TEXT, reason TEXT,"
+    "  server_reply TEXT, consent TEXT,"
+    "  hash TEXT NOT NULL);"
+    "CREATE INDEX history_contact ON history(contact_id);"
+    "CREATE TRIGGER history_no_update BEFORE UPDATE ON history"
+    "  BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;"
+    "CREATE TRIGGER history_no_delete BEFORE DELETE ON history"
+    "  BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;";
+
+static const char *const migrations[] = {v1};
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int current_version(struct store *s, int *v, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = store_exec(s,
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    "  version INTEGER PRIMARY KEY,"
+                    "  applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))",
+                    e);
+    if (rc)
+        return rc;
+    rc = sqlite3_prepare_v2(s->db, "SELECT coalesce(max(version), 0) FROM schema_version", -1,
+                            &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "schema_version");
+    rc = sqlite3_step(st);
+    *v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "schema_version");
+}
+
+static int apply(struct store *s, int version, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = store_exec(s, "BEGIN IMMEDIATE", e);
+    if (rc)
+        return rc;
+    rc = store_exec(s, migrations[version - 1], e);
+    if (!rc && sqlite3_prepare_v2(s->db, "INSERT INTO schema_version(version) VALUES (?)", -1,
+                                  &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int(st, 1, version);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = store_dberr(s, SQLITE_ERROR, e, "schema_version");
+    } else if (!rc) {
+        rc = store_dberr(s, SQLITE_ERROR, e, "schema_version");
+    }
+    sqlite3_finalize(st);
+    if (!rc)
+        rc = store_exec(s, "COMMIT", e);
+    if (rc) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return err_prefix(e, "migration to schema version %d", version);
+    }
+    return 0;
+}
+
+int store_migrate(struct store *s, struct err *e)
+{
+    int v, rc;
+
+    rc = current_version(s, &v, e);
+    if (rc)
+        return rc;
+    if (v > NMIGRATIONS)
+        return err_set(e, ERR_DB,
+                       "database schema version %d is newer than this postier (%d): upgrade postier",
+                       v, NMIGRATIONS);
+    while (v < NMIGRATIONS) {
+        rc = apply(s, v + 1, e);
+        if (rc)
+            return rc;
+        v++;
+    }
+    s->version = v;
+    return 0;
+}

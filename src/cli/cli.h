@@ -1,0 +1,114 @@
+/* The command line: a table of commands, one file per command, shared
+ * option handling (config, database, listing formats, record fields as
+ * options), and the single place where errors become messages on stderr and
+ * exit statuses (0 ok, 1 partial failure, 2 usage/config/input error). */
+#ifndef POSTIER_CLI_H
+#define POSTIER_CLI_H
+
+#include <getopt.h>
+
+#include "config/config.h"
+#include "export/export.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+#define EXIT_PARTIAL 1
+#define EXIT_USAGE 2
+
+struct cli {
+    const char *config_path; /* --config, POSTIER_CONFIG or the default */
+    const char *db_path;     /* --db, overrides [store] database */
+    struct config *cfg;
+    struct store *store;
+};
+
+struct cli_cmd {
+    const char *name;
+    int (*run)(struct cli *c, int argc, char **argv);
+    const char *summary;
+    const char *usage; /* full help text printed by --help */
+};
+
+/* Entry point called by main(): global options then dispatch. */
+int cli_main(int argc, char **argv);
+
+/* Runs the subcommand argv[0] from cmds (NULL-name terminated) under the
+ * command group name ("contacts"); prints the group's help for --help or
+ * no subcommand.  Returns an exit status. */
+int cli_dispatch(struct cli *c, const char *group, const struct cli_cmd *cmds, int argc,
+                 char **argv);
+
+/* Loads the configuration / opens the database (creating it if needed).
+ * Return 0 or an exit status after printing the error. */
+int cli_load_config(struct cli *c);
+int cli_open_store(struct cli *c);
+
+/* Prints "postier: <msg>" and returns the exit status for e->code. */
+int cli_fail(const struct err *e);
+/* Prints "postier: <fmt>" and "Try '<cmd> --help'." and returns 2. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Exit status for an ERR_* code. */
+int cli_status(int code);
+/* Non-zero when argv holds -h or --help before any "--". */
+int cli_wants_help(int argc, char **argv);
+
+/* Listing options shared by every list command: --format, --page,
+ * --per-page.  CLI_LIST_LONGOPTS goes into a struct option array. */
+struct cli_list {
+    enum export_format fmt;
+    long long page, per_page;
+    int paged; /* --page or --per-page given, or the table format */
+};
+#define OPT_FORMAT 0x1001
+#define OPT_PAGE 0x1002
+#define OPT_PER_PAGE 0x1003
+#define CLI_LIST_LONGOPTS                                                                      \
+    {"format", required_argument, NULL, OPT_FORMAT},                                           \
+        {"page", required_argument, NULL, OPT_PAGE},                                           \
+        {"per-page", required_argument, NULL, OPT_PER_PAGE}
+#define CLI_LIST_HELP                                                                          \
+    "  --format table|csv|json  output format (default table; csv and json print\n"          \
+    "                           every matching row unless --page/--per-page)\n"               \
+    "  --page N, --per-page N   pagination (table: 50 rows a page)\n"
+
+void cli_list_init(struct cli_list *l);
+/* Handles one of the OPT_* options; returns 1 when handled, 0 when opt is
+ * not a listing option, -1 (after printing) on a bad value. */
+int cli_list_opt(struct cli_list *l, const char *cmd, int opt, const char *arg);
+/* Fills limit/offset of q from the paging state. */
+void cli_list_query(const struct cli_list *l, struct store_query *q);
+
+/* Records (parties, addresses, contacts) as output rows: columns "id" and
+ * the kind's fields with their export types. */
+const struct export_col *cli_rec_cols(enum store_kind kind, size_t *n);
+/* Lists records of kind matching q in l's format to stdout; the table gets
+ * a "page x/y, n <noun>" footer.  Returns an exit status. */
+int cli_rec_list(struct cli *c, enum store_kind kind, struct store_query *q,
+                 const struct cli_list *l, const char *noun);
+/* Prints one record as "field: value" lines, or in fmt when csv/json. */
+int cli_rec_show(const struct store_rec *r, enum export_format fmt);
+
+/* Record fields as options: --last-name, --party-ref (alias --party) ...
+ * cli_rec_longopts appends them to opts (returns the new count); an option
+ * value v >= OPT_FIELD is field v - OPT_FIELD. */
+#define OPT_FIELD 0x2000
+size_t cli_rec_longopts(enum store_kind kind, struct option *opts, size_t n);
+/* Help lines for the field options of kind, appended to out. */
+void cli_rec_options_help(enum store_kind kind, struct buf *out);
+
+/* Generic record commands shared by parties, addresses and contacts:
+ * add (fields as options), import FILE [--dry-run] [--sync], and reading
+ * field options into a record.  Each returns an exit status. */
+int cli_rec_add(struct cli *c, enum store_kind kind, const char *cmd, int argc, char **argv);
+int cli_rec_import(struct cli *c, enum store_kind kind, const char *cmd, int argc, char **argv);
+
+/* The subcommand implementations (one file each). */
+int cmd_init(struct cli *c, int argc, char **argv);
+int cmd_types(struct cli *c, int argc, char **argv);
+int cmd_parties(struct cli *c, int argc, char **argv);
+int cmd_addresses(struct cli *c, int argc, char **argv);
+int cmd_contacts(struct cli *c, int argc, char **argv);
+int cmd_demo(struct cli *c, int argc, char **argv);
+
+#endif

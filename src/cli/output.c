@@ -1,0 +1,211 @@
+/* Output shared by commands: listing options and pagination, records as
+ * rows in any export format, a record shown field by field, and record
+ * fields turned into command-line options (--last-name, --party ...). */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "util/xalloc.h"
+
+void cli_list_init(struct cli_list *l)
+{
+    l->fmt = EXPORT_TABLE;
+    l->page = 1;
+    l->per_page = 0;
+    l->paged = 0;
+}
+
+static int parse_count(const char *cmd, const char *opt, const char *arg, long long *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtoll(arg, &end, 10);
+    if (errno || end == arg || *end || *out < 1)
+        return cli_usage(cmd, "--%s: '%s' is not a whole number from 1", opt, arg), -1;
+    return 1;
+}
+
+int cli_list_opt(struct cli_list *l, const char *cmd, int opt, const char *arg)
+{
+    struct err e;
+
+    switch (opt) {
+    case OPT_FORMAT:
+        if (export_format_parse(arg, &l->fmt, &e) || l->fmt == EXPORT_XLSX)
+            return cli_usage(cmd, "--format: '%s' is not one of table, csv, json", arg), -1;
+        return 1;
+    case OPT_PAGE: l->paged = 1; return parse_count(cmd, "page", arg, &l->page);
+    case OPT_PER_PAGE: l->paged = 1; return parse_count(cmd, "per-page", arg, &l->per_page);
+    default: return 0;
+    }
+}
+
+void cli_list_query(const struct cli_list *l, struct store_query *q)
+{
+    long long per = l->per_page ? l->per_page : 50;
+
+    if (!l->paged && l->fmt != EXPORT_TABLE) {
+        q->limit = q->offset = 0;
+        return;
+    }
+    q->limit = per;
+    q->offset = (l->page - 1) * per;
+}
+
+static enum export_type field_type(const char *name)
+{
+    if (!strcmp(name, "display_order"))
+        return EXPORT_INT;
+    if (!strncmp(name, "valid_", 6))
+        return EXPORT_DATE;
+    return EXPORT_TEXT;
+}
+
+const struct export_col *cli_rec_cols(enum store_kind kind, size_t *n)
+{
+    static struct export_col cols[3][STORE_MAX_FIELDS + 1];
+    static size_t ncols[3];
+    size_t i;
+
+    if (!ncols[kind]) {
+        cols[kind][0].name = "id";
+        cols[kind][0].type = EXPORT_INT;
+        for (i = 0; i < store_nfields(kind); i++) {
+            cols[kind][i + 1].name = store_field_name(kind, i);
+            cols[kind][i + 1].type = field_type(cols[kind][i + 1].name);
+        }
+        ncols[kind] = store_nfields(kind) + 1;
+    }
+    *n = ncols[kind];
+    return cols[kind];
+}
+
+struct list_ctx {
+    struct exporter *x;
+    struct err *e;
+    int rc;
+};
+
+static void rec_values(const struct store_rec *r, const char **vals, char *idbuf, size_t idlen)
+{
+    size_t i;
+
+    snprintf(idbuf, idlen, "%lld", r->id);
+    vals[0] = idbuf;
+    for (i = 0; i < store_nfields(r->kind); i++)
+        vals[i + 1] = r->v[i];
+}
+
+static int list_row(void *ctx, const struct store_rec *r)
+{
+    struct list_ctx *lc = ctx;
+    const char *vals[STORE_MAX_FIELDS + 1];
+    char id[32];
+
+    rec_values(r, vals, id, sizeof id);
+    lc->rc = export_row(lc->x, vals, lc->e);
+    return lc->rc;
+}
+
+int cli_rec_list(struct cli *c, enum store_kind kind, struct store_query *q,
+                 const struct cli_list *l, const char *noun)
+{
+    struct list_ctx lc = {0};
+    struct export_opts xo = {0};
+    const struct export_col *cols;
+    char footer[160];
+    long long total = 0, per;
+    size_t n;
+    struct err e;
+    int rc;
+
+    cli_list_query(l, q);
+    cols = cli_rec_cols(kind, &n);
+    if (export_begin(l->fmt, stdout, NULL, cols, n, &xo, &lc.x, &e))
+        return cli_fail(&e);
+    lc.e = &e;
+    rc = store_list(c->store, kind, q, list_row, &lc, &total, &e);
+    if (rc || lc.rc) {
+        export_abort(lc.x);
+        return cli_fail(&e);
+    }
+    per = q->limit ? q->limit : (total ? total : 1);
+    snprintf(footer, sizeof footer, "page %lld/%lld, %lld %s%s", q->limit ? l->page : 1,
+             (total + per - 1) / per ? (total + per - 1) / per : 1, total, noun,
+             q->limit && q->offset + q->limit < total ? " (--page N for more)" : "");
+    if (export_finish(lc.x, footer, &e))
+        return cli_fail(&e);
+    return 0;
+}
+
+int cli_rec_show(const struct store_rec *r, enum export_format fmt)
+{
+    const char *vals[STORE_MAX_FIELDS + 1];
+    const struct export_col *cols;
+    struct export_opts xo = {0};
+    struct exporter *x;
+    char id[32];
+    size_t i, n;
+    struct err e;
+
+    rec_values(r, vals, id, sizeof id);
+    cols = cli_rec_cols(r->kind, &n);
+    if (fmt == EXPORT_TABLE) {
+        for (i = 0; i < n; i++)
+            printf("%-14s %s\n", cols[i].name, vals[i] ? vals[i] : "");
+        return 0;
+    }
+    if (export_begin(fmt, stdout, NULL, cols, n, &xo, &x, &e))
+        return cli_fail(&e);
+    if (export_row(x, vals, &e)) {
+        export_abort(x);
+        return cli_fail(&e);
+    }
+    return export_finish(x, NULL, &e) ? cli_fail(&e) : 0;
+}
+
+/* "last_name" -> "last-name" (option spelling), in static storage. */
+static const char *opt_name(enum store_kind kind, size_t i)
+{
+    static char names[3][STORE_MAX_FIELDS][32];
+    char *p;
+
+    if (!names[kind][i][0]) {
+        snprintf(names[kind][i], sizeof names[kind][i], "%s", store_field_name(kind, i));
+        for (p = names[kind][i]; *p; p++)
+            if (*p == '_')
+                *p = '-';
+    }
+    return names[kind][i];
+}
+
+size_t cli_rec_longopts(enum store_kind kind, struct option *opts, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < store_nfields(kind); i++) {
+        opts[n].name = opt_name(kind, i);
+        opts[n].has_arg = required_argument;
+        opts[n].flag = NULL;
+        opts[n].val = OPT_FIELD + (int)i;
+        n++;
+    }
+    if (kind != STORE_PARTY) { /* --party is the short spelling of --party-ref */
+        opts[n].name = "party";
+        opts[n].has_arg = required_argument;
+        opts[n].flag = NULL;
+        opts[n].val = OPT_FIELD + 0;
+        n++;
+    }
+    return n;
+}
+
+void cli_rec_options_help(enum store_kind kind, struct buf *out)
+{
+    size_t i;
+
+    for (i = 0; i < store_nfields(kind); i++)
+        buf_printf(out, "  --%-18s %s\n", opt_name(kind, i), store_field_name(kind, i));
+}

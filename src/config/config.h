@@ -1,0 +1,46 @@
+/* The INI configuration of SPEC §8 (the only libinih user): defaults for
+ * every key, loading with validation (unknown section or key, bad value ->
+ * ERR_CONFIG naming file, line and key), resolution of relative paths
+ * against the parent of the config file's folder, and the commented default
+ * file that `postier init` writes. */
+#ifndef POSTIER_CONFIG_H
+#define POSTIER_CONFIG_H
+
+#include "util/err.h"
+
+struct config {
+    char *path; /* the config file path as given (may not exist) */
+    char *base; /* absolute folder relative paths resolve against */
+    /* [store]: absolute after load */
+    char *database, *spool, *templates;
+    /* [sender] */
+    char *sender_name, *sender_email;
+    /* [email] */
+    char *email_transport, *email_maildir; /* maildir absolute */
+    /* [smtp] */
+    char *smtp_url, *smtp_username, *smtp_password, *smtp_starttls;
+    long smtp_connections, smtp_rate_per_second, smtp_rate_per_hour, smtp_timeout,
+        smtp_max_attempts;
+    /* [sms] */
+    char *sms_transport, *sms_url, *sms_token, *sms_sender, *sms_quiet_hours, *sms_quiet_days;
+    /* [run] */
+    char *run_fallback;
+};
+
+/* Loads path (or the defaults alone when the file does not exist and
+ * must_exist is 0).  *out is owned by the caller (config_free).  Errors:
+ * ERR_CONFIG with "file:line: ..." for a bad key or value, ERR_IO when the
+ * file exists but cannot be read or must_exist and it is missing. */
+int config_load(const char *path, int must_exist, struct config **out, struct err *e);
+
+/* Frees c; NULL-safe. */
+void config_free(struct config *c);
+
+/* Writes the default configuration, every key present and commented, to
+ * path (creating its folder); fails with ERR_EXISTS if path exists. */
+int config_write_default(const char *path, struct err *e);
+
+/* Makes path absolute against base unless it already is (caller frees). */
+char *config_resolve(const char *base, const char *path);
+
+#endif

@@ -1,0 +1,61 @@
+/* The contacts directory's rules on top of the store: validation and
+ * normalisation of parties, addresses and contacts (SPEC §1), the folded
+ * search text, and all-or-nothing CSV imports of the §8 layouts (plus the
+ * seed-004 contact layout).  Never prints: problems go to a callback. */
+#ifndef POSTIER_CONTACTS_H
+#define POSTIER_CONTACTS_H
+
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+/* Default country for national phone numbers (E.164 country code). */
+#define CONTACTS_DEFAULT_CC "33"
+
+/* Checks and normalises r in place (trims blanks, e-mails, phones to E.164,
+ * dates, flags, defaults such as locale).  ERR_INPUT with "field 'x': why"
+ * in e.  Party refs, type codes and sites are checked by the store. */
+int contacts_normalise(struct store_rec *r, struct err *e);
+
+/* Appends the folded text `contacts list --search` matches for a contact. */
+void contacts_search_text(const struct store_rec *r, struct buf *out);
+
+/* Folds a user's search string into the words the store matches: case and
+ * accents folded, a phone-like string compacted to its digits ("06 12 34"
+ * -> "061234").  Caller frees; NULL for NULL or blank input. */
+char *contacts_search_query(const char *s);
+
+/* Normalises r then inserts it (r->id == 0) or updates it (r->id set),
+ * with its search text for contacts.  Errors as contacts_normalise and
+ * store_insert/store_update. */
+int contacts_save(struct store *s, struct store_rec *r, struct err *e);
+
+/* Import of a CSV file of one kind. */
+struct import_opts {
+    int sync;    /* contacts: replace the listed parties' contacts */
+    int dry_run; /* validate everything, write nothing */
+    int max_errors; /* stop collecting after this many bad rows (0: 100) */
+    /* called once per bad row with "file:line: field 'x': why" */
+    void (*on_error)(void *ctx, const char *msg);
+    void *ctx;
+};
+
+struct import_report {
+    long long rows;    /* data rows read */
+    long long added;   /* records inserted */
+    long long updated; /* records updated (upserts, contacts with an id) */
+    long long removed; /* contacts deleted by --sync */
+    long long ended;   /* contacts ended by --sync because they are linked */
+    long long bad;     /* rows with errors (nothing is written when > 0) */
+    int seed004;       /* the file was in the seed-004 contact layout */
+};
+
+/* Imports path into kind in one transaction: every row is validated and
+ * every bad row reported through opts->on_error; if any row is bad, or on
+ * dry_run, nothing is written.  Returns 0, ERR_INPUT when rows were bad
+ * (report->bad > 0) or the header is wrong, ERR_IO, ERR_DB. */
+int contacts_import(struct store *s, enum store_kind kind, const char *path,
+                    const struct import_opts *opts, struct import_report *report,
+                    struct err *e);
+
+#endif

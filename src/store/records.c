@@ -1,0 +1,583 @@
+/* Parties, addresses and contacts as generic records: one column table per
+ * kind drives the SQL for insert, upsert, update, get and list, so the CSV
+ * column names of SPEC §8 are written once.  Foreign keys are given by
+ * their natural keys (party ref, type code, site label) and resolved here. */
+#include "store-int.h"
+
+#include <stdio.h>
+
+#include "contacts/validate.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+enum col_kind { C_TEXT, C_PARTY, C_TYPE, C_SITE, C_INT, C_FLAGS, C_CONSENTS };
+
+struct col {
+    const char *name;
+    enum col_kind kind;
+};
+
+struct desc {
+    const char *table, *alias, *from, *order, *key;
+    size_t n;
+    const struct col *cols;
+};
+
+static const struct col party_cols[PF_COUNT] = {
+    {"ref", C_TEXT}, {"kind", C_TEXT}, {"name", C_TEXT}, {"civility", C_TEXT},
+    {"first_name", C_TEXT}, {"last_name", C_TEXT}, {"email", C_TEXT}, {"phones", C_TEXT},
+    {"locale", C_TEXT}, {"client_ref", C_TEXT},
+};
+static const struct col address_cols[AF_COUNT] = {
+    {"party_ref", C_PARTY}, {"label", C_TEXT}, {"lines", C_TEXT},
+    {"postcode", C_TEXT}, {"city", C_TEXT}, {"country", C_TEXT},
+    {"contact_name", C_TEXT}, {"contact_email", C_TEXT}, {"contact_phone", C_TEXT},
+};
+static const struct col contact_cols[CF_COUNT] = {
+    {"party_ref", C_PARTY}, {"type", C_TYPE}, {"civility", C_TEXT},
+    {"last_name", C_TEXT}, {"first_name", C_TEXT}, {"company", C_TEXT},
+    {"department", C_TEXT}, {"function", C_TEXT}, {"email", C_TEXT},
+    {"phones", C_TEXT}, {"fax", C_TEXT}, {"address", C_TEXT},
+    {"postcode", C_TEXT}, {"city", C_TEXT}, {"country", C_TEXT},
+    {"site", C_SITE}, {"website", C_TEXT}, {"note", C_TEXT},
+    {"locale", C_TEXT}, {"display_order", C_INT}, {"valid_from", C_TEXT},
+    {"valid_until", C_TEXT}, {"flags", C_FLAGS}, {"consents", C_CONSENTS},
+};
+
+static const struct desc descs[] = {
+    [STORE_PARTY] = {"party", "p", "party p", "p.ref", "ref", PF_COUNT, party_cols},
+    [STORE_ADDRESS] = {"address", "a", "address a JOIN party p ON p.id = a.party_id",
+                       "p.ref, a.label", "party_id, label", AF_COUNT, address_cols},
+    [STORE_CONTACT] = {"contact", "c",
+                       "contact c JOIN party p ON p.id = c.party_id"
+                       " LEFT JOIN contact_type t ON t.id = c.type_id"
+                       " LEFT JOIN address a ON a.id = c.site_id",
+                       "p.ref, c.display_order, c.id", NULL, CF_COUNT, contact_cols},
+};
+
+size_t store_nfields(enum store_kind kind)
+{
+    return descs[kind].n;
+}
+
+const char *store_field_name(enum store_kind kind, size_t i)
+{
+    return i < descs[kind].n ? descs[kind].cols[i].name : NULL;
+}
+
+int store_field_index(enum store_kind kind, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < descs[kind].n; i++)
+        if (!strcmp(descs[kind].cols[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+void store_rec_init(struct store_rec *r, enum store_kind kind)
+{
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+}
+
+void store_rec_release(struct store_rec *r)
+{
+    size_t i;
+
+    if (!r)
+        return;
+    for (i = 0; i < STORE_MAX_FIELDS; i++) {
+        free(r->v[i]);
+        r->v[i] = NULL;
+    }
+}
+
+void store_rec_set(struct store_rec *r, size_t i, const char *v)
+{
+    free(r->v[i]);
+    r->v[i] = v && *v ? xstrdup(v) : NULL;
+}
+
+/* Name of the SQL column that stores col. */
+static const char *sql_column(const struct col *c)
+{
+    switch (c->kind) {
+    case C_PARTY: return "party_id";
+    case C_TYPE: return "type_id";
+    case C_SITE: return "site_id";
+    default: return c->name;
+    }
+}
+
+/* Expression that reads col back as its natural value. */
+static void select_expr(struct buf *b, const struct desc *d, const struct col *c)
+{
+    switch (c->kind) {
+    case C_PARTY: buf_adds(b, "p.ref"); break;
+    case C_TYPE: buf_adds(b, "t.code"); break;
+    case C_SITE: buf_adds(b, "a.label"); break;
+    default: buf_printf(b, "%s.%s", d->alias, c->name); break;
+    }
+}
+
+int store_party_id(struct store *s, const char *ref, long long *id, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!ref || !*ref)
+        return err_set(e, ERR_INPUT, "party_ref is required");
+    if (s->last_ref && !strcmp(s->last_ref, ref)) {
+        *id = s->last_party;
+        return 0;
+    }
+    st = store_stmt(s, ST_PARTY_ID, "SELECT id FROM party WHERE ref = ?", e);
+    if (!st)
+        return e ? e->code : ERR_DB;
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        free(s->last_ref);
+        s->last_ref = xstrdup(ref);
+        s->last_party = *id;
+        return 0;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_dberr(s, rc, e, "party");
+    return err_set(e, ERR_NOTFOUND, "no party with ref '%s'", ref);
+}
+
+static int site_id(struct store *s, long long party, const char *ref, const char *label,
+                   long long *id, struct err *e)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_SITE_ID,
+                                  "SELECT id FROM address WHERE party_id = ? AND label = ?", e);
+    int rc;
+
+    if (!st)
+        return e ? e->code : ERR_DB;
+    sqlite3_bind_int64(st, 1, party);
+    sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc != SQLITE_DONE)
+        return store_dberr(s, rc, e, "address");
+    return err_set(e, ERR_NOTFOUND, "party '%s' has no address (site) labelled '%s'", ref, label);
+}
+
+/* Binds field i of r as parameter i+1, resolving references. */
+static int bind_field(struct store *s, sqlite3_stmt *st, const struct store_rec *r,
+                      const struct col *c, size_t i, long long *party, struct err *e)
+{
+    const char *v = r->v[i];
+    long long id;
+    unsigned bits = 0;
+    int rc = 0;
+
+    switch (c->kind) {
+    case C_TEXT: return store_bind_text(st, (int)i + 1, v) == SQLITE_OK ? 0 : ERR_DB;
+    case C_PARTY:
+        rc = store_party_id(s, v, party, e);
+        if (!rc)
+            sqlite3_bind_int64(st, (int)i + 1, *party);
+        return rc;
+    case C_TYPE:
+        if (!v)
+            return sqlite3_bind_null(st, (int)i + 1) == SQLITE_OK ? 0 : ERR_DB;
+        rc = store_type_id(s, v, &id, e);
+        if (!rc)
+            sqlite3_bind_int64(st, (int)i + 1, id);
+        return rc;
+    case C_SITE:
+        if (!v)
+            return sqlite3_bind_null(st, (int)i + 1) == SQLITE_OK ? 0 : ERR_DB;
+        rc = site_id(s, *party, r->v[0], v, &id, e);
+        if (!rc)
+            sqlite3_bind_int64(st, (int)i + 1, id);
+        return rc;
+    case C_INT:
+        if (!v) /* the SQL supplies the default (see value_expr) */
+            return sqlite3_bind_null(st, (int)i + 1) == SQLITE_OK ? 0 : ERR_DB;
+        sqlite3_bind_int64(st, (int)i + 1, strtoll(v, NULL, 10));
+        return 0;
+    case C_FLAGS:
+    case C_CONSENTS:
+        rc = c->kind == C_FLAGS ? validate_flags_parse(v ? v : "", &bits, e)
+                                : validate_consents_parse(v ? v : "", &bits, e);
+        if (!rc)
+            sqlite3_bind_int64(st, (int)i + 1, bits);
+        return rc;
+    }
+    return ERR_INTERNAL;
+}
+
+/* Binds every field; party (the first field for addresses and contacts)
+ * is bound first so sites can be resolved within it. */
+static int bind_all(struct store *s, sqlite3_stmt *st, const struct store_rec *r,
+                    struct err *e)
+{
+    const struct desc *d = &descs[r->kind];
+    long long party = 0;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < d->n; i++) {
+        rc = bind_field(s, st, r, &d->cols[i], i, &party, e);
+        if (rc)
+            return rc ? rc : ERR_DB;
+    }
+    return 0;
+}
+
+/* The value bound for field i: display order defaults to after the
+ * party's last contact on insert, and to the current value on update. */
+static void value_expr(struct buf *b, const struct col *c, size_t i, int update)
+{
+    if (c->kind != C_INT)
+        buf_printf(b, "?%zu", i + 1);
+    else if (update)
+        buf_printf(b, "coalesce(?%zu, %s)", i + 1, c->name);
+    else
+        buf_printf(b, "coalesce(?%zu, (SELECT coalesce(max(x.%s), 0) + 1 FROM contact x"
+                      " WHERE x.party_id = ?1))", i + 1, c->name);
+}
+
+/* INSERT INTO t(cols) VALUES (?1..?n) [ON CONFLICT(key) DO UPDATE ...] */
+static void insert_sql(struct buf *b, const struct desc *d, int upsert)
+{
+    size_t i;
+
+    buf_printf(b, "INSERT INTO %s(", d->table);
+    for (i = 0; i < d->n; i++)
+        buf_printf(b, "%s%s", i ? ", " : "", sql_column(&d->cols[i]));
+    buf_adds(b, ") VALUES (");
+    for (i = 0; i < d->n; i++) {
+        buf_adds(b, i ? ", " : "");
+        value_expr(b, &d->cols[i], i, 0);
+    }
+    buf_addc(b, ')');
+    if (!upsert)
+        return;
+    buf_printf(b, " ON CONFLICT(%s) DO UPDATE SET ", d->key);
+    for (i = 0; i < d->n; i++)
+        buf_printf(b, "%s%s = excluded.%s", i ? ", " : "", sql_column(&d->cols[i]),
+                   sql_column(&d->cols[i]));
+}
+
+static int save_search(struct store *s, long long id, const char *search, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!search)
+        return 0;
+    st = store_stmt(s, ST_INSERT_SEARCH,
+                    "INSERT OR REPLACE INTO contact_search(id, text) VALUES (?, ?)", e);
+    if (!st)
+        return e ? e->code : ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, search, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "contact search");
+}
+
+static int write_rec(struct store *s, struct store_rec *r, int upsert, const char *search,
+                     struct err *e)
+{
+    static const enum stmt_id ids[] = {ST_INSERT_PARTY, ST_INSERT_ADDRESS, ST_INSERT_CONTACT};
+    const struct desc *d = &descs[r->kind];
+    sqlite3_stmt *st;
+    struct buf sql;
+    int rc;
+
+    buf_init(&sql, 0);
+    insert_sql(&sql, d, upsert);
+    st = upsert ? NULL : store_stmt(s, ids[r->kind], buf_str(&sql), e);
+    if (upsert && (rc = sqlite3_prepare_v2(s->db, buf_str(&sql), -1, &st, NULL)) != SQLITE_OK)
+        st = NULL, store_dberr(s, rc, e, d->table);
+    buf_release(&sql);
+    if (!st)
+        return e ? e->code : ERR_DB;
+    rc = bind_all(s, st, r, e);
+    if (!rc) {
+        int src = sqlite3_step(st);
+        rc = src == SQLITE_DONE ? 0 : store_dberr(s, src, e, d->table);
+    }
+    if (!rc)
+        r->id = sqlite3_last_insert_rowid(s->db);
+    if (upsert)
+        sqlite3_finalize(st);
+    else
+        sqlite3_reset(st);
+    if (!rc && r->kind == STORE_CONTACT)
+        rc = save_search(s, r->id, search, e);
+    return rc;
+}
+
+int store_insert(struct store *s, struct store_rec *r, const char *search, struct err *e)
+{
+    return write_rec(s, r, 0, search, e);
+}
+
+int store_upsert(struct store *s, struct store_rec *r, struct err *e)
+{
+    if (r->kind == STORE_CONTACT)
+        return err_set(e, ERR_INTERNAL, "contacts have no natural key to upsert on");
+    return write_rec(s, r, 1, NULL, e);
+}
+
+int store_update(struct store *s, struct store_rec *r, const char *search, struct err *e)
+{
+    const struct desc *d = &descs[r->kind];
+    sqlite3_stmt *st = NULL;
+    struct buf sql;
+    size_t i;
+    int rc;
+
+    buf_init(&sql, 0);
+    buf_printf(&sql, "UPDATE %s SET ", d->table);
+    for (i = 0; i < d->n; i++) {
+        buf_printf(&sql, "%s%s = ", i ? ", " : "", sql_column(&d->cols[i]));
+        value_expr(&sql, &d->cols[i], i, 1);
+    }
+    buf_printf(&sql, " WHERE id = ?%zu", d->n + 1);
+    rc = sqlite3_prepare_v2(s->db, buf_str(&sql), -1, &st, NULL);
+    buf_release(&sql);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, d->table);
+    rc = bind_all(s, st, r, e);
+    if (!rc) {
+        sqlite3_bind_int64(st, (int)d->n + 1, r->id);
+        int src = sqlite3_step(st);
+        rc = src == SQLITE_DONE ? 0 : store_dberr(s, src, e, d->table);
+    }
+    sqlite3_finalize(st);
+    if (!rc && sqlite3_changes(s->db) == 0)
+        rc = err_set(e, ERR_NOTFOUND, "no %s with id %lld", d->table, r->id);
+    if (!rc && r->kind == STORE_CONTACT)
+        rc = save_search(s, r->id, search, e);
+    return rc;
+}
+
+/* SELECT id, fields... FROM ... : the column list shared by get and list. */
+static void select_sql(struct buf *b, const struct desc *d)
+{
+    size_t i;
+
+    buf_printf(b, "SELECT %s.id", d->alias);
+    for (i = 0; i < d->n; i++) {
+        buf_adds(b, ", ");
+        select_expr(b, d, &d->cols[i]);
+    }
+    buf_printf(b, " FROM %s", d->from);
+}
+
+/* Reads the current row of st (columns as select_sql) into r. */
+static void read_row(sqlite3_stmt *st, struct store_rec *r)
+{
+    const struct desc *d = &descs[r->kind];
+    struct buf b;
+    size_t i;
+
+    r->id = sqlite3_column_int64(st, 0);
+    buf_init(&b, 0);
+    for (i = 0; i < d->n; i++) {
+        const char *v = (const char *)sqlite3_column_text(st, (int)i + 1);
+        if (d->cols[i].kind == C_FLAGS || d->cols[i].kind == C_CONSENTS) {
+            unsigned bits = (unsigned)sqlite3_column_int64(st, (int)i + 1);
+            buf_reset(&b);
+            if (d->cols[i].kind == C_FLAGS)
+                validate_flags_format(&b, bits);
+            else
+                validate_consents_format(&b, bits);
+            v = buf_str(&b);
+        }
+        store_rec_set(r, i, v);
+    }
+    buf_release(&b);
+}
+
+int store_get(struct store *s, enum store_kind kind, long long id, const char *key,
+              struct store_rec *r, struct err *e)
+{
+    const struct desc *d = &descs[kind];
+    sqlite3_stmt *st = NULL;
+    struct buf sql;
+    int rc;
+
+    buf_init(&sql, 0);
+    select_sql(&sql, d);
+    if (kind == STORE_PARTY && key)
+        buf_adds(&sql, " WHERE p.ref = ?1");
+    else
+        buf_printf(&sql, " WHERE %s.id = ?1", d->alias);
+    rc = sqlite3_prepare_v2(s->db, buf_str(&sql), -1, &st, NULL);
+    buf_release(&sql);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, d->table);
+    if (kind == STORE_PARTY && key)
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    r->kind = kind;
+    if (rc == SQLITE_ROW) {
+        read_row(st, r);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = key ? err_set(e, ERR_NOTFOUND, "no %s '%s'", d->table, key)
+                 : err_set(e, ERR_NOTFOUND, "no %s with id %lld", d->table, id);
+    } else {
+        rc = store_dberr(s, rc, e, d->table);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* WHERE clause of a listing; binds are appended to vals in order. */
+static void where_sql(struct buf *b, enum store_kind kind, const struct store_query *q,
+                      const char **vals, int *nvals, int nwords)
+{
+    int first = 1;
+#define AND() (buf_adds(b, first ? " WHERE " : " AND "), first = 0)
+
+    if (q->party_ref) {
+        AND();
+        buf_adds(b, "p.ref = ?");
+        vals[(*nvals)++] = q->party_ref;
+    }
+    if (q->kind && kind == STORE_PARTY) {
+        AND();
+        buf_adds(b, "p.kind = ?");
+        vals[(*nvals)++] = q->kind;
+    }
+    if (q->date && kind == STORE_CONTACT) {
+        AND();
+        buf_adds(b, "(c.valid_from IS NULL OR c.valid_from <= ?)"
+                    " AND (c.valid_until IS NULL OR c.valid_until >= ?)");
+        vals[(*nvals)++] = q->date;
+        vals[(*nvals)++] = q->date;
+    }
+    if (nwords && kind == STORE_CONTACT) {
+        AND();
+        buf_adds(b, "c.id IN (SELECT id FROM temp.hits)");
+    }
+#undef AND
+}
+
+/* Scans the folded search text once into temp.hits, so that the count and
+ * the page both read the (few) hits instead of scanning twice. */
+static int fill_hits(struct store *s, char **words, int nwords, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    struct buf sql;
+    int i, rc;
+
+    rc = store_exec(s, "CREATE TEMP TABLE IF NOT EXISTS hits(id INTEGER PRIMARY KEY);"
+                       "DELETE FROM temp.hits;", e);
+    if (rc)
+        return rc;
+    buf_init(&sql, 0);
+    buf_adds(&sql, "INSERT INTO temp.hits SELECT id FROM contact_search WHERE ");
+    for (i = 0; i < nwords; i++)
+        buf_printf(&sql, "%spostier_has(text, ?)", i ? " AND " : "");
+    rc = sqlite3_prepare_v2(s->db, buf_str(&sql), -1, &st, NULL);
+    buf_release(&sql);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "search");
+    for (i = 0; i < nwords; i++)
+        sqlite3_bind_text(st, i + 1, words[i], -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "search");
+}
+
+#define MAX_WORDS 8
+
+static int split_words(char *s, char **words)
+{
+    char *save = NULL, *w;
+    int n = 0;
+
+    for (w = strtok_r(s, " ", &save); w && n < MAX_WORDS; w = strtok_r(NULL, " ", &save))
+        words[n++] = w;
+    return n;
+}
+
+static int count_rows(struct store *s, const char *sql, const char **vals, int nvals,
+                      long long *total, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int i, rc;
+
+    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "count");
+    for (i = 0; i < nvals; i++)
+        sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "count");
+}
+
+int store_list(struct store *s, enum store_kind kind, const struct store_query *q,
+               store_rec_cb cb, void *ctx, long long *total, struct err *e)
+{
+    const struct desc *d = &descs[kind];
+    const char *vals[8 + MAX_WORDS];
+    char *words[MAX_WORDS], *search = xstrdup(q->search);
+    sqlite3_stmt *st = NULL;
+    struct buf sql, where;
+    struct store_rec r;
+    int i, nvals = 0, nwords = search ? split_words(search, words) : 0, rc = 0;
+
+    buf_init(&sql, 0);
+    buf_init(&where, 0);
+    store_rec_init(&r, kind);
+    if (nwords && kind == STORE_CONTACT)
+        rc = fill_hits(s, words, nwords, e);
+    if (rc)
+        goto out;
+    where_sql(&where, kind, q, vals, &nvals, nwords);
+    if (total) {
+        buf_printf(&sql, "SELECT count(*) FROM %s%s", d->from, buf_str(&where));
+        rc = count_rows(s, buf_str(&sql), vals, nvals, total, e);
+        buf_reset(&sql);
+    }
+    if (rc)
+        goto out;
+    select_sql(&sql, d);
+    buf_printf(&sql, "%s ORDER BY %s LIMIT %lld OFFSET %lld", buf_str(&where), d->order,
+               q->limit > 0 ? q->limit : -1LL, q->offset > 0 ? q->offset : 0LL);
+    rc = sqlite3_prepare_v2(s->db, buf_str(&sql), -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = store_dberr(s, rc, e, d->table);
+        goto out;
+    }
+    for (i = 0; i < nvals; i++)
+        sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_row(st, &r);
+        if (cb(ctx, &r))
+            break;
+    }
+    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : store_dberr(s, rc, e, d->table);
+out:
+    sqlite3_finalize(st);
+    store_rec_release(&r);
+    buf_release(&sql);
+    buf_release(&where);
+    free(search);
+    return rc;
+}

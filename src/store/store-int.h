@@ -1,0 +1,56 @@
+/* Private to store/: the struct behind the opaque handle, the prepared
+ * statement cache and helpers shared by the store's files. */
+#ifndef POSTIER_STORE_INT_H
+#define POSTIER_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* Statements prepared once per connection (import speed). */
+enum stmt_id {
+    ST_PARTY_ID,
+    ST_TYPE_ID,
+    ST_SITE_ID,
+    ST_INSERT_PARTY,
+    ST_INSERT_ADDRESS,
+    ST_INSERT_CONTACT,
+    ST_INSERT_SEARCH,
+    ST_COUNT
+};
+
+struct store {
+    sqlite3 *db;
+    int version;
+    sqlite3_stmt *st[ST_COUNT];
+    /* last party looked up: imports are usually grouped by party */
+    char *last_ref;
+    long long last_party;
+};
+
+/* Fills e from the connection's last error: ERR_EXISTS for a UNIQUE
+ * violation, ERR_LOCKED for SQLITE_BUSY, ERR_DB otherwise. */
+int store_dberr(struct store *s, int rc, struct err *e, const char *what);
+
+/* Returns the cached statement for id (preparing sql on first use), reset
+ * and with bindings cleared; NULL with e filled on failure. */
+sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id, const char *sql, struct err *e);
+
+/* Binds v as text, or NULL when v is NULL or empty. */
+int store_bind_text(sqlite3_stmt *st, int i, const char *v);
+
+/* Runs SQL that returns no rows (schema, pragmas). */
+int store_exec(struct store *s, const char *sql, struct err *e);
+
+/* Migrations: brings the schema to the newest version (schema.c). */
+int store_migrate(struct store *s, struct err *e);
+
+/* Contact ids with links (history, documents, events): SQL fragment
+ * "EXISTS(...)" over a contact id column expression. */
+#define STORE_CONTACT_LINKED(col)                                                              \
+    "(EXISTS(SELECT 1 FROM document d WHERE d.contact_id = " col ")"                            \
+    " OR EXISTS(SELECT 1 FROM history h WHERE h.contact_id = " col                              \
+    " AND h.event NOT IN ('contact_added','contact_edited','contact_ended','imported'))"        \
+    " OR EXISTS(SELECT 1 FROM event v WHERE v.contact_id = " col "))"
+
+#endif

@@ -1,0 +1,139 @@
+/* The SQLite store (the only <sqlite3.h> user): one database file in WAL
+ * mode with foreign keys on, a versioned schema upgraded by forward
+ * migrations, and typed access to contact types, parties, addresses and
+ * contacts.  Records are arrays of text fields described by field tables,
+ * so CSV columns, CLI options and SQL columns share one list of names.
+ * Values are validated by callers (contacts/); the store enforces keys. */
+#ifndef POSTIER_STORE_H
+#define POSTIER_STORE_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+struct store;
+
+/* Opens (creating if needed) the database at path and migrates it to the
+ * current schema version.  Use ":memory:" in tests.  Errors: ERR_DB with
+ * SQLite's message, ERR_IO when the file cannot be created. */
+int store_open(const char *path, struct store **out, struct err *e);
+/* Closes; NULL-safe. */
+void store_close(struct store *s);
+/* The schema version the database is at after store_open. */
+int store_schema_version(struct store *s);
+
+/* Transactions: begin (immediate), commit, rollback.  Rollback never fails
+ * visibly.  Errors: ERR_DB, ERR_LOCKED when another writer holds the db. */
+int store_begin(struct store *s, struct err *e);
+int store_commit(struct store *s, struct err *e);
+void store_rollback(struct store *s);
+
+/* ---- contact types ---- */
+struct store_type {
+    long long id;
+    char *code;  /* unique, may be NULL (SPEC: label required, code optional) */
+    char *label;
+    long long contacts; /* contacts of this type (list only) */
+};
+typedef int (*store_type_cb)(void *ctx, const struct store_type *t);
+
+/* Adds a type; ERR_EXISTS when code is taken. */
+int store_type_add(struct store *s, const char *code, const char *label, long long *id,
+                   struct err *e);
+/* Changes label and/or code (NULL = keep) of the type with code key. */
+int store_type_edit(struct store *s, const char *key, const char *code, const char *label,
+                    struct err *e);
+/* Removes the type; ERR_INUSE naming how many contacts use it. */
+int store_type_rm(struct store *s, const char *key, struct err *e);
+/* Calls cb for each type ordered by code; cb returning non-zero stops. */
+int store_type_list(struct store *s, store_type_cb cb, void *ctx, struct err *e);
+/* Id of the type with this code, ERR_NOTFOUND otherwise. */
+int store_type_id(struct store *s, const char *code, long long *id, struct err *e);
+
+/* ---- generic records: parties, addresses, contacts ---- */
+enum store_kind { STORE_PARTY, STORE_ADDRESS, STORE_CONTACT };
+
+/* Field tables: names are the CSV column names of SPEC §8, in that order. */
+enum party_field {
+    PF_REF, PF_KIND, PF_NAME, PF_CIVILITY, PF_FIRST_NAME, PF_LAST_NAME, PF_EMAIL,
+    PF_PHONES, PF_LOCALE, PF_CLIENT_REF, PF_COUNT
+};
+enum address_field {
+    AF_PARTY_REF, AF_LABEL, AF_LINES, AF_POSTCODE, AF_CITY, AF_COUNTRY, AF_CONTACT_NAME,
+    AF_CONTACT_EMAIL, AF_CONTACT_PHONE, AF_COUNT
+};
+enum contact_field {
+    CF_PARTY_REF, CF_TYPE, CF_CIVILITY, CF_LAST_NAME, CF_FIRST_NAME, CF_COMPANY,
+    CF_DEPARTMENT, CF_FUNCTION, CF_EMAIL, CF_PHONES, CF_FAX, CF_ADDRESS, CF_POSTCODE,
+    CF_CITY, CF_COUNTRY, CF_SITE, CF_WEBSITE, CF_NOTE, CF_LOCALE, CF_DISPLAY_ORDER,
+    CF_VALID_FROM, CF_VALID_UNTIL, CF_FLAGS, CF_CONSENTS, CF_COUNT
+};
+#define STORE_MAX_FIELDS 24
+
+/* A record: id (0 before insertion) and owned text values (NULL = empty).
+ * For contacts, CF_FLAGS / CF_CONSENTS hold the '|'-joined names and
+ * CF_DISPLAY_ORDER a decimal number, exactly as in the CSV. */
+struct store_rec {
+    enum store_kind kind;
+    long long id;
+    char *v[STORE_MAX_FIELDS];
+};
+
+/* Number of fields and the name of field i of a kind. */
+size_t store_nfields(enum store_kind kind);
+const char *store_field_name(enum store_kind kind, size_t i);
+/* Index of the field called name, or -1. */
+int store_field_index(enum store_kind kind, const char *name);
+
+void store_rec_init(struct store_rec *r, enum store_kind kind);
+void store_rec_release(struct store_rec *r);
+/* Replaces field i with a copy of v (NULL or "" clears it). */
+void store_rec_set(struct store_rec *r, size_t i, const char *v);
+
+/* Inserts r (r->id set on success).  Party refs, type codes and site labels
+ * are resolved; ERR_NOTFOUND names the one that does not exist, ERR_EXISTS
+ * a duplicate key (party ref, site label of a party).  Contact flags and
+ * consents are stored as bits (names parsed with contacts/validate.h).
+ * search is the folded text the contact list searches (contacts only, may
+ * be NULL).  Values must have been validated by the caller. */
+int store_insert(struct store *s, struct store_rec *r, const char *search, struct err *e);
+/* Inserts, or updates the record with the same natural key (party ref;
+ * party ref + site label).  Parties and addresses only. */
+int store_upsert(struct store *s, struct store_rec *r, struct err *e);
+/* Rewrites every field of the contact r->id. ERR_NOTFOUND if absent. */
+int store_update(struct store *s, struct store_rec *r, const char *search, struct err *e);
+/* Loads the record: contacts by id, parties by ref (key), addresses by
+ * "party_ref/label".  ERR_NOTFOUND if absent.  r must be initialised. */
+int store_get(struct store *s, enum store_kind kind, long long id, const char *key,
+              struct store_rec *r, struct err *e);
+
+/* Deletes contact id; ERR_INUSE when it is linked to history, documents or
+ * events (SPEC §1, seed 000), ERR_NOTFOUND when absent. */
+int store_contact_rm(struct store *s, long long id, struct err *e);
+/* Deletes every contact of a party that has no links (import --sync);
+ * returns the number deleted in *n, and in *kept those that had to be
+ * ended instead (valid_until = date) because they are linked. */
+int store_contacts_clear_party(struct store *s, const char *party_ref, const char *date,
+                               long long *n, long long *kept, struct err *e);
+
+/* A listing query.  Strings are borrowed. */
+struct store_query {
+    const char *search;    /* folded words, all must match; NULL = any */
+    const char *party_ref; /* NULL = all */
+    const char *kind;      /* party kind filter (parties list) */
+    const char *date;      /* contacts valid on this date; NULL = no filter */
+    long long limit;       /* 0 = no limit */
+    long long offset;
+};
+typedef int (*store_rec_cb)(void *ctx, const struct store_rec *r);
+
+/* Counts and lists records matching q (contacts ordered by party ref,
+ * display order, id; parties by ref; addresses by party ref, label).
+ * *total (may be NULL) receives the count before limit/offset. */
+int store_list(struct store *s, enum store_kind kind, const struct store_query *q,
+               store_rec_cb cb, void *ctx, long long *total, struct err *e);
+
+/* Ids of the party's own row (party ref) or ERR_NOTFOUND. */
+int store_party_id(struct store *s, const char *ref, long long *id, struct err *e);
+
+#endif
