@@ -86,7 +86,36 @@ struct list_ctx {
     struct exporter *x;
     struct err *e;
     int rc;
+    int compact; /* contacts on a terminal table: the columns people scan */
 };
+
+/* The compact contact table: a display name instead of its parts, and the
+ * columns one reads in a list; csv and json keep every column. */
+static const struct export_col compact_cols[] = {
+    {"id", EXPORT_INT},     {"party", EXPORT_TEXT},  {"type", EXPORT_TEXT},
+    {"name", EXPORT_TEXT},  {"company", EXPORT_TEXT}, {"function", EXPORT_TEXT},
+    {"email", EXPORT_TEXT}, {"phones", EXPORT_TEXT}, {"flags", EXPORT_TEXT},
+    {"consents", EXPORT_TEXT}, {"valid_until", EXPORT_DATE},
+};
+#define NCOMPACT (sizeof compact_cols / sizeof compact_cols[0])
+
+static int compact_row(struct list_ctx *lc, const struct store_rec *r)
+{
+    static const int fields[] = {CF_PARTY_REF, CF_TYPE, -1, CF_COMPANY, CF_FUNCTION, CF_EMAIL,
+                                 CF_PHONES, CF_FLAGS, CF_CONSENTS, CF_VALID_UNTIL};
+    const char *vals[NCOMPACT];
+    char id[32], name[256];
+    size_t i;
+
+    snprintf(id, sizeof id, "%lld", r->id);
+    snprintf(name, sizeof name, "%s%s%s%s%s", r->v[CF_CIVILITY] ? r->v[CF_CIVILITY] : "",
+             r->v[CF_CIVILITY] ? " " : "", r->v[CF_FIRST_NAME] ? r->v[CF_FIRST_NAME] : "",
+             r->v[CF_FIRST_NAME] ? " " : "", r->v[CF_LAST_NAME] ? r->v[CF_LAST_NAME] : "");
+    vals[0] = id;
+    for (i = 0; i < NCOMPACT - 1; i++)
+        vals[i + 1] = fields[i] < 0 ? name : r->v[fields[i]];
+    return export_row(lc->x, vals, lc->e);
+}
 
 static void rec_values(const struct store_rec *r, const char **vals, char *idbuf, size_t idlen)
 {
@@ -104,6 +133,8 @@ static int list_row(void *ctx, const struct store_rec *r)
     const char *vals[STORE_MAX_FIELDS + 1];
     char id[32];
 
+    if (lc->compact)
+        return lc->rc = compact_row(lc, r);
     rec_values(r, vals, id, sizeof id);
     lc->rc = export_row(lc->x, vals, lc->e);
     return lc->rc;
@@ -123,6 +154,11 @@ int cli_rec_list(struct cli *c, enum store_kind kind, struct store_query *q,
 
     cli_list_query(l, q);
     cols = cli_rec_cols(kind, &n);
+    lc.compact = kind == STORE_CONTACT && l->fmt == EXPORT_TABLE;
+    if (lc.compact) {
+        cols = compact_cols;
+        n = NCOMPACT;
+    }
     if (export_begin(l->fmt, stdout, NULL, cols, n, &xo, &lc.x, &e))
         return cli_fail(&e);
     lc.e = &e;

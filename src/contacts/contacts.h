@@ -25,8 +25,9 @@ void contacts_search_text(const struct store_rec *r, struct buf *out);
  * -> "061234").  Caller frees; NULL for NULL or blank input. */
 char *contacts_search_query(const char *s);
 
-/* Normalises r then inserts it (r->id == 0) or updates it (r->id set),
- * with its search text for contacts.  Errors as contacts_normalise and
+/* Normalises r then saves it: a contact is inserted (r->id == 0) or
+ * updated (r->id set) with its search text; a party or an address is
+ * inserted or updated by its natural key (ref; party ref + label).  Errors as contacts_normalise and
  * store_insert/store_update. */
 int contacts_save(struct store *s, struct store_rec *r, struct err *e);
 

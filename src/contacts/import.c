@@ -201,10 +201,8 @@ static int import_row(struct job *j, const struct csvr_row *row, struct err *e)
         rc = sync_party(j, rec.v[CF_PARTY_REF], e);
     if (!rc && rec.id)
         rc = check_update(j, &rec, e);
-    if (!rc && j->kind == STORE_CONTACT)
+    if (!rc)
         rc = contacts_save(j->s, &rec, e);
-    else if (!rc && !(rc = contacts_normalise(&rec, e)))
-        rc = store_upsert(j->s, &rec, e);
     store_rec_release(&rec);
     return rc;
 }

@@ -292,10 +292,12 @@ int contacts_save(struct store *s, struct store_rec *r, struct err *e)
     buf_init(&search, 0);
     if (r->kind == STORE_CONTACT)
         contacts_search_text(r, &search);
-    if (r->id)
-        rc = store_update(s, r, r->kind == STORE_CONTACT ? buf_str(&search) : NULL, e);
+    if (r->kind != STORE_CONTACT)
+        rc = store_upsert(s, r, e);
+    else if (r->id)
+        rc = store_update(s, r, buf_str(&search), e);
     else
-        rc = store_insert(s, r, r->kind == STORE_CONTACT ? buf_str(&search) : NULL, e);
+        rc = store_insert(s, r, buf_str(&search), e);
     buf_release(&search);
     return rc;
 }

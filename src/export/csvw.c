@@ -62,8 +62,7 @@ static void add_cell(struct exporter *x, struct buf *b, const char *v, int is_in
 }
 
 /* Builds and writes one record; header is non-zero for the column names. */
-static int write_record(struct exporter *x, const char *const *values, int header,
-                        struct err *e)
+static int write_record(struct exporter *x, const char *const *values, int header, struct err *e)
 {
     struct csvw *w = x->priv;
     size_t i;

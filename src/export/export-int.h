@@ -32,15 +32,15 @@ extern const struct export_ops export_xlsx_ops;
 
 struct exporter {
     const struct export_ops *ops;
-    FILE *fp;                       /* text formats; borrowed */
-    char *path;                     /* XLSX; owned copy */
-    const struct export_col *cols;  /* borrowed */
+    FILE *fp;                      /* text formats; borrowed */
+    char *path;                    /* XLSX; owned copy */
+    const struct export_col *cols; /* borrowed */
     size_t ncols;
-    char separator;                 /* resolved: ',' or ';' */
+    char separator; /* resolved: ',' or ';' */
     int bom;
-    int neutralise;                 /* resolved: 1 on, 0 off */
-    int failed;                     /* sticky I/O error code, 0 if none */
-    void *priv;                     /* the writer's own state */
+    int neutralise; /* resolved: 1 on, 0 off */
+    int failed;     /* sticky I/O error code, 0 if none */
+    void *priv;     /* the writer's own state */
 };
 
 /* A broken-down DATE or DATETIME value.  Offsets are parsed but not applied:

@@ -57,8 +57,8 @@ static const struct export_ops *ops_for(enum export_format fmt)
 }
 
 static int check_args(enum export_format fmt, FILE *fp, const char *path,
-                      const struct export_col *cols, size_t ncols,
-                      const struct export_opts *opts, struct err *e)
+                      const struct export_col *cols, size_t ncols, const struct export_opts *opts,
+                      struct err *e)
 {
     size_t i;
 
@@ -67,8 +67,7 @@ static int check_args(enum export_format fmt, FILE *fp, const char *path,
     if (fmt == EXPORT_XLSX && (!path || !*path))
         return err_set(e, ERR_INPUT, "an XLSX export needs an output file");
     if (fmt != EXPORT_XLSX && !fp)
-        return err_set(e, ERR_INPUT, "a %s export needs an output stream",
-                       ops_for(fmt)->name);
+        return err_set(e, ERR_INPUT, "a %s export needs an output stream", ops_for(fmt)->name);
     if (!cols || ncols == 0)
         return err_set(e, ERR_INPUT, "an export needs at least one column");
     for (i = 0; i < ncols; i++) {
@@ -80,9 +79,8 @@ static int check_args(enum export_format fmt, FILE *fp, const char *path,
     return 0;
 }
 
-int export_begin(enum export_format fmt, FILE *fp, const char *path,
-                 const struct export_col *cols, size_t ncols,
-                 const struct export_opts *opts, struct exporter **out, struct err *e)
+int export_begin(enum export_format fmt, FILE *fp, const char *path, const struct export_col *cols,
+                 size_t ncols, const struct export_opts *opts, struct exporter **out, struct err *e)
 {
     struct exporter *x = NULL;
     int rc;
@@ -129,14 +127,12 @@ static int check_value(const struct export_col *c, const char *v, struct err *e)
     case EXPORT_DATE:
         if (export_parse_date(v, &tm) == 0)
             return 0;
-        return err_set(e, ERR_INPUT, "column '%s': '%.40s' is not a date (YYYY-MM-DD)",
-                       c->name, v);
+        return err_set(e, ERR_INPUT, "column '%s': '%.40s' is not a date (YYYY-MM-DD)", c->name, v);
     case EXPORT_DATETIME:
         if (export_parse_datetime(v, &tm) == 0)
             return 0;
         return err_set(e, ERR_INPUT,
-                       "column '%s': '%.40s' is not a timestamp (YYYY-MM-DDTHH:MM:SS)",
-                       c->name, v);
+                       "column '%s': '%.40s' is not a timestamp (YYYY-MM-DDTHH:MM:SS)", c->name, v);
     }
     return err_set(e, ERR_INTERNAL, "column '%s': unknown type %d", c->name, (int)c->type);
 }

@@ -8,8 +8,8 @@
 #include "util/buf.h"
 #include "util/xalloc.h"
 
-#define TABLE_MAXW 40                   /* widest cell, in columns */
-#define TABLE_CAP ((size_t)32 << 20)    /* buffered cells, bytes */
+#define TABLE_MAXW 40                /* widest cell, in columns */
+#define TABLE_CAP ((size_t)32 << 20) /* buffered cells, bytes */
 #define TABLE_GAP "  "
 
 struct table {
@@ -116,9 +116,17 @@ static void pad(struct buf *b, size_t n)
         buf_addc(b, ' ');
 }
 
+/* Ends a line without trailing blanks (an empty right-aligned last cell
+ * or a value ending in spaces would leave some). */
+static void end_line(struct buf *line)
+{
+    while (line->len > 0 && line->data[line->len - 1] == ' ')
+        line->data[--line->len] = '\0';
+    buf_addc(line, '\n');
+}
+
 /* Formats one buffered row into line; returns the cell after it.  Numbers
- * are right-aligned so their digits line up; the last cell is not padded,
- * so lines carry no trailing blanks. */
+ * are right-aligned so their digits line up. */
 static const char *format_row(struct exporter *x, const char *cell, struct buf *line)
 {
     struct table *t = x->priv;
@@ -132,11 +140,11 @@ static const char *format_row(struct exporter *x, const char *cell, struct buf *
         if (x->cols[i].type == EXPORT_INT)
             pad(line, t->width[i] - w);
         buf_adds(line, cell);
-        if (x->cols[i].type != EXPORT_INT && i + 1 < x->ncols)
+        if (x->cols[i].type != EXPORT_INT)
             pad(line, t->width[i] - w);
         cell += strlen(cell) + 1;
     }
-    buf_addc(line, '\n');
+    end_line(line);
     return cell;
 }
 

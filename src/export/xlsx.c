@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xlsxwriter.h>
@@ -15,17 +16,18 @@
 #include "util/buf.h"
 #include "util/xalloc.h"
 
-#define WIDTH_MAX 60.0  /* widest column, in characters */
+#define WIDTH_MAX 60.0 /* widest column, in characters */
 #define WIDTH_MIN 6.0
 #define FILTER_BUTTON 3 /* room for the autofilter arrow beside a header */
+#define CELL_MAX 32767  /* characters in one cell: Excel's limit */
 
 struct xlsxw {
     lxw_workbook *wb;
     lxw_worksheet *ws;
     lxw_format *bold, *date, *datetime;
-    lxw_row_t row;  /* last row written; the header is row 0 */
-    size_t *width;  /* widest display length seen, per column */
-    char *tmppath;  /* where libxlsxwriter writes; NULL once renamed */
+    lxw_row_t row; /* last row written; the header is row 0 */
+    size_t *width; /* widest display length seen, per column */
+    char *tmppath; /* where libxlsxwriter writes; NULL once renamed */
 };
 
 /* Creates an empty "<path>.<pid>.<n>.tmp" with O_EXCL (no symlink games);
@@ -33,8 +35,13 @@ struct xlsxw {
 static int make_tmp(struct exporter *x, struct xlsxw *w, struct err *e)
 {
     struct buf name;
+    struct stat st;
     int fd = -1, n;
 
+    /* The final rename would replace whatever is there: refuse anything but
+     * a regular file (a directory, or /dev/stdout when run as root). */
+    if (stat(x->path, &st) == 0 && !S_ISREG(st.st_mode))
+        return err_set(e, ERR_IO, "cannot create '%s': not a regular file", x->path);
     buf_init(&name, 0);
     for (n = 0; fd < 0 && n < 100; n++) {
         buf_reset(&name);
@@ -98,7 +105,7 @@ static int xlsx_begin(struct exporter *x, struct err *e)
 
     x->priv = w;
     w->width = xcalloc(x->ncols, sizeof(*w->width));
-    if (x->ncols > LXW_COL_MAX)
+    if (x->ncols > (size_t)LXW_COL_MAX)
         return err_set(e, ERR_TOOBIG, "XLSX sheets hold at most %d columns", LXW_COL_MAX);
     rc = make_tmp(x, w, e);
     if (rc)
@@ -124,16 +131,18 @@ static int check_text(const struct export_col *c, const char *v, struct err *e)
         if (len == 0)
             return err_set(e, ERR_INPUT, "column '%s': value is not valid UTF-8", c->name);
     }
-    if (count > LXW_STR_MAX)
-        return err_set(e, ERR_TOOBIG, "column '%s': text longer than %d characters, "
-                       "the limit of a spreadsheet cell", c->name, LXW_STR_MAX);
+    if (count > CELL_MAX)
+        return err_set(e, ERR_TOOBIG,
+                       "column '%s': text longer than %d characters, "
+                       "the limit of a spreadsheet cell",
+                       c->name, CELL_MAX);
     return 0;
 }
 
 /* Writes one non-empty, already validated value; returns its display
  * length in *len, used to size the column. */
-static lxw_error write_cell(struct xlsxw *w, lxw_col_t col, enum export_type type,
-                            const char *v, size_t *len)
+static lxw_error write_cell(struct xlsxw *w, lxw_col_t col, enum export_type type, const char *v,
+                            size_t *len)
 {
     struct export_tm tm;
     lxw_datetime dt;

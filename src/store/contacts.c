@@ -30,7 +30,30 @@ int store_contact_rm(struct store *s, long long id, struct err *e)
     sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "contact");
+    if (rc != SQLITE_DONE)
+        return store_dberr(s, rc, e, "contact");
+    return store_search_put(s, id, NULL, 0, e);
+}
+
+/* Drops the search entries of the party's contacts that have no links
+ * (those the --sync DELETE is about to remove). */
+static int unindex_unlinked(struct store *s, long long party, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT id FROM contact WHERE party_id = ?1"
+                            " AND NOT " STORE_CONTACT_LINKED("contact.id"),
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "contact");
+    sqlite3_bind_int64(st, 1, party);
+    rc = 0;
+    while (!rc && sqlite3_step(st) == SQLITE_ROW)
+        rc = store_search_put(s, sqlite3_column_int64(st, 0), NULL, 0, e);
+    sqlite3_finalize(st);
+    return rc;
 }
 
 /* Runs one statement over the party's contacts; *n = rows changed. */
@@ -67,6 +90,8 @@ int store_contacts_clear_party(struct store *s, const char *party_ref, const cha
                         " AND (valid_until IS NULL OR valid_until > ?2)"
                         " AND " STORE_CONTACT_LINKED("contact.id"),
                         party, date, kept, e);
+    if (!rc)
+        rc = unindex_unlinked(s, party, e);
     if (!rc)
         rc = party_exec(s,
                         "DELETE FROM contact WHERE party_id = ?1"

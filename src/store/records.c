@@ -19,6 +19,7 @@ struct col {
 
 struct desc {
     const char *table, *alias, *from, *order, *key;
+    const char *keyfrom; /* the joins a listing's filter and order need */
     size_t n;
     const struct col *cols;
 };
@@ -45,14 +46,16 @@ static const struct col contact_cols[CF_COUNT] = {
 };
 
 static const struct desc descs[] = {
-    [STORE_PARTY] = {"party", "p", "party p", "p.ref", "ref", PF_COUNT, party_cols},
+    [STORE_PARTY] = {"party", "p", "party p", "p.ref", "ref", "party p", PF_COUNT, party_cols},
     [STORE_ADDRESS] = {"address", "a", "address a JOIN party p ON p.id = a.party_id",
-                       "p.ref, a.label", "party_id, label", AF_COUNT, address_cols},
+                       "p.ref, a.label", "party_id, label",
+                       "address a JOIN party p ON p.id = a.party_id", AF_COUNT, address_cols},
     [STORE_CONTACT] = {"contact", "c",
                        "contact c JOIN party p ON p.id = c.party_id"
                        " LEFT JOIN contact_type t ON t.id = c.type_id"
                        " LEFT JOIN address a ON a.id = c.site_id",
-                       "p.ref, c.display_order, c.id", NULL, CF_COUNT, contact_cols},
+                       "p.ref, c.display_order, c.id", NULL,
+                       "contact c JOIN party p ON p.id = c.party_id", CF_COUNT, contact_cols},
 };
 
 size_t store_nfields(enum store_kind kind)
@@ -272,24 +275,6 @@ static void insert_sql(struct buf *b, const struct desc *d, int upsert)
                    sql_column(&d->cols[i]));
 }
 
-static int save_search(struct store *s, long long id, const char *search, struct err *e)
-{
-    sqlite3_stmt *st;
-    int rc;
-
-    if (!search)
-        return 0;
-    st = store_stmt(s, ST_INSERT_SEARCH,
-                    "INSERT OR REPLACE INTO contact_search(id, text) VALUES (?, ?)", e);
-    if (!st)
-        return e ? e->code : ERR_DB;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, search, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "contact search");
-}
-
 static int write_rec(struct store *s, struct store_rec *r, int upsert, const char *search,
                      struct err *e)
 {
@@ -299,11 +284,15 @@ static int write_rec(struct store *s, struct store_rec *r, int upsert, const cha
     struct buf sql;
     int rc;
 
+    /* the statement is prepared once per connection (cached by id) */
     buf_init(&sql, 0);
-    insert_sql(&sql, d, upsert);
+    if (upsert || !s->st[ids[r->kind]])
+        insert_sql(&sql, d, upsert);
     st = upsert ? NULL : store_stmt(s, ids[r->kind], buf_str(&sql), e);
-    if (upsert && (rc = sqlite3_prepare_v2(s->db, buf_str(&sql), -1, &st, NULL)) != SQLITE_OK)
-        st = NULL, store_dberr(s, rc, e, d->table);
+    if (upsert && (rc = sqlite3_prepare_v2(s->db, buf_str(&sql), -1, &st, NULL)) != SQLITE_OK) {
+        st = NULL;
+        store_dberr(s, rc, e, d->table);
+    }
     buf_release(&sql);
     if (!st)
         return e ? e->code : ERR_DB;
@@ -319,7 +308,7 @@ static int write_rec(struct store *s, struct store_rec *r, int upsert, const cha
     else
         sqlite3_reset(st);
     if (!rc && r->kind == STORE_CONTACT)
-        rc = save_search(s, r->id, search, e);
+        rc = store_search_put(s, r->id, search, 1, e);
     return rc;
 }
 
@@ -364,7 +353,7 @@ int store_update(struct store *s, struct store_rec *r, const char *search, struc
     if (!rc && sqlite3_changes(s->db) == 0)
         rc = err_set(e, ERR_NOTFOUND, "no %s with id %lld", d->table, r->id);
     if (!rc && r->kind == STORE_CONTACT)
-        rc = save_search(s, r->id, search, e);
+        rc = store_search_put(s, r->id, search, 0, e);
     return rc;
 }
 
@@ -452,7 +441,11 @@ static void where_sql(struct buf *b, enum store_kind kind, const struct store_qu
 
     if (q->party_ref) {
         AND();
-        buf_adds(b, "p.ref = ?");
+        if (kind == STORE_PARTY)
+            buf_adds(b, "p.ref = ?");
+        else /* no join needed to count */
+            buf_printf(b, "%s.party_id = (SELECT id FROM party WHERE ref = ?)",
+                       descs[kind].alias);
         vals[(*nvals)++] = q->party_ref;
     }
     if (q->kind && kind == STORE_PARTY) {
@@ -472,33 +465,6 @@ static void where_sql(struct buf *b, enum store_kind kind, const struct store_qu
         buf_adds(b, "c.id IN (SELECT id FROM temp.hits)");
     }
 #undef AND
-}
-
-/* Scans the folded search text once into temp.hits, so that the count and
- * the page both read the (few) hits instead of scanning twice. */
-static int fill_hits(struct store *s, char **words, int nwords, struct err *e)
-{
-    sqlite3_stmt *st = NULL;
-    struct buf sql;
-    int i, rc;
-
-    rc = store_exec(s, "CREATE TEMP TABLE IF NOT EXISTS hits(id INTEGER PRIMARY KEY);"
-                       "DELETE FROM temp.hits;", e);
-    if (rc)
-        return rc;
-    buf_init(&sql, 0);
-    buf_adds(&sql, "INSERT INTO temp.hits SELECT id FROM contact_search WHERE ");
-    for (i = 0; i < nwords; i++)
-        buf_printf(&sql, "%spostier_has(text, ?)", i ? " AND " : "");
-    rc = sqlite3_prepare_v2(s->db, buf_str(&sql), -1, &st, NULL);
-    buf_release(&sql);
-    if (rc != SQLITE_OK)
-        return store_dberr(s, rc, e, "search");
-    for (i = 0; i < nwords; i++)
-        sqlite3_bind_text(st, i + 1, words[i], -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "search");
 }
 
 #define MAX_WORDS 8
@@ -546,20 +512,25 @@ int store_list(struct store *s, enum store_kind kind, const struct store_query *
     buf_init(&where, 0);
     store_rec_init(&r, kind);
     if (nwords && kind == STORE_CONTACT)
-        rc = fill_hits(s, words, nwords, e);
+        rc = store_search_hits(s, words, nwords, e);
     if (rc)
         goto out;
     where_sql(&where, kind, q, vals, &nvals, nwords);
     if (total) {
-        buf_printf(&sql, "SELECT count(*) FROM %s%s", d->from, buf_str(&where));
+        buf_printf(&sql, "SELECT count(*) FROM %s %s%s", d->table, d->alias, buf_str(&where));
         rc = count_rows(s, buf_str(&sql), vals, nvals, total, e);
         buf_reset(&sql);
     }
     if (rc)
         goto out;
     select_sql(&sql, d);
-    buf_printf(&sql, "%s ORDER BY %s LIMIT %lld OFFSET %lld", buf_str(&where), d->order,
-               q->limit > 0 ? q->limit : -1LL, q->offset > 0 ? q->offset : 0LL);
+    if (q->limit > 0) /* sort the keys alone, then read the page's rows */
+        buf_printf(&sql, " WHERE %s.id IN (SELECT %s.id FROM %s%s ORDER BY %s LIMIT %lld"
+                         " OFFSET %lld) ORDER BY %s",
+                   d->alias, d->alias, d->keyfrom, buf_str(&where), d->order, q->limit,
+                   q->offset > 0 ? q->offset : 0LL, d->order);
+    else
+        buf_printf(&sql, "%s ORDER BY %s", buf_str(&where), d->order);
     rc = sqlite3_prepare_v2(s->db, buf_str(&sql), -1, &st, NULL);
     if (rc != SQLITE_OK) {
         rc = store_dberr(s, rc, e, d->table);

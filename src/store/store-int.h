@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "util/buf.h"
 
 /* Statements prepared once per connection (import speed). */
 enum stmt_id {
@@ -15,7 +16,8 @@ enum stmt_id {
     ST_INSERT_PARTY,
     ST_INSERT_ADDRESS,
     ST_INSERT_CONTACT,
-    ST_INSERT_SEARCH,
+    ST_SEARCH_GET,
+    ST_SEARCH_PUT,
     ST_COUNT
 };
 
@@ -26,6 +28,10 @@ struct store {
     /* last party looked up: imports are usually grouped by party */
     char *last_ref;
     long long last_party;
+    /* the search index block being filled (search.c) */
+    struct buf blk;
+    long long blk_id;
+    int blk_dirty;
 };
 
 /* Fills e from the connection's last error: ERR_EXISTS for a UNIQUE
@@ -41,6 +47,16 @@ int store_bind_text(sqlite3_stmt *st, int i, const char *v);
 
 /* Runs SQL that returns no rows (schema, pragmas). */
 int store_exec(struct store *s, const char *sql, struct err *e);
+
+/* Search index (search.c): put replaces the folded text of contact id
+ * (NULL removes it; fresh: id was just inserted, so has no entry yet); flush writes the pending block (before commit);
+ * forget drops it (after rollback); hits fills temp.hits with the ids of
+ * contacts whose text holds every word. */
+int store_search_put(struct store *s, long long id, const char *text, int fresh,
+                     struct err *e);
+int store_search_flush(struct store *s, struct err *e);
+void store_search_forget(struct store *s);
+int store_search_hits(struct store *s, char **words, int nwords, struct err *e);
 
 /* Migrations: brings the schema to the newest version (schema.c). */
 int store_migrate(struct store *s, struct err *e);

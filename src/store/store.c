@@ -52,27 +52,11 @@ int store_bind_text(sqlite3_stmt *st, int i, const char *v)
     return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
-/* Substring test for the contact search: memmem is far faster than LIKE
- * over a million rows of folded text (SPEC §6 search). */
-static void fn_has(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    const char *h = (const char *)sqlite3_value_text(argv[0]);
-    const char *n = (const char *)sqlite3_value_text(argv[1]);
-    (void)argc;
-    if (!h || !n) {
-        sqlite3_result_int(ctx, 0);
-        return;
-    }
-    sqlite3_result_int(ctx, memmem(h, (size_t)sqlite3_value_bytes(argv[0]), n,
-                                   (size_t)sqlite3_value_bytes(argv[1])) != NULL);
-}
-
 static const char *const pragmas =
+    "PRAGMA page_size = 16384;" /* before WAL: new databases only */
     "PRAGMA foreign_keys = ON;"
     "PRAGMA journal_mode = WAL;"
     "PRAGMA synchronous = NORMAL;"
-    "PRAGMA mmap_size = 1073741824;"
-    "PRAGMA cache_size = -65536;"
     "PRAGMA temp_store = MEMORY;";
 
 int store_open(const char *path, struct store **out, struct err *e)
@@ -80,6 +64,8 @@ int store_open(const char *path, struct store **out, struct err *e)
     struct store *s = xcalloc(1, sizeof *s);
     int rc;
 
+    buf_init(&s->blk, 0);
+    s->blk_id = -1;
     rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         rc = err_set(e, ERR_IO, "%s: cannot open database: %s", path,
@@ -87,9 +73,6 @@ int store_open(const char *path, struct store **out, struct err *e)
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    sqlite3_create_function(s->db, "postier_has", 2,
-                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, fn_has,
-                            NULL, NULL);
     rc = store_exec(s, pragmas, e);
     if (!rc)
         rc = store_migrate(s, e);
@@ -113,6 +96,7 @@ void store_close(struct store *s)
     for (i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     free(s->last_ref);
+    buf_release(&s->blk);
     sqlite3_close(s->db);
     free(s);
 }
@@ -129,12 +113,14 @@ int store_begin(struct store *s, struct err *e)
 
 int store_commit(struct store *s, struct err *e)
 {
-    return store_exec(s, "COMMIT", e);
+    int rc = store_search_flush(s, e);
+    return rc ? rc : store_exec(s, "COMMIT", e);
 }
 
 void store_rollback(struct store *s)
 {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    store_search_forget(s);
     /* a rolled-back insert may have filled the party cache */
     free(s->last_ref);
     s->last_ref = NULL;

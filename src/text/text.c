@@ -16,8 +16,8 @@
 /* U+FDFA expands to 18 code points under NFKD; casefolding adds little. */
 #define DECOMP_MAX 32
 
-#define FOLD_OPTS                                                                              \
-    (UTF8PROC_COMPAT | UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD |           \
+#define FOLD_OPTS                                                                                  \
+    (UTF8PROC_COMPAT | UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD |               \
      UTF8PROC_IGNORE)
 
 /* Output staging: one buf_add per few hundred bytes instead of per byte. */
@@ -34,28 +34,60 @@ static void sink_flush(struct sink *k)
     k->len = 0;
 }
 
-static void sink_add(struct sink *k, const void *p, size_t n)
+/* Writes the UTF-8 form of a valid code point at o; returns its length. */
+static size_t put_utf8(char *o, int32_t cp)
 {
-    if (n > sizeof k->tmp - k->len) {
-        sink_flush(k);
-        if (n > sizeof k->tmp) {
-            buf_add(k->out, p, n);
-            return;
-        }
+    uint32_t c = (uint32_t)cp;
+
+    if (c < 0x80) {
+        o[0] = (char)c;
+        return 1;
     }
-    memcpy(k->tmp + k->len, p, n);
-    k->len += n;
+    if (c < 0x800) {
+        o[0] = (char)(0xC0 | (c >> 6));
+        o[1] = (char)(0x80 | (c & 0x3F));
+        return 2;
+    }
+    if (c < 0x10000) {
+        o[0] = (char)(0xE0 | (c >> 12));
+        o[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (c >> 18));
+    o[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((c >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (c & 0x3F));
+    return 4;
 }
 
 static void sink_cp(struct sink *k, int32_t cp)
 {
-    utf8proc_uint8_t enc[4];
-    utf8proc_ssize_t n = utf8proc_encode_char(cp, enc);
-
     if (k->len + 4 > sizeof k->tmp)
         sink_flush(k);
-    memcpy(k->tmp + k->len, enc, (size_t)n);
-    k->len += (size_t)n;
+    k->len += put_utf8(k->tmp + k->len, cp);
+}
+
+/* The ASCII fast path of plain folding: lowercase a run, no branches. */
+static void sink_lower(struct sink *k, const unsigned char *s, size_t n)
+{
+    while (n) {
+        size_t m = sizeof k->tmp - k->len, j;
+        char *o;
+
+        if (!m) {
+            sink_flush(k);
+            m = sizeof k->tmp;
+        }
+        if (m > n)
+            m = n;
+        o = k->tmp + k->len;
+        for (j = 0; j < m; j++)
+            o[j] = (char)(s[j] | (((unsigned)(s[j] - 'A') < 26u) << 5));
+        k->len += m;
+        s += m;
+        n -= m;
+    }
 }
 
 /* Decodes one strictly well-formed UTF-8 sequence at s (n > 0 bytes, s[0]
@@ -243,6 +275,12 @@ static int fold(struct buf *out, const char *s, size_t n, int words)
         int32_t cp;
         size_t len;
 
+        if (u[i] < 0x80 && !words) {
+            len = ascii_run(u + i, n - i);
+            sink_lower(&k, u + i, len);
+            i += len;
+            continue;
+        }
         if (u[i] < 0x80) {
             if (k.len + 2 > sizeof k.tmp)
                 sink_flush(&k);
@@ -283,33 +321,44 @@ char *text_fold(const char *s)
 }
 
 /* Windows-1252 0x80-0x9F; 0 marks the five undefined bytes. */
+/* clang-format off */
 static const uint16_t cp1252_c1[32] = {
     0x20AC, 0,      0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
     0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0,      0x017D, 0,
     0,      0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
     0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0,      0x017E, 0x0178,
 };
+/* clang-format on */
 
+/* Output goes through a stack block sized for the worst case (3 bytes per
+ * input byte), so the inner loop needs no bounds check. */
 int text_cp1252_to_utf8(struct buf *out, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
-    struct sink k = {.out = out};
+    char tmp[3 * 1024];
     size_t i = 0;
 
-    if (out->err)
-        return out->err;
-    while (i < n) {
-        size_t run = ascii_run(u + i, n - i);
-        int32_t cp;
+    while (i < n && !out->err) {
+        size_t end = n - i > 1024 ? i + 1024 : n, k = 0;
 
-        sink_add(&k, u + i, run);
-        i += run;
-        if (i == n)
-            break;
-        cp = u[i] >= 0xA0 ? u[i] : cp1252_c1[u[i] - 0x80];
-        sink_cp(&k, cp ? cp : 0xFFFD);
-        i++;
+        while (i < end) {
+            uint64_t w;
+            unsigned c;
+
+            if (i + 8 <= end && (memcpy(&w, u + i, 8), !(w & UINT64_C(0x8080808080808080)))) {
+                memcpy(tmp + k, &w, 8);
+                i += 8, k += 8;
+                continue;
+            }
+            c = u[i++];
+            if (c < 0x80)
+                tmp[k++] = (char)c;
+            else if (c >= 0xA0)
+                k += put_utf8(tmp + k, (int32_t)c);
+            else
+                k += put_utf8(tmp + k, cp1252_c1[c - 0x80] ? cp1252_c1[c - 0x80] : 0xFFFD);
+        }
+        buf_add(out, tmp, k);
     }
-    sink_flush(&k);
     return out->err;
 }

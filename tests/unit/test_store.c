@@ -1,0 +1,286 @@
+/* Unit tests of store/ (on :memory:) and of the contacts rules above it:
+ * schema, types, parties, sites, contacts with reference resolution,
+ * default display order, validity filter, search, guarded deletion,
+ * --sync clearing and the append-only history triggers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "contacts/contacts.h"
+#include "store/store.h"
+
+static struct store *s;
+
+static int setup(void **state)
+{
+    struct err e;
+
+    (void)state;
+    return store_open(":memory:", &s, &e);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    store_close(s);
+    return 0;
+}
+
+/* Saves a record given as "field=value" pairs; returns the rc. */
+static int save(enum store_kind kind, long long *id, struct err *e, ...)
+{
+    struct store_rec r;
+    const char *kv;
+    va_list ap;
+    int rc;
+
+    store_rec_init(&r, kind);
+    va_start(ap, e);
+    while ((kv = va_arg(ap, const char *))) {
+        const char *eq = strchr(kv, '=');
+        char name[64];
+        int i;
+        snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
+        i = store_field_index(kind, name);
+        if (i < 0)
+            fail_msg("no field %s", name);
+        store_rec_set(&r, (size_t)i, eq + 1);
+    }
+    va_end(ap);
+    rc = contacts_save(s, &r, e);
+    if (id)
+        *id = r.id;
+    store_rec_release(&r);
+    return rc;
+}
+
+static void schema_is_current(void **state)
+{
+    (void)state;
+    assert_int_equal(store_schema_version(s), 1);
+}
+
+static int count_cb(void *ctx, const struct store_rec *r)
+{
+    (void)r;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void types_unique_and_guarded(void **state)
+{
+    struct err e;
+    long long id, cid;
+
+    (void)state;
+    assert_int_equal(store_type_add(s, "exp", "Expert", &id, &e), 0);
+    assert_int_equal(store_type_add(s, "exp", "Other", NULL, &e), ERR_EXISTS);
+    assert_int_equal(store_type_edit(s, "nope", NULL, "x", &e), ERR_NOTFOUND);
+    assert_int_equal(store_type_edit(s, "exp", NULL, "Expert auto", &e), 0);
+    assert_int_equal(save(STORE_PARTY, NULL, &e, "ref=T1", "kind=client", "name=T", NULL), 0);
+    assert_int_equal(save(STORE_CONTACT, &cid, &e, "party_ref=T1", "type=exp",
+                          "last_name=Blanc", NULL), 0);
+    assert_int_equal(store_type_rm(s, "exp", &e), ERR_INUSE);
+    assert_non_null(strstr(e.msg, "1 contact"));
+    assert_int_equal(store_contact_rm(s, cid, &e), 0);
+    assert_int_equal(store_type_rm(s, "exp", &e), 0);
+    assert_int_equal(store_type_id(s, "exp", &id, &e), ERR_NOTFOUND);
+}
+
+static void references_resolved(void **state)
+{
+    struct err e;
+    long long id;
+
+    (void)state;
+    assert_int_equal(save(STORE_PARTY, NULL, &e, "ref=C1", "kind=client", "name=Dupont SARL",
+                          "phones=01 42 00 00 01", NULL), 0);
+    /* same ref again updates */
+    assert_int_equal(save(STORE_PARTY, NULL, &e, "ref=C1", "kind=client", "name=Dupont SA",
+                          NULL), 0);
+    assert_int_equal(save(STORE_ADDRESS, NULL, &e, "party_ref=C1", "label=Siège",
+                          "city=Paris", NULL), 0);
+    assert_int_equal(save(STORE_CONTACT, &id, &e, "party_ref=NOPE", "last_name=X", NULL),
+                     ERR_NOTFOUND);
+    assert_non_null(strstr(e.msg, "NOPE"));
+    assert_int_equal(save(STORE_CONTACT, &id, &e, "party_ref=C1", "type=zz", "last_name=X",
+                          NULL), ERR_NOTFOUND);
+    assert_int_equal(save(STORE_CONTACT, &id, &e, "party_ref=C1", "site=Usine", "last_name=X",
+                          NULL), ERR_NOTFOUND);
+    assert_non_null(strstr(e.msg, "Usine"));
+    assert_int_equal(save(STORE_CONTACT, &id, &e, "party_ref=C1", "site=Siège",
+                          "last_name=Martin", "flags=order|invoice", "consents=esign",
+                          "phones=06 12 34 56 78", NULL), 0);
+    {
+        struct store_rec r;
+        store_rec_init(&r, STORE_CONTACT);
+        assert_int_equal(store_get(s, STORE_CONTACT, id, NULL, &r, &e), 0);
+        assert_string_equal(r.v[CF_SITE], "Siège");
+        assert_string_equal(r.v[CF_FLAGS], "invoice|order");
+        assert_string_equal(r.v[CF_CONSENTS], "esign");
+        assert_string_equal(r.v[CF_PHONES], "+33612345678");
+        assert_string_equal(r.v[CF_DISPLAY_ORDER], "1");
+        store_rec_release(&r);
+        store_rec_init(&r, STORE_PARTY);
+        assert_int_equal(store_get(s, STORE_PARTY, 0, "C1", &r, &e), 0);
+        assert_string_equal(r.v[PF_NAME], "Dupont SA");
+        store_rec_release(&r);
+    }
+}
+
+static void validation_names_the_field(void **state)
+{
+    static const struct {
+        const char *kv, *field;
+    } cases[] = {
+        {"email=not-an-address", "field 'email'"},
+        {"phones=call me", "field 'phones'"},
+        {"flags=invoice|spam", "field 'flags'"},
+        {"consents=everything", "field 'consents'"},
+        {"valid_from=2026-02-30", "field 'valid_from'"},
+        {"display_order=0", "field 'display_order'"},
+        {"locale=de", "field 'locale'"},
+    };
+    struct err e;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(save(STORE_CONTACT, NULL, &e, "party_ref=C1", "first_name=Jean", NULL),
+                     ERR_INPUT);
+    assert_non_null(strstr(e.msg, "last name or a company"));
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = save(STORE_CONTACT, NULL, &e, "party_ref=C1", "last_name=X", cases[i].kv, NULL);
+        if (rc != ERR_INPUT || !strstr(e.msg, cases[i].field))
+            fail_msg("%s: rc %d '%s'", cases[i].kv, rc, e.msg);
+    }
+    assert_int_equal(save(STORE_CONTACT, NULL, &e, "party_ref=C1", "last_name=X",
+                          "valid_from=2026-05-01", "valid_until=2026-04-01", NULL), ERR_INPUT);
+    assert_int_equal(save(STORE_PARTY, NULL, &e, "ref=K1", "kind=claim", "name=Sinistre", NULL),
+                     ERR_INPUT);
+    assert_non_null(strstr(e.msg, "client_ref"));
+    assert_int_equal(save(STORE_PARTY, NULL, &e, "ref=K 1", "kind=client", "name=x", NULL),
+                     ERR_INPUT);
+}
+
+static void order_validity_and_search(void **state)
+{
+    struct store_query q = {0};
+    struct err e;
+    long long a, b;
+    int n;
+    char *words;
+
+    (void)state;
+    assert_int_equal(save(STORE_PARTY, NULL, &e, "ref=C2", "kind=client", "name=Durand", NULL), 0);
+    assert_int_equal(save(STORE_CONTACT, &a, &e, "party_ref=C2", "last_name=Lefèvre",
+                          "first_name=Élodie", "city=Orléans", NULL), 0);
+    assert_int_equal(save(STORE_CONTACT, &b, &e, "party_ref=C2", "company=Garage Œuvre",
+                          "valid_until=2020-12-31", "phones=+33 6 99 88 77 66", NULL), 0);
+    q.party_ref = "C2";
+    n = 0;
+    assert_int_equal(store_list(s, STORE_CONTACT, &q, count_cb, &n, NULL, &e), 0);
+    assert_int_equal(n, 2);
+    q.date = "2026-01-01";
+    n = 0;
+    assert_int_equal(store_list(s, STORE_CONTACT, &q, count_cb, &n, NULL, &e), 0);
+    assert_int_equal(n, 1);
+    q.date = NULL;
+    q.party_ref = NULL;
+    words = contacts_search_query("ÉLODIE orleans");
+    q.search = words;
+    {
+        long long total = -1;
+        n = 0;
+        assert_int_equal(store_list(s, STORE_CONTACT, &q, count_cb, &n, &total, &e), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(total, 1);
+    }
+    free(words);
+    words = contacts_search_query("06 99 88");
+    assert_string_equal(words, "069988");
+    q.search = words;
+    n = 0;
+    assert_int_equal(store_list(s, STORE_CONTACT, &q, count_cb, &n, NULL, &e), 0);
+    assert_int_equal(n, 1);
+    free(words);
+    words = contacts_search_query("oeuvre");
+    q.search = words;
+    n = 0;
+    assert_int_equal(store_list(s, STORE_CONTACT, &q, count_cb, &n, NULL, &e), 0);
+    assert_int_equal(n, 1);
+    free(words);
+    {
+        struct store_rec r;
+        store_rec_init(&r, STORE_CONTACT);
+        assert_int_equal(store_get(s, STORE_CONTACT, b, NULL, &r, &e), 0);
+        assert_string_equal(r.v[CF_DISPLAY_ORDER], "2"); /* after the party's last */
+        store_rec_release(&r);
+    }
+}
+
+static void deletion_guarded_and_sync(void **state)
+{
+    struct store *fs;
+    sqlite3 *db;
+    struct err e;
+    long long linked, free_one, n = 0, kept = 0;
+    const char *path = "test_store_sync.db";
+    char sql[256];
+
+    (void)state;
+    /* links are written by later modules: a file database lets the test
+     * add them with a second connection */
+    remove(path);
+    assert_int_equal(store_open(path, &fs, &e), 0);
+    {
+        struct store *saved = s;
+        s = fs;
+        assert_int_equal(save(STORE_PARTY, NULL, &e, "ref=P", "kind=client", "name=P", NULL), 0);
+        assert_int_equal(save(STORE_CONTACT, &linked, &e, "party_ref=P", "last_name=A", NULL), 0);
+        assert_int_equal(save(STORE_CONTACT, &free_one, &e, "party_ref=P", "last_name=B", NULL),
+                         0);
+        s = saved;
+    }
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO history(at, event, contact_id, hash) VALUES ('2026-01-01','sent',%lld,'x')",
+             linked);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    /* history is append-only */
+    assert_int_not_equal(sqlite3_exec(db, "UPDATE history SET event = 'x'", NULL, NULL, NULL),
+                         SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM history", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_contact_rm(fs, linked, &e), ERR_INUSE);
+    assert_non_null(strstr(e.msg, "end it instead"));
+    assert_int_equal(store_contacts_clear_party(fs, "P", "2026-06-01", &n, &kept, &e), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(kept, 1);
+    assert_int_equal(store_contact_rm(fs, free_one, &e), ERR_NOTFOUND);
+    {
+        struct store_rec r;
+        store_rec_init(&r, STORE_CONTACT);
+        assert_int_equal(store_get(fs, STORE_CONTACT, linked, NULL, &r, &e), 0);
+        assert_string_equal(r.v[CF_VALID_UNTIL], "2026-06-01");
+        store_rec_release(&r);
+    }
+    store_close(fs);
+    remove(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(schema_is_current),
+        cmocka_unit_test(types_unique_and_guarded),
+        cmocka_unit_test(references_resolved),
+        cmocka_unit_test(validation_names_the_field),
+        cmocka_unit_test(order_validity_and_search),
+        cmocka_unit_test(deletion_guarded_and_sync),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

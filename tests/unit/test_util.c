@@ -1,0 +1,155 @@
+/* Unit tests of util/: the capped buffer and its sticky error, error
+ * records, ISO dates, string vectors and trimming. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "util/buf.h"
+#include "util/date.h"
+#include "util/err.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+static void buf_grows_and_terminates(void **state)
+{
+    struct buf b;
+    int i;
+
+    (void)state;
+    buf_init(&b, 0);
+    assert_string_equal(buf_str(&b), "");
+    for (i = 0; i < 1000; i++)
+        assert_int_equal(buf_printf(&b, "%d,", i % 10), 0);
+    assert_int_equal(b.len, 2000);
+    assert_int_equal(buf_str(&b)[2000], '\0');
+    assert_memory_equal(buf_str(&b), "0,1,2,", 6);
+    buf_release(&b);
+}
+
+static void buf_cap_is_sticky(void **state)
+{
+    struct buf b;
+
+    (void)state;
+    buf_init(&b, 8);
+    assert_int_equal(buf_adds(&b, "12345678"), 0);
+    assert_int_equal(buf_addc(&b, '9'), ERR_TOOBIG);
+    assert_string_equal(buf_str(&b), "12345678"); /* unchanged by the failed append */
+    assert_int_equal(buf_adds(&b, ""), ERR_TOOBIG); /* sticky */
+    assert_int_equal(b.err, ERR_TOOBIG);
+    buf_reset(&b);
+    assert_int_equal(buf_adds(&b, "ok"), 0);
+    assert_string_equal(buf_str(&b), "ok");
+    buf_release(&b);
+}
+
+static void buf_printf_over_cap(void **state)
+{
+    struct buf b;
+
+    (void)state;
+    buf_init(&b, 10);
+    assert_int_equal(buf_printf(&b, "%s", "0123456789A"), ERR_TOOBIG);
+    assert_int_equal(b.len, 0);
+    buf_release(&b);
+}
+
+static void buf_take_hands_over(void **state)
+{
+    struct buf b;
+    char *s;
+
+    (void)state;
+    buf_init(&b, 0);
+    s = buf_take(&b);
+    assert_string_equal(s, "");
+    free(s);
+    buf_adds(&b, "abc");
+    s = buf_take(&b);
+    assert_string_equal(s, "abc");
+    assert_int_equal(b.len, 0);
+    assert_null(b.data);
+    free(s);
+    buf_release(&b);
+}
+
+static void err_prefix_and_truncation(void **state)
+{
+    struct err e;
+    char big[2 * ERR_MSG_MAX];
+
+    (void)state;
+    assert_int_equal(err_set(&e, ERR_INPUT, "field '%s': bad", "email"), ERR_INPUT);
+    assert_int_equal(err_prefix(&e, "%s:%d", "f.csv", 7), ERR_INPUT);
+    assert_string_equal(e.msg, "f.csv:7: field 'email': bad");
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    err_set(&e, ERR_IO, "%s", big);
+    assert_int_equal(strlen(e.msg), ERR_MSG_MAX - 1);
+    err_prefix(&e, "%s", big);
+    assert_int_equal(strlen(e.msg), ERR_MSG_MAX - 1);
+    assert_int_equal(err_set(NULL, ERR_DB, "x"), ERR_DB);
+    err_clear(&e);
+    assert_int_equal(e.code, 0);
+    assert_string_equal(e.msg, "");
+}
+
+static void dates(void **state)
+{
+    static const struct {
+        const char *s;
+        int ok;
+    } cases[] = {
+        {"2026-11-23", 1}, {"2024-02-29", 1}, {"2023-02-29", 0}, {"2000-02-29", 1},
+        {"1900-02-29", 0}, {"2026-13-01", 0}, {"2026-00-10", 0}, {"2026-04-31", 0},
+        {"2026-4-01", 0},  {"26-04-01", 0},   {"2026-04-01x", 0}, {"", 0},
+        {"2026/04/01", 0}, {"1899-12-31", 0}, {"2026-12-31", 1},
+    };
+    char today[DATE_LEN + 1];
+    struct err e;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = date_check(cases[i].s, &e);
+        if ((rc == 0) != cases[i].ok)
+            fail_msg("date_check(%s) = %d", cases[i].s, rc);
+        if (rc)
+            assert_non_null(strstr(e.msg, cases[i].s));
+    }
+    date_today(today);
+    assert_int_equal(date_check(today, &e), 0);
+}
+
+static void split_and_trim(void **state)
+{
+    struct strv v;
+    char s[] = " \t a b \r\n";
+
+    (void)state;
+    strv_init(&v);
+    assert_int_equal(strv_split(&v, " 06 12 ; ;+33 1 ;;", ';'), 2);
+    assert_string_equal(v.v[0], "06 12");
+    assert_string_equal(v.v[1], "+33 1");
+    assert_null(v.v[2]);
+    assert_int_equal(strv_split(&v, "", ';'), 0);
+    assert_int_equal(strv_split(&v, NULL, ';'), 0);
+    strv_push(&v, "x");
+    assert_int_equal(v.n, 3);
+    strv_release(&v);
+    assert_string_equal(str_trim(s), "a b");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(buf_grows_and_terminates), cmocka_unit_test(buf_cap_is_sticky),
+        cmocka_unit_test(buf_printf_over_cap),      cmocka_unit_test(buf_take_hands_over),
+        cmocka_unit_test(err_prefix_and_truncation), cmocka_unit_test(dates),
+        cmocka_unit_test(split_and_trim),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
