@@ -31,6 +31,12 @@ char *contacts_search_query(const char *s);
  * store_insert/store_update. */
 int contacts_save(struct store *s, struct store_rec *r, struct err *e);
 
+/* The two halves of contacts_save, for callers that prepare records on
+ * one thread and store them on another: prepare normalises r and appends
+ * its search text (contacts) to search; store writes it. */
+int contacts_prepare(struct store_rec *r, struct buf *search, struct err *e);
+int contacts_store(struct store *s, struct store_rec *r, const char *search, struct err *e);
+
 /* Import of a CSV file of one kind. */
 struct import_opts {
     int sync;    /* contacts: replace the listed parties' contacts */

@@ -4,6 +4,8 @@
  * rolled back when any row was bad or on --dry-run. */
 #include "contacts.h"
 
+#include <pthread.h>
+
 #include "contacts/validate.h"
 #include "csv/csvread.h"
 #include "util/date.h"
@@ -190,48 +192,176 @@ static int check_update(struct job *j, struct store_rec *rec, struct err *e)
     return rc;
 }
 
-static int import_row(struct job *j, const struct csvr_row *row, struct err *e)
-{
-    struct store_rec rec;
-    int rc;
+/* ---- the pipeline: a reader thread parses, builds and normalises rows
+ * (CSV, validation, folding) while the caller's thread writes them to the
+ * store, in file order.  Items travel in batches to keep locking rare. */
 
-    store_rec_init(&rec, j->kind);
-    rc = j->rep->seed004 ? seed004_row(j, row, &rec, e) : canonical_row(j, row, &rec, e);
-    if (!rc && j->o->sync && rec.v[CF_PARTY_REF])
-        rc = sync_party(j, rec.v[CF_PARTY_REF], e);
-    if (!rc && rec.id)
-        rc = check_update(j, &rec, e);
+#define BATCH 256
+#define NBATCH 8
+
+struct item {
+    struct store_rec rec;
+    struct buf search;
+    long line;
+    int rc;
+    struct err err;
+};
+
+struct batch {
+    struct item it[BATCH];
+    size_t n;
+};
+
+struct pipe {
+    struct job *j;
+    struct batch b[NBATCH];
+    size_t head, tail; /* batches produced / consumed (mod NBATCH) */
+    int done, stop;    /* reader finished / writer gave up */
+    int rc;            /* reader's final status (csv error) */
+    struct err err;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+/* Builds and normalises one row into it (reader thread: no store access). */
+static void prepare_row(struct job *j, const struct csvr_row *row, struct item *it)
+{
+    /* the reader frees what it allocated: cross-thread frees are slow */
+    store_rec_release(&it->rec);
+    store_rec_init(&it->rec, j->kind);
+    buf_reset(&it->search);
+    it->line = row->line;
+    err_clear(&it->err);
+    it->rc = j->rep->seed004 ? seed004_row(j, row, &it->rec, &it->err)
+                             : canonical_row(j, row, &it->rec, &it->err);
+    if (!it->rc)
+        it->rc = contacts_prepare(&it->rec, &it->search, &it->err);
+}
+
+static void *reader(void *arg)
+{
+    struct pipe *p = arg;
+    const struct csvr_row *row;
+    struct err e;
+    int rc = 1;
+
+    while (rc == 1) {
+        struct batch *b;
+        int stop;
+        pthread_mutex_lock(&p->mu);
+        while (p->head - p->tail == NBATCH && !p->stop)
+            pthread_cond_wait(&p->cv, &p->mu);
+        b = &p->b[p->head % NBATCH];
+        stop = p->stop;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+        b->n = 0;
+        while (b->n < BATCH && (rc = csvr_next(p->j->r, &row, &e)) == 1)
+            prepare_row(p->j, row, &b->it[b->n++]);
+        pthread_mutex_lock(&p->mu);
+        p->head++;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    pthread_mutex_lock(&p->mu);
+    p->done = 1;
+    p->rc = rc < 0 ? rc : 0;
+    if (rc < 0)
+        p->err = e;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Writes one prepared item (writer thread).  Store failures are fatal and
+ * returned; bad rows are reported and counted. */
+static int apply_item(struct job *j, struct item *it, struct err *e)
+{
+    struct err re = it->err;
+    int rc = it->rc, is_update = it->rec.id != 0;
+
+    j->rep->rows++;
+    if (!rc && j->o->sync && it->rec.v[CF_PARTY_REF])
+        rc = sync_party(j, it->rec.v[CF_PARTY_REF], &re);
+    if (!rc && is_update)
+        rc = check_update(j, &it->rec, &re);
     if (!rc)
-        rc = contacts_save(j->s, &rec, e);
-    store_rec_release(&rec);
+        rc = contacts_store(j->s, &it->rec, buf_str(&it->search), &re);
+    if (rc && (re.code == ERR_DB || re.code == ERR_LOCKED || re.code == ERR_IO)) {
+        *e = re;
+        return re.code;
+    }
+    if (rc) {
+        report(j, it->line, re.msg);
+    } else {
+        j->rep->updated += is_update;
+        j->rep->added += !is_update;
+    }
+    return 0;
+}
+
+static int writer(struct pipe *p, struct err *e)
+{
+    int rc = 0;
+
+    for (;;) {
+        struct batch *b;
+        size_t i;
+        pthread_mutex_lock(&p->mu);
+        while (p->head == p->tail && !p->done)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (p->head == p->tail) { /* reader done and everything written */
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        b = &p->b[p->tail % NBATCH];
+        pthread_mutex_unlock(&p->mu);
+        for (i = 0; i < b->n && !rc; i++)
+            rc = apply_item(p->j, &b->it[i], e);
+        pthread_mutex_lock(&p->mu);
+        p->tail++;
+        if (rc)
+            p->stop = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
     return rc;
 }
 
 static int run_rows(struct job *j, struct err *e)
 {
-    const struct csvr_row *row;
-    struct err re;
+    struct pipe *p = xcalloc(1, sizeof *p);
+    pthread_t th;
+    size_t i, k;
     int rc;
 
-    while ((rc = csvr_next(j->r, &row, e)) == 1) {
-        int is_update = 0;
-        size_t i;
-        j->rep->rows++;
-        for (i = 0; i < row->nfields && i < j->ncols; i++)
-            if (j->map[i] == COL_ID && row->fields[i][0])
-                is_update = 1;
-        err_clear(&re);
-        if (import_row(j, row, &re)) {
-            if (re.code == ERR_DB || re.code == ERR_LOCKED || re.code == ERR_IO) {
-                *e = re;
-                return re.code;
-            }
-            report(j, row->line, re.msg);
-        } else {
-            j->rep->updated += is_update;
-            j->rep->added += !is_update;
+    p->j = j;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    for (i = 0; i < NBATCH; i++)
+        for (k = 0; k < BATCH; k++) {
+            buf_init(&p->b[i].it[k].search, 0);
+            store_rec_init(&p->b[i].it[k].rec, j->kind);
+        }
+    if (pthread_create(&th, NULL, reader, p)) {
+        rc = err_set(e, ERR_INTERNAL, "cannot start the import reader thread");
+    } else {
+        rc = writer(p, e);
+        pthread_join(th, NULL);
+        if (!rc && p->rc) {
+            *e = p->err;
+            rc = p->rc;
         }
     }
+    for (i = 0; i < NBATCH; i++)
+        for (k = 0; k < BATCH; k++) {
+            buf_release(&p->b[i].it[k].search);
+            store_rec_release(&p->b[i].it[k].rec);
+        }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
     return rc;
 }
 

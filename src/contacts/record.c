@@ -281,23 +281,33 @@ char *contacts_search_query(const char *s)
     return out;
 }
 
+int contacts_prepare(struct store_rec *r, struct buf *search, struct err *e)
+{
+    int rc = contacts_normalise(r, e);
+
+    if (!rc && r->kind == STORE_CONTACT)
+        contacts_search_text(r, search);
+    return rc;
+}
+
+int contacts_store(struct store *s, struct store_rec *r, const char *search, struct err *e)
+{
+    if (r->kind != STORE_CONTACT)
+        return store_upsert(s, r, e);
+    if (r->id)
+        return store_update(s, r, search, e);
+    return store_insert(s, r, search, e);
+}
+
 int contacts_save(struct store *s, struct store_rec *r, struct err *e)
 {
     struct buf search;
     int rc;
 
-    rc = contacts_normalise(r, e);
-    if (rc)
-        return rc;
     buf_init(&search, 0);
-    if (r->kind == STORE_CONTACT)
-        contacts_search_text(r, &search);
-    if (r->kind != STORE_CONTACT)
-        rc = store_upsert(s, r, e);
-    else if (r->id)
-        rc = store_update(s, r, buf_str(&search), e);
-    else
-        rc = store_insert(s, r, buf_str(&search), e);
+    rc = contacts_prepare(r, &search, e);
+    if (!rc)
+        rc = contacts_store(s, r, buf_str(&search), e);
     buf_release(&search);
     return rc;
 }

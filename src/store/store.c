@@ -66,7 +66,11 @@ int store_open(const char *path, struct store **out, struct err *e)
 
     buf_init(&s->blk, 0);
     s->blk_id = -1;
-    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    /* one connection per thread: no per-call mutex; no global memory
+     * statistics (a global lock on every allocation) */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    rc = sqlite3_open_v2(path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         rc = err_set(e, ERR_IO, "%s: cannot open database: %s", path,
                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
