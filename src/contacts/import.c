@@ -226,9 +226,8 @@ struct pipe {
 /* Builds and normalises one row into it (reader thread: no store access). */
 static void prepare_row(struct job *j, const struct csvr_row *row, struct item *it)
 {
-    /* the reader frees what it allocated: cross-thread frees are slow */
-    store_rec_release(&it->rec);
-    store_rec_init(&it->rec, j->kind);
+    /* the reader reuses what it allocated: cross-thread frees are slow */
+    store_rec_clear(&it->rec, j->kind);
     buf_reset(&it->search);
     it->line = row->line;
     err_clear(&it->err);

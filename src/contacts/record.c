@@ -28,10 +28,8 @@ static void trim_all(struct store_rec *r)
         if (!r->v[i])
             continue;
         str_trim(r->v[i]);
-        if (!*r->v[i]) {
-            free(r->v[i]);
-            r->v[i] = NULL;
-        }
+        if (!*r->v[i])
+            store_rec_set(r, i, NULL);
     }
 }
 

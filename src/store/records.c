@@ -78,6 +78,17 @@ int store_field_index(enum store_kind kind, const char *name)
     return -1;
 }
 
+/* Record values are packed into chunks: one allocation per record instead
+ * of one per field, and the values of a row sit together in memory (the
+ * import's writer thread reads them right after the reader wrote them). */
+struct store_chunk {
+    struct store_chunk *next;
+    size_t used, size;
+    char data[];
+};
+
+#define CHUNK_MIN 2048
+
 void store_rec_init(struct store_rec *r, enum store_kind kind)
 {
     memset(r, 0, sizeof *r);
@@ -86,20 +97,54 @@ void store_rec_init(struct store_rec *r, enum store_kind kind)
 
 void store_rec_release(struct store_rec *r)
 {
-    size_t i;
+    struct store_chunk *c, *next;
 
     if (!r)
         return;
-    for (i = 0; i < STORE_MAX_FIELDS; i++) {
-        free(r->v[i]);
-        r->v[i] = NULL;
+    for (c = r->mem; c; c = next) {
+        next = c->next;
+        free(c);
     }
+    memset(r->v, 0, sizeof r->v);
+    r->mem = NULL;
+}
+
+void store_rec_clear(struct store_rec *r, enum store_kind kind)
+{
+    struct store_chunk *keep = r->mem;
+
+    if (keep) {
+        r->mem = keep->next;
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    store_rec_release(r);
+    r->mem = keep;
+    r->kind = kind;
+    r->id = 0;
 }
 
 void store_rec_set(struct store_rec *r, size_t i, const char *v)
 {
-    free(r->v[i]);
-    r->v[i] = v && *v ? xstrdup(v) : NULL;
+    struct store_chunk *c = r->mem;
+    size_t n;
+
+    if (!v || !*v) {
+        r->v[i] = NULL;
+        return;
+    }
+    n = strlen(v) + 1;
+    if (!c || c->size - c->used < n) {
+        size_t size = n > CHUNK_MIN ? n : CHUNK_MIN;
+        c = xmalloc(sizeof *c + size);
+        c->size = size;
+        c->used = 0;
+        c->next = r->mem;
+        r->mem = c;
+    }
+    memcpy(c->data + c->used, v, n);
+    r->v[i] = c->data + c->used;
+    c->used += n;
 }
 
 /* Name of the SQL column that stores col. */

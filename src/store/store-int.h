@@ -38,8 +38,9 @@ struct store {
  * violation, ERR_LOCKED for SQLITE_BUSY, ERR_DB otherwise. */
 int store_dberr(struct store *s, int rc, struct err *e, const char *what);
 
-/* Returns the cached statement for id (preparing sql on first use), reset
- * and with bindings cleared; NULL with e filled on failure. */
+/* Returns the cached statement for id (preparing sql on first use), reset;
+ * bindings are kept, so callers bind every parameter each time.  NULL with
+ * e filled on failure. */
 sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id, const char *sql, struct err *e);
 
 /* Binds v as text, or NULL when v is NULL or empty. */

@@ -34,7 +34,6 @@ sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id, const char *sql, stru
 
     if (st) {
         sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
         return st;
     }
     rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL);

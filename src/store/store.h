@@ -70,13 +70,17 @@ enum contact_field {
 };
 #define STORE_MAX_FIELDS 24
 
-/* A record: id (0 before insertion) and owned text values (NULL = empty).
+/* A record: id (0 before insertion) and text values (NULL = empty) owned
+ * by the record: they live in its own memory chunks, packed together, so
+ * change them only with store_rec_set (editing a value in place is fine).
  * For contacts, CF_FLAGS / CF_CONSENTS hold the '|'-joined names and
  * CF_DISPLAY_ORDER a decimal number, exactly as in the CSV. */
+struct store_chunk;
 struct store_rec {
     enum store_kind kind;
     long long id;
     char *v[STORE_MAX_FIELDS];
+    struct store_chunk *mem;
 };
 
 /* Number of fields and the name of field i of a kind. */
@@ -87,6 +91,9 @@ int store_field_index(enum store_kind kind, const char *name);
 
 void store_rec_init(struct store_rec *r, enum store_kind kind);
 void store_rec_release(struct store_rec *r);
+/* Empties r for reuse as kind, keeping one chunk of memory (a loop over
+ * many records allocates once). */
+void store_rec_clear(struct store_rec *r, enum store_kind kind);
 /* Replaces field i with a copy of v (NULL or "" clears it). */
 void store_rec_set(struct store_rec *r, size_t i, const char *v);
 
