@@ -39,12 +39,15 @@
 #define MSG_LABEL_LONG "a domain label is longer than 63 characters"
 
 static const char *const flag_names[FLAG_COUNT] = {
-    "invoice", "payment_reminder", "due_notice", "document_reminder",
-    "claim_settlement", "order", "after_sales", "receiver",
+    "invoice", "payment_reminder", "due_notice", "document_reminder", "claim_settlement",
+    "order",   "after_sales",      "receiver",
 };
 
 static const char *const consent_names[CONSENT_COUNT] = {
-    "commercial", "partner", "esign", "sms_marketing",
+    "commercial",
+    "partner",
+    "esign",
+    "sms_marketing",
 };
 
 const char *validate_flag_name(int i)
@@ -58,7 +61,8 @@ const char *validate_consent_name(int i)
 }
 
 /* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid.
- * C1 controls (U+0080-U+009F) count as invalid: a terminal obeys them. */
+ * C1 controls (U+0080-U+009F) and bidi controls count as invalid: a
+ * terminal obeys them. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {
     size_t len, i;
@@ -84,6 +88,10 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     }
     if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
         (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+        return 0;
+    /* Bidi controls would let a value reorder the message around it. */
+    if (cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+        (cp >= 0x2066 && cp <= 0x2069))
         return 0;
     return len;
 }
