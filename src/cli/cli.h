@@ -102,6 +102,9 @@ void cli_rec_options_help(enum store_kind kind, struct buf *out);
  * field options into a record.  Each returns an exit status. */
 int cli_rec_add(struct cli *c, enum store_kind kind, const char *cmd, int argc, char **argv);
 int cli_rec_import(struct cli *c, enum store_kind kind, const char *cmd, int argc, char **argv);
+/* `parties list [--kind K]` and `addresses list [--party REF]`. */
+int cli_rec_list_cmd(struct cli *c, enum store_kind kind, const char *cmd, int argc,
+                     char **argv);
 
 /* The subcommand implementations (one file each). */
 int cmd_init(struct cli *c, int argc, char **argv);

@@ -14,22 +14,7 @@ static int addresses_import(struct cli *c, int argc, char **argv)
 
 static int addresses_list(struct cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_LIST_LONGOPTS, {"party", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
-    struct store_query q = {0};
-    struct cli_list l;
-    int opt, rc;
-
-    cli_list_init(&l);
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt == 'p')
-            q.party_ref = optarg;
-        else if ((rc = cli_list_opt(&l, "addresses list", opt, optarg)) != 1)
-            return rc ? EXIT_USAGE : cli_usage("addresses list", "bad option");
-    }
-    if ((rc = cli_open_store(c)))
-        return rc;
-    return cli_rec_list(c, STORE_ADDRESS, &q, &l, "addresses");
+    return cli_rec_list_cmd(c, STORE_ADDRESS, "addresses list", argc, argv);
 }
 
 static const struct cli_cmd subs[] = {

@@ -91,24 +91,37 @@ static int parties_import(struct cli *c, int argc, char **argv)
     return cli_rec_import(c, STORE_PARTY, "parties import", argc, argv);
 }
 
-static int parties_list(struct cli *c, int argc, char **argv)
+int cli_rec_list_cmd(struct cli *c, enum store_kind kind, const char *cmd, int argc,
+                     char **argv)
 {
-    static const struct option opts[] = {
-        CLI_LIST_LONGOPTS, {"kind", required_argument, NULL, 'k'}, {NULL, 0, NULL, 0}};
+    /* parties filter on their kind, addresses on their party */
+    static const struct option opts[] = {CLI_LIST_LONGOPTS,
+                                         {"kind", required_argument, NULL, 'k'},
+                                         {"party", required_argument, NULL, 'p'},
+                                         {NULL, 0, NULL, 0}};
     struct store_query q = {0};
     struct cli_list l;
     int opt, rc;
 
     cli_list_init(&l);
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt == 'k')
+        if (opt == 'k' && kind == STORE_PARTY)
             q.kind = optarg;
-        else if ((rc = cli_list_opt(&l, "parties list", opt, optarg)) != 1)
-            return rc ? EXIT_USAGE : cli_usage("parties list", "bad option");
+        else if (opt == 'p' && kind == STORE_ADDRESS)
+            q.party_ref = optarg;
+        else if ((rc = cli_list_opt(&l, cmd, opt, optarg)) != 1)
+            return rc ? EXIT_USAGE : cli_usage(cmd, "bad option");
     }
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if ((rc = cli_open_store(c)))
         return rc;
-    return cli_rec_list(c, STORE_PARTY, &q, &l, "parties");
+    return cli_rec_list(c, kind, &q, &l, kind == STORE_PARTY ? "parties" : "addresses");
+}
+
+static int parties_list(struct cli *c, int argc, char **argv)
+{
+    return cli_rec_list_cmd(c, STORE_PARTY, "parties list", argc, argv);
 }
 
 static int parties_show(struct cli *c, int argc, char **argv)

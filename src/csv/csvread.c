@@ -123,66 +123,20 @@ static int fill(struct csvr *r, struct err *e)
     return 0;
 }
 
-static size_t ascii_prefix(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i + 8 <= n) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (w & UINT64_C(0x8080808080808080))
-            break;
-        i += 8;
-    }
-    while (i < n && s[i] < 0x80)
-        i++;
-    return i;
-}
-
-/* Length of the longest well-formed UTF-8 prefix of s.  *bad tells an
- * invalid sequence from one merely cut by the end of the buffer. */
-static size_t utf8_prefix(const unsigned char *s, size_t n, int at_eof, int *bad)
-{
-    size_t i = 0, len;
-
-    *bad = 0;
-    while (i < n) {
-        i += ascii_prefix(s + i, n - i);
-        if (i == n)
-            break;
-        len = s[i] >= 0xF0 ? 4 : s[i] >= 0xE0 ? 3 : 2;
-        if (len > n - i && !at_eof)
-            return i;
-        if (len > n - i || !text_utf8_valid((const char *)s + i, len)) {
-            *bad = 1;
-            return i;
-        }
-        i += len;
-    }
-    return i;
-}
-
-/* The same, checking the whole buffer in one call first: the common case
- * (all valid) then costs one tight loop instead of a call per character. */
+/* Length of the valid UTF-8 prefix of s.  *bad tells an invalid sequence
+ * from one merely cut by the end of the buffer (examined after the refill). */
 static size_t utf8_valid_len(const unsigned char *s, size_t n, int at_eof, int *bad)
 {
-    size_t cut = n, back;
+    size_t i = text_utf8_prefix((const char *)s, n), want;
 
-    /* A sequence cut by the end of the buffer is examined after the refill. */
-    for (back = 1; !at_eof && back <= 3 && back <= n; back++) {
-        unsigned c = s[n - back];
-        if (c >= 0xC0) {
-            if ((c >= 0xF0 ? 4u : c >= 0xE0 ? 3u : 2u) > back)
-                cut = n - back;
-            break;
-        }
-        if (c < 0x80)
-            break;
-    }
     *bad = 0;
-    if (text_utf8_valid((const char *)s, cut))
-        return cut;
-    return utf8_prefix(s, n, at_eof, bad);
+    if (i == n)
+        return n;
+    want = s[i] >= 0xF0 ? 4 : s[i] >= 0xE0 ? 3 : 2;
+    if (!at_eof && s[i] >= 0xC2 && want > n - i)
+        return i;
+    *bad = 1;
+    return i;
 }
 
 /* Converts n bytes (at most RAW_CAP) of Windows-1252 into the span. */
@@ -226,7 +180,7 @@ static int next_span(struct csvr *r, struct err *e)
         n = (size_t)(z - s);
     if (r->enc == CSVR_CP1252)
         return convert(r, n, e);
-    v = r->utf8_seen ? 0 : ascii_prefix(s, n);
+    v = r->utf8_seen ? 0 : text_ascii_prefix((const char *)s, n);
     if (!v) {
         v = utf8_valid_len(s, n, r->eof || z, &bad);
         if (!r->utf8_seen && (bad || !v)) {

@@ -128,9 +128,10 @@ static size_t utf8_seq(const unsigned char *s, size_t n, int32_t *cp)
     return len;
 }
 
-/* Length of the leading run of ASCII bytes, eight at a time. */
-static size_t ascii_run(const unsigned char *s, size_t n)
+/* Eight bytes at a time: most imported text is ASCII. */
+size_t text_ascii_prefix(const char *str, size_t n)
 {
+    const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
 
     while (i + 8 <= n) {
@@ -145,7 +146,7 @@ static size_t ascii_run(const unsigned char *s, size_t n)
     return i;
 }
 
-int text_utf8_valid(const char *s, size_t n)
+size_t text_utf8_prefix(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -154,15 +155,20 @@ int text_utf8_valid(const char *s, size_t n)
         int32_t cp;
         size_t k;
 
-        i += ascii_run(u + i, n - i);
+        i += text_ascii_prefix(s + i, n - i);
         if (i == n)
             break;
         k = utf8_seq(u + i, n - i, &cp);
         if (!k)
-            return 0;
+            return i;
         i += k;
     }
-    return 1;
+    return n;
+}
+
+int text_utf8_valid(const char *s, size_t n)
+{
+    return text_utf8_prefix(s, n) == n;
 }
 
 /* Letters and digits of every script; everything else separates words. */
@@ -276,7 +282,7 @@ static int fold(struct buf *out, const char *s, size_t n, int words)
         size_t len;
 
         if (u[i] < 0x80 && !words) {
-            len = ascii_run(u + i, n - i);
+            len = text_ascii_prefix(s + i, n - i);
             sink_lower(&k, u + i, len);
             i += len;
             continue;

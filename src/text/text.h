@@ -12,6 +12,13 @@
  * surrogates, nothing above U+10FFFF). */
 int text_utf8_valid(const char *s, size_t n);
 
+/* Length of the leading run of ASCII bytes of the n bytes at s. */
+size_t text_ascii_prefix(const char *s, size_t n);
+
+/* Length of the longest well-formed UTF-8 prefix of the n bytes at s (n
+ * when all are valid); ASCII runs are checked eight bytes at a time. */
+size_t text_utf8_prefix(const char *s, size_t n);
+
 /* Appends to out the folded form of the n bytes of UTF-8 at s: compatibility
  * decomposition, combining marks removed, case folded ("Élodie ŒUVRE" ->
  * "elodie oeuvre"; ligatures expand; ß -> ss).  Invalid UTF-8 bytes are
