@@ -140,6 +140,37 @@ typedef int (*store_rec_cb)(void *ctx, const struct store_rec *r);
 int store_list(struct store *s, enum store_kind kind, const struct store_query *q,
                store_rec_cb cb, void *ctx, long long *total, struct err *e);
 
+/* ---- history: append-only rows (the hash chain is audit/'s job) ---- */
+
+/* One history row: the columns of SPEC §8 (history JSON keys).  Strings
+ * are borrowed (when writing) or owned by the store until the callback
+ * returns (when reading); NULL = empty.  contact_id 0 = none. */
+struct store_history {
+    long long id;
+    const char *at;      /* UTC "YYYY-MM-DDTHH:MM:SSZ" */
+    const char *event;   /* skipped queued sent deferred failed bounced
+                          * unsubscribed contact_added ... */
+    const char *channel; /* email | sms */
+    const char *address; /* the e-mail address or E.164 number */
+    long long contact_id;
+    const char *party_ref, *document_ref, *document_type, *campaign;
+    const char *template_name, *template_sha256, *message_id;
+    const char *reason;       /* skip or failure reason code */
+    const char *server_reply; /* what the server answered */
+    const char *consent;      /* consent state used ("commercial|esign") */
+    const char *hash;
+};
+
+/* The last row's id and hash (0 and "" for an empty history); hash must
+ * hold 65 bytes. */
+int store_history_last(struct store *s, long long *id, char *hash, struct err *e);
+/* Inserts h as given (h->hash required); sets h->id. */
+int store_history_insert(struct store *s, struct store_history *h, struct err *e);
+/* Calls cb for every row in id order; cb returning non-zero stops and its
+ * value is returned. */
+typedef int (*store_history_cb)(void *ctx, const struct store_history *h);
+int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct err *e);
+
 /* Ids of the party's own row (party ref) or ERR_NOTFOUND. */
 int store_party_id(struct store *s, const char *ref, long long *id, struct err *e);
 

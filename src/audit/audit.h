@@ -1,0 +1,29 @@
+/* The append-only, hash-chained history of SPEC §1: every decision and
+ * every send is a row whose hash is SHA-256 over the previous row's hash
+ * and the row's canonical content, so that altering, inserting or deleting
+ * a row anywhere breaks the chain at that row.  Rows are stored through
+ * store/ (the only SQLite user); this module owns the canonical encoding
+ * and the hashing (nettle). */
+#ifndef POSTIER_AUDIT_H
+#define POSTIER_AUDIT_H
+
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+/* Appends r (r->at defaults to now; r->id and r->hash are set here), inside the
+ * caller's transaction if one is open.  Errors: ERR_INPUT (no event),
+ * ERR_DB. */
+int audit_append(struct store *s, struct store_history *r, struct err *e);
+
+/* Walks the whole chain.  Returns 0 when intact; ERR_PERMFAIL when a row's
+ * hash does not match, with *bad_id = the first broken row's id and e
+ * saying what is wrong; ERR_DB on read errors.  *rows = rows checked. */
+int audit_verify(struct store *s, long long *rows, long long *bad_id, struct err *e);
+
+/* The canonical content hashed for r (exposed for tests): every column but
+ * id and hash, as "name=value\n" lines in SPEC §8 order, with "\\" and
+ * "\n" in values escaped, appended to out. */
+int audit_canonical(const struct store_history *r, struct buf *out);
+
+#endif
