@@ -21,6 +21,10 @@ int audit_append(struct store *s, struct store_history *r, struct err *e);
  * saying what is wrong; ERR_DB on read errors.  *rows = rows checked. */
 int audit_verify(struct store *s, long long *rows, long long *bad_id, struct err *e);
 
+/* Hex SHA-256 of n bytes at p into out (65 bytes with the NUL): the
+ * template_sha256 of history rows. */
+void audit_sha256_hex(const void *p, size_t n, char *out);
+
 /* The canonical content hashed for r (exposed for tests): every column but
  * id and hash, as "name=value\n" lines in SPEC §8 order, with "\\" and
  * "\n" in values escaped, appended to out. */

@@ -82,7 +82,8 @@ int tmpl_names(const struct tmpl *t, tmpl_name_fn fn, void *ctx);
  * Subject line) subject is NULL too. */
 struct tmpl_file {
     struct tmpl *subject, *text, *html;
-    char sha256[65]; /* hex SHA-256 of the file's bytes (template_sha256) */
+    char *source;      /* the file's bytes (history records their SHA-256) */
+    size_t source_len;
 };
 
 /* Loads and parses path.  sms: the file has no Subject line.  Errors:
