@@ -1,1 +1,128 @@
-/* placeholder: being written */
+/* History rows (SPEC §1): read the chain's tail, insert a row, scan every
+ * row in id order.  Only storage: the canonical encoding and the SHA-256
+ * chain are audit/'s job, and the schema's triggers refuse UPDATE and
+ * DELETE.  An insert with h->id > 0 uses that id, so a caller chaining
+ * rows gets ERR_EXISTS, not a fork, when another writer took it first. */
+#include "store-int.h"
+
+#include <string.h>
+
+/* The columns of SPEC §8 after id, in that order; hash last. */
+#define HISTORY_COLS                                                                               \
+    "at, event, channel, address, contact_id, party_ref, document_ref, document_type,"           \
+    " campaign, template, template_sha256, message_id, reason, server_reply, consent, hash"
+
+int store_history_last(struct store *s, long long *id, char *hash, struct err *e)
+{
+    sqlite3_stmt *st;
+    const char *h;
+    int rc;
+
+    st = store_stmt(s, ST_HISTORY_LAST, "SELECT id, hash FROM history ORDER BY id DESC LIMIT 1",
+                    e);
+    if (!st)
+        return e ? e->code : ERR_DB;
+    *id = 0;
+    hash[0] = '\0';
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        h = (const char *)sqlite3_column_text(st, 1);
+        snprintf(hash, 65, "%s", h ? h : "");
+        rc = SQLITE_DONE;
+    }
+    /* reset at once: a pending SELECT would keep a read snapshot open */
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history");
+}
+
+int store_history_insert(struct store *s, struct store_history *h, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!h->hash || !*h->hash || !h->at || !*h->at || !h->event || !*h->event)
+        return err_set(e, ERR_INPUT, "history row without %s",
+                       !h->event || !*h->event ? "event" : !h->at || !*h->at ? "time" : "hash");
+    st = store_stmt(s, ST_HISTORY_INSERT,
+                    "INSERT INTO history(id, " HISTORY_COLS ") VALUES"
+                    " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    e);
+    if (!st)
+        return e ? e->code : ERR_DB;
+    if (h->id > 0)
+        sqlite3_bind_int64(st, 1, h->id);
+    else
+        sqlite3_bind_null(st, 1);
+    store_bind_text(st, 2, h->at);
+    store_bind_text(st, 3, h->event);
+    store_bind_text(st, 4, h->channel);
+    store_bind_text(st, 5, h->address);
+    if (h->contact_id)
+        sqlite3_bind_int64(st, 6, h->contact_id);
+    else
+        sqlite3_bind_null(st, 6);
+    store_bind_text(st, 7, h->party_ref);
+    store_bind_text(st, 8, h->document_ref);
+    store_bind_text(st, 9, h->document_type);
+    store_bind_text(st, 10, h->campaign);
+    store_bind_text(st, 11, h->template_name);
+    store_bind_text(st, 12, h->template_sha256);
+    store_bind_text(st, 13, h->message_id);
+    store_bind_text(st, 14, h->reason);
+    store_bind_text(st, 15, h->server_reply);
+    store_bind_text(st, 16, h->consent);
+    store_bind_text(st, 17, h->hash);
+    rc = sqlite3_step(st);
+    /* the bindings borrow h's strings: drop them before returning */
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return store_dberr(s, rc, e, "history");
+    h->id = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    struct store_history h;
+    int rc;
+
+    rc = sqlite3_prepare_v2(s->db, "SELECT id, " HISTORY_COLS " FROM history ORDER BY id", -1,
+                            &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "history");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&h, 0, sizeof h);
+        h.id = sqlite3_column_int64(st, 0);
+        h.at = col(st, 1);
+        h.event = col(st, 2);
+        h.channel = col(st, 3);
+        h.address = col(st, 4);
+        h.contact_id = sqlite3_column_int64(st, 5);
+        h.party_ref = col(st, 6);
+        h.document_ref = col(st, 7);
+        h.document_type = col(st, 8);
+        h.campaign = col(st, 9);
+        h.template_name = col(st, 10);
+        h.template_sha256 = col(st, 11);
+        h.message_id = col(st, 12);
+        h.reason = col(st, 13);
+        h.server_reply = col(st, 14);
+        h.consent = col(st, 15);
+        h.hash = col(st, 16);
+        rc = cb(ctx, &h);
+        if (rc)
+            goto out;
+    }
+    rc = rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history");
+out:
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -82,7 +82,30 @@ static const char *const v1 =
     "CREATE TRIGGER history_no_delete BEFORE DELETE ON history"
     "  BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;";
 
-static const char *const migrations[] = {v1};
+/* Version 2: the nightly run.  A document is processed once (processed_at);
+ * each (document or campaign, channel, address) gets at most one delivery,
+ * ever, whose state follows the spool: queued -> sent | deferred | failed. */
+static const char *const v2 =
+    "ALTER TABLE document ADD COLUMN processed_at TEXT;"
+    "CREATE INDEX document_new ON document(processed_at, type);"
+    "CREATE TABLE delivery ("
+    "  id INTEGER PRIMARY KEY,"
+    /* 0 and '' rather than NULL: NULLs would never collide in UNIQUE */
+    "  document_id INTEGER NOT NULL DEFAULT 0,"
+    "  campaign TEXT NOT NULL DEFAULT '',"
+    "  contact_id INTEGER,"
+    "  channel TEXT NOT NULL,"
+    "  address TEXT NOT NULL,"
+    "  message_id TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('queued','sent','deferred','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  template TEXT, template_sha256 TEXT, consent TEXT,"
+    "  updated_at TEXT NOT NULL,"
+    "  UNIQUE (document_id, campaign, channel, address));"
+    "CREATE INDEX delivery_state ON delivery(state);"
+    "CREATE INDEX delivery_contact ON delivery(contact_id);";
+
+static const char *const migrations[] = {v1, v2};
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 static int current_version(struct store *s, int *v, struct err *e)

@@ -18,6 +18,7 @@ enum stmt_id {
     ST_INSERT_CONTACT,
     ST_SEARCH_GET,
     ST_SEARCH_PUT,
+    ST_HISTORY_LAST, ST_HISTORY_INSERT,
     ST_COUNT
 };
 
@@ -66,6 +67,7 @@ int store_migrate(struct store *s, struct err *e);
  * "EXISTS(...)" over a contact id column expression. */
 #define STORE_CONTACT_LINKED(col)                                                              \
     "(EXISTS(SELECT 1 FROM document d WHERE d.contact_id = " col ")"                            \
+    " OR EXISTS(SELECT 1 FROM delivery y WHERE y.contact_id = " col ")"                         \
     " OR EXISTS(SELECT 1 FROM history h WHERE h.contact_id = " col                              \
     " AND h.event NOT IN ('contact_added','contact_edited','contact_ended','imported'))"        \
     " OR EXISTS(SELECT 1 FROM event v WHERE v.contact_id = " col "))"

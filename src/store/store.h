@@ -140,6 +140,58 @@ typedef int (*store_rec_cb)(void *ctx, const struct store_rec *r);
 int store_list(struct store *s, enum store_kind kind, const struct store_query *q,
                store_rec_cb cb, void *ctx, long long *total, struct err *e);
 
+/* ---- documents (SPEC §1): what the host system asks to notify ---- */
+struct store_document {
+    long long id;
+    const char *type, *ref, *party_ref;
+    long long contact_id;      /* explicit recipient, 0 = none */
+    const char *address_label; /* the document's site, NULL = none */
+    const char *to_level;      /* contacts | main | address */
+    int esign;                 /* to be signed electronically */
+    const char *fields;        /* JSON object of the free fields */
+    const char *attachment;    /* file path or NULL */
+    const char *processed_at;  /* NULL until a run has resolved it */
+};
+typedef int (*store_document_cb)(void *ctx, const struct store_document *d);
+
+/* Inserts d (sets d->id).  ERR_EXISTS when (type, ref) exists,
+ * ERR_NOTFOUND for an unknown party, contact (or one of another party) or
+ * site.  Strings are borrowed. */
+int store_document_insert(struct store *s, struct store_document *d, struct err *e);
+/* Documents of type (NULL = all), only the unprocessed ones when only_new,
+ * with id > after_id, in id order, at most limit (0 = all); strings valid
+ * during the callback, which returns 0 or a negative ERR_* to stop. */
+int store_document_list(struct store *s, const char *type, int only_new, long long after_id,
+                        long long limit, store_document_cb cb, void *ctx, struct err *e);
+/* Marks a document processed at the given UTC timestamp. */
+int store_document_processed(struct store *s, long long id, const char *at, struct err *e);
+
+/* ---- deliveries: one per (document or campaign, channel, address) ---- */
+struct store_delivery {
+    long long id, document_id, contact_id;
+    const char *campaign; /* NULL for documents */
+    const char *channel, *address, *message_id;
+    const char *state;    /* queued | sent | deferred | failed */
+    int attempts;
+    const char *template_name, *template_sha256, *consent;
+    /* filled by store_delivery_pending from the document: */
+    const char *document_ref, *document_type, *party_ref;
+};
+typedef int (*store_delivery_cb)(void *ctx, const struct store_delivery *d);
+
+/* *state = the delivery's state for this (document/campaign, channel,
+ * address) or NULL when there is none (borrowed until the next call). */
+int store_delivery_find(struct store *s, long long document_id, const char *campaign,
+                        const char *channel, const char *address, const char **state,
+                        struct err *e);
+/* Inserts d (sets d->id); ERR_EXISTS when that address already has one. */
+int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e);
+/* Sets state and attempts of delivery id. */
+int store_delivery_update(struct store *s, long long id, const char *state, int attempts,
+                          struct err *e);
+/* Deliveries still to send (queued or deferred), in id order. */
+int store_delivery_pending(struct store *s, store_delivery_cb cb, void *ctx, struct err *e);
+
 /* ---- history: append-only rows (the hash chain is audit/'s job) ---- */
 
 /* One history row: the columns of SPEC §8 (history JSON keys).  Strings

@@ -326,6 +326,40 @@ char *text_fold(const char *s)
     return buf_take(&b);
 }
 
+/* Simple (one-to-one) case mapping per code point, as utf8proc_toupper and
+ * utf8proc_tolower do: "élodie" -> "ÉLODIE"; ß stays ß.  Invalid bytes
+ * become U+FFFD so the output is always well-formed. */
+static int map_case(struct buf *out, const char *s, size_t n, int upper)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    struct sink k = {.out = out};
+    size_t i = 0;
+
+    if (out->err)
+        return out->err;
+    while (i < n) {
+        int32_t cp = u[i];
+        size_t len = 1;
+
+        if (cp >= 0x80 && !(len = utf8_seq(u + i, n - i, &cp)))
+            cp = 0xFFFD, len = 1;
+        sink_cp(&k, upper ? utf8proc_toupper(cp) : utf8proc_tolower(cp));
+        i += len;
+    }
+    sink_flush(&k);
+    return out->err;
+}
+
+int text_upper_buf(struct buf *out, const char *s, size_t n)
+{
+    return map_case(out, s, n, 1);
+}
+
+int text_lower_buf(struct buf *out, const char *s, size_t n)
+{
+    return map_case(out, s, n, 0);
+}
+
 /* Windows-1252 0x80-0x9F; 0 marks the five undefined bytes. */
 /* clang-format off */
 static const uint16_t cp1252_c1[32] = {

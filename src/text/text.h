@@ -33,6 +33,12 @@ char *text_fold(const char *s);
  * J." -> "dupont martin j".  For name matching that ignores punctuation. */
 int text_fold_words_buf(struct buf *out, const char *s, size_t n);
 
+/* Append the n bytes of UTF-8 at s upper- or lower-cased code point by
+ * code point (simple case mapping: "élodie" <-> "ÉLODIE", no expansion).
+ * Invalid bytes become U+FFFD.  Return 0, or the buffer's sticky error. */
+int text_upper_buf(struct buf *out, const char *s, size_t n);
+int text_lower_buf(struct buf *out, const char *s, size_t n);
+
 /* Appends to out the UTF-8 form of n bytes of Windows-1252 text.  The five
  * undefined bytes (0x81 0x8D 0x8F 0x90 0x9D) map to U+FFFD. */
 int text_cp1252_to_utf8(struct buf *out, const char *s, size_t n);

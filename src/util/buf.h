@@ -24,6 +24,9 @@ void buf_release(struct buf *b);
 /* Empties b, keeping its allocation and clearing the sticky error. */
 void buf_reset(struct buf *b);
 
+/* Cuts the content back to its first len bytes (len <= b->len). */
+void buf_truncate(struct buf *b, size_t len);
+
 /* Appends; on overflow sets the sticky error and returns ERR_TOOBIG,
  * leaving the content as it was before the call.  Return 0 otherwise. */
 int buf_add(struct buf *b, const void *p, size_t n);

@@ -1,0 +1,285 @@
+/* Documents: type table, CSV import into the store, and the free fields
+ * (a JSON object) read back for templates.  A CSV cell that holds a JSON
+ * array or object (e.g. the invoice lines) is stored as structure so that
+ * templates can iterate it. */
+#include "documents.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <unistd.h>
+
+#include "contacts/validate.h"
+#include "csv/csvread.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+static const struct {
+    const char *type;
+    unsigned flag;
+} types[] = {
+    {"invoice", FLAG_INVOICE},
+    {"payment_reminder", FLAG_PAYMENT_REMINDER},
+    {"due_notice", FLAG_DUE_NOTICE},
+    {"document_reminder", FLAG_DOCUMENT_REMINDER},
+    {"claim_settlement", FLAG_CLAIM_SETTLEMENT},
+    {"order", FLAG_ORDER},
+    {"after_sales", FLAG_AFTER_SALES},
+};
+
+unsigned documents_type_flag(const char *type)
+{
+    size_t i;
+
+    for (i = 0; type && i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(types[i].type, type))
+            return types[i].flag;
+    return 0;
+}
+
+int documents_type_check(const char *type, struct err *e)
+{
+    if (documents_type_flag(type))
+        return 0;
+    return err_set(e, ERR_INPUT,
+                   "'%s' is not a document type (invoice, payment_reminder, due_notice, "
+                   "document_reminder, claim_settlement, order, after_sales)",
+                   type ? type : "");
+}
+
+enum { COL_REF, COL_PARTY, COL_CONTACT, COL_TO, COL_ADDRESS, COL_ATTACHMENT, COL_ESIGN, NFIXED };
+static const char *const fixed[NFIXED] = {"ref",     "party_ref",  "contact", "to",
+                                          "address", "attachment", "esign"};
+
+struct dimport {
+    struct store *s;
+    const char *type;
+    struct csvr *r;
+    int map[256]; /* column -> fixed index, or -1 for a free field */
+    size_t ncols;
+};
+
+static int map_columns(struct dimport *d, struct err *e)
+{
+    const struct csvr_row *h = csvr_header(d->r);
+    int seen[NFIXED] = {0};
+    size_t i, k;
+
+    if (h->nfields > sizeof d->map / sizeof d->map[0])
+        return err_set(e, ERR_INPUT, "%s:%ld: too many columns", csvr_name(d->r), h->line);
+    d->ncols = h->nfields;
+    for (i = 0; i < h->nfields; i++) {
+        d->map[i] = -1;
+        for (k = 0; k < NFIXED; k++)
+            if (!strcmp(h->fields[i], fixed[k]))
+                d->map[i] = (int)k;
+        if (d->map[i] >= 0 && seen[d->map[i]]++)
+            return err_set(e, ERR_INPUT, "%s:%ld: column '%s' appears twice", csvr_name(d->r),
+                           h->line, h->fields[i]);
+        if (d->map[i] < 0 && !h->fields[i][0])
+            return err_set(e, ERR_INPUT, "%s:%ld: column %zu has no name", csvr_name(d->r),
+                           h->line, i + 1);
+    }
+    for (k = 0; k < 2; k++)
+        if (!seen[k])
+            return err_set(e, ERR_INPUT, "%s:%ld: missing column '%s'", csvr_name(d->r), h->line,
+                           fixed[k]);
+    return 0;
+}
+
+/* A free field: JSON structure when the cell is a JSON array or object. */
+static int add_field(json_t *obj, const char *name, const char *v, struct err *e)
+{
+    json_t *val;
+
+    if (v[0] == '[' || v[0] == '{') {
+        json_error_t je;
+        val = json_loads(v, JSON_REJECT_DUPLICATES, &je);
+        if (!val)
+            return err_set(e, ERR_INPUT, "field '%s': not valid JSON: %s", name, je.text);
+    } else {
+        val = json_string(v);
+        if (!val)
+            return err_set(e, ERR_INPUT, "field '%s': not valid UTF-8", name);
+    }
+    json_object_set_new(obj, name, val);
+    return 0;
+}
+
+static int parse_fixed(struct store_document *doc, int k, const char *v, struct err *e)
+{
+    char *end;
+
+    switch (k) {
+    case COL_REF: doc->ref = v; break;
+    case COL_PARTY: doc->party_ref = v; break;
+    case COL_CONTACT:
+        doc->contact_id = strtoll(v, &end, 10);
+        if (*end || doc->contact_id <= 0)
+            return err_set(e, ERR_INPUT, "field 'contact': '%s' is not a contact id", v);
+        break;
+    case COL_TO:
+        if (strcmp(v, "contacts") && strcmp(v, "main") && strcmp(v, "address"))
+            return err_set(e, ERR_INPUT, "field 'to': '%s' is not contacts, main or address", v);
+        doc->to_level = v;
+        break;
+    case COL_ADDRESS: doc->address_label = v; break;
+    case COL_ATTACHMENT:
+        if (access(v, R_OK))
+            return err_set(e, ERR_INPUT, "field 'attachment': cannot read '%s'", v);
+        doc->attachment = v;
+        break;
+    case COL_ESIGN:
+        if (strcmp(v, "0") && strcmp(v, "1"))
+            return err_set(e, ERR_INPUT, "field 'esign': '%s' is not 0 or 1", v);
+        doc->esign = v[0] == '1';
+        break;
+    }
+    return 0;
+}
+
+static int import_row(struct dimport *d, const struct csvr_row *row, struct err *e)
+{
+    const struct csvr_row *h = csvr_header(d->r);
+    struct store_document doc = {.type = d->type};
+    json_t *fields = json_object();
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < row->nfields && i < d->ncols && !rc; i++) {
+        const char *v = row->fields[i];
+        if (!*v)
+            continue;
+        rc = d->map[i] >= 0 ? parse_fixed(&doc, d->map[i], v, e)
+                            : add_field(fields, h->fields[i], v, e);
+    }
+    if (!rc && !doc.ref)
+        rc = err_set(e, ERR_INPUT, "field 'ref': is required");
+    if (!rc && !doc.party_ref)
+        rc = err_set(e, ERR_INPUT, "field 'party_ref': is required");
+    if (!rc && doc.to_level && !strcmp(doc.to_level, "address") && !doc.address_label)
+        rc = err_set(e, ERR_INPUT, "field 'address': required when to is 'address'");
+    if (!rc) {
+        char *json = json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        doc.fields = json;
+        rc = store_document_insert(d->s, &doc, e);
+        free(json);
+    }
+    json_decref(fields);
+    return rc;
+}
+
+static void report_bad(const struct import_opts *o, struct import_report *rep, const char *file,
+                       long line, const char *msg)
+{
+    struct buf b;
+
+    rep->bad++;
+    if (!o->on_error || rep->bad > (o->max_errors ? o->max_errors : 100))
+        return;
+    buf_init(&b, 0);
+    buf_printf(&b, "%s:%ld: %s", file, line, msg);
+    o->on_error(o->ctx, buf_str(&b));
+    buf_release(&b);
+}
+
+int documents_import(struct store *s, const char *type, const char *path,
+                     const struct import_opts *o, struct import_report *rep, struct err *e)
+{
+    struct dimport d = {.s = s, .type = type};
+    const struct csvr_row *row;
+    int rc, in_tx = 0;
+
+    memset(rep, 0, sizeof *rep);
+    if ((rc = documents_type_check(type, e)))
+        return rc;
+    rc = csvr_open(path, &d.r, e);
+    if (!rc)
+        rc = map_columns(&d, e);
+    if (!rc && !(rc = store_begin(s, e)))
+        in_tx = 1;
+    while (!rc && (rc = csvr_next(d.r, &row, e)) == 1) {
+        struct err re;
+        rc = 0;
+        rep->rows++;
+        err_clear(&re);
+        if (import_row(&d, row, &re) == 0)
+            rep->added++;
+        else if (re.code == ERR_DB || re.code == ERR_LOCKED)
+            rc = (*e = re, re.code);
+        else
+            report_bad(o, rep, path, row->line, re.msg);
+    }
+    if (!rc && rep->bad)
+        rc = err_set(e, ERR_INPUT, "%s: %lld bad row%s, nothing imported", path, rep->bad,
+                     rep->bad > 1 ? "s" : "");
+    if (in_tx) {
+        if (rc || o->dry_run)
+            store_rollback(s);
+        else
+            rc = store_commit(s, e);
+    }
+    csvr_free(d.r);
+    return rc;
+}
+
+struct doc_fields {
+    json_t *root;
+};
+
+int doc_fields_parse(const char *json, struct doc_fields **out, struct err *e)
+{
+    json_error_t je;
+    json_t *root = json_loads(json ? json : "{}", 0, &je);
+
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        return err_set(e, ERR_INPUT, "document fields are not a JSON object");
+    }
+    *out = xmalloc(sizeof **out);
+    (*out)->root = root;
+    return 0;
+}
+
+void doc_fields_free(struct doc_fields *f)
+{
+    if (!f)
+        return;
+    json_decref(f->root);
+    free(f);
+}
+
+int doc_fields_get(const struct doc_fields *f, const char *list, size_t index, const char *name,
+                   const char **str, size_t *count, int *is_list)
+{
+    json_t *v, *obj = f->root;
+
+    *str = NULL;
+    *count = 0;
+    *is_list = 0;
+    if (list) {
+        json_t *arr = json_object_get(f->root, list);
+        obj = json_is_array(arr) ? json_array_get(arr, index) : NULL;
+        if (!json_is_object(obj))
+            return ERR_NOTFOUND;
+    }
+    v = json_object_get(obj, name);
+    if (!v)
+        return ERR_NOTFOUND;
+    if (json_is_array(v)) {
+        *is_list = 1;
+        *count = json_array_size(v);
+    } else if (json_is_string(v)) {
+        *str = *json_string_value(v) ? json_string_value(v) : NULL;
+    } else if (json_is_integer(v) || json_is_real(v)) {
+        /* numbers are rendered by the caller's filters: give their text */
+        static __thread char num[64];
+        if (json_is_integer(v))
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+        else
+            snprintf(num, sizeof num, "%.15g", json_real_value(v));
+        *str = num;
+    } else if (json_is_true(v)) {
+        *str = "1";
+    }
+    return 0;
+}

@@ -1,0 +1,508 @@
+/* The merge: template lookup callback over the recipient, the party, the
+ * document's fields, the sender and the party's typed contacts; template
+ * file cache; MIME assembly.  Names follow SPEC §3. */
+#include "merge.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "documents/documents.h"
+#include "mime/mime.h"
+#include "template/template.h"
+#include "util/strv.h"
+#include "util/xalloc.h"
+
+struct cached {
+    char *key; /* "type/locale" */
+    struct tmpl_file *f;
+    char sha[65];
+    char name[128];
+    int missing;
+};
+
+struct merge {
+    struct store *s;
+    char *dir, *sender_name, *sender_email;
+    char date[11];
+    struct strv codes; /* contact type codes */
+    struct cached *cache;
+    size_t ncache;
+    /* the document being merged: its party and the party's contacts */
+    long long doc_id;
+    struct store_rec party;
+    struct store_rec *contacts;
+    size_t ncontacts;
+    struct doc_fields *fields;
+};
+
+static int code_cb(void *ctx, const struct store_type *t)
+{
+    if (t->code)
+        strv_push(ctx, t->code);
+    return 0;
+}
+
+int merge_new(struct store *s, const char *templates_dir, const char *sender_name,
+              const char *sender_email, const char *date, struct merge **out, struct err *e)
+{
+    struct merge *m = xcalloc(1, sizeof *m);
+    int rc;
+
+    m->s = s;
+    snprintf(m->date, sizeof m->date, "%s", date);
+    m->dir = xstrdup(templates_dir);
+    m->sender_name = xstrdup(sender_name);
+    m->sender_email = xstrdup(sender_email);
+    m->doc_id = -1;
+    strv_init(&m->codes);
+    store_rec_init(&m->party, STORE_PARTY);
+    rc = store_type_list(s, code_cb, &m->codes, e);
+    if (rc) {
+        merge_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+static void drop_document(struct merge *m)
+{
+    size_t i;
+
+    for (i = 0; i < m->ncontacts; i++)
+        store_rec_release(&m->contacts[i]);
+    free(m->contacts);
+    m->contacts = NULL;
+    m->ncontacts = 0;
+    store_rec_release(&m->party);
+    store_rec_init(&m->party, STORE_PARTY);
+    doc_fields_free(m->fields);
+    m->fields = NULL;
+    m->doc_id = -1;
+}
+
+void merge_free(struct merge *m)
+{
+    size_t i;
+
+    if (!m)
+        return;
+    drop_document(m);
+    for (i = 0; i < m->ncache; i++) {
+        free(m->cache[i].key);
+        tmpl_file_free(m->cache[i].f);
+    }
+    free(m->cache);
+    strv_release(&m->codes);
+    free(m->dir);
+    free(m->sender_name);
+    free(m->sender_email);
+    free(m);
+}
+
+/* Loads (once) templates/<type>/<locale>.eml.tmpl; NULL f when absent. */
+static int template_for(struct merge *m, const char *type, const char *locale,
+                        struct cached **out, struct err *e)
+{
+    struct buf key, path;
+    struct cached *c;
+    size_t i;
+    int rc = 0;
+
+    buf_init(&key, 0);
+    buf_printf(&key, "%s/%s", type, locale);
+    for (i = 0; i < m->ncache; i++)
+        if (!strcmp(m->cache[i].key, buf_str(&key))) {
+            *out = &m->cache[i];
+            buf_release(&key);
+            return 0;
+        }
+    m->cache = xrealloc(m->cache, (m->ncache + 1) * sizeof *m->cache);
+    c = &m->cache[m->ncache++];
+    memset(c, 0, sizeof *c);
+    c->key = buf_take(&key);
+    snprintf(c->name, sizeof c->name, "%s/%s.eml.tmpl", type, locale);
+    buf_init(&path, 0);
+    buf_printf(&path, "%s/%s", m->dir, c->name);
+    if (access(buf_str(&path), F_OK)) {
+        c->missing = 1;
+    } else if ((rc = tmpl_file_load(buf_str(&path), 0, &c->f, e)) == 0) {
+        audit_sha256_hex(c->f->source, c->f->source_len, c->sha);
+    } else {
+        m->ncache--; /* not cached: the error is reported each time */
+        free(c->key);
+    }
+    buf_release(&path);
+    *out = rc ? NULL : c;
+    return rc;
+}
+
+static int contact_cb(void *ctx, const struct store_rec *c)
+{
+    struct merge *m = ctx;
+    size_t i;
+
+    m->contacts = xrealloc(m->contacts, (m->ncontacts + 1) * sizeof *m->contacts);
+    store_rec_init(&m->contacts[m->ncontacts], STORE_CONTACT);
+    m->contacts[m->ncontacts].id = c->id;
+    for (i = 0; i < CF_COUNT; i++)
+        store_rec_set(&m->contacts[m->ncontacts], i, c->v[i]);
+    m->ncontacts++;
+    return 0;
+}
+
+static int load_document(struct merge *m, const struct store_document *d, struct err *e)
+{
+    struct store_query q = {.party_ref = d->party_ref, .date = m->date};
+    int rc;
+
+    if (m->doc_id == d->id)
+        return 0;
+    drop_document(m);
+    if ((rc = store_get(m->s, STORE_PARTY, 0, d->party_ref, &m->party, e)) ||
+        (rc = store_list(m->s, STORE_CONTACT, &q, contact_cb, m, NULL, e)) ||
+        (rc = doc_fields_parse(d->fields, &m->fields, e)))
+        return rc;
+    m->doc_id = d->id;
+    return 0;
+}
+
+struct look {
+    struct merge *m;
+    const struct store_document *d;
+    const struct store_rec *rcpt; /* recipient as a contact record */
+    const char *rcpt_display;
+    char tmp[512];
+};
+
+static void set_str(struct tmpl_val *out, const char *v)
+{
+    out->type = v && *v ? TMPL_STR : TMPL_EMPTY;
+    out->str = v;
+}
+
+/* First item of a ';'-separated list, in l->tmp. */
+static const char *first_of(struct look *l, const char *v)
+{
+    size_t n = v ? strcspn(v, ";") : 0;
+
+    if (n >= sizeof l->tmp)
+        n = sizeof l->tmp - 1;
+    memcpy(l->tmp, v ? v : "", n);
+    l->tmp[n] = '\0';
+    return l->tmp;
+}
+
+static const char *display_of(struct look *l, const struct store_rec *c)
+{
+    char *const *v = c->v;
+
+    if (v[CF_LAST_NAME] || v[CF_FIRST_NAME])
+        snprintf(l->tmp, sizeof l->tmp, "%s%s%s", v[CF_FIRST_NAME] ? v[CF_FIRST_NAME] : "",
+                 v[CF_FIRST_NAME] && v[CF_LAST_NAME] ? " " : "",
+                 v[CF_LAST_NAME] ? v[CF_LAST_NAME] : "");
+    else
+        snprintf(l->tmp, sizeof l->tmp, "%s", v[CF_COMPANY] ? v[CF_COMPANY] : "");
+    return l->tmp;
+}
+
+/* contact-like fields: the store's columns plus name, phone. */
+static int contact_field(struct look *l, const struct store_rec *c, const char *field,
+                         struct tmpl_val *out)
+{
+    int i;
+
+    if (!strcmp(field, "name"))
+        set_str(out, display_of(l, c));
+    else if (!strcmp(field, "phone"))
+        set_str(out, first_of(l, c->v[CF_PHONES]));
+    else if (!strcmp(field, "email"))
+        set_str(out, first_of(l, c->v[CF_EMAIL]));
+    else if ((i = store_field_index(STORE_CONTACT, field)) >= 0)
+        set_str(out, c->v[i]);
+    else
+        out->type = TMPL_MISSING;
+    return 0;
+}
+
+static int is_code(struct merge *m, const char *ns, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < m->codes.n; i++)
+        if (strlen(m->codes.v[i]) == n && !memcmp(m->codes.v[i], ns, n))
+            return 1;
+    return 0;
+}
+
+/* The party's first active contact of type code (display order). */
+static const struct store_rec *typed(struct merge *m, const char *code, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < m->ncontacts; i++) {
+        const char *t = m->contacts[i].v[CF_TYPE];
+        if (t && strlen(t) == n && !memcmp(t, code, n))
+            return &m->contacts[i];
+    }
+    return NULL;
+}
+
+static int doc_field(struct look *l, const char *list, size_t index, const char *name,
+                     struct tmpl_val *out)
+{
+    const char *str;
+    size_t count;
+    int is_list;
+
+    if (!list && !strcmp(name, "ref"))
+        return set_str(out, l->d->ref), 0;
+    if (!list && !strcmp(name, "type"))
+        return set_str(out, l->d->type), 0;
+    if (doc_fields_get(l->m->fields, list, index, name, &str, &count, &is_list)) {
+        out->type = TMPL_MISSING;
+        return 0;
+    }
+    if (is_list) {
+        out->type = TMPL_LIST;
+        out->count = count;
+    } else {
+        set_str(out, str);
+    }
+    return 0;
+}
+
+static int lookup(void *ctx, const char *name, const struct tmpl_scope *scopes, size_t nscopes,
+                  struct tmpl_val *out)
+{
+    struct look *l = ctx;
+    const char *dot = strchr(name, '.');
+    size_t nslen = dot ? (size_t)(dot - name) : strlen(name);
+    const struct store_rec *c;
+    int i;
+
+    out->type = TMPL_MISSING;
+    if (nscopes && !dot && !strncmp(scopes[nscopes - 1].list, "doc.", 4)) {
+        doc_field(l, scopes[nscopes - 1].list + 4, scopes[nscopes - 1].index, name, out);
+        if (out->type != TMPL_MISSING)
+            return 0;
+    }
+    if (!dot) {
+        if (is_code(l->m, name, nslen)) {
+            c = typed(l->m, name, nslen);
+            set_str(out, c ? display_of(l, c) : NULL);
+        }
+        return 0;
+    }
+    if (!strncmp(name, "contact.", 8))
+        return contact_field(l, l->rcpt, dot + 1, out);
+    if (!strncmp(name, "doc.", 4))
+        return doc_field(l, NULL, 0, dot + 1, out);
+    if (!strncmp(name, "party.", 6)) {
+        if ((i = store_field_index(STORE_PARTY, dot + 1)) >= 0)
+            set_str(out, l->m->party.v[i]);
+        return 0;
+    }
+    if (!strcmp(name, "sender.name"))
+        return set_str(out, l->m->sender_name), 0;
+    if (!strcmp(name, "sender.email"))
+        return set_str(out, l->m->sender_email), 0;
+    if (is_code(l->m, name, nslen)) {
+        c = typed(l->m, name, nslen);
+        if (!c)
+            return set_str(out, NULL), 0;
+        return contact_field(l, c, dot + 1, out);
+    }
+    return 0;
+}
+
+static const char *locale_of(const struct resolve_rcpt *r, const struct store_rec *party)
+{
+    if (r->contact.v[CF_LOCALE])
+        return r->contact.v[CF_LOCALE];
+    if (party->v[PF_LOCALE])
+        return party->v[PF_LOCALE];
+    return "fr";
+}
+
+/* Renders the three parts of f into subject/text/html buffers. */
+static int render_parts(struct tmpl_file *f, const char *locale, struct look *l, struct buf *subject,
+                        struct buf *text, struct buf *html, struct err *e)
+{
+    struct tmpl_locale loc = {locale};
+    int rc;
+
+    rc = tmpl_render(f->subject, TMPL_HEADER, &loc, lookup, l, subject, e);
+    if (!rc)
+        rc = tmpl_render(f->text, TMPL_TEXT, &loc, lookup, l, text, e);
+    if (!rc && f->html)
+        rc = tmpl_render(f->html, TMPL_HTML, &loc, lookup, l, html, e);
+    return rc;
+}
+
+int merge_document(struct merge *m, const struct store_document *d,
+                   const struct resolve_rcpt *r, const char *message_id, struct buf *out,
+                   struct merge_info *info, struct err *e)
+{
+    struct look l = {.m = m, .d = d, .rcpt = &r->contact, .rcpt_display = r->display};
+    struct buf subject, text, html;
+    const char *attach[1] = {d->attachment};
+    struct cached *c = NULL;
+    const char *locale;
+    size_t mark = out->len;
+    int rc;
+
+    if ((rc = load_document(m, d, e)))
+        return rc;
+    locale = locale_of(r, &m->party);
+    rc = template_for(m, d->type, locale, &c, e);
+    if (!rc && c->missing && strcmp(locale, "fr"))
+        rc = template_for(m, d->type, "fr", &c, e);
+    if (!rc && c->missing)
+        return err_set(e, ERR_INPUT, "%s/%s/%s.eml.tmpl: no template for this document type",
+                       m->dir, d->type, locale);
+    if (rc)
+        return rc;
+    snprintf(info->template_name, sizeof info->template_name, "%s", c->name);
+    memcpy(info->template_sha256, c->sha, sizeof info->template_sha256);
+    buf_init(&subject, 4096);
+    buf_init(&text, 0);
+    buf_init(&html, 0);
+    rc = render_parts(c->f, strncmp(c->name + strlen(d->type) + 1, "en", 2) ? "fr" : "en", &l,
+                      &subject, &text, &html, e);
+    if (!rc) {
+        struct mime_msg msg = {
+            .from_name = m->sender_name, .from_addr = m->sender_email,
+            .to_name = r->display, .to_addr = r->address,
+            .subject = buf_str(&subject), .text = buf_str(&text),
+            .html = c->f->html ? buf_str(&html) : NULL,
+            .message_id = message_id, .auto_submitted = 1,
+            .attachments = attach, .nattachments = d->attachment ? 1 : 0,
+        };
+        rc = mime_build(&msg, out, e);
+        if (rc)
+            buf_truncate(out, mark);
+    }
+    buf_release(&subject);
+    buf_release(&text);
+    buf_release(&html);
+    return rc;
+}
+
+/* ---- templates check: names against what a document provides ---- */
+
+struct check {
+    struct merge *m;
+    const char *file;
+    void (*report)(void *ctx, const char *msg);
+    void *ctx;
+    int bad;
+};
+
+static int known_contact_field(const char *f)
+{
+    return !strcmp(f, "name") || !strcmp(f, "phone") || store_field_index(STORE_CONTACT, f) >= 0;
+}
+
+static int name_ok(struct merge *m, const char *name, size_t nlists)
+{
+    const char *dot = strchr(name, '.');
+    size_t n = dot ? (size_t)(dot - name) : strlen(name);
+
+    if (!dot)
+        return nlists > 0 || is_code(m, name, n);
+    if (!strncmp(name, "contact.", 8))
+        return known_contact_field(dot + 1);
+    if (!strncmp(name, "party.", 6))
+        return store_field_index(STORE_PARTY, dot + 1) >= 0;
+    if (!strncmp(name, "doc.", 4))
+        return 1; /* free fields: checked when a document is merged */
+    if (!strncmp(name, "sender.", 7))
+        return !strcmp(dot + 1, "name") || !strcmp(dot + 1, "email");
+    return is_code(m, name, n) && !strchr(dot + 1, '.') && known_contact_field(dot + 1);
+}
+
+static int check_name(void *ctx, const char *name, const char *const *lists, size_t nlists,
+                      int line, int col)
+{
+    struct check *c = ctx;
+    struct buf b;
+
+    (void)lists;
+    if (name_ok(c->m, name, nlists))
+        return 0;
+    c->bad++;
+    buf_init(&b, 0);
+    buf_printf(&b, "%s:%d:%d: unknown placeholder '%s'", c->file, line, col, name);
+    c->report(c->ctx, buf_str(&b));
+    buf_release(&b);
+    return 0;
+}
+
+static void check_file(struct merge *m, const char *path, int sms, struct check *c)
+{
+    struct tmpl_file *f = NULL;
+    struct err e;
+
+    c->file = path;
+    if (tmpl_file_load(path, sms, &f, &e)) {
+        c->bad++;
+        c->report(c->ctx, e.msg);
+        return;
+    }
+    if (f->subject)
+        tmpl_names(f->subject, check_name, c);
+    tmpl_names(f->text, check_name, c);
+    if (f->html)
+        tmpl_names(f->html, check_name, c);
+    tmpl_file_free(f);
+    (void)m;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), void *ctx,
+                int *files, int *bad, struct err *e)
+{
+    struct check c = {m, NULL, report, ctx, 0};
+    struct dirent **names = NULL;
+    struct buf sub;
+    int i, n;
+
+    *files = 0;
+    n = scandir(m->dir, &names, NULL, alphasort);
+    if (n < 0)
+        return err_set(e, ERR_IO, "%s: cannot read the templates folder", m->dir);
+    buf_init(&sub, 0);
+    for (i = 0; i < n; i++) {
+        struct dirent **inner = NULL;
+        int j, k;
+        buf_reset(&sub);
+        buf_printf(&sub, "%s/%s", m->dir, names[i]->d_name);
+        k = names[i]->d_name[0] == '.' ? -1 : scandir(buf_str(&sub), &inner, NULL, alphasort);
+        for (j = 0; j < k; j++) {
+            const char *fn = inner[j]->d_name;
+            if (ends_with(fn, ".eml.tmpl") || ends_with(fn, ".sms.tmpl")) {
+                struct buf path;
+                buf_init(&path, 0);
+                buf_printf(&path, "%s/%s", buf_str(&sub), fn);
+                check_file(m, buf_str(&path), ends_with(fn, ".sms.tmpl"), &c);
+                buf_release(&path);
+                (*files)++;
+            }
+            free(inner[j]);
+        }
+        free(inner);
+        free(names[i]);
+    }
+    free(names);
+    buf_release(&sub);
+    *bad = c.bad;
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* Merging a document into its template for one recipient: picks the
+ * template file by document type and locale (recipient's, then party's,
+ * then fr), looks placeholders up in the recipient, party, document fields,
+ * sender and type-coded contacts ({{exp.last_name}}), and builds the MIME
+ * message.  Template files are loaded once per run. */
+#ifndef POSTIER_MERGE_H
+#define POSTIER_MERGE_H
+
+#include "resolve/resolve.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+struct merge;
+
+struct merge_info {
+    char template_name[128];  /* "invoice/fr.eml.tmpl" */
+    char template_sha256[65];
+};
+
+/* Prepares a merge for a run on date (YYYY-MM-DD: typed contacts must be
+ * active then); templates_dir is the [store] templates folder, sender the
+ * [sender] name and address.  Errors: ERR_DB. */
+int merge_new(struct store *s, const char *templates_dir, const char *sender_name,
+              const char *sender_email, const char *date, struct merge **out, struct err *e);
+void merge_free(struct merge *m);
+
+/* Renders document d for recipient r into out as a complete message with
+ * the given Message-ID.  Template problems (missing file, syntax error,
+ * unknown placeholder) are ERR_INPUT "file:line:col: ..." and leave out
+ * unchanged: the caller records reason `template` and sends nothing. */
+int merge_document(struct merge *m, const struct store_document *d,
+                   const struct resolve_rcpt *r, const char *message_id, struct buf *out,
+                   struct merge_info *info, struct err *e);
+
+/* Checks every template file under the templates folder: parses it and
+ * verifies each placeholder name against what a document can provide.
+ * Calls report for each problem ("file:line:col: ..."); returns the
+ * number of problems in *bad and of files in *files. */
+int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), void *ctx,
+                int *files, int *bad, struct err *e);
+
+#endif

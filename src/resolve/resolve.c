@@ -1,0 +1,231 @@
+/* SPEC §2 step by step: explicit contact or level; else the party's
+ * contacts flagged for the document type, valid on the run date, at the
+ * document's site or at no site, by display order; fallback to the main
+ * contact; consent (esign); one delivery per address per document.  Every
+ * exclusion carries its reason code, never silently dropped. */
+#include "resolve.h"
+
+#include <strings.h>
+
+#include "contacts/validate.h"
+#include "documents/documents.h"
+#include "util/buf.h"
+#include "util/xalloc.h"
+
+static struct resolve_rcpt *push(struct resolve_result *r)
+{
+    struct resolve_rcpt *p;
+
+    if (r->n == r->alloc) {
+        r->alloc = r->alloc ? r->alloc * 2 : 8;
+        r->v = xrealloc(r->v, r->alloc * sizeof *r->v);
+    }
+    p = &r->v[r->n++];
+    memset(p, 0, sizeof *p);
+    store_rec_init(&p->contact, STORE_CONTACT);
+    return p;
+}
+
+void resolve_release(struct resolve_result *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->n; i++)
+        store_rec_release(&r->v[i].contact);
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+/* "Sophie Martin", or the company when there is no name. */
+static void display_name(struct resolve_rcpt *p)
+{
+    char **v = p->contact.v;
+
+    if (v[CF_LAST_NAME] || v[CF_FIRST_NAME])
+        snprintf(p->display, sizeof p->display, "%s%s%s", v[CF_FIRST_NAME] ? v[CF_FIRST_NAME] : "",
+                 v[CF_FIRST_NAME] && v[CF_LAST_NAME] ? " " : "",
+                 v[CF_LAST_NAME] ? v[CF_LAST_NAME] : "");
+    else
+        snprintf(p->display, sizeof p->display, "%s", v[CF_COMPANY] ? v[CF_COMPANY] : "");
+}
+
+static void first_email(struct resolve_rcpt *p)
+{
+    const char *m = p->contact.v[CF_EMAIL];
+    size_t n = m ? strcspn(m, ";") : 0;
+
+    if (n >= sizeof p->address)
+        n = sizeof p->address - 1;
+    memcpy(p->address, m ? m : "", n);
+    p->address[n] = '\0';
+}
+
+static int valid_on(const struct store_rec *c, const char *date)
+{
+    const char *from = c->v[CF_VALID_FROM], *until = c->v[CF_VALID_UNTIL];
+
+    return (!from || strcmp(from, date) <= 0) && (!until || strcmp(until, date) >= 0);
+}
+
+static unsigned bits_of(const char *names, int consents)
+{
+    unsigned bits = 0;
+
+    if (consents)
+        validate_consents_parse(names ? names : "", &bits, NULL);
+    else
+        validate_flags_parse(names ? names : "", &bits, NULL);
+    return bits;
+}
+
+/* Applies the per-recipient rules (4-6) to the last pushed entry. */
+static void check_rcpt(struct resolve_result *r, const struct store_document *d,
+                       const struct resolve_opts *o)
+{
+    struct resolve_rcpt *p = &r->v[r->n - 1];
+    size_t i;
+
+    display_name(p);
+    first_email(p);
+    if (p->level == RESOLVE_CONTACT && !valid_on(&p->contact, o->date))
+        p->reason = "inactive";
+    else if (!p->address[0])
+        p->reason = "no_email";
+    else if (d->esign && !(bits_of(p->contact.v[CF_CONSENTS], 1) & CONSENT_ESIGN))
+        p->reason = "no_consent:esign";
+    for (i = 0; !p->reason && i + 1 < r->n; i++)
+        if (!r->v[i].reason && !strcasecmp(r->v[i].address, p->address))
+            p->reason = "duplicate_address";
+    if (!p->reason)
+        r->recipients++;
+}
+
+static void copy_contact(struct store_rec *dst, const struct store_rec *src)
+{
+    size_t i;
+
+    dst->id = src->id;
+    for (i = 0; i < CF_COUNT; i++)
+        store_rec_set(dst, i, src->v[i]);
+}
+
+/* The party's own contact fields (seed 002 level 1); for a claim without
+ * an e-mail, its client's. */
+static int add_main(struct store *s, const char *ref, struct resolve_result *r, struct err *e)
+{
+    struct store_rec p;
+    struct resolve_rcpt *x;
+    int rc;
+
+    store_rec_init(&p, STORE_PARTY);
+    rc = store_get(s, STORE_PARTY, 0, ref, &p, e);
+    if (!rc && !p.v[PF_EMAIL] && p.v[PF_CLIENT_REF]) {
+        struct store_rec client;
+        store_rec_init(&client, STORE_PARTY);
+        rc = store_get(s, STORE_PARTY, 0, p.v[PF_CLIENT_REF], &client, e);
+        store_rec_release(&p);
+        p = client;
+    }
+    if (!rc) {
+        x = push(r);
+        x->level = RESOLVE_MAIN;
+        store_rec_set(&x->contact, CF_PARTY_REF, ref);
+        store_rec_set(&x->contact, CF_CIVILITY, p.v[PF_CIVILITY]);
+        store_rec_set(&x->contact, CF_FIRST_NAME, p.v[PF_FIRST_NAME]);
+        store_rec_set(&x->contact, CF_LAST_NAME, p.v[PF_LAST_NAME]);
+        store_rec_set(&x->contact, CF_COMPANY, p.v[PF_NAME]);
+        store_rec_set(&x->contact, CF_EMAIL, p.v[PF_EMAIL]);
+        store_rec_set(&x->contact, CF_PHONES, p.v[PF_PHONES]);
+        store_rec_set(&x->contact, CF_LOCALE, p.v[PF_LOCALE]);
+    }
+    store_rec_release(&p);
+    return rc;
+}
+
+struct site_find {
+    const char *label;
+    struct resolve_result *r;
+    int found;
+};
+
+static int site_cb(void *ctx, const struct store_rec *a)
+{
+    struct site_find *f = ctx;
+    struct resolve_rcpt *x;
+
+    if (strcmp(a->v[AF_LABEL], f->label))
+        return 0;
+    x = push(f->r);
+    x->level = RESOLVE_ADDRESS;
+    store_rec_set(&x->contact, CF_PARTY_REF, a->v[AF_PARTY_REF]);
+    store_rec_set(&x->contact, CF_LAST_NAME, a->v[AF_CONTACT_NAME]);
+    store_rec_set(&x->contact, CF_COMPANY, a->v[AF_LABEL]);
+    store_rec_set(&x->contact, CF_EMAIL, a->v[AF_CONTACT_EMAIL]);
+    store_rec_set(&x->contact, CF_PHONES, a->v[AF_CONTACT_PHONE]);
+    f->found = 1;
+    return 1;
+}
+
+static int add_site_contact(struct store *s, const struct store_document *d,
+                            struct resolve_result *r, struct err *e)
+{
+    struct store_query q = {.party_ref = d->party_ref};
+    struct site_find f = {d->address_label, r, 0};
+    int rc = store_list(s, STORE_ADDRESS, &q, site_cb, &f, NULL, e);
+
+    if (!rc && !f.found)
+        rc = err_set(e, ERR_NOTFOUND, "%s %s: site '%s' not found", d->type, d->ref,
+                     d->address_label ? d->address_label : "");
+    return rc;
+}
+
+struct flagged {
+    const struct store_document *d;
+    const struct resolve_opts *o;
+    struct resolve_result *r;
+    unsigned flag;
+    long long only_id;
+};
+
+/* Rule 2: flagged contacts at the document's site or at none. */
+static int contact_cb(void *ctx, const struct store_rec *c)
+{
+    struct flagged *f = ctx;
+    struct resolve_rcpt *x;
+
+    if (f->only_id) {
+        if (c->id != f->only_id)
+            return 0;
+    } else if (!(bits_of(c->v[CF_FLAGS], 0) & f->flag)) {
+        return 0;
+    } else if (f->d->address_label && c->v[CF_SITE] && strcmp(c->v[CF_SITE], f->d->address_label)) {
+        return 0;
+    }
+    x = push(f->r);
+    x->level = RESOLVE_CONTACT;
+    copy_contact(&x->contact, c);
+    check_rcpt(f->r, f->d, f->o);
+    return 0;
+}
+
+int resolve_document(struct store *s, const struct store_document *d,
+                     const struct resolve_opts *o, struct resolve_result *r, struct err *e)
+{
+    struct flagged f = {d, o, r, documents_type_flag(d->type), d->contact_id};
+    struct store_query q = {.party_ref = d->party_ref};
+    const char *level = d->to_level ? d->to_level : "contacts";
+    int rc;
+
+    if (d->contact_id || !strcmp(level, "contacts"))
+        rc = store_list(s, STORE_CONTACT, &q, contact_cb, &f, NULL, e);
+    else if (!strcmp(level, "main"))
+        rc = add_main(s, d->party_ref, r, e);
+    else
+        rc = add_site_contact(s, d, r, e);
+    if (!rc && !d->contact_id && strcmp(level, "contacts"))
+        check_rcpt(r, d, o);
+    if (!rc && !r->recipients && o->fallback_main && !d->contact_id &&
+        !strcmp(level, "contacts") && !(rc = add_main(s, d->party_ref, r, e)))
+        check_rcpt(r, d, o);
+    return rc;
+}

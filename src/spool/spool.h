@@ -1,0 +1,35 @@
+/* The message spool of SPEC §5: rendered messages are written to tmp/,
+ * made durable, then renamed into queue/; a dispatcher reads them from
+ * queue/ and removes them once the send is recorded.  The spool also holds
+ * the run lock (flock on spool/lock): two runs at once are refused. */
+#ifndef POSTIER_SPOOL_H
+#define POSTIER_SPOOL_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+struct spool;
+
+/* Opens dir (creating tmp/ and queue/), takes the lock, and clears tmp/
+ * of a crashed run's leftovers.  ERR_LOCKED when another run holds it,
+ * ERR_IO otherwise. */
+int spool_open(const char *dir, struct spool **out, struct err *e);
+/* Releases the lock and frees; NULL-safe. */
+void spool_close(struct spool *sp);
+
+/* Writes data as tmp/<name>.  Nothing is in the queue until spool_commit. */
+int spool_write(struct spool *sp, const char *name, const void *data, size_t n, struct err *e);
+/* Makes every file written since the last commit durable (one sync for
+ * the batch), renames them into queue/ and syncs the folder. */
+int spool_commit(struct spool *sp, struct err *e);
+/* Reads queue/<name> into out (appending).  ERR_NOTFOUND if absent. */
+int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *e);
+/* Removes queue/<name>; absent is not an error. */
+int spool_remove(struct spool *sp, const char *name, struct err *e);
+/* Calls cb for each file in queue/; cb returning non-zero stops. */
+int spool_list(struct spool *sp, int (*cb)(void *ctx, const char *name), void *ctx,
+               struct err *e);
+
+#endif

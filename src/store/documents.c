@@ -1,0 +1,284 @@
+/* Documents to notify and their deliveries: the run reads unprocessed
+ * documents, records one delivery per recipient address (a UNIQUE key makes
+ * a second send to the same address impossible, however often `run` is
+ * invoked) and moves deliveries through the spool states. */
+#include "store-int.h"
+
+#include <time.h>
+
+static int done(struct store *s, sqlite3_stmt *st, struct err *e, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, what);
+}
+
+static int prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct err *e)
+{
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : store_dberr(s, rc, e, "prepare");
+}
+
+/* The explicit contact must exist and belong to the document's party. */
+static int check_contact(struct store *s, long long contact, long long party, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc, ok;
+
+    if (!contact)
+        return 0;
+    if ((rc = prepare(s, "SELECT party_id = ?2 FROM contact WHERE id = ?1", &st, e)))
+        return rc;
+    sqlite3_bind_int64(st, 1, contact);
+    sqlite3_bind_int64(st, 2, party);
+    rc = sqlite3_step(st);
+    ok = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (ok < 0)
+        return err_set(e, ERR_NOTFOUND, "field 'contact': no contact with id %lld", contact);
+    if (!ok)
+        return err_set(e, ERR_NOTFOUND,
+                       "field 'contact': contact %lld belongs to another party", contact);
+    return 0;
+}
+
+static int site_of(struct store *s, long long party, const char *label, long long *id,
+                   struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    *id = 0;
+    if (!label)
+        return 0;
+    if ((rc = prepare(s, "SELECT id FROM address WHERE party_id = ? AND label = ?", &st, e)))
+        return rc;
+    sqlite3_bind_int64(st, 1, party);
+    sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return *id ? 0 : err_set(e, ERR_NOTFOUND, "field 'address': the party has no site '%s'", label);
+}
+
+int store_document_insert(struct store *s, struct store_document *d, struct err *e)
+{
+    sqlite3_stmt *st;
+    long long party, site;
+    int rc;
+
+    if ((rc = store_party_id(s, d->party_ref, &party, e)) ||
+        (rc = check_contact(s, d->contact_id, party, e)) ||
+        (rc = site_of(s, party, d->address_label, &site, e)))
+        return rc;
+    rc = prepare(s,
+                 "INSERT INTO document(type, ref, party_id, contact_id, address_id, to_level,"
+                 " esign, fields, attachment) VALUES (?,?,?,?,?,?,?,?,?)",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, d->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->ref, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, party);
+    if (d->contact_id)
+        sqlite3_bind_int64(st, 4, d->contact_id);
+    if (site)
+        sqlite3_bind_int64(st, 5, site);
+    sqlite3_bind_text(st, 6, d->to_level ? d->to_level : "contacts", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 7, d->esign);
+    sqlite3_bind_text(st, 8, d->fields ? d->fields : "{}", -1, SQLITE_STATIC);
+    store_bind_text(st, 9, d->attachment);
+    rc = done(s, st, e, "document");
+    if (rc == ERR_EXISTS)
+        return err_set(e, ERR_EXISTS, "a %s with ref '%s' already exists", d->type, d->ref);
+    d->id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+int store_document_list(struct store *s, const char *type, int only_new, long long after_id,
+                        long long limit, store_document_cb cb, void *ctx, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "SELECT d.id, d.type, d.ref, p.ref, coalesce(d.contact_id, 0), a.label,"
+                 " d.to_level, d.esign, d.fields, d.attachment, d.processed_at"
+                 " FROM document d JOIN party p ON p.id = d.party_id"
+                 " LEFT JOIN address a ON a.id = d.address_id"
+                 " WHERE (?1 IS NULL OR d.type = ?1) AND (?2 = 0 OR d.processed_at IS NULL)"
+                 " AND d.id > ?3 ORDER BY d.id LIMIT ?4",
+                 &st, e);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, type);
+    sqlite3_bind_int(st, 2, only_new);
+    sqlite3_bind_int64(st, 3, after_id);
+    sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_document d = {
+            .id = sqlite3_column_int64(st, 0),
+            .type = (const char *)sqlite3_column_text(st, 1),
+            .ref = (const char *)sqlite3_column_text(st, 2),
+            .party_ref = (const char *)sqlite3_column_text(st, 3),
+            .contact_id = sqlite3_column_int64(st, 4),
+            .address_label = (const char *)sqlite3_column_text(st, 5),
+            .to_level = (const char *)sqlite3_column_text(st, 6),
+            .esign = sqlite3_column_int(st, 7),
+            .fields = (const char *)sqlite3_column_text(st, 8),
+            .attachment = (const char *)sqlite3_column_text(st, 9),
+            .processed_at = (const char *)sqlite3_column_text(st, 10),
+        };
+        if ((rc = cb(ctx, &d)))
+            break;
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return rc > 0 ? store_dberr(s, rc, e, "document") : rc;
+}
+
+int store_document_processed(struct store *s, long long id, const char *at, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(s, "UPDATE document SET processed_at = ? WHERE id = ?", &st, e);
+
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, id);
+    return done(s, st, e, "document");
+}
+
+static void now_utc(char *out, size_t n)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int store_delivery_find(struct store *s, long long document_id, const char *campaign,
+                        const char *channel, const char *address, const char **state,
+                        struct err *e)
+{
+    static char found[16];
+    sqlite3_stmt *st;
+    int rc;
+
+    *state = NULL;
+    rc = prepare(s,
+                 "SELECT state FROM delivery WHERE document_id = ? AND campaign = ?"
+                 " AND channel = ? AND address = ?",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, document_id);
+    sqlite3_bind_text(st, 2, campaign ? campaign : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, address, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(found, sizeof found, "%s", (const char *)sqlite3_column_text(st, 0));
+        *state = found;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "delivery");
+}
+
+int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
+{
+    char now[32];
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "INSERT INTO delivery(document_id, campaign, contact_id, channel, address,"
+                 " message_id, state, attempts, template, template_sha256, consent, updated_at)"
+                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                 &st, e);
+    if (rc)
+        return rc;
+    now_utc(now, sizeof now);
+    sqlite3_bind_int64(st, 1, d->document_id);
+    sqlite3_bind_text(st, 2, d->campaign ? d->campaign : "", -1, SQLITE_STATIC);
+    if (d->contact_id)
+        sqlite3_bind_int64(st, 3, d->contact_id);
+    sqlite3_bind_text(st, 4, d->channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, d->address, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, d->message_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, d->state, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 8, d->attempts);
+    store_bind_text(st, 9, d->template_name);
+    store_bind_text(st, 10, d->template_sha256);
+    store_bind_text(st, 11, d->consent);
+    sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
+    rc = done(s, st, e, "delivery");
+    if (!rc)
+        d->id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+int store_delivery_update(struct store *s, long long id, const char *state, int attempts,
+                          struct err *e)
+{
+    char now[32];
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s, "UPDATE delivery SET state = ?, attempts = ?, updated_at = ? WHERE id = ?",
+                 &st, e);
+    if (rc)
+        return rc;
+    now_utc(now, sizeof now);
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, attempts);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, id);
+    return done(s, st, e, "delivery");
+}
+
+int store_delivery_pending(struct store *s, store_delivery_cb cb, void *ctx, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "SELECT y.id, y.document_id, coalesce(y.contact_id, 0), y.campaign, y.channel,"
+                 " y.address, y.message_id, y.state, y.attempts, y.template, y.template_sha256,"
+                 " y.consent, d.ref, d.type, p.ref"
+                 " FROM delivery y LEFT JOIN document d ON d.id = y.document_id"
+                 " LEFT JOIN party p ON p.id = d.party_id"
+                 " WHERE y.state IN ('queued', 'deferred') ORDER BY y.id",
+                 &st, e);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *campaign = (const char *)sqlite3_column_text(st, 3);
+        struct store_delivery d = {
+            .id = sqlite3_column_int64(st, 0),
+            .document_id = sqlite3_column_int64(st, 1),
+            .contact_id = sqlite3_column_int64(st, 2),
+            .campaign = campaign && *campaign ? campaign : NULL,
+            .channel = (const char *)sqlite3_column_text(st, 4),
+            .address = (const char *)sqlite3_column_text(st, 5),
+            .message_id = (const char *)sqlite3_column_text(st, 6),
+            .state = (const char *)sqlite3_column_text(st, 7),
+            .attempts = sqlite3_column_int(st, 8),
+            .template_name = (const char *)sqlite3_column_text(st, 9),
+            .template_sha256 = (const char *)sqlite3_column_text(st, 10),
+            .consent = (const char *)sqlite3_column_text(st, 11),
+            .document_ref = (const char *)sqlite3_column_text(st, 12),
+            .document_type = (const char *)sqlite3_column_text(st, 13),
+            .party_ref = (const char *)sqlite3_column_text(st, 14),
+        };
+        if ((rc = cb(ctx, &d)))
+            break;
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return rc > 0 ? store_dberr(s, rc, e, "delivery") : rc;
+}
