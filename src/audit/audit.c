@@ -172,10 +172,10 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
 }
 
 struct verify {
-    char prev[65];   /* the last checked row's hash */
-    long long id;    /* and its id (0 before the first row) */
-    long long rows;  /* rows examined */
-    long long bad;   /* the first broken row */
+    char prev[65];  /* the last checked row's hash */
+    long long id;   /* and its id (0 before the first row) */
+    long long rows; /* rows examined */
+    long long bad;  /* the first broken row */
     struct buf b;
     struct err *e;
 };
@@ -208,8 +208,8 @@ static int verify_row(void *ctx, const struct store_history *h)
      * rows were removed and the chain re-forged over them */
     if (h->id != v->id + 1) {
         v->bad = h->id;
-        return err_set(v->e, ERR_PERMFAIL, "history row %lld: rows %lld to %lld are missing",
-                       h->id, v->id + 1, h->id - 1);
+        return err_set(v->e, ERR_PERMFAIL, "history row %lld: rows %lld to %lld are missing", h->id,
+                       v->id + 1, h->id - 1);
     }
     memcpy(v->prev, hash, sizeof hash);
     v->id = h->id;

@@ -11,7 +11,8 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-/* Appends r (r->at defaults to now; r->id and r->hash are set here), inside the
+/* Appends r (r->at defaults to now; r->id is set; the stored time and
+ * hash can be read back with store_history_last), inside the
  * caller's transaction if one is open.  Errors: ERR_INPUT (no event),
  * ERR_DB. */
 int audit_append(struct store *s, struct store_history *r, struct err *e);

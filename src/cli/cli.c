@@ -20,7 +20,11 @@ static const struct cli_cmd commands[] = {
     {"addresses", cmd_addresses, "parties' addresses (sites): add, list, import", NULL},
     {"contacts", cmd_contacts,
      "contacts: add, edit, show, list, rm, end, import, export", NULL},
-    {"demo", cmd_demo, "build a demo contact book in a folder and show it", NULL},
+    {"documents", cmd_documents, "documents to notify: import, list", NULL},
+    {"templates", cmd_templates, "message templates: list, check, preview", NULL},
+    {"run", cmd_run, "the nightly job: resolve, render, spool, deliver", NULL},
+    {"history", cmd_history, "the hash-chained history: list, verify", NULL},
+    {"demo", cmd_demo, "build a demo book in a folder and run the nightly job on it", NULL},
     {NULL, NULL, NULL, NULL},
 };
 

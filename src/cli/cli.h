@@ -113,5 +113,9 @@ int cmd_parties(struct cli *c, int argc, char **argv);
 int cmd_addresses(struct cli *c, int argc, char **argv);
 int cmd_contacts(struct cli *c, int argc, char **argv);
 int cmd_demo(struct cli *c, int argc, char **argv);
+int cmd_documents(struct cli *c, int argc, char **argv);
+int cmd_templates(struct cli *c, int argc, char **argv);
+int cmd_run(struct cli *c, int argc, char **argv);
+int cmd_history(struct cli *c, int argc, char **argv);
 
 #endif

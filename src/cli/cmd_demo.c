@@ -10,16 +10,19 @@
 #include <unistd.h>
 
 #include "contacts/contacts.h"
+#include "documents/documents.h"
+#include "run/run.h"
 #include "util/buf.h"
 #include "util/date.h"
 #include "util/xalloc.h"
 
 static const char usage[] =
     "Usage: postier demo [DIR]\n\n"
-    "Builds a demo contact book in DIR (default: a new folder under /tmp): a\n"
-    "config, a database, and the CSV files it was imported from (parties,\n"
-    "addresses, contacts with varied flags, consents and validity, a claim with\n"
-    "an expert and a garage).  Prints where everything is and a first look.\n";
+    "Builds a demo book in DIR (default: a new folder under /tmp): a config, a\n"
+    "database, and the CSV files it was imported from (parties, addresses,\n"
+    "contacts with varied flags, consents and validity, a claim with an expert\n"
+    "and a garage, one document of each type), then runs the nightly job on it\n"
+    "with the Maildir transport and prints where the messages are.\n";
 
 static const char parties_csv[] =
     "ref,kind,name,civility,first_name,last_name,email,phones,locale,client_ref\n"
@@ -86,6 +89,36 @@ static const char contacts_csv[] =
     "SIN-2026-0042,,M.,Durand,Paul,,,,paul.durand@exemple.fr,07 11 22 33 44,,,,,,,,,fr,3,"
     "2026-01-01,,claim_settlement,esign\n";
 
+/* One document of each type (and a few more showing the rules: a site, an
+ * English-speaking client, a fallback to the main contact). */
+static const struct {
+    const char *type, *csv;
+} documents[] = {
+    {"invoice",
+     "ref,party_ref,amount,issue_date,due_date,lines\n"
+     "F2026-0142,C001,1234.56,2026-11-20,2026-12-15,\"[{\"\"label\"\": \"\"Farine T65 (25 kg) x 40\"\", "
+     "\"\"amount\"\": \"\"980.00\"\"}, {\"\"label\"\": \"\"Livraison\"\", \"\"amount\"\": "
+     "\"\"254.56\"\"}]\"\n"
+     "F2026-0143,S001,310.00,2026-11-21,2026-12-21,\n"
+     "F2026-0144,C004,2450.00,2026-11-21,2026-12-21,\n"},
+    {"payment_reminder", "ref,party_ref,amount,due_date\nR2026-0007,C003,5870.40,2026-10-31\n"},
+    {"due_notice",
+     "ref,party_ref,esign,amount,due_date,contract,period\n"
+     "AE-2026-311,C002,1,412.80,2027-01-01,AUTO-88214,01/01/2027 - 31/12/2027\n"},
+    {"document_reminder",
+     "ref,party_ref,missing,deadline\n"
+     "PM-2026-0042,SIN-2026-0042,\"constat amiable signé, photos du véhicule\",2026-12-05\n"},
+    {"claim_settlement",
+     "ref,party_ref,amount,settlement_date\nRS-2026-0042,SIN-2026-0042,3180.00,2026-11-23\n"},
+    {"order",
+     "ref,party_ref,address,amount,delivery_date,lines\n"
+     "CMD-2026-1187,C001,Atelier Montreuil,642.00,2026-11-27,\"[{\"\"label\"\": \"\"Sacs kraft\"\", "
+     "\"\"quantity\"\": \"\"500\"\", \"\"amount\"\": \"\"642.00\"\"}]\"\n"},
+    {"after_sales",
+     "ref,party_ref,status,message\n"
+     "SAV-2026-0313,C003,Intervention planifiée,\"Un technicien passera le 26/11 entre 8 h et 10 h.\"\n"},
+};
+
 static const char *const types[][2] = {
     {"compta", "Comptabilité"}, {"dir", "Direction"}, {"log", "Logistique"},
     {"exp", "Expert"},          {"gar", "Garage"},    {"tiers", "Tiers"},
@@ -137,8 +170,48 @@ static int load_book(struct cli *c, const char *dir, struct err *e)
         if (!rc)
             printf("imported %-14s %lld rows\n", files[i].file, rep.rows);
     }
+    for (i = 0; i < sizeof documents / sizeof documents[0] && !rc; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "documents-%s.csv", documents[i].type);
+        rc = write_file(dir, name, documents[i].csv, &path, e);
+        if (!rc)
+            rc = documents_import(c->store, documents[i].type, buf_str(&path), &io, &rep, e);
+        if (!rc)
+            printf("imported %-28s %lld %s\n", name, rep.added,
+                   rep.added == 1 ? "document" : "documents");
+    }
     buf_release(&path);
     return rc;
+}
+
+static void show_line(void *ctx, const char *l)
+{
+    (void)ctx;
+    printf("  %s\n", l);
+}
+
+/* The nightly job on the demo book, with the dry run's decisions shown
+ * first so the rules can be seen at work. */
+static int demo_run(struct cli *c, const char *today)
+{
+    struct run_opts o = {.date = today, .dry_run = 1, .on_line = show_line};
+    struct run_summary s;
+    struct err e;
+
+    printf("\nWho gets what (postier run --dry-run):\n");
+    if (run_nightly(c->store, c->cfg, &o, &s, &e))
+        return cli_fail(&e);
+    o.dry_run = 0;
+    o.on_line = NULL;
+    if (run_nightly(c->store, c->cfg, &o, &s, &e))
+        return cli_fail(&e);
+    printf("\npostier run: %lld documents, %lld messages queued, %lld sent, %lld skipped, "
+           "%lld failed\n",
+           s.documents, s.queued, s.sent, s.skipped, s.failed);
+    printf("The messages are in the Maildir %s/new (open it with any mail client,\n"
+           "e.g. mutt -f %s).\n",
+           c->cfg->email_maildir, c->cfg->email_maildir);
+    return s.failed ? EXIT_PARTIAL : 0;
 }
 
 int cmd_demo(struct cli *c, int argc, char **argv)
@@ -184,8 +257,13 @@ int cmd_demo(struct cli *c, int argc, char **argv)
         date_today(today);
         q.date = today;
         rc = cli_rec_list(c, STORE_CONTACT, &q, &l, "contacts");
-        printf("\nTry: postier --config %s contacts list --search \"hélène\"\n", buf_str(&cfg));
     }
+    if (!rc)
+        rc = demo_run(c, today);
+    if (!rc || rc == EXIT_PARTIAL)
+        printf("\nTry: postier --config %s history list\n"
+               "     postier --config %s contacts list --search \"hélène\"\n",
+               buf_str(&cfg), buf_str(&cfg));
     /* c->config_path points into cfg: the CLI is done with it here */
     c->config_path = NULL;
     buf_release(&cfg);

@@ -1,1 +1,882 @@
-/* placeholder: being written */
+/* Message construction (SPEC §4): the RFC 5322 header and the MIME tree are
+ * libetpan structures (mailimf fields, mailmime parts) serialised by
+ * mailmime_write_mem.  This file adds what libetpan leaves to its caller or
+ * gets wrong: input checks that make header injection impossible, RFC 2047
+ * encoded-words, RFC 2231 file names, RFC 2045 quoted-printable, and a last
+ * check of the bytes (CRLF only, lines <= 998).  Reads attachments only. */
+#include "mime/mime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libetpan/mailmime.h>
+
+#include "util/xalloc.h"
+
+#define LINE_SOFT 78      /* RFC 5322 §2.1.1: lines SHOULD be at most 78 characters */
+#define LINE_HARD 998     /* RFC 5322 §2.1.1: lines MUST be at most 998 characters */
+#define EW_MAX 66         /* our encoded-word size: <= 75 (RFC 2047 §2), fits after "Subject: " */
+#define EW_TEXT (EW_MAX - 12) /* minus "=?UTF-8?Q?" and "?=" */
+#define RAW_WORD_MAX 60   /* longer words could not be folded (RFC 5322 §2.2.3) */
+#define RAW_NAME_MAX 60   /* libetpan never folds a quoted display name */
+#define HDR_TEXT_MAX 4096 /* bytes of a display name or subject */
+#define QP_LINE 76        /* RFC 2045 §6.7 rule 5, "=" of a soft break included */
+#define SEG_2231 60       /* RFC 2231 §3: value bytes per continuation line */
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/* libetpan constructors return NULL (or non-zero) only when malloc fails:
+ * abort like the x* allocators, out of memory is not an error path here. */
+static void *need(void *p)
+{
+    if (!p)
+        abort();
+    return p;
+}
+
+static void need_ok(int r)
+{
+    if (r != 0)
+        abort();
+}
+
+/* Locale-independent ASCII classes. */
+static int is_alnum(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* atext (RFC 5322 §3.2.3). */
+static int is_atext(int c)
+{
+    return is_alnum(c) || (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* Length of the UTF-8 sequence starting at s (RFC 3629 §4: no overlongs,
+ * no surrogates, nothing past U+10FFFF), 0 if it is not valid. */
+static size_t u8_seq(const unsigned char *s)
+{
+    unsigned lo, hi;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        lo = s[0] == 0xe0 ? 0xa0 : 0x80;
+        hi = s[0] == 0xed ? 0x9f : 0xbf;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
+    }
+    if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        lo = s[0] == 0xf0 ? 0x90 : 0x80;
+        hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4
+                                                                                        : 0;
+    }
+    return 0;
+}
+
+static int is_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n;
+
+    for (; *p; p += n)
+        if ((n = u8_seq(p)) == 0)
+            return 0;
+    return 1;
+}
+
+static int has_break(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+    return h;
+}
+
+/* ---- input checks ------------------------------------------------------ */
+
+/* dot-atom-text (RFC 5322 §3.2.3): atext runs separated by single dots. */
+static int is_dot_atom(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || s[0] == '.' || s[n - 1] == '.')
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (s[i] == '.' ? s[i + 1] == '.' : !is_atext((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/* "[" *dtext "]" without CFWS (RFC 5322 §3.4.1 domain-literal). */
+static int is_literal(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n < 2 || s[0] != '[' || s[n - 1] != ']')
+        return 0;
+    for (i = 1; i + 1 < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 33 || c > 126 || c == '[' || c == ']' || c == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+/* dot-atom "@" (dot-atom / domain-literal): an addr-spec without a quoted
+ * local part (RFC 5322 §3.4.1), also the inside of a msg-id (§3.6.4). */
+static int is_addr_spec(const char *s, size_t n, size_t *local_len)
+{
+    const char *at = memchr(s, '@', n);
+    size_t l;
+
+    if (!at)
+        return 0;
+    l = (size_t)(at - s);
+    *local_len = l;
+    return is_dot_atom(s, l) && (is_dot_atom(at + 1, n - l - 1) || is_literal(at + 1, n - l - 1));
+}
+
+static int check_addr(const char *field, const char *s, struct err *e)
+{
+    size_t n, local;
+
+    if (!s || !*s)
+        return err_set(e, ERR_INPUT, "%s: missing address", field);
+    if (has_break(s))
+        return err_set(e, ERR_INPUT, "%s: contains a line break (CR or LF)", field);
+    n = strlen(s);
+    if (!is_addr_spec(s, n, &local))
+        return err_set(e, ERR_INPUT, "%s: not an address of the form local@domain", field);
+    /* RFC 5321 §4.5.3.1.1 and .3: 64 octets of local part, 254 in all. */
+    if (local > 64 || n > 254)
+        return err_set(e, ERR_INPUT, "%s: address too long", field);
+    return 0;
+}
+
+/* Display names, subject: no line breaks (the only way to inject a header
+ * field), UTF-8, bounded.  A C string cannot hold a NUL. */
+static int check_text(const char *field, const char *s, struct err *e)
+{
+    if (!s)
+        return 0;
+    if (has_break(s))
+        return err_set(e, ERR_INPUT, "%s: contains a line break (CR or LF)", field);
+    if (!is_utf8(s))
+        return err_set(e, ERR_INPUT, "%s: not valid UTF-8", field);
+    if (strlen(s) > HDR_TEXT_MAX)
+        return err_set(e, ERR_TOOBIG, "%s: longer than %d bytes", field, HDR_TEXT_MAX);
+    return 0;
+}
+
+static int check_msgid(const char *s, struct err *e)
+{
+    size_t n, local;
+
+    if (!s || !*s)
+        return err_set(e, ERR_INPUT, "message_id: missing");
+    if (has_break(s))
+        return err_set(e, ERR_INPUT, "message_id: contains a line break (CR or LF)");
+    n = strlen(s);
+    if (n < 5 || n > 900 || s[0] != '<' || s[n - 1] != '>' || !is_addr_spec(s + 1, n - 2, &local))
+        return err_set(e, ERR_INPUT, "message_id: not of the form <left@right> (RFC 5322 §3.6.4)");
+    return 0;
+}
+
+/* One URI, printed between angle brackets (RFC 2369 §2): printable ASCII
+ * without "<", ">" or spaces (RFC 3986 §2). */
+static int check_unsubscribe(const char *s, struct err *e)
+{
+    const unsigned char *p;
+
+    if (has_break(s))
+        return err_set(e, ERR_INPUT, "list_unsubscribe: contains a line break (CR or LF)");
+    for (p = (const unsigned char *)s; *p; p++)
+        if (*p < 33 || *p > 126 || *p == '<' || *p == '>')
+            return err_set(e, ERR_INPUT, "list_unsubscribe: not a URI (spaces, <, > or non-ASCII)");
+    if (!*s || strlen(s) > 900)
+        return err_set(e, ERR_INPUT, "list_unsubscribe: empty or too long");
+    return 0;
+}
+
+/* Fields that mime_build writes itself and that may appear only once. */
+static const char *const reserved_fields[] = {
+    "Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Content-Type",
+    "Content-Transfer-Encoding", "Content-Disposition", "Auto-Submitted", "List-Unsubscribe",
+    "List-Unsubscribe-Post", NULL,
+};
+
+/* "Name: value": Name is 1*ftext (RFC 5322 §3.6.8), the value printable
+ * ASCII and WSP (§2.2) with no word too long to fold under 998. */
+static int check_extra(const char *h, size_t i, struct err *e)
+{
+    const char *colon = strchr(h, ':'), *p;
+    size_t nlen, k, run = 0;
+
+    if (has_break(h))
+        return err_set(e, ERR_INPUT, "extra_headers[%zu]: contains a line break (CR or LF)", i);
+    if (!colon || colon == h)
+        return err_set(e, ERR_INPUT, "extra_headers[%zu]: not \"Name: value\"", i);
+    for (p = h; p < colon; p++)
+        if (*p < 33 || *p > 126)
+            return err_set(e, ERR_INPUT, "extra_headers[%zu]: bad character in the name", i);
+    nlen = (size_t)(colon - h);
+    for (k = 0; reserved_fields[k]; k++)
+        if (strlen(reserved_fields[k]) == nlen && strncasecmp(h, reserved_fields[k], nlen) == 0)
+            return err_set(e, ERR_INPUT, "extra header %.*s: written by postier itself", (int)nlen,
+                           h);
+    for (p = colon + 1; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c != '\t' && (c < 32 || c > 126))
+            return err_set(e, ERR_INPUT, "extra header %.*s: value must be printable ASCII",
+                           (int)nlen, h);
+        run = (c == ' ' || c == '\t') ? 0 : run + 1;
+        if (nlen + 2 + run >= LINE_HARD)
+            return err_set(e, ERR_INPUT, "extra header %.*s: a word too long for one line",
+                           (int)nlen, h);
+    }
+    return 0;
+}
+
+static int check_msg(const struct mime_msg *m, struct err *e)
+{
+    size_t i;
+    int rc;
+
+    if ((rc = check_addr("from_addr", m->from_addr, e)) < 0 ||
+        (rc = check_addr("to_addr", m->to_addr, e)) < 0 ||
+        (rc = check_text("from_name", m->from_name, e)) < 0 ||
+        (rc = check_text("to_name", m->to_name, e)) < 0 ||
+        (rc = check_text("subject", m->subject, e)) < 0 || (rc = check_msgid(m->message_id, e)) < 0)
+        return rc;
+    if (m->date && has_break(m->date))
+        return err_set(e, ERR_INPUT, "date: contains a line break (CR or LF)");
+    if (m->list_unsubscribe && (rc = check_unsubscribe(m->list_unsubscribe, e)) < 0)
+        return rc;
+    for (i = 0; m->extra_headers && m->extra_headers[i]; i++)
+        if ((rc = check_extra(m->extra_headers[i], i, e)) < 0)
+            return rc;
+    if (m->text && !is_utf8(m->text))
+        return err_set(e, ERR_INPUT, "text: not valid UTF-8");
+    if (m->html && !is_utf8(m->html))
+        return err_set(e, ERR_INPUT, "html: not valid UTF-8");
+    if (m->nattachments && !m->attachments)
+        return err_set(e, ERR_INPUT, "attachments: %zu announced, none given", m->nattachments);
+    return 0;
+}
+
+/* ---- RFC 2047 encoded-words -------------------------------------------- */
+
+/* Whether a display name or subject can be written as it is: printable
+ * ASCII words separated by single spaces (libetpan's folding collapses
+ * runs of spaces and trims the ends), none longer than RAW_WORD_MAX, and no
+ * "=?" that a reader would decode (RFC 2047 §6.1). */
+static int is_raw_ok(const char *s, size_t maxlen)
+{
+    const char *p;
+    size_t run = 0;
+
+    if (*s == ' ' || strlen(s) > maxlen)
+        return 0;
+    for (p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 32 || c > 126 || (c == '=' && p[1] == '?'))
+            return 0;
+        if (c != ' ')
+            run++;
+        else if (p[1] == ' ' || p[1] == '\0')
+            return 0;
+        else
+            run = 0;
+        if (run > RAW_WORD_MAX)
+            return 0;
+    }
+    return 1;
+}
+
+/* RFC 2047 §5 (3): in a phrase, Q-encoded text may only hold letters,
+ * digits and "!*+-/"; "_" is a space (§4.2 (2)); all else is "=XX". */
+static size_t q_size(unsigned char c)
+{
+    return (is_alnum(c) || c == ' ' || (c && strchr("!*+-/", c))) ? 1 : 3;
+}
+
+static void q_put(struct buf *b, unsigned char c)
+{
+    if (c == ' ')
+        buf_addc(b, '_');
+    else if (q_size(c) == 1)
+        buf_addc(b, (char)c);
+    else
+        buf_printf(b, "=%02X", c);
+}
+
+/* Base64 (RFC 2045 §6.8, the "B" encoding of RFC 2047 §4.1). */
+static void b64_put(struct buf *b, const unsigned char *p, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i;
+
+    for (i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        char q[4] = {abc[v >> 18], abc[(v >> 12) & 63], i + 1 < n ? abc[(v >> 6) & 63] : '=',
+                     i + 2 < n ? abc[v & 63] : '='};
+        buf_add(b, q, 4);
+    }
+}
+
+/* Appends s (valid UTF-8) as space-separated "=?UTF-8?Q?...?=" or
+ * "=?UTF-8?B?...?=" words, whichever encoding is shorter (RFC 2047 §4).
+ * Each word holds whole characters (§5: a character is never split) and is
+ * at most EW_MAX long, so libetpan can fold between words (§2) and every
+ * line stays under 78.  The spaces between words are not part of the text
+ * (§6.2), spaces of s are inside the words. */
+static void ew_encode(struct buf *b, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), i, j, k, qtot = 0;
+    int useb;
+
+    for (i = 0; i < n; i++)
+        qtot += q_size(p[i]);
+    useb = (n + 2) / 3 * 4 < qtot;
+    for (i = 0; i < n; i = j) {
+        size_t w = 0;
+        for (j = i; j < n;) {
+            size_t cl = u8_seq(p + j), nw = 0;
+            cl = cl ? cl : 1;
+            if (useb)
+                nw = (j + cl - i + 2) / 3 * 4;
+            else
+                for (nw = w, k = 0; k < cl; k++)
+                    nw += q_size(p[j + k]);
+            if (nw > EW_TEXT && j > i)
+                break;
+            w = nw;
+            j += cl;
+        }
+        if (i > 0)
+            buf_addc(b, ' ');
+        buf_adds(b, useb ? "=?UTF-8?B?" : "=?UTF-8?Q?");
+        if (useb)
+            b64_put(b, p + i, j - i);
+        else
+            for (k = i; k < j; k++)
+                q_put(b, p[k]);
+        buf_adds(b, "?=");
+    }
+}
+
+/* The header form of a display name or subject (malloc'd): as is when
+ * is_raw_ok, else encoded-words (RFC 2047 §5 (1) subject, (3) phrase).
+ * libetpan quotes a raw name that holds specials (RFC 5322 §3.2.4). */
+static char *header_text(const char *s, size_t rawmax)
+{
+    struct buf b;
+
+    if (is_raw_ok(s, rawmax))
+        return xstrdup(s);
+    buf_init(&b, 0);
+    ew_encode(&b, s); /* at most ~4 * HDR_TEXT_MAX: the cap cannot be hit */
+    return buf_take(&b);
+}
+
+/* ---- RFC 2231 file names ----------------------------------------------- */
+
+/* attribute-char (RFC 2231 §7): printable ASCII except SPACE, "*", "'",
+ * "%" and the tspecials of RFC 2045 §5.1. */
+static int is_attr_char(int c)
+{
+    return c > 32 && c < 127 && !strchr("*'%()<>@,;:\\\"/[]?=", c);
+}
+
+/* "attachment;" CRLF SP "filename*=UTF-8''%C3%89..." (RFC 2231 §4), split
+ * into filename*0*, filename*1*, ... continuations (§3) when one line would
+ * pass 78 characters; a "%XX" triplet is never split. */
+static char *disposition_2231(const char *name)
+{
+    struct buf v, d;
+    const unsigned char *p;
+    size_t pos, k, n;
+
+    buf_init(&v, 0);
+    buf_adds(&v, "UTF-8''");
+    for (p = (const unsigned char *)name; *p; p++) {
+        if (is_attr_char(*p))
+            buf_addc(&v, (char)*p);
+        else
+            buf_printf(&v, "%%%02X", *p);
+    }
+    buf_init(&d, 0);
+    buf_adds(&d, "attachment;");
+    if (v.len + strlen(" filename*=") <= LINE_SOFT) {
+        buf_printf(&d, "\r\n filename*=%s", buf_str(&v));
+    } else {
+        for (pos = 0, k = 0; pos < v.len; pos += n, k++) {
+            n = v.len - pos < SEG_2231 ? v.len - pos : SEG_2231;
+            while (pos + n < v.len && (v.data[pos + n - 1] == '%' || v.data[pos + n - 2] == '%'))
+                n--;
+            buf_printf(&d, "%s\r\n filename*%zu*=%.*s", k ? ";" : "", k, (int)n, v.data + pos);
+        }
+    }
+    buf_release(&v);
+    return buf_take(&d);
+}
+
+/* ---- RFC 2045 quoted-printable ----------------------------------------- */
+
+/* Quoted-printable (RFC 2045 §6.7) of a text whose lines end in LF or CRLF.
+ * libetpan 1.9.4's mailmime_quoted_printable_write doubles the space before
+ * a line break ("a \n" gives "a =20") and writes a NUL for " \r", so the
+ * body is encoded here and handed over as already encoded: breaks become
+ * CRLF (rule 4); SP/HT before a break or at the end become =20/=09 (rule
+ * 3); "=", controls and 8-bit octets become =XX (rules 1, 2); a "." or
+ * "From " opening a line is =XX too (safe through SMTP and mbox); lines stay
+ * within 76 characters with soft breaks (rule 5).  The result always ends
+ * with a line break, a soft one when the text did not end with one. */
+static void qp_encode(struct buf *b, const char *text)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t col = 0;
+
+    for (; *p; p++) {
+        unsigned char c = *p;
+        int at_end, lit;
+        if (c == '\n' || (c == '\r' && p[1] == '\n')) {
+            buf_add(b, "\r\n", 2);
+            col = 0;
+            p += c == '\r';
+            continue;
+        }
+        if (col + 4 > QP_LINE) { /* room for "=XX" and the "=" of a soft break */
+            buf_add(b, "=\r\n", 3);
+            col = 0;
+        }
+        at_end = p[1] == '\0' || p[1] == '\n' || (p[1] == '\r' && p[2] == '\n');
+        lit = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_end);
+        if (col == 0 && (c == '.' || (c == 'F' && strncmp((const char *)p, "From ", 5) == 0)))
+            lit = 0;
+        if (lit) {
+            buf_addc(b, (char)c);
+            col++;
+        } else {
+            buf_printf(b, "=%02X", c);
+            col += 3;
+        }
+    }
+    if (p != (const unsigned char *)text && p[-1] != '\n')
+        buf_add(b, "=\r\n", 3);
+}
+
+/* ---- attachments ------------------------------------------------------- */
+
+struct attach {
+    char *data;       /* file contents */
+    size_t len;
+    const char *name; /* borrowed: the last component of the path */
+    const char *type;
+};
+
+struct parts {
+    char *text, *html; /* quoted-printable */
+    size_t text_len, html_len;
+    struct attach *att;
+    size_t natt;
+};
+
+static const struct {
+    const char *ext, *type;
+} media_types[] = {
+    {"pdf", "application/pdf"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"txt", "text/plain"},
+    {"csv", "text/csv"},
+    {"xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+    {"docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+    {"odt", "application/vnd.oasis.opendocument.text"},
+    {"zip", "application/zip"},
+};
+
+static const char *guess_type(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    size_t i;
+
+    for (i = 0; dot && dot != name && i < sizeof media_types / sizeof media_types[0]; i++)
+        if (strcasecmp(dot + 1, media_types[i].ext) == 0)
+            return media_types[i].type;
+    return "application/octet-stream";
+}
+
+/* Reads one attachment whole; budget is what base64 of it may still take. */
+static int read_attachment(const char *path, size_t i, size_t *budget, struct attach *a,
+                           struct err *e)
+{
+    const char *slash = strrchr(path, '/');
+    struct stat st;
+    size_t got = 0;
+    int fd, rc = 0;
+
+    a->name = slash ? slash + 1 : path;
+    if (!*a->name || !is_utf8(a->name))
+        return err_set(e, ERR_INPUT, "attachments[%zu]: %s: file name empty or not UTF-8", i, path);
+    a->type = guess_type(a->name);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return err_set(e, ERR_IO, "attachment %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        rc = err_set(e, ERR_IO, "attachment %s: not a readable regular file", path);
+        goto out;
+    }
+    if ((uint64_t)st.st_size > *budget / 4 * 3) {
+        rc = err_set(e, ERR_TOOBIG, "attachment %s: too big for the message size limit", path);
+        goto out;
+    }
+    a->data = xmalloc((size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, a->data + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = err_set(e, ERR_IO, "attachment %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    a->len = got;
+    *budget -= (got + 2) / 3 * 4;
+out:
+    close(fd);
+    return rc;
+}
+
+/* Encodes the bodies and reads the attachments, before any libetpan
+ * structure exists (so failing here frees only our own buffers). */
+static int prepare(const struct mime_msg *m, size_t budget, struct parts *p, struct err *e)
+{
+    const char *bodies[2] = {m->text ? m->text : "", m->html};
+    char **dst[2] = {&p->text, &p->html};
+    size_t *len[2] = {&p->text_len, &p->html_len};
+    size_t i;
+    int rc;
+
+    for (i = 0; i < 2 && bodies[i]; i++) {
+        struct buf b;
+        buf_init(&b, budget);
+        qp_encode(&b, bodies[i]);
+        if (b.err) {
+            buf_release(&b);
+            return err_set(e, ERR_TOOBIG, "%s: too big for the message size limit",
+                           i ? "html" : "text");
+        }
+        *len[i] = b.len;
+        budget -= b.len;
+        *dst[i] = buf_take(&b);
+    }
+    p->att = xcalloc(m->nattachments, sizeof *p->att);
+    for (i = 0; i < m->nattachments; i++) {
+        if (!m->attachments[i])
+            return err_set(e, ERR_INPUT, "attachments[%zu]: missing path", i);
+        if ((rc = read_attachment(m->attachments[i], i, &budget, &p->att[i], e)) < 0)
+            return rc;
+        p->natt++;
+    }
+    return 0;
+}
+
+/* n: the number of attachments asked for (p->att is zeroed to that size). */
+static void parts_release(struct parts *p, size_t n)
+{
+    size_t i;
+
+    free(p->text);
+    free(p->html);
+    for (i = 0; p->att && i < n; i++)
+        free(p->att[i].data);
+    free(p->att);
+}
+
+/* ---- the libetpan tree ------------------------------------------------- */
+
+/* RFC 5322 §3.3 date-time, given or now, parsed by libetpan so that only a
+ * valid date reaches the header (it rewrites it in canonical form). */
+static int parse_date(const char *given, struct mailimf_date_time **dt, struct err *e)
+{
+    char now[64];
+    const char *s = given;
+    size_t idx = 0, n;
+    struct mailimf_date_time *d = NULL;
+
+    if (!s) {
+        mime_date_now(now, sizeof now);
+        s = now;
+    }
+    n = strlen(s);
+    if (mailimf_date_time_parse(s, n, &idx, &d) != MAILIMF_NO_ERROR)
+        return err_set(e, ERR_INPUT, "date: not an RFC 5322 date: \"%s\"", s);
+    while (idx < n && (s[idx] == ' ' || s[idx] == '\t'))
+        idx++;
+    if (idx != n || d->dt_day < 1 || d->dt_day > 31 || d->dt_month < 1 || d->dt_month > 12 ||
+        d->dt_year < 1900 || d->dt_hour > 23 || d->dt_min > 59 || d->dt_sec > 60 ||
+        d->dt_zone > 9959 || d->dt_zone < -9959 || abs(d->dt_zone) % 100 > 59) {
+        mailimf_date_time_free(d);
+        return err_set(e, ERR_INPUT, "date: not an RFC 5322 date: \"%s\"", s);
+    }
+    *dt = d;
+    return 0;
+}
+
+static struct mailimf_mailbox *mailbox(const char *name, const char *addr)
+{
+    char *dn = name && *name ? header_text(name, RAW_NAME_MAX) : NULL;
+
+    return need(mailimf_mailbox_new(dn, xstrdup(addr)));
+}
+
+static void add_field(struct mailimf_fields *f, const char *name, size_t nlen, const char *value)
+{
+    need_ok(mailimf_fields_add(f, need(mailimf_field_new_custom(xstrndup(name, nlen),
+                                                                xstrdup(value)))));
+}
+
+/* Auto-Submitted (RFC 3834 §5), List-Unsubscribe (RFC 2369 §3.2) with
+ * List-Unsubscribe-Post (RFC 8058 §3.1: only beside an HTTPS URI), then the
+ * extra headers in their order. */
+static void add_optional(struct mailimf_fields *f, const struct mime_msg *m)
+{
+    size_t i;
+
+    if (m->auto_submitted)
+        add_field(f, "Auto-Submitted", 14, "auto-generated");
+    if (m->list_unsubscribe) {
+        struct buf v;
+        buf_init(&v, 0);
+        buf_printf(&v, "<%s>", m->list_unsubscribe);
+        add_field(f, "List-Unsubscribe", 16, buf_str(&v));
+        buf_release(&v);
+        if (strncasecmp(m->list_unsubscribe, "https://", 8) == 0)
+            add_field(f, "List-Unsubscribe-Post", 21, "List-Unsubscribe=One-Click");
+    }
+    for (i = 0; m->extra_headers && m->extra_headers[i]; i++) {
+        const char *h = m->extra_headers[i], *colon = strchr(h, ':'), *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        add_field(f, h, (size_t)(colon - h), v);
+    }
+}
+
+/* Date, From, To, Subject, Message-ID (RFC 5322 §3.6), then the rest. */
+static int make_fields(const struct mime_msg *m, struct mailimf_fields **out, struct err *e)
+{
+    struct mailimf_date_time *date = NULL;
+    struct mailimf_mailbox_list *from;
+    struct mailimf_address_list *to;
+    char *subject, *id;
+    int rc;
+
+    if ((rc = parse_date(m->date, &date, e)) < 0)
+        return rc;
+    from = need(mailimf_mailbox_list_new_empty());
+    need_ok(mailimf_mailbox_list_add(from, mailbox(m->from_name, m->from_addr)));
+    to = need(mailimf_address_list_new_empty());
+    need_ok(mailimf_address_list_add(
+        to, need(mailimf_address_new(MAILIMF_ADDRESS_MAILBOX, mailbox(m->to_name, m->to_addr),
+                                     NULL))));
+    subject = m->subject ? header_text(m->subject, SIZE_MAX) : NULL;
+    /* libetpan adds the angle brackets back */
+    id = xstrndup(m->message_id + 1, strlen(m->message_id) - 2);
+    *out = need(mailimf_fields_new_with_data_all(date, from, NULL, NULL, to, NULL, NULL, id, NULL,
+                                                 NULL, subject));
+    add_optional(*out, m);
+    return 0;
+}
+
+/* A text/<subtype>; charset=utf-8 part over our quoted-printable data,
+ * marked as already encoded (libetpan writes it as it is). */
+static struct mailmime *text_part(const char *subtype, const char *qp, size_t len)
+{
+    char ct[48];
+    struct mailmime *part;
+
+    snprintf(ct, sizeof ct, "text/%s; charset=utf-8", subtype);
+    part = need(mailmime_new_empty(need(mailmime_content_new_with_str(ct)),
+                                   need(mailmime_fields_new_encoding(
+                                       MAILMIME_MECHANISM_QUOTED_PRINTABLE))));
+    part->mm_data.mm_single =
+        need(mailmime_data_new_data(MAILMIME_MECHANISM_QUOTED_PRINTABLE, 1, qp, len));
+    return part;
+}
+
+/* A multipart whose boundary holds "=_", which neither quoted-printable
+ * nor base64 can produce (RFC 2045 §6.7, §6.8): it cannot occur in any
+ * part (RFC 2046 §5.1.1) without being random, and deriving it from the
+ * Message-ID keeps the output reproducible. */
+static struct mailmime *multipart(const char *type, const char *tag, const char *seed)
+{
+    struct mailmime *mp = need(mailmime_multiple_new(type));
+    clistiter *it;
+
+    for (it = clist_begin(mp->mm_content_type->ct_parameters); it; it = clist_next(it)) {
+        struct mailmime_parameter *prm = clist_content(it);
+        if (strcasecmp(prm->pa_name, "boundary") == 0) {
+            free(prm->pa_value);
+            prm->pa_value = xmalloc(48);
+            snprintf(prm->pa_value, 48, "=_postier_%016llx_%s", (unsigned long long)fnv1a(seed),
+                     tag);
+        }
+    }
+    return mp;
+}
+
+/* base64 (RFC 2045 §6.8, libetpan's encoder), Content-Disposition:
+ * attachment with filename="..." for printable ASCII names, else RFC 2231
+ * (libetpan quotes every parameter value, which RFC 2231 §7 extended values
+ * must not be, so that disposition is handed over as an extension token). */
+static struct mailmime *attachment_part(const struct attach *a)
+{
+    struct mailmime_fields *fields;
+    struct mailmime *part;
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)a->name; *p >= 32 && *p <= 126; p++)
+        ;
+    if (!*p) {
+        fields = need(mailmime_fields_new_filename(MAILMIME_DISPOSITION_TYPE_ATTACHMENT,
+                                                   xstrdup(a->name), MAILMIME_MECHANISM_BASE64));
+    } else {
+        struct mailmime_disposition *d = need(mailmime_disposition_new(
+            need(mailmime_disposition_type_new(MAILMIME_DISPOSITION_TYPE_EXTENSION,
+                                               disposition_2231(a->name))),
+            need(clist_new())));
+        fields = need(mailmime_fields_new_with_data(
+            need(mailmime_mechanism_new(MAILMIME_MECHANISM_BASE64, NULL)), NULL, NULL, d, NULL));
+    }
+    part = need(mailmime_new_empty(need(mailmime_content_new_with_str(a->type)), fields));
+    part->mm_data.mm_single = need(
+        mailmime_data_new_data(MAILMIME_MECHANISM_BASE64, 0, a->data ? a->data : "", a->len));
+    return part;
+}
+
+/* text/plain; with html multipart/alternative (RFC 2046 §5.1.4: the
+ * preferred, richer part last); with attachments multipart/mixed around
+ * that (§5.1.3). */
+static struct mailmime *make_body(const struct mime_msg *m, const struct parts *p)
+{
+    struct mailmime *body = text_part("plain", p->text, p->text_len);
+    size_t i;
+
+    if (p->html) {
+        struct mailmime *alt = multipart("multipart/alternative", "alt", m->message_id);
+        need_ok(mailmime_add_part(alt, body));
+        need_ok(mailmime_add_part(alt, text_part("html", p->html, p->html_len)));
+        body = alt;
+    }
+    if (p->natt) {
+        struct mailmime *mix = multipart("multipart/mixed", "mix", m->message_id);
+        need_ok(mailmime_add_part(mix, body));
+        for (i = 0; i < p->natt; i++)
+            need_ok(mailmime_add_part(mix, attachment_part(&p->att[i])));
+        body = mix;
+    }
+    return body;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+/* RFC 5322 §2.1, §2.3: CR and LF only as CRLF, lines of at most 998
+ * octets, and (everything being encoded) 7-bit ASCII only.  A failure is
+ * a bug here or in libetpan, never a bad input. */
+static int check_output(const char *s, size_t n, struct err *e)
+{
+    size_t i, start = 0;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r' && i + 1 < n && s[i + 1] == '\n') {
+            if (i - start > LINE_HARD)
+                return err_set(e, ERR_INTERNAL, "mime: line longer than %d octets", LINE_HARD);
+            start = ++i + 1;
+        } else if (c == '\r' || c == '\n' || c == 0 || c > 127) {
+            return err_set(e, ERR_INTERNAL, "mime: bare CR/LF, NUL or 8-bit octet at %zu", i);
+        }
+    }
+    if (n - start > LINE_HARD)
+        return err_set(e, ERR_INTERNAL, "mime: line longer than %d octets", LINE_HARD);
+    return 0;
+}
+
+static int write_out(struct mailmime *msg, struct buf *out, struct err *e)
+{
+    MMAPString *s = need(mmap_string_new(""));
+    int col = 0, rc;
+
+    if (mailmime_write_mem(s, &col, msg) != MAILIMF_NO_ERROR)
+        rc = err_set(e, ERR_INTERNAL, "mime: libetpan could not write the message");
+    else if ((rc = check_output(s->str, s->len, e)) == 0 && buf_add(out, s->str, s->len) < 0)
+        rc = err_set(e, ERR_TOOBIG, "mime: message larger than %zu bytes", out->cap);
+    mmap_string_free(s);
+    return rc;
+}
+
+int mime_build(const struct mime_msg *m, struct buf *out, struct err *e)
+{
+    struct parts p = {0};
+    struct mailimf_fields *fields = NULL;
+    struct mailmime *msg = NULL;
+    int rc;
+
+    if (!m || !out)
+        return err_set(e, ERR_INTERNAL, "mime_build: no message or no buffer");
+    if (out->err || out->len >= out->cap)
+        return err_set(e, ERR_TOOBIG, "mime_build: output buffer already full");
+    if ((rc = check_msg(m, e)) < 0 || (rc = prepare(m, out->cap - out->len, &p, e)) < 0 ||
+        (rc = make_fields(m, &fields, e)) < 0)
+        goto out;
+    /* message/rfc822 root: writes the fields, MIME-Version: 1.0 (RFC 2045
+     * §4), then the body part's Content-* fields and content. */
+    msg = need(mailmime_new_message_data(NULL));
+    mailmime_set_imf_fields(msg, fields);
+    need_ok(mailmime_smart_add_part(msg, make_body(m, &p)));
+    rc = write_out(msg, out, e);
+out:
+    if (msg)
+        mailmime_free(msg); /* frees the fields too */
+    parts_release(&p, m->nattachments);
+    return rc;
+}
+
+void mime_date_now(char *out, size_t n)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t t = time(NULL);
+    struct tm tm;
+    long off;
+
+    /* RFC 5322 §3.3: English names whatever the locale, hence no strftime. */
+    if (!localtime_r(&t, &tm))
+        gmtime_r(&t, &tm);
+    off = tm.tm_gmtoff / 60;
+    snprintf(out, n, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+}

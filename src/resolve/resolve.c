@@ -229,3 +229,17 @@ int resolve_document(struct store *s, const struct store_document *d,
         check_rcpt(r, d, o);
     return rc;
 }
+
+int resolve_contact(struct store *s, long long id, struct resolve_rcpt *r, struct err *e)
+{
+    int rc;
+
+    store_rec_init(&r->contact, STORE_CONTACT);
+    r->level = RESOLVE_CONTACT;
+    rc = store_get(s, STORE_CONTACT, id, NULL, &r->contact, e);
+    if (!rc) {
+        display_name(r);
+        first_email(r);
+    }
+    return rc;
+}

@@ -39,4 +39,8 @@ int resolve_document(struct store *s, const struct store_document *d,
                      const struct resolve_opts *o, struct resolve_result *out, struct err *e);
 void resolve_release(struct resolve_result *r);
 
+/* Fills r (zeroed by the caller; release r->contact) as the recipient
+ * contact id would be, with no rule applied: for template previews. */
+int resolve_contact(struct store *s, long long id, struct resolve_rcpt *r, struct err *e);
+
 #endif

@@ -240,7 +240,8 @@ int store_delivery_update(struct store *s, long long id, const char *state, int 
     return done(s, st, e, "delivery");
 }
 
-int store_delivery_pending(struct store *s, store_delivery_cb cb, void *ctx, struct err *e)
+int store_delivery_pending(struct store *s, long long after_id, long long limit,
+                           store_delivery_cb cb, void *ctx, struct err *e)
 {
     sqlite3_stmt *st;
     int rc;
@@ -251,10 +252,12 @@ int store_delivery_pending(struct store *s, store_delivery_cb cb, void *ctx, str
                  " y.consent, d.ref, d.type, p.ref"
                  " FROM delivery y LEFT JOIN document d ON d.id = y.document_id"
                  " LEFT JOIN party p ON p.id = d.party_id"
-                 " WHERE y.state IN ('queued', 'deferred') ORDER BY y.id",
+                 " WHERE y.state IN ('queued', 'deferred') AND y.id > ? ORDER BY y.id LIMIT ?",
                  &st, e);
     if (rc)
         return rc;
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *campaign = (const char *)sqlite3_column_text(st, 3);
         struct store_delivery d = {
@@ -281,4 +284,29 @@ int store_delivery_pending(struct store *s, store_delivery_cb cb, void *ctx, str
     if (rc == SQLITE_DONE)
         return 0;
     return rc > 0 ? store_dberr(s, rc, e, "delivery") : rc;
+}
+
+int store_delivery_by_spool(struct store *s, const char *prefix, const char **state,
+                            struct err *e)
+{
+    static char found[16];
+    char lo[128], hi[128];
+    sqlite3_stmt *st;
+    int rc;
+
+    *state = NULL;
+    snprintf(lo, sizeof lo, "<%s@", prefix);
+    snprintf(hi, sizeof hi, "<%s@\x7f", prefix);
+    rc = prepare(s, "SELECT state FROM delivery WHERE message_id >= ? AND message_id < ?", &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(found, sizeof found, "%s", (const char *)sqlite3_column_text(st, 0));
+        *state = found;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "delivery");
 }

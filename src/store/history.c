@@ -9,7 +9,7 @@
 
 /* The columns of SPEC §8 after id, in that order; hash last. */
 #define HISTORY_COLS                                                                               \
-    "at, event, channel, address, contact_id, party_ref, document_ref, document_type,"           \
+    "at, event, channel, address, contact_id, party_ref, document_ref, document_type,"             \
     " campaign, template, template_sha256, message_id, reason, server_reply, consent, hash"
 
 int store_history_last(struct store *s, long long *id, char *hash, struct err *e)
@@ -18,8 +18,7 @@ int store_history_last(struct store *s, long long *id, char *hash, struct err *e
     const char *h;
     int rc;
 
-    st = store_stmt(s, ST_HISTORY_LAST, "SELECT id, hash FROM history ORDER BY id DESC LIMIT 1",
-                    e);
+    st = store_stmt(s, ST_HISTORY_LAST, "SELECT id, hash FROM history ORDER BY id DESC LIMIT 1", e);
     if (!st)
         return e ? e->code : ERR_DB;
     *id = 0;
@@ -41,9 +40,10 @@ int store_history_insert(struct store *s, struct store_history *h, struct err *e
     sqlite3_stmt *st;
     int rc;
 
-    if (!h->hash || !*h->hash || !h->at || !*h->at || !h->event || !*h->event)
-        return err_set(e, ERR_INPUT, "history row without %s",
-                       !h->event || !*h->event ? "event" : !h->at || !*h->at ? "time" : "hash");
+    if (!h->event || !*h->event)
+        return err_set(e, ERR_INPUT, "history row without an event");
+    if (!h->at || !*h->at || !h->hash || !*h->hash)
+        return err_set(e, ERR_INPUT, "history row without a time or a hash");
     st = store_stmt(s, ST_HISTORY_INSERT,
                     "INSERT INTO history(id, " HISTORY_COLS ") VALUES"
                     " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
@@ -94,8 +94,8 @@ int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct e
     struct store_history h;
     int rc;
 
-    rc = sqlite3_prepare_v2(s->db, "SELECT id, " HISTORY_COLS " FROM history ORDER BY id", -1,
-                            &st, NULL);
+    rc = sqlite3_prepare_v2(s->db, "SELECT id, " HISTORY_COLS " FROM history ORDER BY id", -1, &st,
+                            NULL);
     if (rc != SQLITE_OK)
         return store_dberr(s, rc, e, "history");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

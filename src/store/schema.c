@@ -103,7 +103,8 @@ static const char *const v2 =
     "  updated_at TEXT NOT NULL,"
     "  UNIQUE (document_id, campaign, channel, address));"
     "CREATE INDEX delivery_state ON delivery(state);"
-    "CREATE INDEX delivery_contact ON delivery(contact_id);";
+    "CREATE INDEX delivery_contact ON delivery(contact_id);"
+    "CREATE INDEX delivery_message ON delivery(message_id);";
 
 static const char *const migrations[] = {v1, v2};
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

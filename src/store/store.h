@@ -189,8 +189,14 @@ int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
 /* Sets state and attempts of delivery id. */
 int store_delivery_update(struct store *s, long long id, const char *state, int attempts,
                           struct err *e);
-/* Deliveries still to send (queued or deferred), in id order. */
-int store_delivery_pending(struct store *s, store_delivery_cb cb, void *ctx, struct err *e);
+/* Deliveries still to send (queued or deferred) with id > after_id, in id
+ * order, at most limit (0 = all). */
+int store_delivery_pending(struct store *s, long long after_id, long long limit,
+                           store_delivery_cb cb, void *ctx, struct err *e);
+/* *state = the state of the delivery whose Message-ID starts "<prefix@"
+ * (the spool file name), or NULL when none. */
+int store_delivery_by_spool(struct store *s, const char *prefix, const char **state,
+                            struct err *e);
 
 /* ---- history: append-only rows (the hash chain is audit/'s job) ---- */
 

@@ -335,6 +335,11 @@ void tmpl_msg_quote(char *out, size_t cap, const char *s, size_t n)
     }
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+
+        if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] < 0xA0) {
+            i++; /* a C1 control, U+0080-U+009F */
+            c = 0;
+        }
         out[k++] = c < 0x20 || c == 0x7F ? '?' : (char)c;
     }
     if (cut && cap > 4) {

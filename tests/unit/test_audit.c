@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
-#include "util/xalloc.h"
 #include "store/store-int.h" /* s->db: the triggers must hold on our own connection */
+#include "util/xalloc.h"
 
 static char dir[64], path[128];
 static struct store *s;
@@ -149,12 +149,23 @@ static void sha256_vectors(void **state)
 
 static void canonical_order_and_empties(void **state)
 {
-    struct store_history r = {
-        .id = 99, .at = "2026-03-01T10:00:00Z", .event = "sent", .channel = "email",
-        .address = "a@b.fr", .contact_id = 42, .party_ref = "C00042", .document_ref = "F-1",
-        .document_type = "invoice", .campaign = NULL, .template_name = "invoice.tmpl",
-        .template_sha256 = "abc", .message_id = "<m@x>", .reason = "",
-        .server_reply = "250 2.0.0 OK", .consent = "commercial|esign", .hash = "ignored"};
+    struct store_history r = {.id = 99,
+                              .at = "2026-03-01T10:00:00Z",
+                              .event = "sent",
+                              .channel = "email",
+                              .address = "a@b.fr",
+                              .contact_id = 42,
+                              .party_ref = "C00042",
+                              .document_ref = "F-1",
+                              .document_type = "invoice",
+                              .campaign = NULL,
+                              .template_name = "invoice.tmpl",
+                              .template_sha256 = "abc",
+                              .message_id = "<m@x>",
+                              .reason = "",
+                              .server_reply = "250 2.0.0 OK",
+                              .consent = "commercial|esign",
+                              .hash = "ignored"};
     struct buf a, b;
 
     (void)state;
@@ -468,9 +479,9 @@ static void inserted_row_named(void **state)
     attack("DROP TRIGGER history_no_update;"
            "UPDATE history SET id = id + 1000000 WHERE id > 5;"
            "UPDATE history SET id = id - 999999 WHERE id > 1000000");
-    assert_int_equal(sqlite3_prepare_v2(s->db, "SELECT hash FROM history WHERE id = 5", -1, &st,
-                                        NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(s->db, "SELECT hash FROM history WHERE id = 5", -1, &st, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     snprintf(prev, sizeof prev, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
@@ -514,9 +525,9 @@ static void triggers_refuse_update_and_delete(void **state)
 {
     (void)state;
     fill(1, 3);
-    assert_int_not_equal(sqlite3_exec(s->db, "UPDATE history SET reason = 'x' WHERE id = 2", NULL,
-                                      NULL, NULL),
-                         SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(s->db, "UPDATE history SET reason = 'x' WHERE id = 2", NULL, NULL, NULL),
+        SQLITE_OK);
     assert_non_null(strstr(sqlite3_errmsg(s->db), "append-only"));
     assert_int_not_equal(sqlite3_exec(s->db, "DELETE FROM history WHERE id = 3", NULL, NULL, NULL),
                          SQLITE_OK);

@@ -1,0 +1,42 @@
+/* The nightly run (SPEC §2, §5, §6 `run`): recover the spool after a
+ * crash, resolve every new document, render and spool one message per
+ * recipient, record each decision in history, then dispatch the queue
+ * through the transport.  Idempotent: a second run sends nothing twice.
+ * Never prints: dry-run lines and progress go through callbacks. */
+#ifndef POSTIER_RUN_H
+#define POSTIER_RUN_H
+
+#include "config/config.h"
+#include "store/store.h"
+#include "util/err.h"
+
+struct run_opts {
+    const char *date;  /* run date YYYY-MM-DD (validity of contacts) */
+    const char *type;  /* only this document type, or NULL */
+    int dry_run;       /* resolve and render, write nothing */
+    /* dry run: one line per decision ("invoice F1 -> a@b.fr" / "skipped") */
+    void (*on_line)(void *ctx, const char *line);
+    void *ctx;
+};
+
+#define RUN_MAX_REASONS 16
+
+struct run_summary {
+    long long documents;  /* documents resolved */
+    long long queued;     /* messages rendered and spooled */
+    long long sent, deferred, failed;
+    long long skipped;
+    struct {
+        char reason[40];
+        long long n;
+    } reasons[RUN_MAX_REASONS]; /* skipped and failed, by reason code */
+    size_t nreasons;
+};
+
+/* Runs the job with the configuration's paths, sender and transport.
+ * Errors: ERR_LOCKED (another run), ERR_IO/ERR_DB/ERR_TEMPFAIL (the spool
+ * stays intact; the next run resumes), ERR_CONFIG. */
+int run_nightly(struct store *s, const struct config *cfg, const struct run_opts *o,
+                struct run_summary *sum, struct err *e);
+
+#endif
