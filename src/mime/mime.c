@@ -20,7 +20,7 @@
 
 #define LINE_SOFT 78      /* RFC 5322 §2.1.1: lines SHOULD be at most 78 characters */
 #define LINE_HARD 998     /* RFC 5322 §2.1.1: lines MUST be at most 998 characters */
-#define EW_MAX 66         /* our encoded-word size: <= 75 (RFC 2047 §2), fits after "Subject: " */
+#define EW_MAX 62         /* encoded-word size: <= 75 (RFC 2047 §2); libetpan folds at 72 */
 #define EW_TEXT (EW_MAX - 12) /* minus "=?UTF-8?Q?" and "?=" */
 #define RAW_WORD_MAX 60   /* longer words could not be folded (RFC 5322 §2.2.3) */
 #define RAW_NAME_MAX 60   /* libetpan never folds a quoted display name */

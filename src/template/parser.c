@@ -351,6 +351,8 @@ int tmpl_parse_at(const char *name, struct tpos start, const char *text, size_t 
     int rc;
 
     *out = NULL;
+    if (!text)
+        text = "", n = 0;
     if (n > TMPL_FILE_MAX)
         return err_set(e, ERR_TOOBIG, "%s: template larger than %u bytes", name, TMPL_FILE_MAX);
     if ((rc = check_bytes(name, start, text, n, e)))

@@ -191,7 +191,9 @@ static const struct rcase render_cases[] = {
     {"{{#if flag}}{{#if flag}}\nX\n{{/if}} {{/if}}\n", TMPL_TEXT, "X\n"},
     {"{{#if flag}}\nX\n{{/if}}", TMPL_TEXT, "X\n"},
     {"\\{{#if}}\n", TMPL_TEXT, "{{#if}}\n"},
-    {"  {{#if flag}} x\n", TMPL_TEXT, "   x\n"},
+    {"  {{#if flag}} x{{/if}}\n", TMPL_TEXT, "   x\n"},
+    {"{{#each doc.lines}}{{#each line.tags}}{{tag}}{{label}}{{/each}}{{/each}}", TMPL_TEXT,
+     "xayazc"},
     {"{{#each doc.lines}}\n- {{label}}\n{{/each}}\n\nEnd\n", TMPL_TEXT, "- a\n- b\n- c\n\nEnd\n"},
     {"\n\n{{#if flag}}\n\n{{/if}}\n\n", TMPL_TEXT, "\n\n\n\n"},
     /* modes: values escaped, template text never */
@@ -423,8 +425,7 @@ static const struct ecase render_errors[] = {
     {"{{#each empty}}{{/each}}", "t.tmpl:1:9: 'empty' is not a list ({{#each empty}})"},
     {"{{doc.lines}}", "t.tmpl:1:3: 'doc.lines' is a list: use {{#each doc.lines}}"},
     {"{{#each doc.lines}}{{note}};{{/each}}", "t.tmpl:1:22: unknown placeholder 'note'"},
-    {"{{#each doc.lines}}\n{{#each line.tags}}{{tag}}{{label}}{{/each}}{{/each}}",
-     "t.tmpl:2:1: '{{/each}}' closes '{{#each}}' opened at 1:1"},
+    {"{{#each doc.lines}}{{label|money}}{{/each}}", "t.tmpl:1:28: |money: 'a' is not a number"},
     {"{{#each doc.lines}}{{#each line.tags}}{{bogus}}{{/each}}{{/each}}",
      "t.tmpl:1:41: unknown placeholder 'bogus'"},
     {"{{contact.last_name|date}}", "t.tmpl:1:21: |date: 'Dupont' is not a date (YYYY-MM-DD)"},
@@ -591,7 +592,7 @@ static const struct file_case file_cases[] = {
     {"Subject: x\n\n--- html ---", 0, "x", "", ""},
     {"Bonjour {{contact.first_name}}\n--- html ---\n", 1, NULL,
      "Bonjour " ELODIE "\n--- html ---\n", NULL},
-    {"\xef\xbb\xbf" "Subject: not one\r\n", 1, NULL, "Subject: not one\r\n", NULL},
+    {"\xef\xbb\xbf" "Subject: not one\r\n", 1, NULL, "Subject: not one\n", NULL},
 };
 static const struct ecase file_errors[] = {
     {"Subject: x\nBody\n", "%s:2:1: expected a blank line after the Subject line"},
@@ -602,7 +603,7 @@ static const struct ecase file_errors[] = {
     {"", "%s:1:1: missing 'Subject:' line (an e-mail template starts with 'Subject: ...' and "
          "a blank line)"},
     {"Subject: {{x|nope}}\n\n", "%s:1:14: unknown filter 'nope'"},
-    {"Subject:\t\t{{X}}\n\n", "%s:1:12: bad name 'X' (lower-case words [a-z0-9_] joined by '.')"},
+    {"Subject:\t\t{{X}}\n\n", "%s:1:13: bad name 'X' (lower-case words [a-z0-9_] joined by '.')"},
     {"Subject: ok\r\n\r\nline3\r\n{{#if a}}\r\n--- html ---\r\n<p></p>",
      "%s:4:1: unterminated '{{#if a}}' (no '{{/if}}')"},
     {"Subject: ok\n\nbody\n--- html ---\n<p>\n{{/each}}</p>",
