@@ -262,7 +262,9 @@ static int doc_field(struct look *l, const char *list, size_t index, const char 
     if (!list && !strcmp(name, "type"))
         return set_str(out, l->d->type), 0;
     if (doc_fields_get(l->m->fields, list, index, name, &str, &count, &is_list)) {
-        out->type = TMPL_MISSING;
+        /* documents differ in their free fields: an absent one is empty
+         * ({{#if doc.due_date}}); inside #each, an outer name may follow */
+        out->type = list ? TMPL_MISSING : TMPL_EMPTY;
         return 0;
     }
     if (is_list) {
@@ -288,6 +290,10 @@ static int lookup(void *ctx, const char *name, const struct tmpl_scope *scopes, 
         doc_field(l, scopes[nscopes - 1].list + 4, scopes[nscopes - 1].index, name, out);
         if (out->type != TMPL_MISSING)
             return 0;
+        if (!is_code(l->m, name, nslen)) { /* items differ too: absent is empty */
+            out->type = TMPL_EMPTY;
+            return 0;
+        }
     }
     if (!dot) {
         if (is_code(l->m, name, nslen)) {

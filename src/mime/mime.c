@@ -18,15 +18,15 @@
 
 #include "util/xalloc.h"
 
-#define LINE_SOFT 78      /* RFC 5322 §2.1.1: lines SHOULD be at most 78 characters */
-#define LINE_HARD 998     /* RFC 5322 §2.1.1: lines MUST be at most 998 characters */
-#define EW_MAX 62         /* encoded-word size: <= 75 (RFC 2047 §2); libetpan folds at 72 */
+#define LINE_SOFT 78          /* RFC 5322 §2.1.1: lines SHOULD be at most 78 characters */
+#define LINE_HARD 998         /* RFC 5322 §2.1.1: lines MUST be at most 998 characters */
+#define EW_MAX 62             /* encoded-word size: <= 75 (RFC 2047 §2); libetpan folds at 72 */
 #define EW_TEXT (EW_MAX - 12) /* minus "=?UTF-8?Q?" and "?=" */
-#define RAW_WORD_MAX 60   /* longer words could not be folded (RFC 5322 §2.2.3) */
-#define RAW_NAME_MAX 60   /* libetpan never folds a quoted display name */
-#define HDR_TEXT_MAX 4096 /* bytes of a display name or subject */
-#define QP_LINE 76        /* RFC 2045 §6.7 rule 5, "=" of a soft break included */
-#define SEG_2231 60       /* RFC 2231 §3: value bytes per continuation line */
+#define RAW_WORD_MAX 60       /* longer words could not be folded (RFC 5322 §2.2.3) */
+#define RAW_NAME_MAX 60       /* libetpan never folds a quoted display name */
+#define HDR_TEXT_MAX 4096     /* bytes of a display name or subject */
+#define QP_LINE 76            /* RFC 2045 §6.7 rule 5, "=" of a soft break included */
+#define SEG_2231 60           /* RFC 2231 §3: value bytes per continuation line */
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -75,8 +75,7 @@ static size_t u8_seq(const unsigned char *s)
     if (s[0] >= 0xf0 && s[0] <= 0xf4) {
         lo = s[0] == 0xf0 ? 0x90 : 0x80;
         hi = s[0] == 0xf4 ? 0x8f : 0xbf;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4
-                                                                                        : 0;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4 : 0;
     }
     return 0;
 }
@@ -169,15 +168,21 @@ static int check_addr(const char *field, const char *s, struct err *e)
 }
 
 /* Display names, subject: no line breaks (the only way to inject a header
- * field), UTF-8, bounded.  A C string cannot hold a NUL. */
+ * field), no other control but TAB, UTF-8, bounded.  A C string cannot hold
+ * a NUL. */
 static int check_text(const char *field, const char *s, struct err *e)
 {
+    const unsigned char *p;
+
     if (!s)
         return 0;
     if (has_break(s))
         return err_set(e, ERR_INPUT, "%s: contains a line break (CR or LF)", field);
     if (!is_utf8(s))
         return err_set(e, ERR_INPUT, "%s: not valid UTF-8", field);
+    for (p = (const unsigned char *)s; *p; p++)
+        if ((*p < 32 && *p != '\t') || *p == 127)
+            return err_set(e, ERR_INPUT, "%s: contains a control character", field);
     if (strlen(s) > HDR_TEXT_MAX)
         return err_set(e, ERR_TOOBIG, "%s: longer than %d bytes", field, HDR_TEXT_MAX);
     return 0;
@@ -215,9 +220,19 @@ static int check_unsubscribe(const char *s, struct err *e)
 
 /* Fields that mime_build writes itself and that may appear only once. */
 static const char *const reserved_fields[] = {
-    "Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Content-Type",
-    "Content-Transfer-Encoding", "Content-Disposition", "Auto-Submitted", "List-Unsubscribe",
-    "List-Unsubscribe-Post", NULL,
+    "Date",
+    "From",
+    "To",
+    "Subject",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Content-Disposition",
+    "Auto-Submitted",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    NULL,
 };
 
 /* "Name: value": Name is 1*ftext (RFC 5322 §3.6.8), the value printable
@@ -340,36 +355,50 @@ static void b64_put(struct buf *b, const unsigned char *p, size_t n)
     }
 }
 
-/* Appends s (valid UTF-8) as space-separated "=?UTF-8?Q?...?=" or
- * "=?UTF-8?B?...?=" words, whichever encoding is shorter (RFC 2047 §4).
- * Each word holds whole characters (§5: a character is never split) and is
- * at most EW_MAX long, so libetpan can fold between words (§2) and every
- * line stays under 78.  The spaces between words are not part of the text
- * (§6.2), spaces of s are inside the words. */
-static void ew_encode(struct buf *b, const char *s)
+/* How many octets of p[0..n) go into the next encoded-word: whole
+ * characters only (RFC 2047 §5: a character is never split), at most
+ * EW_TEXT of encoded text, cut after a space when there is one so that a
+ * reader that wrongly keeps the space between two words (CPython
+ * gh-128110, in address headers) doubles a space instead of splitting a
+ * word. */
+static size_t ew_take(const unsigned char *p, size_t n, int useb)
+{
+    size_t j = 0, w = 0, after_space = 0, cl, k;
+
+    while (j < n) {
+        size_t nw = w;
+        cl = u8_seq(p + j) ? u8_seq(p + j) : 1;
+        if (useb)
+            nw = (j + cl + 2) / 3 * 4;
+        else
+            for (k = 0; k < cl; k++)
+                nw += q_size(p[j + k]);
+        if (nw > EW_TEXT && j > 0)
+            return after_space ? after_space : j;
+        w = nw;
+        j += cl;
+        if (p[j - 1] == ' ')
+            after_space = j;
+    }
+    return j;
+}
+
+/* Appends p[0..n) (valid UTF-8) as space-separated "=?UTF-8?Q?...?=" or
+ * "=?UTF-8?B?...?=" words, whichever encoding is shorter (RFC 2047 §4),
+ * each at most EW_MAX long (§2) so that libetpan can fold between them and
+ * lines stay under 78.  The spaces between words are not part of the text
+ * (§6.2); the spaces of the text are inside the words. */
+static void ew_encode(struct buf *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s), i, j, k, qtot = 0;
+    size_t i, j, k, qtot = 0;
     int useb;
 
     for (i = 0; i < n; i++)
         qtot += q_size(p[i]);
     useb = (n + 2) / 3 * 4 < qtot;
     for (i = 0; i < n; i = j) {
-        size_t w = 0;
-        for (j = i; j < n;) {
-            size_t cl = u8_seq(p + j), nw = 0;
-            cl = cl ? cl : 1;
-            if (useb)
-                nw = (j + cl - i + 2) / 3 * 4;
-            else
-                for (nw = w, k = 0; k < cl; k++)
-                    nw += q_size(p[j + k]);
-            if (nw > EW_TEXT && j > i)
-                break;
-            w = nw;
-            j += cl;
-        }
+        j = i + ew_take(p + i, n - i, useb);
         if (i > 0)
             buf_addc(b, ' ');
         buf_adds(b, useb ? "=?UTF-8?B?" : "=?UTF-8?Q?");
@@ -382,17 +411,60 @@ static void ew_encode(struct buf *b, const char *s)
     }
 }
 
-/* The header form of a display name or subject (malloc'd): as is when
- * is_raw_ok, else encoded-words (RFC 2047 §5 (1) subject, (3) phrase).
- * libetpan quotes a raw name that holds specials (RFC 5322 §3.2.4). */
-static char *header_text(const char *s, size_t rawmax)
+/* The header form of a subject (malloc'd): as is when is_raw_ok, else
+ * encoded-words (RFC 2047 §5 (1)). */
+static char *header_text(const char *s)
 {
     struct buf b;
 
-    if (is_raw_ok(s, rawmax))
+    if (is_raw_ok(s, SIZE_MAX))
         return xstrdup(s);
     buf_init(&b, 0);
-    ew_encode(&b, s); /* at most ~4 * HDR_TEXT_MAX: the cap cannot be hit */
+    ew_encode(&b, s, strlen(s)); /* at most ~4 * HDR_TEXT_MAX: under the cap */
+    return buf_take(&b);
+}
+
+/* A word that can stay a plain atom in a phrase (RFC 5322 §3.2.3). */
+static int is_atom(const char *w, size_t n)
+{
+    size_t i;
+
+    if (n > RAW_WORD_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!is_atext((unsigned char)w[i]) || (w[i] == '=' && i + 1 < n && w[i + 1] == '?'))
+            return 0;
+    return 1;
+}
+
+/* The header form of a display name s, white space already normalised
+ * (malloc'd).  Printable ASCII stays as it is (libetpan quotes it when it
+ * holds specials, RFC 5322 §3.2.4); otherwise atoms stay plain and each
+ * run of other words becomes encoded-words (RFC 2047 §5 (3)), which keeps
+ * the space between an atom and an encoded-word meaningful (§6.2). */
+static char *phrase_text(const char *s)
+{
+    struct buf b;
+    const char *p = s, *end;
+    size_t n;
+
+    if (is_raw_ok(s, RAW_NAME_MAX))
+        return xstrdup(s);
+    buf_init(&b, 0);
+    while (*p) {
+        if (b.len)
+            buf_addc(&b, ' ');
+        n = strcspn(p, " ");
+        if (is_atom(p, n)) {
+            buf_add(&b, p, n);
+        } else {
+            for (end = p + n; *end == ' ' && !is_atom(end + 1, strcspn(end + 1, " "));)
+                end += 1 + strcspn(end + 1, " ");
+            n = (size_t)(end - p);
+            ew_encode(&b, p, n);
+        }
+        p += n + (p[n] == ' ');
+    }
     return buf_take(&b);
 }
 
@@ -405,36 +477,57 @@ static int is_attr_char(int c)
     return c > 32 && c < 127 && !strchr("*'%()<>@,;:\\\"/[]?=", c);
 }
 
+/* Percent-encoded size of the character at p (RFC 2231 §4), *cl its octets. */
+static size_t pct_size(const unsigned char *p, size_t *cl)
+{
+    size_t i, w = 0;
+
+    *cl = u8_seq(p) ? u8_seq(p) : 1;
+    for (i = 0; i < *cl; i++)
+        w += is_attr_char(p[i]) ? 1 : 3;
+    return w;
+}
+
+static void pct_put(struct buf *b, const unsigned char *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (is_attr_char(p[i]))
+            buf_addc(b, (char)p[i]);
+        else
+            buf_printf(b, "%%%02X", p[i]);
+    }
+}
+
 /* "attachment;" CRLF SP "filename*=UTF-8''%C3%89..." (RFC 2231 §4), split
  * into filename*0*, filename*1*, ... continuations (§3) when one line would
- * pass 78 characters; a "%XX" triplet is never split. */
+ * pass 78 characters.  Sections hold whole characters: some readers
+ * (Python's email) decode each section on its own. */
 static char *disposition_2231(const char *name)
 {
-    struct buf v, d;
-    const unsigned char *p;
-    size_t pos, k, n;
+    const unsigned char *p = (const unsigned char *)name;
+    struct buf d;
+    size_t k, i, n, w, cl, total = 0;
 
-    buf_init(&v, 0);
-    buf_adds(&v, "UTF-8''");
-    for (p = (const unsigned char *)name; *p; p++) {
-        if (is_attr_char(*p))
-            buf_addc(&v, (char)*p);
-        else
-            buf_printf(&v, "%%%02X", *p);
-    }
+    for (i = 0; p[i]; i += cl)
+        total += pct_size(p + i, &cl);
     buf_init(&d, 0);
     buf_adds(&d, "attachment;");
-    if (v.len + strlen(" filename*=") <= LINE_SOFT) {
-        buf_printf(&d, "\r\n filename*=%s", buf_str(&v));
-    } else {
-        for (pos = 0, k = 0; pos < v.len; pos += n, k++) {
-            n = v.len - pos < SEG_2231 ? v.len - pos : SEG_2231;
-            while (pos + n < v.len && (v.data[pos + n - 1] == '%' || v.data[pos + n - 2] == '%'))
-                n--;
-            buf_printf(&d, "%s\r\n filename*%zu*=%.*s", k ? ";" : "", k, (int)n, v.data + pos);
+    if (total + strlen(" filename*=UTF-8''") <= LINE_SOFT) {
+        buf_adds(&d, "\r\n filename*=UTF-8''");
+        pct_put(&d, p, strlen(name));
+        return buf_take(&d);
+    }
+    for (k = 0, i = 0; p[i]; k++) {
+        buf_printf(&d, "%s\r\n filename*%zu*=%s", k ? ";" : "", k, k ? "" : "UTF-8''");
+        for (n = 0; p[i]; i += cl, n += w) {
+            w = pct_size(p + i, &cl);
+            if (n > 0 && n + w > SEG_2231)
+                break;
+            pct_put(&d, p + i, cl);
         }
     }
-    buf_release(&v);
     return buf_take(&d);
 }
 
@@ -486,7 +579,7 @@ static void qp_encode(struct buf *b, const char *text)
 /* ---- attachments ------------------------------------------------------- */
 
 struct attach {
-    char *data;       /* file contents */
+    char *data; /* file contents */
     size_t len;
     const char *name; /* borrowed: the last component of the path */
     const char *type;
@@ -644,17 +737,37 @@ static int parse_date(const char *given, struct mailimf_date_time **dt, struct e
     return 0;
 }
 
+/* A display name is a phrase: in it a run of white space means one space
+ * (RFC 5322 §3.2.2), so runs are collapsed and the ends trimmed first. */
 static struct mailimf_mailbox *mailbox(const char *name, const char *addr)
 {
-    char *dn = name && *name ? header_text(name, RAW_NAME_MAX) : NULL;
+    char *dn = NULL, *w;
+    const char *p;
 
+    if (name) {
+        w = dn = xmalloc(strlen(name) + 1);
+        for (p = name; *p; p++)
+            if (*p != ' ' && *p != '\t')
+                *w++ = *p;
+            else if (w > dn && p[1] != ' ' && p[1] != '\t' && p[1] != '\0')
+                *w++ = ' ';
+        *w = '\0';
+    }
+    if (dn && *dn) {
+        w = phrase_text(dn);
+        free(dn);
+        dn = w;
+    } else {
+        free(dn);
+        dn = NULL;
+    }
     return need(mailimf_mailbox_new(dn, xstrdup(addr)));
 }
 
 static void add_field(struct mailimf_fields *f, const char *name, size_t nlen, const char *value)
 {
-    need_ok(mailimf_fields_add(f, need(mailimf_field_new_custom(xstrndup(name, nlen),
-                                                                xstrdup(value)))));
+    need_ok(mailimf_fields_add(
+        f, need(mailimf_field_new_custom(xstrndup(name, nlen), xstrdup(value)))));
 }
 
 /* Auto-Submitted (RFC 3834 §5), List-Unsubscribe (RFC 2369 §3.2) with
@@ -698,9 +811,9 @@ static int make_fields(const struct mime_msg *m, struct mailimf_fields **out, st
     need_ok(mailimf_mailbox_list_add(from, mailbox(m->from_name, m->from_addr)));
     to = need(mailimf_address_list_new_empty());
     need_ok(mailimf_address_list_add(
-        to, need(mailimf_address_new(MAILIMF_ADDRESS_MAILBOX, mailbox(m->to_name, m->to_addr),
-                                     NULL))));
-    subject = m->subject ? header_text(m->subject, SIZE_MAX) : NULL;
+        to,
+        need(mailimf_address_new(MAILIMF_ADDRESS_MAILBOX, mailbox(m->to_name, m->to_addr), NULL))));
+    subject = m->subject ? header_text(m->subject) : NULL;
     /* libetpan adds the angle brackets back */
     id = xstrndup(m->message_id + 1, strlen(m->message_id) - 2);
     *out = need(mailimf_fields_new_with_data_all(date, from, NULL, NULL, to, NULL, NULL, id, NULL,
@@ -717,9 +830,9 @@ static struct mailmime *text_part(const char *subtype, const char *qp, size_t le
     struct mailmime *part;
 
     snprintf(ct, sizeof ct, "text/%s; charset=utf-8", subtype);
-    part = need(mailmime_new_empty(need(mailmime_content_new_with_str(ct)),
-                                   need(mailmime_fields_new_encoding(
-                                       MAILMIME_MECHANISM_QUOTED_PRINTABLE))));
+    part = need(mailmime_new_empty(
+        need(mailmime_content_new_with_str(ct)),
+        need(mailmime_fields_new_encoding(MAILMIME_MECHANISM_QUOTED_PRINTABLE))));
     part->mm_data.mm_single =
         need(mailmime_data_new_data(MAILMIME_MECHANISM_QUOTED_PRINTABLE, 1, qp, len));
     return part;
@@ -770,8 +883,8 @@ static struct mailmime *attachment_part(const struct attach *a)
             need(mailmime_mechanism_new(MAILMIME_MECHANISM_BASE64, NULL)), NULL, NULL, d, NULL));
     }
     part = need(mailmime_new_empty(need(mailmime_content_new_with_str(a->type)), fields));
-    part->mm_data.mm_single = need(
-        mailmime_data_new_data(MAILMIME_MECHANISM_BASE64, 0, a->data ? a->data : "", a->len));
+    part->mm_data.mm_single =
+        need(mailmime_data_new_data(MAILMIME_MECHANISM_BASE64, 0, a->data ? a->data : "", a->len));
     return part;
 }
 

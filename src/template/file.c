@@ -97,24 +97,25 @@ static void split_html(const char *p, const char *end, int line, struct part *pa
 }
 
 /* "Subject: ..." on line 1, an empty line 2, then the body. */
-static int split_email(const char *path, const char *s, size_t n, struct part *parts,
-                       struct err *e)
+static int split_email(const char *path, const char *s, size_t n, struct part *parts, struct err *e)
 {
     const char *end = s + n, *p, *line_end = eol(s, end);
     size_t k = strlen(SUBJECT);
     struct tpos at = {1, (int)k + 1};
 
     if ((size_t)(line_end - s) < k || strncasecmp(s, SUBJECT, k) != 0)
-        return err_set(e, ERR_INPUT, "%s:1:1: missing 'Subject:' line (an e-mail template "
-                       "starts with 'Subject: ...' and a blank line)", path);
+        return err_set(e, ERR_INPUT,
+                       "%s:1:1: missing 'Subject:' line (an e-mail template "
+                       "starts with 'Subject: ...' and a blank line)",
+                       path);
     for (p = s + k; p < line_end && (*p == ' ' || *p == '\t'); p++)
         at.col++;
     parts[P_SUBJECT] = (struct part){p, (size_t)(line_end - p), at};
-    while (parts[P_SUBJECT].n && (p[parts[P_SUBJECT].n - 1] == ' ' || p[parts[P_SUBJECT].n - 1] == '\t'))
+    while (parts[P_SUBJECT].n &&
+           (p[parts[P_SUBJECT].n - 1] == ' ' || p[parts[P_SUBJECT].n - 1] == '\t'))
         parts[P_SUBJECT].n--;
     if (line_end == end || line_end + 1 == end || line_end[1] != '\n')
-        return err_set(e, ERR_INPUT, "%s:2:1: expected a blank line after the Subject line",
-                       path);
+        return err_set(e, ERR_INPUT, "%s:2:1: expected a blank line after the Subject line", path);
     split_html(line_end + 2, end, 3, parts);
     return 0;
 }

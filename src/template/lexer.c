@@ -311,8 +311,7 @@ int tmpl_error(struct err *e, const char *name, struct tpos at, const char *fmt,
     return rc;
 }
 
-int tmpl_error_code(struct err *e, int code, const char *name, struct tpos at, const char *fmt,
-                    ...)
+int tmpl_error_code(struct err *e, int code, const char *name, struct tpos at, const char *fmt, ...)
 {
     va_list ap;
     int rc;

@@ -155,8 +155,8 @@ static int parse_filter(struct parser *ps, struct xscan *x, struct node *n, stru
         return rc;
     if (w->kind != X_COLON) {
         if (def->arg)
-            return tmpl_error(ps->e, ps->name, f->at,
-                              "filter '%s' needs an argument: %s:\"...\"", def->name, def->name);
+            return tmpl_error(ps->e, ps->name, f->at, "filter '%s' needs an argument: %s:\"...\"",
+                              def->name, def->name);
         return 0;
     }
     if (!def->arg)
@@ -210,8 +210,8 @@ static int section_word(struct parser *ps, struct xscan *x, const struct tok *tk
         return 0;
     }
     tmpl_msg_quote(q, sizeof q, w.s, w.n);
-    return tmpl_error(ps->e, ps->name, tk->at, "unknown section '{{%s%s}}' (expected %sif or %seach)",
-                      sig, q, sig, sig);
+    return tmpl_error(ps->e, ps->name, tk->at,
+                      "unknown section '{{%s%s}}' (expected %sif or %seach)", sig, q, sig, sig);
 }
 
 /* {{/if}} or {{/each}}: which one into *kind. */
@@ -241,8 +241,9 @@ static int parse_body(struct parser *ps, int depth, struct node *n)
     if (rc)
         return rc;
     if (stop.kind == TOK_ELSE && n->kind == N_IF)
-        return tmpl_error(ps->e, ps->name, stop.at, "second '{{else}}' in '{{#if}}' opened at %d:%d",
-                          n->tag.line, n->tag.col);
+        return tmpl_error(ps->e, ps->name, stop.at,
+                          "second '{{else}}' in '{{#if}}' opened at %d:%d", n->tag.line,
+                          n->tag.col);
     if (stop.kind == TOK_ELSE)
         return tmpl_error(ps->e, ps->name, stop.at, "'{{else}}' outside '{{#if}}'");
     if (stop.kind == TOK_EOF)
@@ -387,8 +388,7 @@ int tmpl_parse(const char *name, int first_line, const char *text, size_t n, str
     return tmpl_parse_at(name, start, text, n, out, e);
 }
 
-static int walk(const struct node *n, const char **lists, size_t nlists, tmpl_name_fn fn,
-                void *ctx)
+static int walk(const struct node *n, const char **lists, size_t nlists, tmpl_name_fn fn, void *ctx)
 {
     int rc = 0;
 

@@ -10,7 +10,7 @@
 #include "text/text.h"
 #include "util/date.h"
 
-#define MONEY_MAX_DIGITS 40 /* integer digits accepted by |money */
+#define MONEY_MAX_DIGITS 40        /* integer digits accepted by |money */
 #define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 #define NNBSP "\xE2\x80\xAF"       /* U+202F, French thousands separator */
 #define NBSP "\xC2\xA0"            /* U+00A0, before the French currency sign */
@@ -191,12 +191,18 @@ static int apply_filters(struct render *r, const struct node *n, const char **s,
 static const char *html_entity(unsigned char c)
 {
     switch (c) {
-    case '&': return "&amp;";
-    case '<': return "&lt;";
-    case '>': return "&gt;";
-    case '"': return "&quot;";
-    case '\'': return "&#39;";
-    default: return NULL;
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\'':
+        return "&#39;";
+    default:
+        return NULL;
     }
 }
 

@@ -10,10 +10,10 @@
 #include "template.h"
 #include "util/err.h"
 
-#define TMPL_MAX_DEPTH 16          /* nested #if / #each sections */
-#define TMPL_MAX_NAME 128          /* bytes in a placeholder name */
-#define TMPL_MAX_FILTERS 16        /* filters chained on one placeholder */
-#define TMPL_FILE_MAX (1u << 20)   /* bytes in a template file */
+#define TMPL_MAX_DEPTH 16        /* nested #if / #each sections */
+#define TMPL_MAX_NAME 128        /* bytes in a placeholder name */
+#define TMPL_MAX_FILTERS 16      /* filters chained on one placeholder */
+#define TMPL_FILE_MAX (1u << 20) /* bytes in a template file */
 
 /* A position in the template's file: 1-based line, 1-based column counted
  * in characters (UTF-8 code points), as an editor shows it. */
@@ -92,8 +92,8 @@ char *tmpl_unquote(const char *s, size_t n, size_t *len);
 int tmpl_error(struct err *e, const char *name, struct tpos at, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Same with another code (lookup failures, output too big). */
-int tmpl_error_code(struct err *e, int code, const char *name, struct tpos at, const char *fmt,
-                    ...) __attribute__((format(printf, 5, 6)));
+int tmpl_error_code(struct err *e, int code, const char *name, struct tpos at, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Copies at most cap-1 bytes of s (n bytes) into out for quoting in a
  * message, control characters shown as '?', "..." appended when cut. */
@@ -107,7 +107,7 @@ struct filter {
     const char *fname; /* "upper"... for messages (static) */
     char *arg;         /* default's text, decoded; NULL for the others */
     size_t arg_len;
-    struct tpos at;    /* the filter's name */
+    struct tpos at; /* the filter's name */
 };
 
 enum node_kind { N_TEXT, N_VAR, N_IF, N_EACH };
@@ -116,9 +116,9 @@ struct node {
     enum node_kind kind;
     const char *text; /* N_TEXT: bytes inside the tmpl's copy of the source */
     size_t len;
-    char *name;       /* N_VAR, N_IF, N_EACH */
-    struct tpos tag;  /* the tag's "{{" */
-    struct tpos at;   /* the name */
+    char *name;      /* N_VAR, N_IF, N_EACH */
+    struct tpos tag; /* the tag's "{{" */
+    struct tpos at;  /* the name */
     struct filter *filters;
     size_t nfilters;
     struct node *body; /* N_IF: then part; N_EACH: the loop body */
@@ -127,8 +127,8 @@ struct node {
 };
 
 struct tmpl {
-    char *name;   /* file name for messages */
-    char *src;    /* the parsed text; N_TEXT nodes point into it */
+    char *name; /* file name for messages */
+    char *src;  /* the parsed text; N_TEXT nodes point into it */
     size_t len;
     struct node *root;
 };

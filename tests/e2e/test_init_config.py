@@ -115,8 +115,11 @@ class InitConfigTest(e2e.PostierCase):
         con = sqlite3.connect(self.db)
         try:
             self.assertEqual(con.execute('PRAGMA journal_mode').fetchone()[0].lower(), 'wal')
-            versions = [r[0] for r in con.execute('SELECT version FROM schema_version')]
-            self.assertEqual(versions, [1])
+            # schema versioned with migrations: 1, 2, ... up to the current one
+            versions = [r[0] for r in con.execute(
+                'SELECT version FROM schema_version ORDER BY version')]
+            self.assertEqual(versions[:1], [1])
+            self.assertEqual(versions, list(range(1, len(versions) + 1)))
             tables = {r[0] for r in con.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             for t in ('party', 'address', 'contact_type', 'contact', 'document',

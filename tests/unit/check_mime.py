@@ -9,6 +9,7 @@ any expectation not met.  Keys: from_name from_addr to_name to_addr subject
 message_id text html (compared after CRLF -> LF), structure (e.g.
 "multipart/mixed(multipart/alternative(text/plain,text/html),application/pdf)"),
 attach=PATH|TYPE (repeatable, in order: file name, type and bytes),
+A later key=value overrides an earlier one (except attach, header, noheader).
 header=Name:value (exact decoded value), noheader=Name, fold=78 (every line
 of the top-level header section at most that long).
 """
@@ -65,8 +66,8 @@ def check_body(msg, want, bad):
         if body.get_content_charset() != "utf-8":
             bad.append("%s charset %r" % (kind, body.get_content_charset()))
         got = body.get_content()
-        if lf(got) != lf(want[kind][0]):
-            bad.append("%s differs:\n got %r\nwant %r" % (kind, got, want[kind][0]))
+        if lf(got) != lf(want[kind][-1]):
+            bad.append("%s differs:\n got %r\nwant %r" % (kind, got, want[kind][-1]))
 
 
 def check_attachments(msg, want, bad):
@@ -99,13 +100,17 @@ def check_headers(msg, want, bad):
             bad.append("%s: not one address" % role)
             continue
         addr = hdr.addresses[0]
-        if addr.addr_spec != want[role + "_addr"][0]:
+        if addr.addr_spec != want[role + "_addr"][-1]:
             bad.append("%s address %r" % (role, addr.addr_spec))
-        if addr.display_name != want.get(role + "_name", [""])[0]:
-            bad.append("%s name %r, want %r" % (role, addr.display_name, want[role + "_name"][0]))
-    if "subject" in want and str(msg["subject"]) != want["subject"][0]:
-        bad.append("subject %r, want %r" % (str(msg["subject"]), want["subject"][0]))
-    if "message_id" in want and str(msg["message-id"]) != want["message_id"][0]:
+        # RFC 5322 §3.2.2: a run of white space in a phrase is one space;
+        # this also absorbs CPython gh-128110 (the space between two
+        # encoded-words of a display name is kept), not a split word.
+        name, expect = addr.display_name, want.get(role + "_name", [""])[-1]
+        if " ".join(name.split()) != " ".join(expect.split()):
+            bad.append("%s name %r, want %r" % (role, name, expect))
+    if "subject" in want and str(msg["subject"]) != want["subject"][-1]:
+        bad.append("subject %r, want %r" % (str(msg["subject"]), want["subject"][-1]))
+    if "message_id" in want and str(msg["message-id"]) != want["message_id"][-1]:
         bad.append("message-id %r" % str(msg["message-id"]))
     if str(msg["mime-version"]) != "1.0":
         bad.append("MIME-Version %r" % msg["mime-version"])
@@ -130,14 +135,14 @@ def main():
     with open(path, "rb") as f:
         data = f.read()
     bad = []
-    check_wire(data, int(want.get("fold", ["0"])[0]), bad)
+    check_wire(data, int(want.get("fold", ["0"])[-1]), bad)
     msg = email.message_from_bytes(data, policy=email.policy.default)
     check_defects(msg, bad)
     check_headers(msg, want, bad)
     check_body(msg, want, bad)
     check_attachments(msg, want, bad)
-    if "structure" in want and structure(msg) != want["structure"][0]:
-        bad.append("structure %s, want %s" % (structure(msg), want["structure"][0]))
+    if "structure" in want and structure(msg) != want["structure"][-1]:
+        bad.append("structure %s, want %s" % (structure(msg), want["structure"][-1]))
     for b in bad:
         print("check_mime: " + b, file=sys.stderr)
     return 1 if bad else 0

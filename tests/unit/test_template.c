@@ -62,7 +62,7 @@ static const struct fake_var fake_vars[] = {
 /* clang-format on */
 
 struct fake {
-    const char *v; /* the value of the name "v" (NULL: EMPTY) */
+    const char *v;   /* the value of the name "v" (NULL: EMPTY) */
     struct buf *log; /* when set, every lookup is logged as "name@path " */
 };
 
@@ -282,8 +282,8 @@ static void check_filter(const struct fcase *c, size_t n, const char *src, const
         }
         buf_init(&out, 0);
         assert_int_equal(run(src, TMPL_TEXT, "fr", &f, &out, &e), ERR_INPUT);
-        snprintf(msg, sizeof msg, "t.tmpl:1:5: |%s: '%s' is not %s", src[4] == 'm' ? "money" : "date",
-                 c[i].in, what);
+        snprintf(msg, sizeof msg, "t.tmpl:1:5: |%s: '%s' is not %s",
+                 src[4] == 'm' ? "money" : "date", c[i].in, what);
         assert_string_equal(e.msg, msg);
         assert_int_equal(out.len, 0);
         buf_release(&out);
@@ -473,8 +473,8 @@ static void output_cap(void **state)
     assert_string_equal(e.msg, "t.tmpl:1:7: rendered text larger than 12 bytes");
     assert_string_equal(buf_str(&out), "keep:");
     assert_int_equal(out.err, 0);
-    assert_int_equal(run("{{#each doc.lines}}{{label}}...{{/each}}", TMPL_TEXT, "fr", &f, &out,
-                         &e), ERR_TOOBIG);
+    assert_int_equal(run("{{#each doc.lines}}{{label}}...{{/each}}", TMPL_TEXT, "fr", &f, &out, &e),
+                     ERR_TOOBIG);
     assert_string_equal(buf_str(&out), "keep:");
     assert_int_equal(run("{{v|upper}}", TMPL_TEXT, "fr", &f, &out, &e), ERR_TOOBIG);
     assert_string_equal(buf_str(&out), "keep:");
@@ -698,16 +698,11 @@ static int remove_tmpdir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(renders),
-        cmocka_unit_test(money_filter),
-        cmocka_unit_test(date_filter),
-        cmocka_unit_test(syntax_errors),
-        cmocka_unit_test(nesting_depth),
-        cmocka_unit_test(render_errors_keep_output),
-        cmocka_unit_test(output_cap),
-        cmocka_unit_test(lookup_scopes),
-        cmocka_unit_test(names),
-        cmocka_unit_test(file_loading),
+        cmocka_unit_test(renders),       cmocka_unit_test(money_filter),
+        cmocka_unit_test(date_filter),   cmocka_unit_test(syntax_errors),
+        cmocka_unit_test(nesting_depth), cmocka_unit_test(render_errors_keep_output),
+        cmocka_unit_test(output_cap),    cmocka_unit_test(lookup_scopes),
+        cmocka_unit_test(names),         cmocka_unit_test(file_loading),
         cmocka_unit_test(file_limits),
     };
 
