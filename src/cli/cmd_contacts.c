@@ -128,8 +128,8 @@ static int ct_end(struct cli *c, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return cli_usage("contacts end", "expected one contact ID");
-    if (!date) {
-        date_today(today);
+    if (!date) { /* ended now: yesterday was the last day of activity */
+        date_today_plus(-1, today);
         date = today;
     } else if (date_check(date, &e)) {
         return cli_usage("contacts end", "--date: %s", e.msg);
@@ -343,8 +343,9 @@ static const struct cli_cmd subs[] = {
      "a document or an event: end it instead.\n"},
     {"end", ct_end, "end a contact's activity (valid_until)",
      "Usage: postier contacts end ID [--date YYYY-MM-DD]\n\n"
-     "Sets valid_until (default today): afterwards the contact is historical,\n"
-     "hidden from lists unless --all, and never a recipient.\n"},
+     "Sets valid_until, the last day of activity: after it the contact is\n"
+     "historical, hidden from lists unless --all, and never a recipient.\n"
+     "Without --date the contact ends now (valid_until = yesterday).\n"},
     {"import", ct_import, "import contacts from CSV (all-or-nothing)",
      "Usage: postier contacts import FILE [--sync] [--dry-run]\n\n"
      "Accepts the canonical layout (header: party_ref,type,civility,last_name,\n"

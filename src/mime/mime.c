@@ -91,6 +91,15 @@ static int is_utf8(const char *s)
     return 1;
 }
 
+/* "=XX" (quoted-printable, Q) or "%XX" (RFC 2231), upper-case hex. */
+static void hex_put(struct buf *b, char lead, unsigned char c)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char t[3] = {lead, hex[c >> 4], hex[c & 15]};
+
+    buf_add(b, t, 3);
+}
+
 static int has_break(const char *s)
 {
     return strpbrk(s, "\r\n") != NULL;
@@ -337,7 +346,7 @@ static void q_put(struct buf *b, unsigned char c)
     else if (q_size(c) == 1)
         buf_addc(b, (char)c);
     else
-        buf_printf(b, "=%02X", c);
+        hex_put(b, '=', c);
 }
 
 /* Base64 (RFC 2045 §6.8, the "B" encoding of RFC 2047 §4.1). */
@@ -496,7 +505,7 @@ static void pct_put(struct buf *b, const unsigned char *p, size_t n)
         if (is_attr_char(p[i]))
             buf_addc(b, (char)p[i]);
         else
-            buf_printf(b, "%%%02X", p[i]);
+            hex_put(b, '%', p[i]);
     }
 }
 
@@ -568,7 +577,7 @@ static void qp_encode(struct buf *b, const char *text)
             buf_addc(b, (char)c);
             col++;
         } else {
-            buf_printf(b, "=%02X", c);
+            hex_put(b, '=', c);
             col += 3;
         }
     }
@@ -673,7 +682,7 @@ static int prepare(const struct mime_msg *m, size_t budget, struct parts *p, str
 
     for (i = 0; i < 2 && bodies[i]; i++) {
         struct buf b;
-        buf_init(&b, budget);
+        buf_init(&b, budget ? budget : 1);
         qp_encode(&b, bodies[i]);
         if (b.err) {
             buf_release(&b);

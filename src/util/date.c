@@ -33,9 +33,17 @@ int date_check(const char *s, struct err *e)
 
 void date_today(char *out)
 {
+    date_today_plus(0, out);
+}
+
+void date_today_plus(int days, char *out)
+{
     time_t t = time(NULL);
     struct tm tm;
 
     localtime_r(&t, &tm);
+    tm.tm_mday += days; /* mktime normalises across months and years */
+    tm.tm_hour = 12;    /* away from DST transitions */
+    mktime(&tm);
     strftime(out, DATE_LEN + 1, "%Y-%m-%d", &tm);
 }

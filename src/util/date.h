@@ -14,4 +14,7 @@ int date_check(const char *s, struct err *e);
 /* Writes today's local date into out (at least DATE_LEN + 1 bytes). */
 void date_today(char *out);
 
+/* Writes into out the date days after (or before, when negative) today. */
+void date_today_plus(int days, char *out);
+
 #endif

@@ -266,6 +266,30 @@ static void long_subject_folded(void **state)
     buf_release(&sub);
 }
 
+/* Subjects are unstructured (RFC 5322 §3.6.5): white space is kept
+ * exactly, inside encoded-words when plain text could not carry it. */
+static void subject_whitespace(void **state)
+{
+    static const char *const subjects[] = {
+        "  leading, double  spaces and trailing ",
+        "tab\there",
+        "=?UTF-8?Q?not_decoded?=",
+        "",
+        "?= =? _ =20",
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < N(subjects); i++) {
+        struct mime_msg m = base();
+        char *s;
+        m.subject = subjects[i];
+        s = build(&m, 78);
+        python_check(s, &m, NULL);
+        free(s);
+    }
+}
+
 /* Quoted-printable bodies (RFC 2045 §6.7): lines over 998 octets are soft
  * broken, trailing white space survives, "From " and "." line starts, "=",
  * bare CR, no final newline, CRLF input. */
@@ -622,6 +646,32 @@ static void date_now(void **state)
     free(s);
 }
 
+/* The boundary holds "=_", which quoted-printable never writes: a body
+ * that quotes the boundary line cannot end its part early. */
+static void boundary_in_body(void **state)
+{
+    static const char *const more[] = {"structure=multipart/alternative(text/plain,text/html)",
+                                       NULL};
+    struct mime_msg m = base();
+    char *first, *s, line[200];
+    const char *b;
+    size_t n;
+
+    (void)state;
+    m.html = "<p>x</p>";
+    first = build(&m, 78);
+    b = strstr(first, "boundary=\"");
+    assert_non_null(b);
+    b += 10;
+    n = strcspn(b, "\"");
+    snprintf(line, sizeof line, "before\n--%.*s\n\nafter\n--%.*s--\n", (int)n, b, (int)n, b);
+    m.text = line;
+    s = build(&m, 78);
+    python_check(s, &m, more);
+    free(first);
+    free(s);
+}
+
 /* Same input, same bytes: the boundaries come from the Message-ID. */
 static void reproducible(void **state)
 {
@@ -667,6 +717,7 @@ int main(void)
         cmocka_unit_test(ascii_message),
         cmocka_unit_test(french_accents),
         cmocka_unit_test(long_subject_folded),
+        cmocka_unit_test(subject_whitespace),
         cmocka_unit_test(long_body_lines),
         cmocka_unit_test(html_alternative),
         cmocka_unit_test(attachments),
@@ -678,6 +729,7 @@ int main(void)
         cmocka_unit_test(bodies_must_be_utf8),
         cmocka_unit_test(size_limit),
         cmocka_unit_test(date_now),
+        cmocka_unit_test(boundary_in_body),
         cmocka_unit_test(reproducible),
     };
 

@@ -122,6 +122,16 @@ static void dates(void **state)
     }
     date_today(today);
     assert_int_equal(date_check(today, &e), 0);
+    {
+        char before[DATE_LEN + 1], after[DATE_LEN + 1], far[DATE_LEN + 1];
+        date_today_plus(-1, before);
+        date_today_plus(1, after);
+        date_today_plus(400, far);
+        assert_int_equal(date_check(before, &e), 0);
+        assert_int_equal(date_check(far, &e), 0);
+        assert_true(strcmp(before, today) < 0 && strcmp(today, after) < 0);
+        assert_true(strcmp(far, after) > 0); /* a year and more later */
+    }
 }
 
 static void split_and_trim(void **state)
