@@ -34,7 +34,7 @@ struct job {
     int map[64]; /* csv column -> field index, COL_ID, or seed-004 index */
     size_t ncols;
     struct strv synced; /* parties already cleared by --sync */
-    char today[DATE_LEN + 1];
+    char ended[DATE_LEN + 1]; /* valid_until of contacts --sync ends: yesterday */
 };
 
 static void report(struct job *j, long line, const char *msg)
@@ -142,6 +142,15 @@ static int parse_id(const char *s, long long *id, struct err *e)
     return 0;
 }
 
+/* Undoes the export's formula neutralisation ('=..., '+33..., SPEC §7),
+ * so that an exported file imports back unchanged. */
+static const char *unneutralise(const char *v)
+{
+    if (v[0] == '\'' && v[1] && strchr("=+-@\t\r", v[1]))
+        return v + 1;
+    return v;
+}
+
 static int canonical_row(struct job *j, const struct csvr_row *row, struct store_rec *rec,
                          struct err *e)
 {
@@ -153,7 +162,7 @@ static int canonical_row(struct job *j, const struct csvr_row *row, struct store
             if (rc)
                 return rc;
         } else {
-            store_rec_set(rec, (size_t)j->map[i], row->fields[i]);
+            store_rec_set(rec, (size_t)j->map[i], unneutralise(row->fields[i]));
         }
     }
     return 0;
@@ -170,7 +179,7 @@ static int sync_party(struct job *j, const char *ref, struct err *e)
         if (!strcmp(j->synced.v[i], ref))
             return 0;
     strv_push(&j->synced, ref);
-    rc = store_contacts_clear_party(j->s, ref, j->today, &n, &kept, e);
+    rc = store_contacts_clear_party(j->s, ref, j->ended, &n, &kept, e);
     j->rep->removed += n;
     j->rep->ended += kept;
     return rc;
@@ -373,7 +382,7 @@ int contacts_import(struct store *s, enum store_kind kind, const char *path,
 
     memset(report_out, 0, sizeof *report_out);
     strv_init(&j.synced);
-    date_today(j.today);
+    date_today_plus(-1, j.ended);
     rc = csvr_open(path, &j.r, e);
     if (!rc)
         rc = map_header(&j, e);

@@ -319,9 +319,10 @@ class ContactsCrudTest(e2e.PostierCase):
     def test_end_default_today_hides_contact(self):
         a = self.add_contact('--party', 'C001', '--last-name', 'Parti')
         b = self.add_contact('--party', 'C001', '--last-name', 'Reste')
-        today = datetime.date.today().isoformat()
+        # ended now: yesterday was its last day of activity
+        yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
         self.ok('contacts', 'end', a)
-        self.assertEqual(self.contact(a)['valid_until'], today)
+        self.assertEqual(self.contact(a)['valid_until'], yesterday)
         self.assertEqual([x['id'] for x in self.contacts()], [b])
         self.assertEqual([x['id'] for x in self.contacts('--all')], [a, b])
 

@@ -612,12 +612,19 @@ static void size_limit(void **state)
     struct mime_msg m = base();
     struct buf b;
     struct err e = {0};
+    char *subject;
 
     (void)state;
     buf_init(&b, 100);
     assert_int_equal(mime_build(&m, &b, &e), ERR_TOOBIG);
     assert_int_equal(b.len, 0);
     buf_release(&b);
+    subject = xmalloc(5001);
+    memset(subject, 'a', 5000);
+    subject[5000] = '\0';
+    m.subject = subject;
+    build_fails(&m, ERR_TOOBIG, "subject");
+    free(subject);
 }
 
 /* ---- dates and reproducibility ----------------------------------------- */
@@ -639,6 +646,10 @@ static void date_now(void **state)
     assert_true(year >= 2024 && (sign == '+' || sign == '-'));
     mime_date_now(d, 8); /* truncated, still terminated */
     assert_int_equal(strlen(d), 7);
+    m.date = "23 Nov 2026 14:05 +0100"; /* rewritten in full (RFC 5322 §3.3) */
+    s = build(&m, 78);
+    assert_non_null(strstr(s, "Date: Mon, 23 Nov 2026 14:05:00 +0100\r\n"));
+    free(s);
     m.date = NULL; /* now */
     s = build(&m, 78);
     assert_memory_equal(s, "Date: ", 6);
