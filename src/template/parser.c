@@ -262,7 +262,7 @@ static int parse_section(struct parser *ps, const struct tok *tk, int depth, str
 {
     struct xscan x;
     struct xtok w;
-    enum node_kind kind;
+    enum node_kind kind = N_IF;
     char what[32];
     int rc;
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Benchmark of the nightly run (meson test --benchmark, or directly:
+# tests/bench/bench_run.sh build/src/postier [PARTIES] [DOCUMENTS]):
+# a book of PARTIES parties x 4 contacts (default 50,000) and DOCUMENTS
+# invoices (default 100,000), then `postier run` with the Maildir transport.
+# Prints messages/s for resolve+render+spool+deliver+record and peak RSS.
+set -euo pipefail
+postier=$(realpath "$1")
+parties=${2:-50000}
+docs=${3:-100000}
+src=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d /tmp/postier-bench-run-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cfg="$work/config/postier.ini"
+
+/usr/bin/python3 "$src/tests/bench/gen_run.py" "$parties" "$docs" "$work/data"
+"$postier" --config "$cfg" init >/dev/null
+printf '[store]\ntemplates = %s/templates\n' "$src" >> "$cfg"
+"$postier" --config "$cfg" parties import "$work/data/parties.csv" >/dev/null
+"$postier" --config "$cfg" contacts import "$work/data/contacts.csv" >/dev/null
+"$postier" --config "$cfg" documents import "$work/data/invoices.csv" --type invoice >/dev/null
+
+t0=$(date +%s.%N)
+/usr/bin/time -f "%M" -o "$work/rss" "$postier" --config "$cfg" run --date 2026-11-23 | tail -1
+t1=$(date +%s.%N)
+secs=$(echo "$t1 - $t0" | bc -l)
+msgs=$(ls "$work/spool/sent/new" | wc -l)
+printf 'run: %d documents, %d messages in %.2f s = %.0f messages/s, peak RSS %d MB\n' \
+    "$docs" "$msgs" "$secs" "$(echo "$msgs / $secs" | bc -l)" "$(( $(cat "$work/rss") / 1024 ))"
+t0=$(date +%s.%N)
+"$postier" --config "$cfg" run --date 2026-11-23 | tail -1
+t1=$(date +%s.%N)
+printf 'second run (nothing to send): %.2f s\n' "$(echo "$t1 - $t0" | bc -l)"
