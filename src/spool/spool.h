@@ -1,7 +1,9 @@
 /* The message spool of SPEC §5: rendered messages are written to tmp/,
- * made durable, then renamed into queue/; a dispatcher reads them from
- * queue/ and removes them once the send is recorded.  The spool also holds
- * the run lock (flock on spool/lock): two runs at once are refused. */
+ * made durable, then renamed into queue/ (in segments of many messages); a
+ * dispatcher reads them from queue/ and removes them once the send is
+ * recorded.  Messages are named (the stable id of a delivery).  The spool
+ * also holds the run lock (flock on spool/lock): two runs at once are
+ * refused. */
 #ifndef POSTIER_SPOOL_H
 #define POSTIER_SPOOL_H
 
@@ -19,16 +21,18 @@ int spool_open(const char *dir, struct spool **out, struct err *e);
 /* Releases the lock and frees; NULL-safe. */
 void spool_close(struct spool *sp);
 
-/* Writes data as tmp/<name>.  Nothing is in the queue until spool_commit. */
+/* Adds message name (at most 64 characters, no space, '/' or newline) to
+ * the batch being built.  Nothing is in the queue until spool_commit. */
 int spool_write(struct spool *sp, const char *name, const void *data, size_t n, struct err *e);
-/* Makes every file written since the last commit durable (one sync for
- * the batch), renames them into queue/ and syncs the folder. */
+/* Writes the batch as one segment file in tmp/, fsyncs it, renames it into
+ * queue/ and syncs the folder.  On error the batch is dropped. */
 int spool_commit(struct spool *sp, struct err *e);
-/* Reads queue/<name> into out (appending).  ERR_NOTFOUND if absent. */
+/* Appends message name's bytes to out.  ERR_NOTFOUND if absent. */
 int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *e);
-/* Removes queue/<name>; absent is not an error. */
+/* Removes message name (its segment file goes with its last message);
+ * absent is not an error. */
 int spool_remove(struct spool *sp, const char *name, struct err *e);
-/* Calls cb for each file in queue/; cb returning non-zero stops. */
+/* Calls cb for each message in the queue; cb returning non-zero stops. */
 int spool_list(struct spool *sp, int (*cb)(void *ctx, const char *name), void *ctx,
                struct err *e);
 
