@@ -17,6 +17,10 @@
  * in e.  Party refs, type codes and sites are checked by the store. */
 int contacts_normalise(struct store_rec *r, struct err *e);
 
+/* The display name of a contact record (SPEC §3 {{contact.name}}): first
+ * and last name, or the company when there is no name; into out. */
+void contacts_display_name(const struct store_rec *c, char *out, size_t n);
+
 /* Appends the folded text `contacts list --search` matches for a contact. */
 void contacts_search_text(const struct store_rec *r, struct buf *out);
 

@@ -198,6 +198,18 @@ int contacts_normalise(struct store_rec *r, struct err *e)
     return ERR_INTERNAL;
 }
 
+void contacts_display_name(const struct store_rec *c, char *out, size_t n)
+{
+    char *const *v = c->v;
+
+    if (v[CF_LAST_NAME] || v[CF_FIRST_NAME])
+        snprintf(out, n, "%s%s%s", v[CF_FIRST_NAME] ? v[CF_FIRST_NAME] : "",
+                 v[CF_FIRST_NAME] && v[CF_LAST_NAME] ? " " : "",
+                 v[CF_LAST_NAME] ? v[CF_LAST_NAME] : "");
+    else
+        snprintf(out, n, "%s", v[CF_COMPANY] ? v[CF_COMPANY] : "");
+}
+
 /* Phones are searchable in E.164 and in the national form users type. */
 static void add_phones(struct buf *out, const char *phones)
 {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "contacts/contacts.h"
 #include "documents/documents.h"
 #include "mime/mime.h"
 #include "template/template.h"
@@ -197,14 +198,7 @@ static const char *first_of(struct look *l, const char *v)
 
 static const char *display_of(struct look *l, const struct store_rec *c)
 {
-    char *const *v = c->v;
-
-    if (v[CF_LAST_NAME] || v[CF_FIRST_NAME])
-        snprintf(l->tmp, sizeof l->tmp, "%s%s%s", v[CF_FIRST_NAME] ? v[CF_FIRST_NAME] : "",
-                 v[CF_FIRST_NAME] && v[CF_LAST_NAME] ? " " : "",
-                 v[CF_LAST_NAME] ? v[CF_LAST_NAME] : "");
-    else
-        snprintf(l->tmp, sizeof l->tmp, "%s", v[CF_COMPANY] ? v[CF_COMPANY] : "");
+    contacts_display_name(c, l->tmp, sizeof l->tmp);
     return l->tmp;
 }
 

@@ -7,6 +7,7 @@
 
 #include <strings.h>
 
+#include "contacts/contacts.h"
 #include "contacts/validate.h"
 #include "documents/documents.h"
 #include "util/buf.h"
@@ -36,17 +37,9 @@ void resolve_release(struct resolve_result *r)
     memset(r, 0, sizeof *r);
 }
 
-/* "Sophie Martin", or the company when there is no name. */
 static void display_name(struct resolve_rcpt *p)
 {
-    char **v = p->contact.v;
-
-    if (v[CF_LAST_NAME] || v[CF_FIRST_NAME])
-        snprintf(p->display, sizeof p->display, "%s%s%s", v[CF_FIRST_NAME] ? v[CF_FIRST_NAME] : "",
-                 v[CF_FIRST_NAME] && v[CF_LAST_NAME] ? " " : "",
-                 v[CF_LAST_NAME] ? v[CF_LAST_NAME] : "");
-    else
-        snprintf(p->display, sizeof p->display, "%s", v[CF_COMPANY] ? v[CF_COMPANY] : "");
+    contacts_display_name(&p->contact, p->display, sizeof p->display);
 }
 
 static void first_email(struct resolve_rcpt *p)
