@@ -14,6 +14,22 @@ static int done(struct store *s, sqlite3_stmt *st, struct err *e, const char *wh
     return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, what);
 }
 
+/* Runs a cached statement to completion and resets it. */
+static int done_cached(struct store *s, sqlite3_stmt *st, struct err *e, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, what);
+}
+
+static int cached(struct store *s, enum stmt_id id, const char *sql, sqlite3_stmt **st,
+                  struct err *e)
+{
+    *st = store_stmt(s, id, sql, e);
+    return *st ? 0 : (e ? e->code : ERR_DB);
+}
+
 static int prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct err *e)
 {
     int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
@@ -142,13 +158,14 @@ int store_document_list(struct store *s, const char *type, int only_new, long lo
 int store_document_processed(struct store *s, long long id, const char *at, struct err *e)
 {
     sqlite3_stmt *st;
-    int rc = prepare(s, "UPDATE document SET processed_at = ? WHERE id = ?", &st, e);
+    int rc = cached(s, ST_DOCUMENT_PROCESSED, "UPDATE document SET processed_at = ? WHERE id = ?",
+                    &st, e);
 
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, id);
-    return done(s, st, e, "document");
+    return done_cached(s, st, e, "document");
 }
 
 static void now_utc(char *out, size_t n)
@@ -169,10 +186,10 @@ int store_delivery_find(struct store *s, long long document_id, const char *camp
     int rc;
 
     *state = NULL;
-    rc = prepare(s,
-                 "SELECT state FROM delivery WHERE document_id = ? AND campaign = ?"
-                 " AND channel = ? AND address = ?",
-                 &st, e);
+    rc = cached(s, ST_DELIVERY_FIND,
+                "SELECT state FROM delivery WHERE document_id = ? AND campaign = ?"
+                " AND channel = ? AND address = ?",
+                &st, e);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, document_id);
@@ -184,7 +201,7 @@ int store_delivery_find(struct store *s, long long document_id, const char *camp
         snprintf(found, sizeof found, "%s", (const char *)sqlite3_column_text(st, 0));
         *state = found;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "delivery");
 }
 
@@ -194,11 +211,11 @@ int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
-                 "INSERT INTO delivery(document_id, campaign, contact_id, channel, address,"
-                 " message_id, state, attempts, template, template_sha256, consent, updated_at)"
-                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                 &st, e);
+    rc = cached(s, ST_DELIVERY_ADD,
+                "INSERT INTO delivery(document_id, campaign, contact_id, channel, address,"
+                " message_id, state, attempts, template, template_sha256, consent, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                &st, e);
     if (rc)
         return rc;
     now_utc(now, sizeof now);
@@ -206,6 +223,8 @@ int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
     sqlite3_bind_text(st, 2, d->campaign ? d->campaign : "", -1, SQLITE_STATIC);
     if (d->contact_id)
         sqlite3_bind_int64(st, 3, d->contact_id);
+    else /* cached statements keep their bindings */
+        sqlite3_bind_null(st, 3);
     sqlite3_bind_text(st, 4, d->channel, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, d->address, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, d->message_id, -1, SQLITE_STATIC);
@@ -215,7 +234,7 @@ int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
     store_bind_text(st, 10, d->template_sha256);
     store_bind_text(st, 11, d->consent);
     sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
-    rc = done(s, st, e, "delivery");
+    rc = done_cached(s, st, e, "delivery");
     if (!rc)
         d->id = sqlite3_last_insert_rowid(s->db);
     return rc;
@@ -228,8 +247,8 @@ int store_delivery_update(struct store *s, long long id, const char *state, int 
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s, "UPDATE delivery SET state = ?, attempts = ?, updated_at = ? WHERE id = ?",
-                 &st, e);
+    rc = cached(s, ST_DELIVERY_UPDATE,
+                "UPDATE delivery SET state = ?, attempts = ?, updated_at = ? WHERE id = ?", &st, e);
     if (rc)
         return rc;
     now_utc(now, sizeof now);
@@ -237,7 +256,7 @@ int store_delivery_update(struct store *s, long long id, const char *state, int 
     sqlite3_bind_int(st, 2, attempts);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, id);
-    return done(s, st, e, "delivery");
+    return done_cached(s, st, e, "delivery");
 }
 
 int store_delivery_pending(struct store *s, long long after_id, long long limit,

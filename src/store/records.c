@@ -443,22 +443,27 @@ static void read_row(sqlite3_stmt *st, struct store_rec *r)
 int store_get(struct store *s, enum store_kind kind, long long id, const char *key,
               struct store_rec *r, struct err *e)
 {
+    static const enum stmt_id by_id[] = {ST_GET_PARTY, ST_GET_ADDRESS, ST_GET_CONTACT};
     const struct desc *d = &descs[kind];
-    sqlite3_stmt *st = NULL;
+    int by_ref = kind == STORE_PARTY && key;
+    enum stmt_id sid = by_ref ? ST_GET_PARTY_REF : by_id[kind];
+    sqlite3_stmt *st;
     struct buf sql;
     int rc;
 
     buf_init(&sql, 0);
-    select_sql(&sql, d);
-    if (kind == STORE_PARTY && key)
-        buf_adds(&sql, " WHERE p.ref = ?1");
-    else
-        buf_printf(&sql, " WHERE %s.id = ?1", d->alias);
-    rc = sqlite3_prepare_v2(s->db, buf_str(&sql), -1, &st, NULL);
+    if (!s->st[sid]) { /* prepared once per connection */
+        select_sql(&sql, d);
+        if (by_ref)
+            buf_adds(&sql, " WHERE p.ref = ?1");
+        else
+            buf_printf(&sql, " WHERE %s.id = ?1", d->alias);
+    }
+    st = store_stmt(s, sid, buf_str(&sql), e);
     buf_release(&sql);
-    if (rc != SQLITE_OK)
-        return store_dberr(s, rc, e, d->table);
-    if (kind == STORE_PARTY && key)
+    if (!st)
+        return e ? e->code : ERR_DB;
+    if (by_ref)
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     else
         sqlite3_bind_int64(st, 1, id);
@@ -473,7 +478,49 @@ int store_get(struct store *s, enum store_kind kind, long long id, const char *k
     } else {
         rc = store_dberr(s, rc, e, d->table);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* The common listing of the nightly run: one party's contacts (valid on a
+ * date) or addresses, with a statement prepared once. */
+static int list_of_party(struct store *s, enum store_kind kind, const struct store_query *q,
+                         store_rec_cb cb, void *ctx, struct err *e)
+{
+    const struct desc *d = &descs[kind];
+    enum stmt_id sid = kind == STORE_CONTACT ? ST_LIST_CONTACTS_OF_PARTY
+                                             : ST_LIST_ADDRESSES_OF_PARTY;
+    struct store_rec r;
+    sqlite3_stmt *st;
+    struct buf sql;
+    int rc;
+
+    buf_init(&sql, 0);
+    if (!s->st[sid]) {
+        select_sql(&sql, d);
+        buf_printf(&sql, " WHERE %s.party_id = (SELECT id FROM party WHERE ref = ?1)", d->alias);
+        if (kind == STORE_CONTACT)
+            buf_adds(&sql, " AND (?2 IS NULL OR ((c.valid_from IS NULL OR c.valid_from <= ?2)"
+                           " AND (c.valid_until IS NULL OR c.valid_until >= ?2)))");
+        buf_printf(&sql, " ORDER BY %s", d->order);
+    }
+    st = store_stmt(s, sid, buf_str(&sql), e);
+    buf_release(&sql);
+    if (!st)
+        return e ? e->code : ERR_DB;
+    sqlite3_bind_text(st, 1, q->party_ref, -1, SQLITE_STATIC);
+    if (kind == STORE_CONTACT)
+        store_bind_text(st, 2, q->date);
+    store_rec_init(&r, kind);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_rec_clear(&r, kind);
+        read_row(st, &r);
+        if (cb(ctx, &r))
+            break;
+    }
+    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : store_dberr(s, rc, e, d->table);
+    sqlite3_reset(st);
+    store_rec_release(&r);
     return rc;
 }
 
@@ -553,6 +600,10 @@ int store_list(struct store *s, enum store_kind kind, const struct store_query *
     struct store_rec r;
     int i, nvals = 0, nwords = search ? split_words(search, words) : 0, rc = 0;
 
+    if (!nwords && q->party_ref && !q->kind && q->limit <= 0 && !total && kind != STORE_PARTY) {
+        free(search);
+        return list_of_party(s, kind, q, cb, ctx, e);
+    }
     buf_init(&sql, 0);
     buf_init(&where, 0);
     store_rec_init(&r, kind);
@@ -584,6 +635,7 @@ int store_list(struct store *s, enum store_kind kind, const struct store_query *
     for (i = 0; i < nvals; i++)
         sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_rec_clear(&r, kind);
         read_row(st, &r);
         if (cb(ctx, &r))
             break;
