@@ -44,6 +44,8 @@ struct spool {
     struct segment *segs;
     size_t nsegs;
     struct buf pending; /* the segment being built */
+    int read_fd;        /* the segment last read from (reads go in order) */
+    size_t read_seg;
     size_t pending_first; /* first entry of the pending segment */
     unsigned long seq;
 };
@@ -208,7 +210,7 @@ int spool_open(const char *dir, struct spool **out, struct err *e)
     int rc = 0;
 
     sp->dir = xstrdup(dir);
-    sp->lock_fd = sp->tmp_fd = sp->queue_fd = -1;
+    sp->lock_fd = sp->tmp_fd = sp->queue_fd = sp->read_fd = -1;
     buf_init(&sp->pending, 0);
     buf_init(&p, 0);
     buf_printf(&p, "%s/lock", dir);
@@ -243,6 +245,8 @@ void spool_close(struct spool *sp)
         close(sp->tmp_fd);
     if (sp->queue_fd >= 0)
         close(sp->queue_fd);
+    if (sp->read_fd >= 0)
+        close(sp->read_fd);
     if (sp->lock_fd >= 0)
         close(sp->lock_fd); /* releases the flock */
     free(sp->ent);
@@ -338,9 +342,15 @@ int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *
 
     if (!x || x->removed)
         return err_set(e, ERR_NOTFOUND, "message %s is not in the spool", name);
-    fd = openat(sp->queue_fd, sp->segs[x->seg].file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return io_err(e, "cannot read spool segment", sp->segs[x->seg].file);
+    if (sp->read_fd < 0 || sp->read_seg != x->seg) {
+        if (sp->read_fd >= 0)
+            close(sp->read_fd);
+        sp->read_fd = openat(sp->queue_fd, sp->segs[x->seg].file, O_RDONLY | O_CLOEXEC);
+        sp->read_seg = x->seg;
+        if (sp->read_fd < 0)
+            return io_err(e, "cannot read spool segment", sp->segs[x->seg].file);
+    }
+    fd = sp->read_fd;
     while (got < x->len) {
         char chunk[65536];
         size_t want = x->len - got < sizeof chunk ? x->len - got : sizeof chunk;
@@ -349,7 +359,6 @@ int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *
             break;
         got += (size_t)n;
     }
-    close(fd);
     if (got < x->len) {
         buf_truncate(out, start);
         return err_set(e, ERR_IO, "spool segment %s is truncated", sp->segs[x->seg].file);
