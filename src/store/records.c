@@ -482,6 +482,24 @@ int store_get(struct store *s, enum store_kind kind, long long id, const char *k
     return rc;
 }
 
+/* Steps st, handing each row to cb as a record (one reused record). */
+static int emit_rows(struct store *s, sqlite3_stmt *st, enum store_kind kind, store_rec_cb cb,
+                     void *ctx, struct err *e)
+{
+    struct store_rec r;
+    int rc;
+
+    store_rec_init(&r, kind);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_rec_clear(&r, kind);
+        read_row(st, &r);
+        if (cb(ctx, &r))
+            break;
+    }
+    store_rec_release(&r);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, descs[kind].table);
+}
+
 /* The common listing of the nightly run: one party's contacts (valid on a
  * date) or addresses, with a statement prepared once. */
 static int list_of_party(struct store *s, enum store_kind kind, const struct store_query *q,
@@ -490,7 +508,6 @@ static int list_of_party(struct store *s, enum store_kind kind, const struct sto
     const struct desc *d = &descs[kind];
     enum stmt_id sid = kind == STORE_CONTACT ? ST_LIST_CONTACTS_OF_PARTY
                                              : ST_LIST_ADDRESSES_OF_PARTY;
-    struct store_rec r;
     sqlite3_stmt *st;
     struct buf sql;
     int rc;
@@ -511,16 +528,8 @@ static int list_of_party(struct store *s, enum store_kind kind, const struct sto
     sqlite3_bind_text(st, 1, q->party_ref, -1, SQLITE_STATIC);
     if (kind == STORE_CONTACT)
         store_bind_text(st, 2, q->date);
-    store_rec_init(&r, kind);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        store_rec_clear(&r, kind);
-        read_row(st, &r);
-        if (cb(ctx, &r))
-            break;
-    }
-    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : store_dberr(s, rc, e, d->table);
+    rc = emit_rows(s, st, kind, cb, ctx, e);
     sqlite3_reset(st);
-    store_rec_release(&r);
     return rc;
 }
 
@@ -597,7 +606,6 @@ int store_list(struct store *s, enum store_kind kind, const struct store_query *
     char *words[MAX_WORDS], *search = xstrdup(q->search);
     sqlite3_stmt *st = NULL;
     struct buf sql, where;
-    struct store_rec r;
     int i, nvals = 0, nwords = search ? split_words(search, words) : 0, rc = 0;
 
     if (!nwords && q->party_ref && !q->kind && q->limit <= 0 && !total && kind != STORE_PARTY) {
@@ -606,7 +614,6 @@ int store_list(struct store *s, enum store_kind kind, const struct store_query *
     }
     buf_init(&sql, 0);
     buf_init(&where, 0);
-    store_rec_init(&r, kind);
     if (nwords && kind == STORE_CONTACT)
         rc = store_search_hits(s, words, nwords, e);
     if (rc)
@@ -634,16 +641,9 @@ int store_list(struct store *s, enum store_kind kind, const struct store_query *
     }
     for (i = 0; i < nvals; i++)
         sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        store_rec_clear(&r, kind);
-        read_row(st, &r);
-        if (cb(ctx, &r))
-            break;
-    }
-    rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : store_dberr(s, rc, e, d->table);
+    rc = emit_rows(s, st, kind, cb, ctx, e);
 out:
     sqlite3_finalize(st);
-    store_rec_release(&r);
     buf_release(&sql);
     buf_release(&where);
     free(search);
