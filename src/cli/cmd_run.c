@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 #include "documents/documents.h"
 #include "run/run.h"
@@ -24,6 +25,28 @@ static void print_line(void *ctx, const char *l)
 {
     (void)ctx;
     printf("  %s\n", l);
+}
+
+struct progress {
+    const struct run_summary *sum;
+    int shown;
+};
+
+/* On a terminal: one self-overwriting line on stderr. */
+static void print_progress(void *ctx, long long settled, long long total, double rate, int last)
+{
+    struct progress *p = ctx;
+    long long left = total > settled ? total - settled : 0;
+    long eta = rate > 0 ? (long)((double)left / rate + 0.5) : 0;
+
+    if (!total || (last && !p->shown))
+        return;
+    fprintf(stderr, "\rsent %lld/%lld, %lld failed, %lld deferred, %.0f msg/s, ETA %ld:%02ld ",
+            p->sum->sent, total, p->sum->failed, p->sum->deferred, rate, eta / 60, eta % 60);
+    if (last)
+        fputc('\n', stderr);
+    fflush(stderr);
+    p->shown = 1;
 }
 
 static void summary(const struct run_opts *o, const struct run_summary *s)
@@ -50,6 +73,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
     struct run_opts o = {.on_line = NULL};
     char today[DATE_LEN + 1];
     struct run_summary s;
+    struct progress prog = {.sum = &s, .shown = 0};
     struct err e;
     int opt, rc;
 
@@ -76,6 +100,10 @@ int cmd_run(struct cli *c, int argc, char **argv)
         return cli_usage("run", "unexpected argument '%s'", argv[optind]);
     if ((rc = cli_open_store(c)))
         return rc;
+    if (!o.dry_run && isatty(STDERR_FILENO)) {
+        o.on_progress = print_progress;
+        o.ctx = &prog;
+    }
     rc = run_nightly(c->store, c->cfg, &o, &s, &e);
     summary(&o, &s);
     if (rc)

@@ -47,6 +47,8 @@ static const struct key keys[] = {
     {"smtp", "rate_per_hour", K_LONG, S(smtp_rate_per_hour), "0", NULL, NULL},
     {"smtp", "timeout", K_LONG, S(smtp_timeout), "30", NULL, NULL},
     {"smtp", "max_attempts", K_LONG, S(smtp_max_attempts), "5", NULL, NULL},
+    {"smtp", "ca_file", K_PATH, S(smtp_ca_file), "", NULL,
+     "PEM file of the CAs that verify the server's certificate (empty: the system's)"},
     {"sms", "transport", K_ENUM, S(sms_transport), "none", "none|kannel|json|maildir",
      "none | kannel | json | maildir"},
     {"sms", "url", K_STR, S(sms_url), "", NULL, NULL},
@@ -183,7 +185,7 @@ static void resolve_paths(struct config *c)
 
     for (i = 0; i < NKEYS; i++) {
         char **p = str_at(c, &keys[i]);
-        if (keys[i].kind == K_PATH) {
+        if (keys[i].kind == K_PATH && **p) { /* empty stays empty (not set) */
             char *abs = config_resolve(c->base, *p);
             free(*p);
             *p = abs;

@@ -18,7 +18,7 @@ struct config {
     /* [email] */
     char *email_transport, *email_maildir; /* maildir absolute */
     /* [smtp] */
-    char *smtp_url, *smtp_username, *smtp_password, *smtp_starttls;
+    char *smtp_url, *smtp_username, *smtp_password, *smtp_starttls, *smtp_ca_file;
     long smtp_connections, smtp_rate_per_second, smtp_rate_per_hour, smtp_timeout,
         smtp_max_attempts;
     /* [sms] */

@@ -5,36 +5,16 @@
  * removed last.  Recovery at start removes queue files the database does
  * not know as pending (their documents are still new: they are resolved
  * again).  At-least-once only for messages sent but not yet recorded. */
-#include "run.h"
-
 #include <ctype.h>
 #include <time.h>
 
 #include "audit/audit.h"
-#include "merge/merge.h"
-#include "resolve/resolve.h"
-#include "spool/spool.h"
-#include "transport/transport.h"
-#include "util/buf.h"
+#include "run-int.h"
 #include "util/xalloc.h"
 
 #define DOC_BATCH 200
-#define SEND_BATCH 500
 
-struct job {
-    struct store *s;
-    const struct config *cfg;
-    const struct run_opts *o;
-    struct run_summary *sum;
-    struct spool *spool;
-    struct merge *merge;
-    struct transport *tr;
-    struct resolve_opts ropts;
-    char domain[256];
-    struct buf msg;
-};
-
-static void count_reason(struct run_summary *sum, const char *reason)
+void run_count_reason(struct run_summary *sum, const char *reason)
 {
     size_t i;
 
@@ -50,8 +30,7 @@ static void count_reason(struct run_summary *sum, const char *reason)
     }
 }
 
-static void line(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void line(struct job *j, const char *fmt, ...)
+void run_line(struct job *j, const char *fmt, ...)
 {
     struct buf b;
     va_list ap;
@@ -127,8 +106,8 @@ static int queue_one(struct job *j, const struct store_document *d, const struct
         if (me.code != ERR_INPUT && me.code != ERR_IO && me.code != ERR_TOOBIG)
             return (*e = me, me.code);
         j->sum->failed++;
-        count_reason(j->sum, "template");
-        line(j, "%s %s -> %s: FAILED (template) %s", d->type, d->ref, r->address, me.msg);
+        run_count_reason(j->sum, "template");
+        run_line(j, "%s %s -> %s: FAILED (template) %s", d->type, d->ref, r->address, me.msg);
         if (j->o->dry_run)
             return 0;
         struct store_delivery dl = {.document_id = d->id, .contact_id = r->contact.id,
@@ -140,7 +119,7 @@ static int queue_one(struct job *j, const struct store_document *d, const struct
         return history(j, d, r, "failed", "template", mid, &info, me.msg, e);
     }
     j->sum->queued++;
-    line(j, "%s %s -> %s <%s> (%s)", d->type, d->ref, r->display, r->address, info.template_name);
+    run_line(j, "%s %s -> %s <%s> (%s)", d->type, d->ref, r->display, r->address, info.template_name);
     if (j->o->dry_run)
         return 0;
     struct store_delivery dl = {.document_id = d->id,
@@ -164,7 +143,7 @@ static int process_document(struct job *j, const struct store_document *d, const
     rc = resolve_document(j->s, d, &j->ropts, &res, e);
     j->sum->documents++;
     if (!rc && !res.n)
-        line(j, "%s %s: nobody to send to", d->type, d->ref);
+        run_line(j, "%s %s: nobody to send to", d->type, d->ref);
     for (i = 0; !rc && i < res.n; i++) {
         const struct resolve_rcpt *r = &res.v[i];
         if (!r->reason) {
@@ -172,8 +151,8 @@ static int process_document(struct job *j, const struct store_document *d, const
             continue;
         }
         j->sum->skipped++;
-        count_reason(j->sum, r->reason);
-        line(j, "%s %s: skipped %s%s%s (%s)", d->type, d->ref, r->display,
+        run_count_reason(j->sum, r->reason);
+        run_line(j, "%s %s: skipped %s%s%s (%s)", d->type, d->ref, r->display,
              r->address[0] ? " " : "", r->address, r->reason);
         if (!j->o->dry_run)
             rc = history(j, d, r, "skipped", r->reason, NULL, NULL, NULL, e);
@@ -263,157 +242,18 @@ static int resolve_all(struct job *j, struct err *e)
     return rc;
 }
 
-/* ---- dispatch ---- */
-
-struct pending {
-    long long id, contact_id;
-    int attempts;
-    char *address, *message_id, *doc_ref, *doc_type, *party_ref, *tmpl, *sha, *consent;
-    char spool[40];
-    struct transport_reply reply;
-    int rc; /* 0 sent; ERR_TEMPFAIL deferred; ERR_PERMFAIL failed */
-};
-
-struct send_batch {
-    struct pending p[SEND_BATCH];
-    size_t n;
-};
-
-static int collect_pending(void *ctx, const struct store_delivery *d)
+static int open_transport(struct job *j, struct err *e)
 {
-    struct send_batch *b = ctx;
-    struct pending *p = &b->p[b->n++];
-    const char *at;
+    const struct config *c = j->cfg;
 
-    memset(p, 0, sizeof *p);
-    p->id = d->id;
-    p->contact_id = d->contact_id;
-    p->attempts = d->attempts;
-    p->address = xstrdup(d->address);
-    p->message_id = xstrdup(d->message_id);
-    p->doc_ref = xstrdup(d->document_ref);
-    p->doc_type = xstrdup(d->document_type);
-    p->party_ref = xstrdup(d->party_ref);
-    p->tmpl = xstrdup(d->template_name);
-    p->sha = xstrdup(d->template_sha256);
-    p->consent = xstrdup(d->consent);
-    at = strchr(d->message_id, '@');
-    snprintf(p->spool, sizeof p->spool, "%.*s",
-             at ? (int)(at - d->message_id - 1) : 0, d->message_id + 1);
-    return 0;
-}
-
-static void free_pending(struct send_batch *b)
-{
-    size_t i;
-
-    for (i = 0; i < b->n; i++) {
-        struct pending *p = &b->p[i];
-        free(p->address), free(p->message_id), free(p->doc_ref), free(p->doc_type);
-        free(p->party_ref), free(p->tmpl), free(p->sha), free(p->consent);
+    if (!strcmp(c->email_transport, "smtp")) {
+        struct smtp_opts so = {.url = c->smtp_url, .username = c->smtp_username,
+                               .password = c->smtp_password, .starttls = c->smtp_starttls,
+                               .ca_file = c->smtp_ca_file, .connections = c->smtp_connections,
+                               .timeout = c->smtp_timeout};
+        return transport_smtp_new(&so, &j->tr, e);
     }
-    b->n = 0;
-}
-
-static void send_one(struct job *j, struct pending *p)
-{
-    struct transport_msg m = {.id = p->spool, .from = j->cfg->sender_email, .to = p->address};
-    struct err e;
-
-    buf_reset(&j->msg);
-    p->attempts++;
-    if (spool_read(j->spool, p->spool, &j->msg, &e)) {
-        p->rc = ERR_PERMFAIL;
-        snprintf(p->reply.text, sizeof p->reply.text, "%.250s", e.msg);
-        return;
-    }
-    m.data = buf_str(&j->msg);
-    m.len = j->msg.len;
-    if (j->tr->send(j->tr, &m, &p->reply, &e)) {
-        p->rc = ERR_TEMPFAIL;
-        snprintf(p->reply.text, sizeof p->reply.text, "%.250s", e.msg);
-    } else {
-        p->rc = p->reply.code / 100 == 2 ? 0 : p->reply.code / 100 == 4 ? ERR_TEMPFAIL
-                                                                          : ERR_PERMFAIL;
-    }
-}
-
-/* Records a batch of sends: delivery states and history, one transaction. */
-static int record_batch(struct job *j, struct send_batch *b, struct err *e)
-{
-    size_t i;
-    int rc = store_begin(j->s, e);
-
-    for (i = 0; !rc && i < b->n; i++) {
-        struct pending *p = &b->p[i];
-        const char *state = !p->rc ? "sent" : p->rc == ERR_TEMPFAIL ? "deferred" : "failed";
-        char reply[300];
-        struct store_history h = {
-            .event = state, .channel = "email", .address = p->address,
-            .contact_id = p->contact_id, .party_ref = p->party_ref,
-            .document_ref = p->doc_ref, .document_type = p->doc_type,
-            .template_name = p->tmpl, .template_sha256 = p->sha, .message_id = p->message_id,
-            .reason = p->rc == ERR_PERMFAIL ? "rejected" : NULL, .server_reply = reply,
-            .consent = p->consent,
-        };
-        snprintf(reply, sizeof reply, "%d %.255s", p->reply.code, p->reply.text);
-        if (!(rc = store_delivery_update(j->s, p->id, state, p->attempts, e)))
-            rc = audit_append(j->s, &h, e);
-        if (!p->rc)
-            j->sum->sent++;
-        else if (p->rc == ERR_TEMPFAIL)
-            j->sum->deferred++;
-        else
-            j->sum->failed++, count_reason(j->sum, "rejected");
-    }
-    if (rc) {
-        store_rollback(j->s);
-        return rc;
-    }
-    return store_commit(j->s, e);
-}
-
-static int dispatch(struct job *j, struct err *e)
-{
-    struct send_batch *b = xcalloc(1, sizeof *b);
-    long long after = 0;
-    size_t i;
-    int rc = 0;
-
-    for (;;) {
-        rc = store_delivery_pending(j->s, after, SEND_BATCH, collect_pending, b, e);
-        if (rc || !b->n)
-            break;
-        after = b->p[b->n - 1].id;
-        for (i = 0; i < b->n; i++)
-            send_one(j, &b->p[i]);
-        /* what the transport accepted is durable before it is recorded */
-        if ((rc = j->tr->flush(j->tr, e)) || (rc = record_batch(j, b, e)))
-            break;
-        for (i = 0; i < b->n; i++)
-            if (b->p[i].rc != ERR_TEMPFAIL)
-                spool_remove(j->spool, b->p[i].spool, NULL);
-        free_pending(b);
-    }
-    free_pending(b);
-    free(b);
-    return rc;
-}
-
-/* Queue files the database does not list as pending are leftovers: a
- * batch that crashed before its commit (its documents are still new) or
- * a send recorded just before a crash. */
-static int recover_one(void *ctx, const char *name)
-{
-    struct job *j = ctx;
-    const char *state = NULL;
-    struct err e;
-
-    if (store_delivery_by_spool(j->s, name, &state, &e))
-        return 0;
-    if (!state || (strcmp(state, "queued") && strcmp(state, "deferred")))
-        spool_remove(j->spool, name, NULL);
-    return 0;
+    return transport_maildir_new(c->email_maildir, &j->tr, e);
 }
 
 int run_nightly(struct store *s, const struct config *cfg, const struct run_opts *o,
@@ -428,22 +268,23 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
     j.ropts.fallback_main = !strcmp(cfg->run_fallback, "main");
     snprintf(j.domain, sizeof j.domain, "%s", at ? at + 1 : "postier.invalid");
     buf_init(&j.msg, 0);
-    if (strcmp(cfg->email_transport, "maildir"))
-        rc = err_set(e, ERR_CONFIG, "[email] transport = %s is not available yet (use maildir)",
-                     cfg->email_transport);
-    if (!rc && !o->dry_run && !(rc = spool_open(cfg->spool, &j.spool, e)))
-        rc = spool_list(j.spool, recover_one, &j, e);
+    if (!strcmp(cfg->email_transport, "smtp") && cfg->smtp_max_attempts < 1)
+        rc = err_set(e, ERR_CONFIG, "[smtp] max_attempts: must be at least 1");
+    if (!rc && !o->dry_run && !(rc = spool_open(cfg->spool, &j.spool, e)) &&
+        !(rc = journal_open(cfg->spool, &j.journal, e)))
+        rc = run_recover(&j, e);
     if (!rc)
         rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, o->date, &j.merge,
                        e);
     if (!rc && !o->dry_run)
-        rc = transport_maildir_new(cfg->email_maildir, &j.tr, e);
+        rc = open_transport(&j, e);
     if (!rc)
         rc = resolve_all(&j, e);
     if (!rc && !o->dry_run)
-        rc = dispatch(&j, e);
+        rc = run_dispatch(&j, e);
     transport_free(j.tr);
     merge_free(j.merge);
+    journal_close(j.journal);
     spool_close(j.spool);
     buf_release(&j.msg);
     return rc;

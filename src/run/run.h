@@ -16,6 +16,10 @@ struct run_opts {
     int dry_run;       /* resolve and render, write nothing */
     /* dry run: one line per decision ("invoice F1 -> a@b.fr" / "skipped") */
     void (*on_line)(void *ctx, const char *line);
+    /* dispatch progress, at most 5 times a second and once at the end
+     * (last = 1): messages settled (sent, failed or left deferred) of total,
+     * messages per second */
+    void (*on_progress)(void *ctx, long long settled, long long total, double rate, int last);
     void *ctx;
 };
 

@@ -259,26 +259,19 @@ int store_delivery_update(struct store *s, long long id, const char *state, int 
     return done_cached(s, st, e, "delivery");
 }
 
-/* Walks deliveries by id (the unary + keeps SQLite off the state index,
- * which would make every batch scan all queued rows again). */
-int store_delivery_pending(struct store *s, long long after_id, long long limit,
-                           store_delivery_cb cb, void *ctx, struct err *e)
+#define DELIVERY_COLUMNS                                                                   \
+    "SELECT y.id, y.document_id, coalesce(y.contact_id, 0), y.campaign, y.channel,"         \
+    " y.address, y.message_id, y.state, y.attempts, y.template, y.template_sha256,"         \
+    " y.consent, d.ref, d.type, p.ref"                                                      \
+    " FROM delivery y LEFT JOIN document d ON d.id = y.document_id"                         \
+    " LEFT JOIN party p ON p.id = d.party_id"
+
+/* Steps st (DELIVERY_COLUMNS) and calls cb for each row; finalizes st. */
+static int delivery_rows(struct store *s, sqlite3_stmt *st, store_delivery_cb cb, void *ctx,
+                         struct err *e)
 {
-    sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
-                 "SELECT y.id, y.document_id, coalesce(y.contact_id, 0), y.campaign, y.channel,"
-                 " y.address, y.message_id, y.state, y.attempts, y.template, y.template_sha256,"
-                 " y.consent, d.ref, d.type, p.ref"
-                 " FROM delivery y LEFT JOIN document d ON d.id = y.document_id"
-                 " LEFT JOIN party p ON p.id = d.party_id"
-                 " WHERE +y.state IN ('queued', 'deferred') AND y.id > ? ORDER BY y.id LIMIT ?",
-                 &st, e);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, after_id);
-    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *campaign = (const char *)sqlite3_column_text(st, 3);
         struct store_delivery d = {
@@ -307,27 +300,55 @@ int store_delivery_pending(struct store *s, long long after_id, long long limit,
     return rc > 0 ? store_dberr(s, rc, e, "delivery") : rc;
 }
 
-int store_delivery_by_spool(struct store *s, const char *prefix, const char **state,
-                            struct err *e)
+/* Walks deliveries by id (the unary + keeps SQLite off the state index,
+ * which would make every batch scan all queued rows again). */
+int store_delivery_pending(struct store *s, long long after_id, long long limit,
+                           store_delivery_cb cb, void *ctx, struct err *e)
 {
-    static char found[16];
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 DELIVERY_COLUMNS
+                 " WHERE +y.state IN ('queued', 'deferred') AND y.id > ? ORDER BY y.id LIMIT ?",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+    return delivery_rows(s, st, cb, ctx, e);
+}
+
+int store_delivery_count_pending(struct store *s, long long *n, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    *n = 0;
+    rc = prepare(s, "SELECT count(*) FROM delivery WHERE state IN ('queued', 'deferred')", &st,
+                 e);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "delivery");
+}
+
+int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_cb cb,
+                            void *ctx, struct err *e)
+{
     char lo[128], hi[128];
     sqlite3_stmt *st;
     int rc;
 
-    *state = NULL;
     snprintf(lo, sizeof lo, "<%s@", prefix);
     snprintf(hi, sizeof hi, "<%s@\x7f", prefix);
-    rc = prepare(s, "SELECT state FROM delivery WHERE message_id >= ? AND message_id < ?", &st, e);
+    rc = prepare(s, DELIVERY_COLUMNS " WHERE y.message_id >= ? AND y.message_id < ?", &st, e);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        snprintf(found, sizeof found, "%s", (const char *)sqlite3_column_text(st, 0));
-        *state = found;
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "delivery");
+    return delivery_rows(s, st, cb, ctx, e);
 }

@@ -193,10 +193,12 @@ int store_delivery_update(struct store *s, long long id, const char *state, int 
  * order, at most limit (0 = all). */
 int store_delivery_pending(struct store *s, long long after_id, long long limit,
                            store_delivery_cb cb, void *ctx, struct err *e);
-/* *state = the state of the delivery whose Message-ID starts "<prefix@"
- * (the spool file name), or NULL when none. */
-int store_delivery_by_spool(struct store *s, const char *prefix, const char **state,
-                            struct err *e);
+/* Calls cb for the delivery whose Message-ID starts "<prefix@" (the
+ * spool file name), if there is one. */
+int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_cb cb,
+                            void *ctx, struct err *e);
+/* *n = the number of deliveries still to send (queued or deferred). */
+int store_delivery_count_pending(struct store *s, long long *n, struct err *e);
 
 /* ---- history: append-only rows (the hash chain is audit/'s job) ---- */
 

@@ -1,5 +1,5 @@
 /* Maildir transport (the embedded default: no server needed).  Messages
- * are written to tmp/, made durable in batches (one syncfs per flush) and
+ * are written to tmp/, made durable in batches (one syncfs per poll) and
  * renamed into new/ — the Maildir protocol — under a name derived from the
  * message's spool id, so redelivery after a crash is idempotent. */
 #include "transport.h"
@@ -18,7 +18,9 @@ struct maildir {
     struct transport t;
     char *dir;
     int tmp_fd, new_fd;
-    struct strv pending;
+    struct strv pending; /* written to tmp/ since the last poll */
+    void **cookies;      /* theirs, in the same order */
+    size_t ncookies, cookies_cap;
 };
 
 static int sub_dir(const char *dir, const char *sub, int *fd, struct err *e)
@@ -36,12 +38,17 @@ static int sub_dir(const char *dir, const char *sub, int *fd, struct err *e)
     return rc;
 }
 
-static int md_flush(struct transport *t, struct err *e)
+/* Makes the messages written since the last poll durable (one syncfs),
+ * moves them into new/ and reports them. */
+static int md_poll(struct transport *t, int timeout_ms, transport_done_fn done, void *ctx,
+                   struct err *e)
 {
     struct maildir *m = (struct maildir *)t;
+    struct transport_reply r = {.outcome = TRANSPORT_SENT, .code = 250};
     size_t i;
     int rc = 0;
 
+    (void)timeout_ms;
     if (!m->pending.n)
         return 0;
     if (syncfs(m->tmp_fd))
@@ -52,12 +59,28 @@ static int md_flush(struct transport *t, struct err *e)
                          strerror(errno));
     if (!rc && fsync(m->new_fd))
         rc = err_set(e, ERR_TEMPFAIL, "cannot sync %s/new: %s", m->dir, strerror(errno));
+    if (rc) {
+        r.outcome = TRANSPORT_DEFERRED;
+        r.code = 0;
+        r.reason = "io";
+        snprintf(r.text, sizeof r.text, "%.250s", e->msg);
+    }
+    for (i = 0; i < m->pending.n; i++) {
+        char id[256];
+        snprintf(id, sizeof id, "%s", m->pending.v[i]);
+        id[strcspn(id, ".")] = '\0';
+        if (!rc)
+            snprintf(r.text, sizeof r.text, "delivered to Maildir new/%.200s", m->pending.v[i]);
+        if (t->record)
+            t->record(t->record_ctx, id, m->cookies[i], &r);
+        done(ctx, m->cookies[i], &r);
+    }
     strv_release(&m->pending);
+    m->ncookies = 0;
     return rc;
 }
 
-static int md_send(struct transport *t, const struct transport_msg *msg,
-                   struct transport_reply *r, struct err *e)
+static int md_submit(struct transport *t, const struct transport_msg *msg, struct err *e)
 {
     struct maildir *m = (struct maildir *)t;
     const char *p = msg->data;
@@ -86,8 +109,11 @@ static int md_send(struct transport *t, const struct transport_msg *msg,
     if (close(fd))
         return err_set(e, ERR_TEMPFAIL, "cannot write into %s/tmp: %s", m->dir, strerror(errno));
     strv_push(&m->pending, name);
-    r->code = 250;
-    snprintf(r->text, sizeof r->text, "delivered to Maildir new/%.200s", name);
+    if (m->ncookies == m->cookies_cap) {
+        m->cookies_cap = m->cookies_cap ? 2 * m->cookies_cap : 256;
+        m->cookies = xrealloc(m->cookies, m->cookies_cap * sizeof *m->cookies);
+    }
+    m->cookies[m->ncookies++] = msg->cookie;
     return 0;
 }
 
@@ -100,6 +126,7 @@ static void md_free(struct transport *t)
     if (m->new_fd >= 0)
         close(m->new_fd);
     strv_release(&m->pending);
+    free(m->cookies);
     free(m->dir);
     free(m);
 }
@@ -110,8 +137,9 @@ int transport_maildir_new(const char *dir, struct transport **out, struct err *e
     int rc;
 
     m->t.name = "maildir";
-    m->t.send = md_send;
-    m->t.flush = md_flush;
+    m->t.slots = 1000;
+    m->t.submit = md_submit;
+    m->t.poll = md_poll;
     m->t.free = md_free;
     m->dir = xstrdup(dir);
     m->tmp_fd = m->new_fd = -1;

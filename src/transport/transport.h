@@ -1,7 +1,9 @@
-/* Transports behind one small vtable: a transport sends one spooled
- * message and answers with a reply code and text (recorded in history);
- * flush makes what was sent durable before the run records it as sent.
- * maildir.c today; smtp.c and sms.c (libcurl) come next. */
+/* Transports behind one small asynchronous vtable: the dispatcher submits
+ * spooled messages (at most `slots` at a time) and polls for their
+ * outcome; an outcome is reported only once the transport has made it
+ * durable (the Maildir synced, the SMTP server's reply read), so the
+ * dispatcher records exactly what happened.  maildir.c (the embedded
+ * default) and smtp.c (libcurl multi); sms.c comes next. */
 #ifndef POSTIER_TRANSPORT_H
 #define POSTIER_TRANSPORT_H
 
@@ -12,30 +14,68 @@
 struct transport_msg {
     const char *id;         /* spool name: stable per (document, recipient, channel) */
     const char *from, *to;  /* envelope */
-    const char *data;       /* the complete message, CRLF line ends */
+    const char *data;       /* the complete message, CRLF line ends; must stay valid
+                             * until its outcome is reported */
     size_t len;
+    void *cookie;           /* the caller's, handed back with the outcome */
+};
+
+enum transport_outcome {
+    TRANSPORT_SENT,      /* accepted (2xx) */
+    TRANSPORT_DEFERRED,  /* 4xx, timeout, dropped connection: retry later */
+    TRANSPORT_FAILED,    /* 5xx: never retried */
+    TRANSPORT_UNTRIED,   /* not attempted (the transport failed first): still queued */
 };
 
 struct transport_reply {
-    int code;        /* 250-like: 2xx sent, 4xx retry later, 5xx failed */
-    char text[256];  /* what the peer answered, for history */
+    enum transport_outcome outcome;
+    int code;             /* the peer's reply code (250, 451, 550…); 0 when none came */
+    char text[256];       /* the peer's reply text, or what went wrong, for history */
+    const char *reason;   /* deferred/failed reason code: "tempfail", "timeout",
+                           * "connection", "ambiguous", "rejected"; NULL when sent */
+    char provider_id[64]; /* the peer's id for the message (SMTP queue id), or "" */
 };
+
+typedef void (*transport_done_fn)(void *ctx, void *cookie, const struct transport_reply *r);
 
 struct transport {
     const char *name;
-    /* Sends m.  Returns 0 with r filled (2xx/4xx/5xx), or a negative ERR_*
-     * when the transport itself failed (ERR_TEMPFAIL: retry later). */
-    int (*send)(struct transport *t, const struct transport_msg *m, struct transport_reply *r,
+    size_t slots; /* messages that may be in flight at once */
+    /* Hands m over (fewer than `slots` in flight).  Returns 0, or an error
+     * for m alone that poll will not report (ERR_TEMPFAIL). */
+    int (*submit)(struct transport *t, const struct transport_msg *m, struct err *e);
+    /* Waits up to timeout_ms for outcomes and reports each through done
+     * (with nothing in flight it returns at once).  A non-zero return is a
+     * failure of the whole transport (server unreachable: ERR_TEMPFAIL;
+     * authentication or certificate refused: ERR_CONFIG): the messages in
+     * flight are reported deferred first, the run should stop. */
+    int (*poll)(struct transport *t, int timeout_ms, transport_done_fn done, void *ctx,
                 struct err *e);
-    /* Makes every message sent so far durable. */
-    int (*flush)(struct transport *t, struct err *e);
     void (*free)(struct transport *t);
+    /* Set by the caller (optional): called with each outcome as soon as
+     * it is known, from whatever thread learnt it and before that thread
+     * takes another message, so it can be journaled (spool/journal.h). */
+    void (*record)(void *ctx, const char *id, void *cookie, const struct transport_reply *r);
+    void *record_ctx;
 };
 
 /* Maildir delivery into dir (tmp/ -> new/, created if missing).  The file
  * name derives from the message id, so a message delivered again after a
  * crash replaces itself instead of appearing twice. */
 int transport_maildir_new(const char *dir, struct transport **out, struct err *e);
+
+struct smtp_opts {
+    const char *url;       /* smtp://host:port or smtps://host:port */
+    const char *username, *password; /* AUTH when username is not empty */
+    const char *starttls;  /* auto | always | never */
+    const char *ca_file;   /* PEM CAs, or NULL/"" for the system's */
+    long connections;      /* parallel connections (>= 1) */
+    long timeout;          /* seconds per message (>= 1) */
+};
+
+/* SMTP delivery with libcurl: `connections` connections in parallel,
+ * reused from message to message.  ERR_CONFIG for bad options. */
+int transport_smtp_new(const struct smtp_opts *o, struct transport **out, struct err *e);
 
 /* Frees t through its vtable; NULL-safe. */
 void transport_free(struct transport *t);

@@ -15,7 +15,8 @@ SECTIONS = {
     'sender': ['name', 'email'],
     'email': ['transport', 'maildir'],
     'smtp': ['url', 'username', 'password', 'starttls', 'connections',
-             'rate_per_second', 'rate_per_hour', 'timeout', 'max_attempts'],
+             'rate_per_second', 'rate_per_hour', 'timeout', 'max_attempts',
+             'ca_file'],  # ca_file: an extension (the CAs that verify the server)
     'sms': ['transport', 'url', 'token', 'sender', 'quiet_hours', 'quiet_days'],
     'run': ['fallback'],
 }

@@ -146,28 +146,68 @@ static void garbage_in_queue_is_dropped(void **state)
     spool_close(sp);
 }
 
+struct outcomes {
+    int n, sent, recorded;
+    void *cookie;
+    char text[256];
+};
+
+static void on_done(void *ctx, void *cookie, const struct transport_reply *r)
+{
+    struct outcomes *o = ctx;
+
+    o->n++;
+    o->sent += r->outcome == TRANSPORT_SENT && r->code == 250;
+    o->cookie = cookie;
+    snprintf(o->text, sizeof o->text, "%s", r->text);
+}
+
+static void on_record(void *ctx, const char *id, void *cookie, const struct transport_reply *r)
+{
+    struct outcomes *o = ctx;
+
+    (void)cookie;
+    assert_string_equal(id, "abc123");
+    assert_int_equal(r->outcome, TRANSPORT_SENT);
+    assert_int_equal(o->recorded, o->n); /* journaled before reported */
+    o->recorded++;
+}
+
 static void maildir_delivery(void **state)
 {
     char mdir[128];
     struct transport *t;
-    struct transport_reply r;
+    struct outcomes o = {0, 0, 0, NULL, ""};
+    int cookie;
     struct transport_msg m = {.id = "abc123", .from = "a@x.fr", .to = "b@y.fr",
-                              .data = "Subject: x\r\n\r\nhello\r\n", .len = 21};
+                              .data = "Subject: x\r\n\r\nhello\r\n", .len = 21,
+                              .cookie = &cookie};
     struct err e;
 
     (void)state;
     snprintf(mdir, sizeof mdir, "%s/Maildir", dir);
     assert_int_equal(transport_maildir_new(mdir, &t, &e), 0);
-    assert_int_equal(t->send(t, &m, &r, &e), 0);
-    assert_int_equal(r.code, 250);
+    t->record = on_record;
+    t->record_ctx = &o;
+    assert_int_equal(t->submit(t, &m, &e), 0);
+    assert_int_equal(o.n, 0);
     assert_int_equal(count_files("Maildir/new"), 0); /* not durable yet */
-    assert_int_equal(t->flush(t, &e), 0);
+    assert_int_equal(t->poll(t, 0, on_done, &o, &e), 0);
+    assert_int_equal(o.n, 1);
+    assert_int_equal(o.sent, 1);
+    assert_int_equal(o.recorded, 1);
+    assert_ptr_equal(o.cookie, &cookie);
+    assert_string_equal(o.text, "delivered to Maildir new/abc123.postier");
     assert_int_equal(count_files("Maildir/new"), 1);
     assert_int_equal(count_files("Maildir/tmp"), 0);
     assert_int_equal(count_files("Maildir/cur"), 0);
+    /* nothing in flight: poll reports nothing */
+    assert_int_equal(t->poll(t, 0, on_done, &o, &e), 0);
+    assert_int_equal(o.n, 1);
     /* delivered again (after a crash): the same name, still one message */
-    assert_int_equal(t->send(t, &m, &r, &e), 0);
-    assert_int_equal(t->flush(t, &e), 0);
+    assert_int_equal(t->submit(t, &m, &e), 0);
+    assert_int_equal(t->poll(t, 0, on_done, &o, &e), 0);
+    assert_int_equal(o.n, 2);
     assert_int_equal(count_files("Maildir/new"), 1);
     transport_free(t);
 }

@@ -1,0 +1,538 @@
+/* Dispatch: sends the queue (every queued or deferred delivery) through
+ * the transport, keeping `slots` messages in flight, within the [smtp]
+ * rate limits, and retrying deferred messages with a short backoff up to
+ * max_attempts in the run.
+ *
+ * Every outcome is journaled (spool/journal) by the transport the moment
+ * the peer answers, and recorded in the database (delivery state + one
+ * history row per attempt) in batches.  After a crash the next run
+ * replays the journal first: an accepted message is recorded as sent,
+ * not sent again.  Only messages in flight at the crash — at most one per
+ * connection — can go twice, with the same Message-ID. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "audit/audit.h"
+#include "run-int.h"
+#include "util/xalloc.h"
+
+#define LOAD_BATCH 500     /* deliveries read from the database at once */
+#define RECORD_BATCH 500   /* outcomes recorded per transaction, at most */
+#define RECORD_EVERY 0.25  /* seconds between transactions, at most */
+#define BACKOFF_MAX 60.0   /* seconds */
+
+struct pending {
+    long long id, contact_id;
+    int attempts; /* all runs, as the delivery row will say */
+    int tries;    /* this run */
+    double not_before;
+    char *address, *message_id, *doc_ref, *doc_type, *party_ref, *tmpl, *sha, *consent;
+    char spool[40];
+    struct buf data; /* the message, while in flight */
+    struct transport_reply reply;
+    struct pending *next;
+};
+
+struct queue {
+    struct pending *head, **tail;
+    size_t n;
+};
+
+/* Start times of the last `limit` sends (a sliding window). */
+struct rate {
+    long limit;
+    double window;
+    float *t; /* ring of start times, seconds since dispatch began */
+    size_t n, at;
+};
+
+struct dispatch {
+    struct job *j;
+    struct queue ready, waiting, finished;
+    size_t inflight;
+    long long after;
+    int eof;
+    long max_tries;
+    struct rate per_second, per_hour;
+    double t0, last_commit, last_progress;
+    long long total, settled;
+    pthread_mutex_t journal_mu;
+    long long journaled, recorded; /* outcomes written to / recorded from the journal */
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void q_init(struct queue *q)
+{
+    q->head = NULL;
+    q->tail = &q->head;
+    q->n = 0;
+}
+
+static void q_push(struct queue *q, struct pending *p)
+{
+    p->next = NULL;
+    *q->tail = p;
+    q->tail = &p->next;
+    q->n++;
+}
+
+static struct pending *q_pop(struct queue *q)
+{
+    struct pending *p = q->head;
+
+    if (p) {
+        if (!(q->head = p->next))
+            q->tail = &q->head;
+        q->n--;
+    }
+    return p;
+}
+
+static void pending_free(struct pending *p)
+{
+    free(p->address), free(p->message_id), free(p->doc_ref), free(p->doc_type);
+    free(p->party_ref), free(p->tmpl), free(p->sha), free(p->consent);
+    buf_release(&p->data);
+    free(p);
+}
+
+static void q_free(struct queue *q)
+{
+    struct pending *p;
+
+    while ((p = q_pop(q)))
+        pending_free(p);
+}
+
+/* The spool name is the Message-ID's local part: "<name@domain>". */
+static void spool_name(const char *message_id, char *out, size_t n)
+{
+    const char *at = strchr(message_id, '@');
+
+    snprintf(out, n, "%.*s", at && at > message_id ? (int)(at - message_id - 1) : 0,
+             message_id + 1);
+}
+
+static struct pending *pending_new(const struct store_delivery *d)
+{
+    struct pending *p = xcalloc(1, sizeof *p);
+
+    p->id = d->id;
+    p->contact_id = d->contact_id;
+    p->attempts = d->attempts;
+    p->address = xstrdup(d->address);
+    p->message_id = xstrdup(d->message_id);
+    p->doc_ref = xstrdup(d->document_ref);
+    p->doc_type = xstrdup(d->document_type);
+    p->party_ref = xstrdup(d->party_ref);
+    p->tmpl = xstrdup(d->template_name);
+    p->sha = xstrdup(d->template_sha256);
+    p->consent = xstrdup(d->consent);
+    spool_name(d->message_id, p->spool, sizeof p->spool);
+    buf_init(&p->data, 0);
+    return p;
+}
+
+/* Does text start with the reply code (followed by a space or its end)? */
+static int starts_with_code(const char *text, int code)
+{
+    char c[8];
+
+    snprintf(c, sizeof c, "%d", code);
+    return !strncmp(text, c, strlen(c)) && (!text[strlen(c)] || text[strlen(c)] == ' ');
+}
+
+static const char *state_of(enum transport_outcome o)
+{
+    return o == TRANSPORT_SENT ? "sent" : o == TRANSPORT_FAILED ? "failed" : "deferred";
+}
+
+/* One attempt's outcome: the delivery's state and a history row. */
+static int record_one(struct job *j, const struct pending *p, const struct transport_reply *r,
+                      struct err *e)
+{
+    const char *state = state_of(r->outcome);
+    char reply[300];
+    struct store_history h = {
+        .event = state, .channel = "email", .address = p->address,
+        .contact_id = p->contact_id, .party_ref = p->party_ref,
+        .document_ref = p->doc_ref, .document_type = p->doc_type,
+        .template_name = p->tmpl, .template_sha256 = p->sha, .message_id = p->message_id,
+        .reason = r->reason, .server_reply = reply, .consent = p->consent,
+    };
+    int rc;
+
+    /* "250 2.0.0 Ok: queued as X": the peer's line, with its code */
+    if (r->code && !(r->text[0] >= '1' && r->text[0] <= '5' && starts_with_code(r->text, r->code)))
+        snprintf(reply, sizeof reply, "%d %s", r->code, r->text);
+    else
+        snprintf(reply, sizeof reply, "%s", r->text);
+    if ((rc = store_delivery_update(j->s, p->id, state, p->attempts, e)))
+        return rc;
+    return audit_append(j->s, &h, e);
+}
+
+/* ---- the journal: one line per outcome ----
+ * "<spool name>\t<S|D|F>\t<attempt>\t<code>\t<reason or ->\t<reply text>" */
+
+static void journal_hook(void *ctx, const char *id, void *cookie,
+                         const struct transport_reply *r)
+{
+    struct dispatch *d = ctx;
+    const struct pending *p = cookie; /* not touched by the main thread while in flight */
+    char line[600];
+
+    snprintf(line, sizeof line, "%s\t%c\t%d\t%d\t%s\t%s", id,
+             r->outcome == TRANSPORT_SENT ? 'S' : r->outcome == TRANSPORT_FAILED ? 'F' : 'D',
+             p->attempts, r->code, r->reason ? r->reason : "-", r->text);
+    for (char *c = line; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
+    pthread_mutex_lock(&d->journal_mu);
+    d->journaled++; /* counted first: a clear never drops an unrecorded line */
+    journal_append(d->j->journal, line);
+    pthread_mutex_unlock(&d->journal_mu);
+}
+
+/* Empties the journal when every line in it has been recorded. */
+static void journal_trim(struct dispatch *d)
+{
+    pthread_mutex_lock(&d->journal_mu);
+    if (d->journaled == d->recorded)
+        journal_clear(d->j->journal, NULL);
+    pthread_mutex_unlock(&d->journal_mu);
+}
+
+/* Records the finished outcomes in one transaction, then lets the spool
+ * forget what will not be sent again, and requeues what will. */
+static int record_finished(struct dispatch *d, struct err *e)
+{
+    struct job *j = d->j;
+    struct pending *p;
+    int rc;
+
+    d->last_commit = now_s();
+    if (!d->finished.n)
+        return 0;
+    if ((rc = store_begin(j->s, e)))
+        return rc;
+    for (p = d->finished.head; !rc && p; p = p->next)
+        rc = record_one(j, p, &p->reply, e);
+    if (rc || (rc = store_commit(j->s, e))) {
+        store_rollback(j->s);
+        return rc;
+    }
+    d->recorded += (long long)d->finished.n;
+    journal_trim(d);
+    while ((p = q_pop(&d->finished))) {
+        enum transport_outcome o = p->reply.outcome;
+        if (o == TRANSPORT_DEFERRED && p->tries < d->max_tries) {
+            double wait = 1.0;
+            for (int i = 1; i < p->tries && wait < BACKOFF_MAX; i++)
+                wait *= 2;
+            p->not_before = now_s() + (wait < BACKOFF_MAX ? wait : BACKOFF_MAX);
+            q_push(&d->waiting, p);
+            continue;
+        }
+        if (o == TRANSPORT_SENT)
+            j->sum->sent++;
+        else if (o == TRANSPORT_FAILED) {
+            j->sum->failed++;
+            run_count_reason(j->sum, p->reply.reason ? p->reply.reason : "failed");
+        } else
+            j->sum->deferred++;
+        if (o != TRANSPORT_DEFERRED)
+            spool_remove(j->spool, p->spool, NULL);
+        d->settled++;
+        pending_free(p);
+    }
+    return 0;
+}
+
+static void on_done(void *ctx, void *cookie, const struct transport_reply *r)
+{
+    struct dispatch *d = ctx;
+    struct pending *p = cookie;
+
+    d->inflight--;
+    buf_release(&p->data);
+    buf_init(&p->data, 0);
+    p->reply = *r;
+    if (r->outcome == TRANSPORT_UNTRIED) { /* stays queued for the next run */
+        p->attempts--;
+        p->tries--;
+        q_push(&d->ready, p);
+        return;
+    }
+    q_push(&d->finished, p);
+}
+
+static int collect(void *ctx, const struct store_delivery *dl)
+{
+    struct dispatch *d = ctx;
+
+    q_push(&d->ready, pending_new(dl));
+    d->after = dl->id;
+    return 0;
+}
+
+static int load_more(struct dispatch *d, struct err *e)
+{
+    size_t before = d->ready.n;
+    int rc;
+
+    rc = store_delivery_pending(d->j->s, d->after, LOAD_BATCH, collect, d, e);
+    if (!rc && d->ready.n - before < LOAD_BATCH)
+        d->eof = 1;
+    return rc;
+}
+
+/* ---- rate limits: a sliding window of the last `limit` start times ---- */
+
+static double rate_next(const struct rate *r)
+{
+    if (!r->limit || r->n < (size_t)r->limit)
+        return 0;
+    return (double)r->t[r->at] + r->window;
+}
+
+static void rate_take(struct rate *r, double t)
+{
+    if (!r->limit)
+        return;
+    if (r->n < (size_t)r->limit) { /* grows with what is sent, up to limit */
+        r->t = xrealloc(r->t, (r->n + 1) * sizeof *r->t);
+        r->t[r->n++] = (float)t;
+        return;
+    }
+    r->t[r->at] = (float)t;
+    r->at = (r->at + 1) % (size_t)r->limit;
+}
+
+/* Submits what may go now; *wake = when something else may (0 = nothing
+ * waits on time). */
+static int submit_ready(struct dispatch *d, double now, double *wake, struct err *e)
+{
+    struct job *j = d->j;
+    struct pending *p, **pp;
+
+    *wake = 0;
+    for (pp = &d->waiting.head; (p = *pp);) { /* backoffs that are over */
+        if (p->not_before <= now) {
+            if (!(*pp = p->next))
+                d->waiting.tail = pp;
+            d->waiting.n--;
+            q_push(&d->ready, p);
+            continue;
+        }
+        if (!*wake || p->not_before < *wake)
+            *wake = p->not_before;
+        pp = &p->next;
+    }
+    while (d->inflight < j->tr->slots && d->ready.head) {
+        double at = rate_next(&d->per_second), h = rate_next(&d->per_hour);
+        struct transport_msg m;
+        int rc;
+
+        if (h > at)
+            at = h;
+        if (at > now - d->t0) {
+            at += d->t0;
+            if (!*wake || at < *wake)
+                *wake = at;
+            break;
+        }
+        p = q_pop(&d->ready);
+        if ((rc = spool_read(j->spool, p->spool, &p->data, e))) {
+            /* the message is gone from the spool: fail it, never guess */
+            p->reply = (struct transport_reply){.outcome = TRANSPORT_FAILED, .reason = "spool"};
+            snprintf(p->reply.text, sizeof p->reply.text, "%.250s", e->msg);
+            p->attempts++, p->tries++;
+            q_push(&d->finished, p);
+            continue;
+        }
+        m = (struct transport_msg){.id = p->spool, .from = j->cfg->sender_email,
+                                   .to = p->address, .data = buf_str(&p->data),
+                                   .len = p->data.len, .cookie = p};
+        p->attempts++, p->tries++;
+        if ((rc = j->tr->submit(j->tr, &m, e))) {
+            p->attempts--, p->tries--;
+            q_push(&d->ready, p);
+            return rc;
+        }
+        d->inflight++;
+        rate_take(&d->per_second, now - d->t0);
+        rate_take(&d->per_hour, now - d->t0);
+    }
+    return 0;
+}
+
+static void progress(struct dispatch *d, double now, int last)
+{
+    const struct run_opts *o = d->j->o;
+    double el = now - d->t0;
+
+    if (!o->on_progress || (!last && now - d->last_progress < 0.2))
+        return;
+    d->last_progress = now;
+    o->on_progress(o->ctx, d->settled, d->total, el > 0 ? (double)d->settled / el : 0, last);
+}
+
+int run_dispatch(struct job *j, struct err *e)
+{
+    struct dispatch d = {.j = j};
+    int smtp = !strcmp(j->tr->name, "smtp");
+    struct err fatal = {.code = 0};
+    int rc = 0;
+
+    q_init(&d.ready), q_init(&d.waiting), q_init(&d.finished);
+    pthread_mutex_init(&d.journal_mu, NULL);
+    d.max_tries = smtp ? j->cfg->smtp_max_attempts : 1;
+    d.per_second = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_second : 0, .window = 1};
+    d.per_hour = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_hour : 0, .window = 3600};
+    d.t0 = d.last_commit = now_s();
+    j->tr->record = journal_hook;
+    j->tr->record_ctx = &d;
+    rc = store_delivery_count_pending(j->s, &d.total, e);
+    while (!rc) {
+        double now = now_s(), wake = 0, timeout;
+
+        if (!fatal.code) {
+            if (!d.eof && d.ready.n < LOAD_BATCH / 2 && (rc = load_more(&d, e)))
+                break;
+            if (submit_ready(&d, now, &wake, &fatal))
+                wake = 0;
+        }
+        if (!d.inflight && !d.finished.n &&
+            (fatal.code || (!d.ready.n && !d.waiting.n && d.eof)))
+            break;
+        timeout = 0.1;
+        if (wake && wake - now < timeout)
+            timeout = wake > now ? wake - now : 0;
+        if (d.inflight) {
+            struct err pe;
+            if (j->tr->poll(j->tr, (int)(timeout * 1000) + 1, on_done, &d, &pe) && !fatal.code)
+                fatal = pe;
+        } else if (!d.finished.n && timeout > 0) {
+            struct timespec ts = {0, (long)(timeout * 1e9)};
+            nanosleep(&ts, NULL);
+        }
+        now = now_s();
+        if (d.finished.n >= RECORD_BATCH || now - d.last_commit >= RECORD_EVERY ||
+            (!d.inflight && d.finished.n))
+            rc = record_finished(&d, e);
+        progress(&d, now, 0);
+    }
+    if (!rc)
+        rc = record_finished(&d, e);
+    progress(&d, now_s(), 1);
+    j->tr->record = NULL;
+    /* messages that wait for a backoff stay deferred for the next run */
+    j->sum->deferred += (long long)d.waiting.n;
+    q_free(&d.ready), q_free(&d.waiting), q_free(&d.finished);
+    free(d.per_second.t);
+    free(d.per_hour.t);
+    pthread_mutex_destroy(&d.journal_mu);
+    if (!rc && fatal.code)
+        *e = fatal, rc = fatal.code;
+    return rc;
+}
+
+/* ---- recovery at the start of a run ---- */
+
+struct replay {
+    struct job *j;
+    char *field[6]; /* the journal line's fields */
+    long attempt;
+    struct err *e;
+};
+
+static int replay_delivery(void *ctx, const struct store_delivery *dl)
+{
+    struct replay *r = ctx;
+    const char *o = r->field[1];
+    struct transport_reply tr = {
+        .outcome = *o == 'S' ? TRANSPORT_SENT : *o == 'F' ? TRANSPORT_FAILED : TRANSPORT_DEFERRED,
+        .code = (int)strtol(r->field[3], NULL, 10),
+        .reason = strcmp(r->field[4], "-") ? r->field[4] : NULL,
+    };
+    struct pending *p;
+    int rc;
+
+    /* recorded before the crash, or an older attempt */
+    if ((strcmp(dl->state, "queued") && strcmp(dl->state, "deferred")) ||
+        dl->attempts >= r->attempt)
+        return 0;
+    snprintf(tr.text, sizeof tr.text, "%s", r->field[5]);
+    p = pending_new(dl);
+    p->attempts = (int)r->attempt;
+    rc = record_one(r->j, p, &tr, r->e);
+    if (!rc && tr.outcome != TRANSPORT_DEFERRED)
+        spool_remove(r->j->spool, p->spool, NULL);
+    pending_free(p);
+    return rc;
+}
+
+static int replay_line(void *ctx, char *line)
+{
+    struct replay *r = ctx;
+    size_t i;
+
+    r->field[0] = line;
+    for (i = 1; i < 6; i++) {
+        char *tab = strchr(r->field[i - 1], '\t');
+        if (!tab)
+            return 0; /* not a line this version wrote */
+        *tab = '\0';
+        r->field[i] = tab + 1;
+    }
+    r->attempt = strtol(r->field[2], NULL, 10);
+    return store_delivery_by_spool(r->j->s, r->field[0], replay_delivery, r, r->e);
+}
+
+/* Queue files the database does not list as pending are leftovers: a
+ * batch that crashed before its commit (its documents are still new) or
+ * a send recorded just before a crash. */
+static int still_pending(void *ctx, const struct store_delivery *dl)
+{
+    int *pending = ctx;
+
+    *pending = !strcmp(dl->state, "queued") || !strcmp(dl->state, "deferred");
+    return 0;
+}
+
+static int recover_one(void *ctx, const char *name)
+{
+    struct job *j = ctx;
+    int pending = 0;
+
+    if (store_delivery_by_spool(j->s, name, still_pending, &pending, NULL))
+        return 0;
+    if (!pending)
+        spool_remove(j->spool, name, NULL);
+    return 0;
+}
+
+int run_recover(struct job *j, struct err *e)
+{
+    struct replay r = {.j = j, .e = e};
+    int rc;
+
+    if ((rc = store_begin(j->s, e)))
+        return rc;
+    if ((rc = journal_replay(j->journal, replay_line, &r, e)) || (rc = store_commit(j->s, e))) {
+        store_rollback(j->s);
+        return rc;
+    }
+    if ((rc = journal_clear(j->journal, e)))
+        return rc;
+    return spool_list(j->spool, recover_one, j, e);
+}

@@ -1,0 +1,39 @@
+/* Shared by the run's two halves: run.c (resolve, render, spool) and
+ * dispatch.c (send the queue, record outcomes, recover after a crash). */
+#ifndef POSTIER_RUN_INT_H
+#define POSTIER_RUN_INT_H
+
+#include "merge/merge.h"
+#include "resolve/resolve.h"
+#include "run.h"
+#include "spool/journal.h"
+#include "spool/spool.h"
+#include "transport/transport.h"
+#include "util/buf.h"
+
+struct job {
+    struct store *s;
+    const struct config *cfg;
+    const struct run_opts *o;
+    struct run_summary *sum;
+    struct spool *spool;
+    struct journal *journal;
+    struct merge *merge;
+    struct transport *tr;
+    struct resolve_opts ropts;
+    char domain[256];
+    struct buf msg;
+};
+
+/* Counts one skipped or failed message under its reason code. */
+void run_count_reason(struct run_summary *sum, const char *reason);
+/* One line for the caller (dry-run decisions), printf-style. */
+void run_line(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Records the outcomes a crashed run journaled but did not record, then
+ * drops queue files the database no longer lists as pending. */
+int run_recover(struct job *j, struct err *e);
+/* Sends every queued and deferred delivery through j->tr. */
+int run_dispatch(struct job *j, struct err *e);
+
+#endif
