@@ -317,6 +317,15 @@ static void rate_take(struct rate *r, double t)
     r->at = (r->at + 1) % (size_t)r->limit;
 }
 
+/* Fails p without sending it. */
+static void refuse(struct dispatch *d, struct pending *p, const char *reason, const char *why)
+{
+    p->reply = (struct transport_reply){.outcome = TRANSPORT_FAILED, .reason = reason};
+    snprintf(p->reply.text, sizeof p->reply.text, "%.250s", why);
+    p->attempts++, p->tries++;
+    q_push(&d->finished, p);
+}
+
 /* Submits what may go now; *wake = when something else may (0 = nothing
  * waits on time). */
 static int submit_ready(struct dispatch *d, double now, double *wake, struct err *e)
@@ -351,12 +360,13 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             break;
         }
         p = q_pop(&d->ready);
+        if (p->address[strcspn(p->address, "\r\n")]) { /* never on the wire */
+            refuse(d, p, "bad_address", "CR or LF in the envelope address");
+            continue;
+        }
         if ((rc = spool_read(j->spool, p->spool, &p->data, e))) {
             /* the message is gone from the spool: fail it, never guess */
-            p->reply = (struct transport_reply){.outcome = TRANSPORT_FAILED, .reason = "spool"};
-            snprintf(p->reply.text, sizeof p->reply.text, "%.250s", e->msg);
-            p->attempts++, p->tries++;
-            q_push(&d->finished, p);
+            refuse(d, p, "spool", e->msg);
             continue;
         }
         m = (struct transport_msg){.id = p->spool, .from = j->cfg->sender_email,
