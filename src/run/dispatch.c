@@ -50,9 +50,11 @@ struct rate {
 struct dispatch {
     struct job *j;
     struct queue ready, waiting, finished;
-    size_t inflight;
+    size_t inflight, slots;
     long long after;
-    int eof;
+    int eof;      /* nothing more to load (until the next commit) */
+    int stopping; /* the run failed: only drain what is in flight */
+    struct err fatal; /* the transport's failure: stop submitting */
     long max_tries;
     struct rate per_second, per_hour;
     double t0, last_commit, last_progress;
@@ -346,7 +348,7 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             *wake = p->not_before;
         pp = &p->next;
     }
-    while (d->inflight < j->tr->slots && d->ready.head) {
+    while (d->inflight < d->slots && d->ready.head) {
         double at = rate_next(&d->per_second), h = rate_next(&d->per_hour);
         struct transport_msg m;
         int rc;
@@ -393,66 +395,103 @@ static void progress(struct dispatch *d, double now, int last)
     if (!o->on_progress || (!last && now - d->last_progress < 0.2))
         return;
     d->last_progress = now;
-    o->on_progress(o->ctx, d->settled, d->total, el > 0 ? (double)d->settled / el : 0, last);
+    o->on_progress(o->ctx, d->settled, d->total + d->j->sum->queued,
+                   el > 0 ? (double)d->settled / el : 0, last);
 }
 
-int run_dispatch(struct job *j, struct err *e)
+int dispatch_new(struct job *j, struct dispatch **out, struct err *e)
 {
-    struct dispatch d = {.j = j};
+    struct dispatch *d = xcalloc(1, sizeof *d);
     int smtp = !strcmp(j->tr->name, "smtp");
-    struct err fatal = {.code = 0};
+    int rc;
+
+    d->j = j;
+    q_init(&d->ready), q_init(&d->waiting), q_init(&d->finished);
+    pthread_mutex_init(&d->journal_mu, NULL);
+    d->max_tries = smtp ? j->cfg->smtp_max_attempts : 1;
+    d->per_second = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_second : 0, .window = 1};
+    d->per_hour = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_hour : 0, .window = 3600};
+    /* without a rate limit the transport may hold more than it sends at
+     * once; with one, a message is handed over when it may start */
+    d->slots = j->tr->slots;
+    if (smtp && !d->per_second.limit && !d->per_hour.limit)
+        d->slots = j->tr->slots * 64;
+    d->t0 = d->last_commit = now_s();
+    j->tr->record = journal_hook;
+    j->tr->record_ctx = d;
+    if ((rc = store_delivery_count_pending(j->s, &d->total, e))) {
+        dispatch_finish(d, 0, NULL);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+/* One turn: load (when allowed), submit, collect outcomes (waiting up to
+ * timeout seconds when something is in flight), record (when allowed). */
+static int turn(struct dispatch *d, int committed, double timeout, struct err *e)
+{
+    struct job *j = d->j;
+    double now = now_s(), wake = 0;
     int rc = 0;
 
-    q_init(&d.ready), q_init(&d.waiting), q_init(&d.finished);
-    pthread_mutex_init(&d.journal_mu, NULL);
-    d.max_tries = smtp ? j->cfg->smtp_max_attempts : 1;
-    d.per_second = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_second : 0, .window = 1};
-    d.per_hour = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_hour : 0, .window = 3600};
-    d.t0 = d.last_commit = now_s();
-    j->tr->record = journal_hook;
-    j->tr->record_ctx = &d;
-    rc = store_delivery_count_pending(j->s, &d.total, e);
-    while (!rc) {
-        double now = now_s(), wake = 0, timeout;
+    if (!d->fatal.code && !d->stopping) {
+        if (committed && !d->eof && d->ready.n < LOAD_BATCH / 2 && (rc = load_more(d, e)))
+            return rc;
+        if (submit_ready(d, now, &wake, &d->fatal))
+            wake = 0;
+    }
+    if (wake && wake - now < timeout)
+        timeout = wake > now ? wake - now : 0;
+    if (d->inflight) {
+        struct err pe;
+        if (j->tr->poll(j->tr, (int)(timeout * 1000), on_done, d, &pe) && !d->fatal.code)
+            d->fatal = pe;
+    } else if (timeout > 0) {
+        struct timespec ts = {0, (long)(timeout * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+    now = now_s();
+    if (committed && d->finished.n &&
+        (d->finished.n >= RECORD_BATCH || now - d->last_commit >= RECORD_EVERY || !d->inflight))
+        rc = record_finished(d, e);
+    progress(d, now, 0);
+    return rc;
+}
 
-        if (!fatal.code) {
-            if (!d.eof && d.ready.n < LOAD_BATCH / 2 && (rc = load_more(&d, e)))
-                break;
-            if (submit_ready(&d, now, &wake, &fatal))
-                wake = 0;
-        }
-        if (!d.inflight && !d.finished.n &&
-            (fatal.code || (!d.ready.n && !d.waiting.n && d.eof)))
+int dispatch_pump(struct dispatch *d, int committed, struct err *e)
+{
+    if (committed)
+        d->eof = 0; /* a batch was committed: there may be more to load */
+    return turn(d, committed, 0, e);
+}
+
+int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
+{
+    struct job *j = d->j;
+    int rc = 0;
+
+    d->stopping = !send_all;
+    d->eof = !send_all;
+    while (!rc) {
+        if (!d->inflight && !d->finished.n &&
+            (d->fatal.code || d->stopping || (!d->ready.n && !d->waiting.n && d->eof)))
             break;
-        timeout = 0.1;
-        if (wake && wake - now < timeout)
-            timeout = wake > now ? wake - now : 0;
-        if (d.inflight) {
-            struct err pe;
-            if (j->tr->poll(j->tr, (int)(timeout * 1000) + 1, on_done, &d, &pe) && !fatal.code)
-                fatal = pe;
-        } else if (!d.finished.n && timeout > 0) {
-            struct timespec ts = {0, (long)(timeout * 1e9)};
-            nanosleep(&ts, NULL);
-        }
-        now = now_s();
-        if (d.finished.n >= RECORD_BATCH || now - d.last_commit >= RECORD_EVERY ||
-            (!d.inflight && d.finished.n))
-            rc = record_finished(&d, e);
-        progress(&d, now, 0);
+        rc = turn(d, 1, 0.1, e);
     }
     if (!rc)
-        rc = record_finished(&d, e);
-    progress(&d, now_s(), 1);
+        rc = record_finished(d, e);
+    progress(d, now_s(), 1);
     j->tr->record = NULL;
     /* messages that wait for a backoff stay deferred for the next run */
-    j->sum->deferred += (long long)d.waiting.n;
-    q_free(&d.ready), q_free(&d.waiting), q_free(&d.finished);
-    free(d.per_second.t);
-    free(d.per_hour.t);
-    pthread_mutex_destroy(&d.journal_mu);
-    if (!rc && fatal.code)
-        *e = fatal, rc = fatal.code;
+    j->sum->deferred += (long long)d->waiting.n;
+    q_free(&d->ready), q_free(&d->waiting), q_free(&d->finished);
+    free(d->per_second.t);
+    free(d->per_hour.t);
+    pthread_mutex_destroy(&d->journal_mu);
+    if (!rc && d->fatal.code && send_all)
+        *e = d->fatal, rc = d->fatal.code;
+    free(d);
     return rc;
 }
 

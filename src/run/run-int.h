@@ -20,6 +20,7 @@ struct job {
     struct journal *journal;
     struct merge *merge;
     struct transport *tr;
+    struct dispatch *dispatch; /* NULL in a dry run */
     struct resolve_opts ropts;
     char domain[256];
     struct buf msg;
@@ -33,7 +34,17 @@ void run_line(struct job *j, const char *fmt, ...) __attribute__((format(printf,
 /* Records the outcomes a crashed run journaled but did not record, then
  * drops queue files the database no longer lists as pending. */
 int run_recover(struct job *j, struct err *e);
-/* Sends every queued and deferred delivery through j->tr. */
-int run_dispatch(struct job *j, struct err *e);
+/* The dispatcher sends every queued and deferred delivery through j->tr
+ * while the run is still resolving documents: */
+struct dispatch;
+int dispatch_new(struct job *j, struct dispatch **out, struct err *e);
+/* Moves the queue along without waiting.  committed = 1 only outside a
+ * transaction (after a batch's commit): then it also loads the newly
+ * queued deliveries and records outcomes. */
+int dispatch_pump(struct dispatch *d, int committed, struct err *e);
+/* send_all: sends everything left (retries included) and records it;
+ * else only waits for and records what is in flight.  Frees d.  A failure
+ * of the transport is returned when send_all. */
+int dispatch_finish(struct dispatch *d, int send_all, struct err *e);
 
 #endif

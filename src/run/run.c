@@ -223,8 +223,12 @@ static int resolve_all(struct job *j, struct err *e)
             break;
         after = b->d[b->n - 1].id;
         if (!(rc = store_begin(j->s, e))) {
-            for (i = 0; !rc && i < b->n; i++)
+            for (i = 0; !rc && i < b->n; i++) {
                 rc = process_document(j, &b->d[i], now, e);
+                /* earlier batches go out while this one is rendered */
+                if (!rc && j->dispatch)
+                    rc = dispatch_pump(j->dispatch, 0, e);
+            }
             /* messages durable in the queue before the db says queued */
             if (!rc && !j->o->dry_run)
                 rc = spool_commit(j->spool, e);
@@ -232,6 +236,8 @@ static int resolve_all(struct job *j, struct err *e)
                 store_rollback(j->s);
             else
                 rc = store_commit(j->s, e);
+            if (!rc && j->dispatch)
+                rc = dispatch_pump(j->dispatch, 1, e);
         }
         free_batch(b);
         if (rc)
@@ -276,12 +282,16 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
     if (!rc)
         rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, o->date, &j.merge,
                        e);
-    if (!rc && !o->dry_run)
-        rc = open_transport(&j, e);
+    if (!rc && !o->dry_run && !(rc = open_transport(&j, e)))
+        rc = dispatch_new(&j, &j.dispatch, e);
     if (!rc)
         rc = resolve_all(&j, e);
-    if (!rc && !o->dry_run)
-        rc = run_dispatch(&j, e);
+    if (j.dispatch) { /* after a failure: record what is in flight, send no more */
+        struct err de;
+        int drc = dispatch_finish(j.dispatch, !rc, &de);
+        if (drc && !rc)
+            *e = de, rc = drc;
+    }
     transport_free(j.tr);
     merge_free(j.merge);
     journal_close(j.journal);

@@ -266,9 +266,10 @@ int store_delivery_update(struct store *s, long long id, const char *state, int 
     " FROM delivery y LEFT JOIN document d ON d.id = y.document_id"                         \
     " LEFT JOIN party p ON p.id = d.party_id"
 
-/* Steps st (DELIVERY_COLUMNS) and calls cb for each row; finalizes st. */
-static int delivery_rows(struct store *s, sqlite3_stmt *st, store_delivery_cb cb, void *ctx,
-                         struct err *e)
+/* Steps st (DELIVERY_COLUMNS) and calls cb for each row; then resets st
+ * when it is a cached statement, else finalizes it. */
+static int delivery_rows(struct store *s, sqlite3_stmt *st, int is_cached, store_delivery_cb cb,
+                         void *ctx, struct err *e)
 {
     int rc;
 
@@ -294,7 +295,10 @@ static int delivery_rows(struct store *s, sqlite3_stmt *st, store_delivery_cb cb
         if ((rc = cb(ctx, &d)))
             break;
     }
-    sqlite3_finalize(st);
+    if (is_cached)
+        sqlite3_reset(st);
+    else
+        sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
         return 0;
     return rc > 0 ? store_dberr(s, rc, e, "delivery") : rc;
@@ -316,7 +320,7 @@ int store_delivery_pending(struct store *s, long long after_id, long long limit,
         return rc;
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
-    return delivery_rows(s, st, cb, ctx, e);
+    return delivery_rows(s, st, 0, cb, ctx, e);
 }
 
 int store_delivery_count_pending(struct store *s, long long *n, struct err *e)
@@ -345,10 +349,11 @@ int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_
 
     snprintf(lo, sizeof lo, "<%s@", prefix);
     snprintf(hi, sizeof hi, "<%s@\x7f", prefix);
-    rc = prepare(s, DELIVERY_COLUMNS " WHERE y.message_id >= ? AND y.message_id < ?", &st, e);
+    rc = cached(s, ST_DELIVERY_BY_SPOOL,
+                DELIVERY_COLUMNS " WHERE y.message_id >= ? AND y.message_id < ?", &st, e);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
-    return delivery_rows(s, st, cb, ctx, e);
+    sqlite3_bind_text(st, 1, lo, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, hi, -1, SQLITE_TRANSIENT);
+    return delivery_rows(s, st, 1, cb, ctx, e);
 }

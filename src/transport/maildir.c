@@ -14,6 +14,8 @@
 #include "util/strv.h"
 #include "util/xalloc.h"
 
+#define SYNC_BATCH 256
+
 struct maildir {
     struct transport t;
     char *dir;
@@ -48,9 +50,8 @@ static int md_poll(struct transport *t, int timeout_ms, transport_done_fn done, 
     size_t i;
     int rc = 0;
 
-    (void)timeout_ms;
-    if (!m->pending.n)
-        return 0;
+    if (!m->pending.n || (!timeout_ms && m->pending.n < SYNC_BATCH))
+        return 0; /* a quick look: keep them for one sync of many */
     if (syncfs(m->tmp_fd))
         rc = err_set(e, ERR_TEMPFAIL, "cannot sync %s: %s", m->dir, strerror(errno));
     for (i = 0; !rc && i < m->pending.n; i++)

@@ -53,6 +53,8 @@ struct smtp {
     pthread_cond_t work, done;
     struct list todo, finished;
     size_t inflight; /* submitted, not yet reported by poll */
+    size_t nfinished; /* in finished */
+    size_t need;      /* poll sleeps until this many are finished (0: not sleeping) */
     int stop;
     int connect_failures; /* in a row, across workers */
     struct err fatal;     /* code 0 while the transport works */
@@ -298,7 +300,10 @@ static void *worker_main(void *arg)
             (fatal.code != ERR_TEMPFAIL || s->connect_failures >= (int)s->nw))
             s->fatal = fatal;
         list_push(&s->finished, j);
-        pthread_cond_broadcast(&s->done);
+        if (s->need && ++s->nfinished >= s->need) /* wake poll once for a batch */
+            pthread_cond_signal(&s->done);
+        else if (!s->need)
+            s->nfinished++;
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -334,11 +339,16 @@ static int sm_poll(struct transport *t, int timeout_ms, transport_done_fn done, 
     if (until.tv_nsec >= 1000000000L)
         until.tv_sec++, until.tv_nsec -= 1000000000L;
     pthread_mutex_lock(&s->mu);
-    while (s->inflight && !s->finished.head)
+    /* sleep until half of what is in flight is done (one wake-up for
+     * many outcomes: context switches are the cost here), or the time */
+    s->need = s->inflight / 2 ? s->inflight / 2 : 1;
+    while (s->inflight && s->nfinished < s->need)
         if (pthread_cond_timedwait(&s->done, &s->mu, &until))
             break;
+    s->need = 0;
     got = s->finished;
     list_init(&s->finished);
+    s->nfinished = 0;
     for (j = got.head; j; j = j->next)
         s->inflight--;
     fatal = s->fatal;

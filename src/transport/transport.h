@@ -45,7 +45,9 @@ struct transport {
      * for m alone that poll will not report (ERR_TEMPFAIL). */
     int (*submit)(struct transport *t, const struct transport_msg *m, struct err *e);
     /* Waits up to timeout_ms for outcomes and reports each through done
-     * (with nothing in flight it returns at once).  A non-zero return is a
+     * (with nothing in flight it returns at once; with timeout_ms = 0 a
+     * transport may hold outcomes back to batch its work: maildir syncs
+     * once for a few hundred messages).  A non-zero return is a
      * failure of the whole transport (server unreachable: ERR_TEMPFAIL;
      * authentication or certificate refused: ERR_CONFIG): the messages in
      * flight are reported deferred first, the run should stop. */

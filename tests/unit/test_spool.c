@@ -197,7 +197,7 @@ static void maildir_delivery(void **state)
     assert_int_equal(t->submit(t, &m, &e), 0);
     assert_int_equal(o.n, 0);
     assert_int_equal(count_files("Maildir/new"), 0); /* not durable yet */
-    assert_int_equal(t->poll(t, 0, on_done, &o, &e), 0);
+    assert_int_equal(t->poll(t, 1, on_done, &o, &e), 0);
     assert_int_equal(o.n, 1);
     assert_int_equal(o.sent, 1);
     assert_int_equal(o.recorded, 1);
@@ -207,11 +207,11 @@ static void maildir_delivery(void **state)
     assert_int_equal(count_files("Maildir/tmp"), 0);
     assert_int_equal(count_files("Maildir/cur"), 0);
     /* nothing in flight: poll reports nothing */
-    assert_int_equal(t->poll(t, 0, on_done, &o, &e), 0);
+    assert_int_equal(t->poll(t, 1, on_done, &o, &e), 0);
     assert_int_equal(o.n, 1);
     /* delivered again (after a crash): the same name, still one message */
     assert_int_equal(t->submit(t, &m, &e), 0);
-    assert_int_equal(t->poll(t, 0, on_done, &o, &e), 0);
+    assert_int_equal(t->poll(t, 1, on_done, &o, &e), 0);
     assert_int_equal(o.n, 2);
     assert_int_equal(count_files("Maildir/new"), 1);
     transport_free(t);
