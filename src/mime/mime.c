@@ -853,19 +853,17 @@ static struct mailmime *text_part(const char *subtype, const char *qp, size_t le
  * Message-ID keeps the output reproducible. */
 static struct mailmime *multipart(const char *type, const char *tag, const char *seed)
 {
-    struct mailmime *mp = need(mailmime_multiple_new(type));
-    clistiter *it;
+    struct mailmime_content *ct = need(mailmime_content_new_with_str(type));
+    char *boundary = xmalloc(48);
+    struct mailmime_parameter *prm;
 
-    for (it = clist_begin(mp->mm_content_type->ct_parameters); it; it = clist_next(it)) {
-        struct mailmime_parameter *prm = clist_content(it);
-        if (strcasecmp(prm->pa_name, "boundary") == 0) {
-            free(prm->pa_value);
-            prm->pa_value = xmalloc(48);
-            snprintf(prm->pa_value, 48, "=_postier_%016llx_%s", (unsigned long long)fnv1a(seed),
-                     tag);
-        }
-    }
-    return mp;
+    /* built by hand: mailmime_multiple_new and mailmime_new_empty would
+     * make a random boundary (uname, getpid) only to have it replaced */
+    snprintf(boundary, 48, "=_postier_%016llx_%s", (unsigned long long)fnv1a(seed), tag);
+    prm = need(mailmime_parameter_new(xstrdup("boundary"), boundary));
+    need_ok(clist_append(ct->ct_parameters, prm));
+    return need(mailmime_new(MAILMIME_MULTIPLE, NULL, 0, need(mailmime_fields_new_empty()), ct,
+                             NULL, NULL, NULL, need(clist_new()), NULL, NULL));
 }
 
 /* base64 (RFC 2045 §6.8, libetpan's encoder), Content-Disposition:

@@ -82,6 +82,11 @@ int buf_adds(struct buf *b, const char *s)
 
 int buf_addc(struct buf *b, char c)
 {
+    if (!b->err && b->len + 2 <= b->alloc && b->len < b->cap) { /* the common case */
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
     return buf_add(b, &c, 1);
 }
 
