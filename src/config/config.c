@@ -56,7 +56,20 @@ static const struct key keys[] = {
     {"sms", "sender", K_STR, S(sms_sender), "", NULL, NULL},
     {"sms", "quiet_hours", K_STR, S(sms_quiet_hours), "20:00-08:00", NULL, NULL},
     {"sms", "quiet_days", K_STR, S(sms_quiet_days), "sun", NULL, NULL},
+    {"sms", "username", K_STR, S(sms_username), "", NULL, "kannel"},
+    {"sms", "password", K_STR, S(sms_password), "", NULL, "kannel"},
+    {"sms", "dlr_mask", K_LONG, S(sms_dlr_mask), "0", NULL, "kannel dlr-mask (0 = no reports)"},
+    {"sms", "dlr_url", K_STR, S(sms_dlr_url), "", NULL, "kannel dlr-url"},
+    {"sms", "max_segments", K_LONG, S(sms_max_segments), "3", NULL,
+     "more segments than this: the SMS fails (too_long)"},
+    {"sms", "stop_text", K_STR, S(sms_stop_text), "STOP au 36180", NULL,
+     "ends every commercial SMS"},
+    {"sms", "connections", K_LONG, S(sms_connections), "2", NULL, NULL},
+    {"sms", "timeout", K_LONG, S(sms_timeout), "30", NULL, NULL},
+    {"sms", "max_attempts", K_LONG, S(sms_max_attempts), "3", NULL, NULL},
     {"run", "fallback", K_ENUM, S(run_fallback), "main", "main|none", "main | none"},
+    {"run", "sms_types", K_STR, S(run_sms_types), "", NULL,
+     "document types also sent by SMS, e.g. after_sales,order"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sms/sms.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -695,7 +696,9 @@ int validate_phones(const char *s, const char *cc, struct buf *out, struct err *
             break;
         }
         snprintf(one, sizeof one, "+%s", e164);
-        add_unique(&tmp, one);
+        /* 0690…, 0694…: overseas departments have their own codes */
+        sms_number_canonical(one, e164, sizeof e164);
+        add_unique(&tmp, e164);
     }
     if (!rc)
         rc = flush(out, &tmp, e);

@@ -103,8 +103,9 @@ void merge_free(struct merge *m)
     free(m);
 }
 
-/* Loads (once) templates/<type>/<locale>.eml.tmpl; NULL f when absent. */
-static int template_for(struct merge *m, const char *type, const char *locale,
+/* Loads (once) templates/<type>/<locale><ext> (ext ".eml.tmpl" or
+ * ".sms.tmpl"); c->missing when absent. */
+static int template_for(struct merge *m, const char *type, const char *locale, const char *ext,
                         struct cached **out, struct err *e)
 {
     struct buf key, path;
@@ -113,7 +114,7 @@ static int template_for(struct merge *m, const char *type, const char *locale,
     int rc = 0;
 
     buf_init(&key, 0);
-    buf_printf(&key, "%s/%s", type, locale);
+    buf_printf(&key, "%s/%s%s", type, locale, ext);
     for (i = 0; i < m->ncache; i++)
         if (!strcmp(m->cache[i].key, buf_str(&key))) {
             *out = &m->cache[i];
@@ -124,12 +125,12 @@ static int template_for(struct merge *m, const char *type, const char *locale,
     c = &m->cache[m->ncache++];
     memset(c, 0, sizeof *c);
     c->key = buf_take(&key);
-    snprintf(c->name, sizeof c->name, "%s/%s.eml.tmpl", type, locale);
+    snprintf(c->name, sizeof c->name, "%s/%s%s", type, locale, ext);
     buf_init(&path, 0);
     buf_printf(&path, "%s/%s", m->dir, c->name);
     if (access(buf_str(&path), F_OK)) {
         c->missing = 1;
-    } else if ((rc = tmpl_file_load(buf_str(&path), 0, &c->f, e)) == 0) {
+    } else if ((rc = tmpl_file_load(buf_str(&path), !strcmp(ext, ".sms.tmpl"), &c->f, e)) == 0) {
         audit_sha256_hex(c->f->source, c->f->source_len, c->sha);
     } else {
         m->ncache--; /* not cached: the error is reported each time */
@@ -342,6 +343,32 @@ static int render_parts(struct tmpl_file *f, const char *locale, struct look *l,
     return rc;
 }
 
+/* The template for d and r: the recipient's locale, the party's, then
+ * fr; *loc = the locale the template is written for (fr or en). */
+static int pick(struct merge *m, const struct store_document *d, const struct resolve_rcpt *r,
+                const char *ext, struct cached **c, const char **loc, struct merge_info *info,
+                struct err *e)
+{
+    const char *locale;
+    int rc;
+
+    if ((rc = load_document(m, d, e)))
+        return rc;
+    locale = locale_of(r, &m->party);
+    rc = template_for(m, d->type, locale, ext, c, e);
+    if (!rc && (*c)->missing && strcmp(locale, "fr"))
+        rc = template_for(m, d->type, "fr", ext, c, e);
+    if (!rc && (*c)->missing)
+        return err_set(e, ERR_INPUT, "%s/%s/%s%s: no template for this document type", m->dir,
+                       d->type, locale, ext);
+    if (rc)
+        return rc;
+    snprintf(info->template_name, sizeof info->template_name, "%s", (*c)->name);
+    memcpy(info->template_sha256, (*c)->sha, sizeof info->template_sha256);
+    *loc = strncmp((*c)->name + strlen(d->type) + 1, "en", 2) ? "fr" : "en";
+    return 0;
+}
+
 int merge_document(struct merge *m, const struct store_document *d,
                    const struct resolve_rcpt *r, const char *message_id, struct buf *out,
                    struct merge_info *info, struct err *e)
@@ -350,28 +377,16 @@ int merge_document(struct merge *m, const struct store_document *d,
     struct buf subject, text, html;
     const char *attach[1] = {d->attachment};
     struct cached *c = NULL;
-    const char *locale;
+    const char *loc;
     size_t mark = out->len;
     int rc;
 
-    if ((rc = load_document(m, d, e)))
+    if ((rc = pick(m, d, r, ".eml.tmpl", &c, &loc, info, e)))
         return rc;
-    locale = locale_of(r, &m->party);
-    rc = template_for(m, d->type, locale, &c, e);
-    if (!rc && c->missing && strcmp(locale, "fr"))
-        rc = template_for(m, d->type, "fr", &c, e);
-    if (!rc && c->missing)
-        return err_set(e, ERR_INPUT, "%s/%s/%s.eml.tmpl: no template for this document type",
-                       m->dir, d->type, locale);
-    if (rc)
-        return rc;
-    snprintf(info->template_name, sizeof info->template_name, "%s", c->name);
-    memcpy(info->template_sha256, c->sha, sizeof info->template_sha256);
     buf_init(&subject, 4096);
     buf_init(&text, 0);
     buf_init(&html, 0);
-    rc = render_parts(c->f, strncmp(c->name + strlen(d->type) + 1, "en", 2) ? "fr" : "en", &l,
-                      &subject, &text, &html, e);
+    rc = render_parts(c->f, loc, &l, &subject, &text, &html, e);
     if (!rc) {
         struct mime_msg msg = {
             .from_name = m->sender_name, .from_addr = m->sender_email,
@@ -389,6 +404,28 @@ int merge_document(struct merge *m, const struct store_document *d,
     buf_release(&text);
     buf_release(&html);
     return rc;
+}
+
+int merge_sms(struct merge *m, const struct store_document *d, const struct resolve_rcpt *r,
+              struct buf *out, struct merge_info *info, struct err *e)
+{
+    struct look l = {.m = m, .d = d, .rcpt = &r->contact, .rcpt_display = r->display};
+    struct cached *c = NULL;
+    const char *loc;
+    size_t mark = out->len;
+    int rc;
+
+    if ((rc = pick(m, d, r, ".sms.tmpl", &c, &loc, info, e)))
+        return rc;
+    struct tmpl_locale tl = {loc};
+    rc = tmpl_render(c->f->text, TMPL_TEXT, &tl, lookup, &l, out, e);
+    if (rc) {
+        buf_truncate(out, mark);
+        return rc;
+    }
+    while (out->len > mark && strchr(" \t\r\n", out->data[out->len - 1]))
+        buf_truncate(out, out->len - 1); /* the file's last line break is not text */
+    return 0;
 }
 
 /* ---- templates check: names against what a document provides ---- */

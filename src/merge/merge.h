@@ -33,6 +33,11 @@ int merge_document(struct merge *m, const struct store_document *d,
                    const struct resolve_rcpt *r, const char *message_id, struct buf *out,
                    struct merge_info *info, struct err *e);
 
+/* Renders the SMS text of d for r (templates/<type>/<locale>.sms.tmpl)
+ * into out: UTF-8, no trailing line break.  Errors as merge_document. */
+int merge_sms(struct merge *m, const struct store_document *d, const struct resolve_rcpt *r,
+              struct buf *out, struct merge_info *info, struct err *e);
+
 /* Checks every template file under the templates folder: parses it and
  * verifies each placeholder name against what a document can provide.
  * Calls report for each problem ("file:line:col: ..."); returns the

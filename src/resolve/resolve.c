@@ -10,6 +10,7 @@
 #include "contacts/contacts.h"
 #include "contacts/validate.h"
 #include "documents/documents.h"
+#include "sms/sms.h"
 #include "util/buf.h"
 #include "util/xalloc.h"
 
@@ -53,6 +54,26 @@ static void first_email(struct resolve_rcpt *p)
     p->address[n] = '\0';
 }
 
+/* SMS: the first of the contact's phones that is a mobile, in canonical
+ * E.164 (overseas departments under their own codes). */
+static void first_mobile(struct resolve_rcpt *p)
+{
+    const char *s = p->contact.v[CF_PHONES];
+
+    p->address[0] = '\0';
+    while (s && *s) {
+        char one[32], canon[32];
+        size_t n = strcspn(s, ";");
+        snprintf(one, sizeof one, "%.*s", (int)(n < sizeof one ? n : sizeof one - 1), s);
+        sms_number_canonical(one, canon, sizeof canon);
+        if (sms_is_mobile(canon)) {
+            snprintf(p->address, sizeof p->address, "%s", canon);
+            return;
+        }
+        s += n + (s[n] == ';');
+    }
+}
+
 static int valid_on(const struct store_rec *c, const char *date)
 {
     const char *from = c->v[CF_VALID_FROM], *until = c->v[CF_VALID_UNTIL];
@@ -79,11 +100,14 @@ static void check_rcpt(struct resolve_result *r, const struct store_document *d,
     size_t i;
 
     display_name(p);
-    first_email(p);
+    if (o->sms)
+        first_mobile(p);
+    else
+        first_email(p);
     if (p->level == RESOLVE_CONTACT && !valid_on(&p->contact, o->date))
         p->reason = "inactive";
     else if (!p->address[0])
-        p->reason = "no_email";
+        p->reason = o->sms ? "no_phone" : "no_email";
     else if (d->esign && !(bits_of(p->contact.v[CF_CONSENTS], 1) & CONSENT_ESIGN))
         p->reason = "no_consent:esign";
     for (i = 0; !p->reason && i + 1 < r->n; i++)

@@ -17,7 +17,8 @@ struct resolve_rcpt {
     enum resolve_level level;
     struct store_rec contact; /* STORE_CONTACT fields; for the main and
                                * address levels filled from the party or site */
-    char address[320];        /* the e-mail address used (first of the list) */
+    char address[320];        /* the e-mail address used (first of the list),
+                               * or for SMS the mobile number */
     char display[256];        /* display name */
     const char *reason;       /* static string, NULL for a recipient */
 };
@@ -31,6 +32,8 @@ struct resolve_result {
 struct resolve_opts {
     const char *date;      /* run date YYYY-MM-DD */
     int fallback_main;     /* [run] fallback = main */
+    int sms;               /* the SMS channel: address = the first mobile
+                            * number (E.164), reason no_phone without one */
 };
 
 /* Resolves d.  out must be zeroed or released before; release with

@@ -24,6 +24,7 @@
 
 struct pending {
     long long id, contact_id;
+    char channel[8];
     int attempts; /* all runs, as the delivery row will say */
     int tries;    /* this run */
     double not_before;
@@ -49,6 +50,9 @@ struct rate {
 
 struct dispatch {
     struct job *j;
+    struct transport *tr;
+    const char *channel;
+    const char *from; /* envelope sender or SMS sender */
     struct queue ready, waiting, finished;
     size_t inflight, slots;
     long long after;
@@ -59,8 +63,6 @@ struct dispatch {
     struct rate per_second, per_hour;
     double t0, last_commit, last_progress;
     long long total, settled;
-    pthread_mutex_t journal_mu;
-    long long journaled, recorded; /* outcomes written to / recorded from the journal */
 };
 
 static double now_s(void)
@@ -130,6 +132,7 @@ static struct pending *pending_new(const struct store_delivery *d)
     p->id = d->id;
     p->contact_id = d->contact_id;
     p->attempts = d->attempts;
+    snprintf(p->channel, sizeof p->channel, "%s", d->channel);
     p->address = xstrdup(d->address);
     p->message_id = xstrdup(d->message_id);
     p->doc_ref = xstrdup(d->document_ref);
@@ -164,7 +167,7 @@ static int record_one(struct job *j, const struct pending *p, const struct trans
     const char *state = state_of(r->outcome);
     char reply[300];
     struct store_history h = {
-        .event = state, .channel = "email", .address = p->address,
+        .event = state, .channel = p->channel, .address = p->address,
         .contact_id = p->contact_id, .party_ref = p->party_ref,
         .document_ref = p->doc_ref, .document_type = p->doc_type,
         .template_name = p->tmpl, .template_sha256 = p->sha, .message_id = p->message_id,
@@ -198,19 +201,21 @@ static void journal_hook(void *ctx, const char *id, void *cookie,
     for (char *c = line; *c; c++)
         if (*c == '\n' || *c == '\r')
             *c = ' ';
-    pthread_mutex_lock(&d->journal_mu);
-    d->journaled++; /* counted first: a clear never drops an unrecorded line */
+    pthread_mutex_lock(&d->j->journal_mu);
+    d->j->journaled++; /* counted first: a clear never drops an unrecorded line */
     journal_append(d->j->journal, line);
-    pthread_mutex_unlock(&d->journal_mu);
+    pthread_mutex_unlock(&d->j->journal_mu);
 }
 
 /* Empties the journal when every line in it has been recorded. */
 static void journal_trim(struct dispatch *d)
 {
-    pthread_mutex_lock(&d->journal_mu);
-    if (d->journaled == d->recorded)
-        journal_clear(d->j->journal, NULL);
-    pthread_mutex_unlock(&d->journal_mu);
+    struct job *j = d->j;
+
+    pthread_mutex_lock(&j->journal_mu);
+    if (j->journaled == j->recorded)
+        journal_clear(j->journal, NULL);
+    pthread_mutex_unlock(&j->journal_mu);
 }
 
 /* Records the finished outcomes in one transaction, then lets the spool
@@ -232,7 +237,9 @@ static int record_finished(struct dispatch *d, struct err *e)
         store_rollback(j->s);
         return rc;
     }
-    d->recorded += (long long)d->finished.n;
+    pthread_mutex_lock(&j->journal_mu);
+    j->recorded += (long long)d->finished.n;
+    pthread_mutex_unlock(&j->journal_mu);
     journal_trim(d);
     while ((p = q_pop(&d->finished))) {
         enum transport_outcome o = p->reply.outcome;
@@ -291,7 +298,7 @@ static int load_more(struct dispatch *d, struct err *e)
     size_t before = d->ready.n;
     int rc;
 
-    rc = store_delivery_pending(d->j->s, d->after, LOAD_BATCH, collect, d, e);
+    rc = store_delivery_pending(d->j->s, d->channel, d->after, LOAD_BATCH, collect, d, e);
     if (!rc && d->ready.n - before < LOAD_BATCH)
         d->eof = 1;
     return rc;
@@ -371,11 +378,11 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             refuse(d, p, "spool", e->msg);
             continue;
         }
-        m = (struct transport_msg){.id = p->spool, .from = j->cfg->sender_email,
+        m = (struct transport_msg){.id = p->spool, .from = d->from,
                                    .to = p->address, .data = buf_str(&p->data),
                                    .len = p->data.len, .cookie = p};
         p->attempts++, p->tries++;
-        if ((rc = j->tr->submit(j->tr, &m, e))) {
+        if ((rc = d->tr->submit(d->tr, &m, e))) {
             p->attempts--, p->tries--;
             q_push(&d->ready, p);
             return rc;
@@ -392,34 +399,38 @@ static void progress(struct dispatch *d, double now, int last)
     const struct run_opts *o = d->j->o;
     double el = now - d->t0;
 
-    if (!o->on_progress || (!last && now - d->last_progress < 0.2))
+    if (!o->on_progress || strcmp(d->channel, "email") ||
+        (!last && now - d->last_progress < 0.2))
         return;
     d->last_progress = now;
     o->on_progress(o->ctx, d->settled, d->total + d->j->sum->queued,
                    el > 0 ? (double)d->settled / el : 0, last);
 }
 
-int dispatch_new(struct job *j, struct dispatch **out, struct err *e)
+int dispatch_new(struct job *j, struct transport *tr, const char *channel,
+                 struct dispatch **out, struct err *e)
 {
     struct dispatch *d = xcalloc(1, sizeof *d);
-    int smtp = !strcmp(j->tr->name, "smtp");
+    int smtp = !strcmp(tr->name, "smtp"), sms = !strcmp(channel, "sms");
     int rc;
 
     d->j = j;
+    d->tr = tr;
+    d->channel = channel;
+    d->from = sms ? j->cfg->sms_sender : j->cfg->sender_email;
     q_init(&d->ready), q_init(&d->waiting), q_init(&d->finished);
-    pthread_mutex_init(&d->journal_mu, NULL);
-    d->max_tries = smtp ? j->cfg->smtp_max_attempts : 1;
+    d->max_tries = smtp ? j->cfg->smtp_max_attempts : sms ? j->cfg->sms_max_attempts : 1;
     d->per_second = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_second : 0, .window = 1};
     d->per_hour = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_hour : 0, .window = 3600};
     /* without a rate limit the transport may hold more than it sends at
      * once; with one, a message is handed over when it may start */
-    d->slots = j->tr->slots;
+    d->slots = tr->slots;
     if (smtp && !d->per_second.limit && !d->per_hour.limit)
-        d->slots = j->tr->slots * 64;
+        d->slots = tr->slots * 64;
     d->t0 = d->last_commit = now_s();
-    j->tr->record = journal_hook;
-    j->tr->record_ctx = d;
-    if ((rc = store_delivery_count_pending(j->s, &d->total, e))) {
+    tr->record = journal_hook;
+    tr->record_ctx = d;
+    if ((rc = store_delivery_count_pending(j->s, channel, &d->total, e))) {
         dispatch_finish(d, 0, NULL);
         return rc;
     }
@@ -431,7 +442,6 @@ int dispatch_new(struct job *j, struct dispatch **out, struct err *e)
  * timeout seconds when something is in flight), record (when allowed). */
 static int turn(struct dispatch *d, int committed, double timeout, struct err *e)
 {
-    struct job *j = d->j;
     double now = now_s(), wake = 0;
     int rc = 0;
 
@@ -445,7 +455,7 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
         timeout = wake > now ? wake - now : 0;
     if (d->inflight) {
         struct err pe;
-        if (j->tr->poll(j->tr, (int)(timeout * 1000), on_done, d, &pe) && !d->fatal.code)
+        if (d->tr->poll(d->tr, (int)(timeout * 1000), on_done, d, &pe) && !d->fatal.code)
             d->fatal = pe;
     } else if (timeout > 0) {
         struct timespec ts = {0, (long)(timeout * 1e9)};
@@ -482,13 +492,12 @@ int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
     if (!rc)
         rc = record_finished(d, e);
     progress(d, now_s(), 1);
-    j->tr->record = NULL;
+    d->tr->record = NULL;
     /* messages that wait for a backoff stay deferred for the next run */
     j->sum->deferred += (long long)d->waiting.n;
     q_free(&d->ready), q_free(&d->waiting), q_free(&d->finished);
     free(d->per_second.t);
     free(d->per_hour.t);
-    pthread_mutex_destroy(&d->journal_mu);
     if (!rc && d->fatal.code && send_all)
         *e = d->fatal, rc = d->fatal.code;
     free(d);

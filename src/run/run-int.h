@@ -3,6 +3,8 @@
 #ifndef POSTIER_RUN_INT_H
 #define POSTIER_RUN_INT_H
 
+#include <pthread.h>
+
 #include "merge/merge.h"
 #include "resolve/resolve.h"
 #include "run.h"
@@ -19,8 +21,13 @@ struct job {
     struct spool *spool;
     struct journal *journal;
     struct merge *merge;
-    struct transport *tr;
-    struct dispatch *dispatch; /* NULL in a dry run */
+    struct transport *tr, *sms_tr;          /* sms_tr: NULL unless [sms] transport is set */
+    struct dispatch *dispatch, *sms_dispatch; /* NULL in a dry run */
+    int sms_on;                              /* [sms] transport is not none */
+    /* the send journal is shared by both dispatchers: outcomes written to
+     * it and recorded from it, so that it is emptied only when complete */
+    pthread_mutex_t journal_mu;
+    long long journaled, recorded;
     struct resolve_opts ropts;
     char domain[256];
     struct buf msg;
@@ -37,7 +44,8 @@ int run_recover(struct job *j, struct err *e);
 /* The dispatcher sends every queued and deferred delivery through j->tr
  * while the run is still resolving documents: */
 struct dispatch;
-int dispatch_new(struct job *j, struct dispatch **out, struct err *e);
+int dispatch_new(struct job *j, struct transport *tr, const char *channel,
+                 struct dispatch **out, struct err *e);
 /* Moves the queue along without waiting.  committed = 1 only outside a
  * transaction (after a batch's commit): then it also loads the newly
  * queued deliveries and records outcomes. */

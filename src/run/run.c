@@ -10,6 +10,7 @@
 
 #include "audit/audit.h"
 #include "run-int.h"
+#include "sms/sms.h"
 #include "util/xalloc.h"
 
 #define DOC_BATCH 200
@@ -48,7 +49,7 @@ void run_line(struct job *j, const char *fmt, ...)
 /* Stable Message-ID and spool name for (document, address, channel):
  * a resend is recognisable (SPEC §4). */
 static void message_id(struct job *j, const struct store_document *d, const char *address,
-                       char *spool_name, char *mid, size_t n)
+                       const char *channel, char *spool_name, char *mid, size_t n)
 {
     char hex[65];
     struct buf key;
@@ -58,7 +59,7 @@ static void message_id(struct job *j, const struct store_document *d, const char
     buf_printf(&key, "doc\n%s\n%s\n", d->type, d->ref);
     for (i = 0; address[i]; i++)
         buf_addc(&key, (char)tolower((unsigned char)address[i]));
-    buf_adds(&key, "\nemail");
+    buf_printf(&key, "\n%s", channel);
     audit_sha256_hex(buf_str(&key), key.len, hex);
     buf_release(&key);
     memcpy(spool_name, hex, 32);
@@ -72,92 +73,156 @@ static const char *consent_of(const struct resolve_rcpt *r)
 }
 
 static int history(struct job *j, const struct store_document *d, const struct resolve_rcpt *r,
-                   const char *event, const char *reason, const char *mid,
+                   const char *channel, const char *event, const char *reason, const char *mid,
                    const struct merge_info *info, const char *reply, struct err *e)
 {
     struct store_history h = {
-        .event = event, .channel = "email", .address = r->address[0] ? r->address : NULL,
+        .event = event, .channel = channel, .address = r->address[0] ? r->address : NULL,
         .contact_id = r->level == RESOLVE_CONTACT ? r->contact.id : 0,
         .party_ref = d->party_ref, .document_ref = d->ref, .document_type = d->type,
-        .template_name = info ? info->template_name : NULL,
-        .template_sha256 = info ? info->template_sha256 : NULL,
+        .template_name = info && info->template_name[0] ? info->template_name : NULL,
+        .template_sha256 = info && info->template_sha256[0] ? info->template_sha256 : NULL,
         .message_id = mid, .reason = reason, .server_reply = reply, .consent = consent_of(r),
     };
     return audit_append(j->s, &h, e);
 }
 
-/* One recipient of a new document: render, spool, record as queued; or
- * record why not (template failure). */
-static int queue_one(struct job *j, const struct store_document *d, const struct resolve_rcpt *r,
-                     struct err *e)
+/* Renders the message of d for r on channel into j->msg.  A message that
+ * cannot be made is ERR_INPUT with *reason (template, too_long). */
+static int render(struct job *j, const struct store_document *d, const struct resolve_rcpt *r,
+                  int sms, const char *mid, struct merge_info *info, const char **reason,
+                  struct err *e)
 {
+    struct sms_size size;
+    int rc;
+
+    buf_reset(&j->msg);
+    *reason = "template";
+    if (!sms)
+        return merge_document(j->merge, d, r, mid, &j->msg, info, e);
+    if ((rc = merge_sms(j->merge, d, r, &j->msg, info, e)))
+        return rc;
+    if (j->msg.data) { /* typography that would make it UCS-2 for nothing */
+        sms_simplify(j->msg.data);
+        j->msg.len = strlen(j->msg.data);
+    }
+    if ((rc = sms_measure(buf_str(&j->msg), &size, e)))
+        return rc;
+    if (size.segments > (size_t)j->cfg->sms_max_segments) {
+        *reason = "too_long";
+        return err_set(e, ERR_INPUT, "%s, %zu segments: more than [sms] max_segments = %ld",
+                       size.coding == SMS_UCS2 ? "UCS-2" : "GSM-7", size.segments,
+                       j->cfg->sms_max_segments);
+    }
+    return 0;
+}
+
+/* One recipient of a new document: render, spool, record as queued; or
+ * record why not (template failure, SMS too long). */
+static int queue_one(struct job *j, const struct store_document *d, const struct resolve_rcpt *r,
+                     int sms, struct err *e)
+{
+    const char *channel = sms ? "sms" : "email", *state = NULL, *reason;
     struct merge_info info = {{0}, {0}};
     char spool_name[40], mid[320];
-    const char *state = NULL;
     struct err me;
     int rc;
 
-    rc = store_delivery_find(j->s, d->id, NULL, "email", r->address, &state, e);
+    rc = store_delivery_find(j->s, d->id, NULL, channel, r->address, &state, e);
     if (rc || state) /* sent (or tried) before: at most once, ever */
         return rc;
-    message_id(j, d, r->address, spool_name, mid, sizeof mid);
-    buf_reset(&j->msg);
-    if (merge_document(j->merge, d, r, mid, &j->msg, &info, &me)) {
+    message_id(j, d, r->address, channel, spool_name, mid, sizeof mid);
+    if (render(j, d, r, sms, mid, &info, &reason, &me)) {
         if (me.code != ERR_INPUT && me.code != ERR_IO && me.code != ERR_TOOBIG)
             return (*e = me, me.code);
         j->sum->failed++;
-        run_count_reason(j->sum, "template");
-        run_line(j, "%s %s -> %s: FAILED (template) %s", d->type, d->ref, r->address, me.msg);
+        run_count_reason(j->sum, reason);
+        run_line(j, "%s %s -> %s: FAILED (%s) %s", d->type, d->ref, r->address, reason, me.msg);
         if (j->o->dry_run)
             return 0;
         struct store_delivery dl = {.document_id = d->id, .contact_id = r->contact.id,
-                                    .channel = "email", .address = r->address,
+                                    .channel = channel, .address = r->address,
                                     .message_id = mid, .state = "failed",
                                     .template_name = info.template_name};
         if ((rc = store_delivery_add(j->s, &dl, e)))
             return rc;
-        return history(j, d, r, "failed", "template", mid, &info, me.msg, e);
+        return history(j, d, r, channel, "failed", reason, mid, &info, me.msg, e);
     }
     j->sum->queued++;
-    run_line(j, "%s %s -> %s <%s> (%s)", d->type, d->ref, r->display, r->address, info.template_name);
+    run_line(j, "%s %s -> %s <%s> (%s)", d->type, d->ref, r->display, r->address,
+             info.template_name);
     if (j->o->dry_run)
         return 0;
     struct store_delivery dl = {.document_id = d->id,
                                 .contact_id = r->level == RESOLVE_CONTACT ? r->contact.id : 0,
-                                .channel = "email", .address = r->address, .message_id = mid,
+                                .channel = channel, .address = r->address, .message_id = mid,
                                 .state = "queued", .template_name = info.template_name,
                                 .template_sha256 = info.template_sha256, .consent = consent_of(r)};
     if ((rc = spool_write(j->spool, spool_name, buf_str(&j->msg), j->msg.len, e)) ||
         (rc = store_delivery_add(j->s, &dl, e)))
         return rc;
-    return history(j, d, r, "queued", NULL, mid, &info, NULL, e);
+    return history(j, d, r, channel, "queued", NULL, mid, &info, NULL, e);
+}
+
+/* Is the document's type one of [run] sms_types? */
+static int by_sms(struct job *j, const char *type)
+{
+    const char *p = j->cfg->run_sms_types;
+    size_t n = strlen(type);
+
+    if (!j->sms_on)
+        return 0;
+    while (p && *p) {
+        size_t len;
+        p += strspn(p, " ,");
+        len = strcspn(p, " ,");
+        if (len == n && !strncmp(p, type, n))
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+/* Resolves d for one channel and queues or skips each candidate. */
+static int process_channel(struct job *j, const struct store_document *d, int sms,
+                           struct err *e)
+{
+    struct resolve_opts o = j->ropts;
+    struct resolve_result res = {0};
+    const char *channel = sms ? "sms" : "email";
+    size_t i;
+    int rc;
+
+    o.sms = sms;
+    rc = resolve_document(j->s, d, &o, &res, e);
+    if (!rc && !res.n)
+        run_line(j, "%s %s: nobody to send to%s", d->type, d->ref, sms ? " by SMS" : "");
+    for (i = 0; !rc && i < res.n; i++) {
+        const struct resolve_rcpt *r = &res.v[i];
+        if (!r->reason) {
+            rc = queue_one(j, d, r, sms, e);
+            continue;
+        }
+        j->sum->skipped++;
+        run_count_reason(j->sum, r->reason);
+        run_line(j, "%s %s: skipped %s%s%s%s (%s)", d->type, d->ref, sms ? "SMS " : "",
+                 r->display, r->address[0] ? " " : "", r->address, r->reason);
+        if (!j->o->dry_run)
+            rc = history(j, d, r, channel, "skipped", r->reason, NULL, NULL, NULL, e);
+    }
+    resolve_release(&res);
+    return rc;
 }
 
 static int process_document(struct job *j, const struct store_document *d, const char *now,
                             struct err *e)
 {
-    struct resolve_result res = {0};
-    size_t i;
     int rc;
 
-    rc = resolve_document(j->s, d, &j->ropts, &res, e);
     j->sum->documents++;
-    if (!rc && !res.n)
-        run_line(j, "%s %s: nobody to send to", d->type, d->ref);
-    for (i = 0; !rc && i < res.n; i++) {
-        const struct resolve_rcpt *r = &res.v[i];
-        if (!r->reason) {
-            rc = queue_one(j, d, r, e);
-            continue;
-        }
-        j->sum->skipped++;
-        run_count_reason(j->sum, r->reason);
-        run_line(j, "%s %s: skipped %s%s%s (%s)", d->type, d->ref, r->display,
-             r->address[0] ? " " : "", r->address, r->reason);
-        if (!j->o->dry_run)
-            rc = history(j, d, r, "skipped", r->reason, NULL, NULL, NULL, e);
-    }
-    resolve_release(&res);
+    rc = process_channel(j, d, 0, e);
+    if (!rc && by_sms(j, d->type))
+        rc = process_channel(j, d, 1, e);
     if (!rc && !j->o->dry_run)
         rc = store_document_processed(j->s, d->id, now, e);
     return rc;
@@ -228,6 +293,8 @@ static int resolve_all(struct job *j, struct err *e)
                 /* earlier batches go out while this one is rendered */
                 if (!rc && j->dispatch)
                     rc = dispatch_pump(j->dispatch, 0, e);
+                if (!rc && j->sms_dispatch)
+                    rc = dispatch_pump(j->sms_dispatch, 0, e);
             }
             /* messages durable in the queue before the db says queued */
             if (!rc && !j->o->dry_run)
@@ -238,6 +305,8 @@ static int resolve_all(struct job *j, struct err *e)
                 rc = store_commit(j->s, e);
             if (!rc && j->dispatch)
                 rc = dispatch_pump(j->dispatch, 1, e);
+            if (!rc && j->sms_dispatch)
+                rc = dispatch_pump(j->sms_dispatch, 1, e);
         }
         free_batch(b);
         if (rc)
@@ -251,15 +320,42 @@ static int resolve_all(struct job *j, struct err *e)
 static int open_transport(struct job *j, struct err *e)
 {
     const struct config *c = j->cfg;
+    int rc;
 
     if (!strcmp(c->email_transport, "smtp")) {
         struct smtp_opts so = {.url = c->smtp_url, .username = c->smtp_username,
                                .password = c->smtp_password, .starttls = c->smtp_starttls,
                                .ca_file = c->smtp_ca_file, .connections = c->smtp_connections,
                                .timeout = c->smtp_timeout};
-        return transport_smtp_new(&so, &j->tr, e);
+        rc = transport_smtp_new(&so, &j->tr, e);
+    } else {
+        rc = transport_maildir_new(c->email_maildir, &j->tr, e);
     }
-    return transport_maildir_new(c->email_maildir, &j->tr, e);
+    if (rc || !j->sms_on)
+        return rc;
+    if (!strcmp(c->sms_transport, "maildir"))
+        return err_set(e, ERR_CONFIG, "[sms] transport = maildir is not available yet "
+                                      "(kannel, json or none)");
+    struct sms_opts mo = {.kind = c->sms_transport, .url = c->sms_url,
+                          .username = c->sms_username, .password = c->sms_password,
+                          .token = c->sms_token, .dlr_url = c->sms_dlr_url,
+                          .dlr_mask = c->sms_dlr_mask, .connections = c->sms_connections,
+                          .timeout = c->sms_timeout};
+    return transport_sms_new(&mo, &j->sms_tr, e);
+}
+
+/* After a failure (rc): records what is in flight and sends no more. */
+static int finish(struct dispatch *d, int rc, struct err *e)
+{
+    struct err de;
+    int drc;
+
+    if (!d)
+        return rc;
+    drc = dispatch_finish(d, !rc, &de);
+    if (drc && !rc)
+        *e = de, rc = drc;
+    return rc;
 }
 
 int run_nightly(struct store *s, const struct config *cfg, const struct run_opts *o,
@@ -270,32 +366,34 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
     int rc = 0;
 
     memset(sum, 0, sizeof *sum);
+    pthread_mutex_init(&j.journal_mu, NULL);
     j.ropts.date = o->date;
     j.ropts.fallback_main = !strcmp(cfg->run_fallback, "main");
+    j.sms_on = strcmp(cfg->sms_transport, "none") != 0;
     snprintf(j.domain, sizeof j.domain, "%s", at ? at + 1 : "postier.invalid");
     buf_init(&j.msg, 0);
     if (!strcmp(cfg->email_transport, "smtp") && cfg->smtp_max_attempts < 1)
         rc = err_set(e, ERR_CONFIG, "[smtp] max_attempts: must be at least 1");
+    if (!rc && j.sms_on && cfg->sms_max_attempts < 1)
+        rc = err_set(e, ERR_CONFIG, "[sms] max_attempts: must be at least 1");
     if (!rc && !o->dry_run && !(rc = spool_open(cfg->spool, &j.spool, e)) &&
         !(rc = journal_open(cfg->spool, &j.journal, e)))
         rc = run_recover(&j, e);
     if (!rc)
         rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, o->date, &j.merge,
                        e);
-    if (!rc && !o->dry_run && !(rc = open_transport(&j, e)))
-        rc = dispatch_new(&j, &j.dispatch, e);
+    if (!rc && !o->dry_run && !(rc = open_transport(&j, e)) &&
+        !(rc = dispatch_new(&j, j.tr, "email", &j.dispatch, e)) && j.sms_tr)
+        rc = dispatch_new(&j, j.sms_tr, "sms", &j.sms_dispatch, e);
     if (!rc)
         rc = resolve_all(&j, e);
-    if (j.dispatch) { /* after a failure: record what is in flight, send no more */
-        struct err de;
-        int drc = dispatch_finish(j.dispatch, !rc, &de);
-        if (drc && !rc)
-            *e = de, rc = drc;
-    }
+    rc = finish(j.sms_dispatch, finish(j.dispatch, rc, e), e);
+    transport_free(j.sms_tr);
     transport_free(j.tr);
     merge_free(j.merge);
     journal_close(j.journal);
     spool_close(j.spool);
     buf_release(&j.msg);
+    pthread_mutex_destroy(&j.journal_mu);
     return rc;
 }

@@ -306,33 +306,39 @@ static int delivery_rows(struct store *s, sqlite3_stmt *st, int is_cached, store
 
 /* Walks deliveries by id (the unary + keeps SQLite off the state index,
  * which would make every batch scan all queued rows again). */
-int store_delivery_pending(struct store *s, long long after_id, long long limit,
-                           store_delivery_cb cb, void *ctx, struct err *e)
+int store_delivery_pending(struct store *s, const char *channel, long long after_id,
+                           long long limit, store_delivery_cb cb, void *ctx, struct err *e)
 {
     sqlite3_stmt *st;
     int rc;
 
     rc = prepare(s,
                  DELIVERY_COLUMNS
-                 " WHERE +y.state IN ('queued', 'deferred') AND y.id > ? ORDER BY y.id LIMIT ?",
+                 " WHERE +y.state IN ('queued', 'deferred') AND y.channel = ? AND y.id > ?"
+                 " ORDER BY y.id LIMIT ?",
                  &st, e);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, after_id);
-    sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+    sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after_id);
+    sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
     return delivery_rows(s, st, 0, cb, ctx, e);
 }
 
-int store_delivery_count_pending(struct store *s, long long *n, struct err *e)
+int store_delivery_count_pending(struct store *s, const char *channel, long long *n,
+                                 struct err *e)
 {
     sqlite3_stmt *st;
     int rc;
 
     *n = 0;
-    rc = prepare(s, "SELECT count(*) FROM delivery WHERE state IN ('queued', 'deferred')", &st,
-                 e);
+    rc = prepare(s,
+                 "SELECT count(*) FROM delivery WHERE state IN ('queued', 'deferred')"
+                 " AND channel = ?",
+                 &st, e);
     if (rc)
         return rc;
+    sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);

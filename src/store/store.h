@@ -189,16 +189,18 @@ int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
 /* Sets state and attempts of delivery id. */
 int store_delivery_update(struct store *s, long long id, const char *state, int attempts,
                           struct err *e);
-/* Deliveries still to send (queued or deferred) with id > after_id, in id
- * order, at most limit (0 = all). */
-int store_delivery_pending(struct store *s, long long after_id, long long limit,
-                           store_delivery_cb cb, void *ctx, struct err *e);
+/* Deliveries of channel still to send (queued or deferred) with id >
+ * after_id, in id order, at most limit (0 = all). */
+int store_delivery_pending(struct store *s, const char *channel, long long after_id,
+                           long long limit, store_delivery_cb cb, void *ctx, struct err *e);
 /* Calls cb for the delivery whose Message-ID starts "<prefix@" (the
  * spool file name), if there is one. */
 int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_cb cb,
                             void *ctx, struct err *e);
-/* *n = the number of deliveries still to send (queued or deferred). */
-int store_delivery_count_pending(struct store *s, long long *n, struct err *e);
+/* *n = the number of deliveries of channel still to send (queued or
+ * deferred). */
+int store_delivery_count_pending(struct store *s, const char *channel, long long *n,
+                                 struct err *e);
 
 /* ---- history: append-only rows (the hash chain is audit/'s job) ---- */
 

@@ -79,6 +79,21 @@ struct smtp_opts {
  * reused from message to message.  ERR_CONFIG for bad options. */
 int transport_smtp_new(const struct smtp_opts *o, struct transport **out, struct err *e);
 
+struct sms_opts {
+    const char *kind;      /* kannel | json */
+    const char *url;       /* http(s)://… of sendsms or of the JSON endpoint */
+    const char *username, *password; /* kannel */
+    const char *token;     /* json: Authorization: Bearer */
+    const char *dlr_url;   /* kannel delivery reports, when dlr_mask > 0 */
+    long dlr_mask, connections, timeout;
+    const char *ca_file;   /* PEM CAs, or NULL for the system's */
+};
+
+/* SMS through an HTTP gateway (libcurl multi).  A message's data is its
+ * UTF-8 text, m.from the sender, m.to the E.164 number.  ERR_CONFIG for
+ * bad options. */
+int transport_sms_new(const struct sms_opts *o, struct transport **out, struct err *e);
+
 /* Frees t through its vtable; NULL-safe. */
 void transport_free(struct transport *t);
 

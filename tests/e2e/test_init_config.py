@@ -17,8 +17,11 @@ SECTIONS = {
     'smtp': ['url', 'username', 'password', 'starttls', 'connections',
              'rate_per_second', 'rate_per_hour', 'timeout', 'max_attempts',
              'ca_file'],  # ca_file: an extension (the CAs that verify the server)
-    'sms': ['transport', 'url', 'token', 'sender', 'quiet_hours', 'quiet_days'],
-    'run': ['fallback'],
+    'sms': ['transport', 'url', 'token', 'sender', 'quiet_hours', 'quiet_days',
+            # extensions: kannel credentials and reports, limits, retries
+            'username', 'password', 'dlr_mask', 'dlr_url', 'max_segments', 'stop_text',
+            'connections', 'timeout', 'max_attempts'],
+    'run': ['fallback', 'sms_types'],
 }
 DEFAULTS = {
     ('store', 'database'): 'postier.db', ('store', 'spool'): 'spool',

@@ -70,6 +70,16 @@ static int setup(void **state)
                  "flags=invoice", "display_order=9", NULL);
     save(STORE_CONTACT, "party_ref=C1", "last_name=Other", "email=o@lefevre.fr",
          "flags=after_sales", NULL);
+    /* SMS: only mobiles, the first one, never the fax */
+    save(STORE_PARTY, "ref=C3", "kind=client", "name=Mobiles SA", NULL);
+    save(STORE_CONTACT, "party_ref=C3", "last_name=Landline first", "flags=after_sales",
+         "phones=01 45 67 89 01;06 12 34 56 78;07 12 34 56 78", "display_order=1", NULL);
+    save(STORE_CONTACT, "party_ref=C3", "last_name=Fax only", "flags=after_sales",
+         "phones=01 45 67 89 02", "fax=06 12 34 56 70", "display_order=2", NULL);
+    save(STORE_CONTACT, "party_ref=C3", "last_name=Guadeloupe", "flags=after_sales",
+         "phones=+33 6 90 12 34 56", "display_order=3", NULL);
+    save(STORE_CONTACT, "party_ref=C3", "last_name=Same mobile", "flags=after_sales",
+         "phones=+33612345678", "display_order=4", NULL);
     return 0;
 }
 
@@ -82,10 +92,19 @@ static int teardown(void **state)
 
 /* Resolves and returns "address:reason;..." in order (reason '-' for a
  * recipient). */
+static char *run_opts(struct store_document *d, const struct resolve_opts *op);
+
 static char *run(struct store_document *d, int fallback)
 {
+    struct resolve_opts o = {.date = "2026-11-23", .fallback_main = fallback};
+
+    return run_opts(d, &o);
+}
+
+static char *run_opts(struct store_document *d, const struct resolve_opts *op)
+{
     static char out[1024];
-    struct resolve_opts o = {"2026-11-23", fallback};
+    struct resolve_opts o = *op;
     struct resolve_result r = {0};
     struct err e;
     size_t i, n = 0;
@@ -111,6 +130,20 @@ static void flagged_valid_in_display_order(void **state)
     assert_string_equal(run(&d, 1), "compta@lefevre.fr:-;dir@lefevre.fr:-;old@lefevre.fr:inactive;"
                                     "f@lefevre.fr:inactive;NoMail:no_email;"
                                     "COMPTA@lefevre.fr:duplicate_address;");
+}
+
+static void sms_first_mobile(void **state)
+{
+    struct store_document d = {.type = "after_sales", .party_ref = "C3"};
+    struct resolve_opts o = {.date = "2026-11-23", .fallback_main = 1, .sms = 1};
+
+    (void)state;
+    assert_string_equal(run_opts(&d, &o), "+33612345678:-;Fax only:no_phone;+590690123456:-;"
+                                          "+33612345678:duplicate_address;");
+    o.sms = 0; /* the same contacts by e-mail: none has an address */
+    assert_string_equal(run_opts(&d, &o), "Landline first:no_email;Fax only:no_email;"
+                                          "Guadeloupe:no_email;Same mobile:no_email;"
+                                          "Mobiles SA:no_email;");
 }
 
 static void explicit_contact(void **state)
@@ -182,6 +215,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(flagged_valid_in_display_order),
         cmocka_unit_test(explicit_contact),
+        cmocka_unit_test(sms_first_mobile),
         cmocka_unit_test(site_rule),
         cmocka_unit_test(levels),
         cmocka_unit_test(fallback_main),
