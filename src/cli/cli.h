@@ -117,5 +117,7 @@ int cmd_documents(struct cli *c, int argc, char **argv);
 int cmd_templates(struct cli *c, int argc, char **argv);
 int cmd_run(struct cli *c, int argc, char **argv);
 int cmd_history(struct cli *c, int argc, char **argv);
+int cmd_campaign(struct cli *c, int argc, char **argv);
+int cmd_unsubscribe(struct cli *c, int argc, char **argv);
 
 #endif

@@ -25,6 +25,8 @@ struct config {
     char *sms_transport, *sms_url, *sms_token, *sms_sender, *sms_quiet_hours, *sms_quiet_days;
     char *sms_username, *sms_password, *sms_dlr_url, *sms_stop_text;
     long sms_dlr_mask, sms_max_segments, sms_connections, sms_timeout, sms_max_attempts;
+    /* [campaign] */
+    char *campaign_unsubscribe_url, *campaign_unsubscribe_mailto;
     /* [run] */
     char *run_fallback, *run_sms_types;
 };

@@ -173,7 +173,8 @@ static int load_document(struct merge *m, const struct store_document *d, struct
 
 struct look {
     struct merge *m;
-    const struct store_document *d;
+    const struct store_document *d; /* NULL for a campaign */
+    const char *campaign, *unsub_url;
     const struct store_rec *rcpt; /* recipient as a contact record */
     const char *rcpt_display;
     char tmp[512];
@@ -281,7 +282,7 @@ static int lookup(void *ctx, const char *name, const struct tmpl_scope *scopes, 
     int i;
 
     out->type = TMPL_MISSING;
-    if (nscopes && !dot && !strncmp(scopes[nscopes - 1].list, "doc.", 4)) {
+    if (l->d && nscopes && !dot && !strncmp(scopes[nscopes - 1].list, "doc.", 4)) {
         doc_field(l, scopes[nscopes - 1].list + 4, scopes[nscopes - 1].index, name, out);
         if (out->type != TMPL_MISSING)
             return 0;
@@ -300,7 +301,11 @@ static int lookup(void *ctx, const char *name, const struct tmpl_scope *scopes, 
     if (!strncmp(name, "contact.", 8))
         return contact_field(l, l->rcpt, dot + 1, out);
     if (!strncmp(name, "doc.", 4))
-        return doc_field(l, NULL, 0, dot + 1, out);
+        return l->d ? doc_field(l, NULL, 0, dot + 1, out) : 0;
+    if (!strcmp(name, "campaign.name") && l->campaign)
+        return set_str(out, l->campaign), 0;
+    if (!strcmp(name, "unsubscribe.url") && l->campaign)
+        return set_str(out, l->unsub_url), 0;
     if (!strncmp(name, "party.", 6)) {
         if ((i = store_field_index(STORE_PARTY, dot + 1)) >= 0)
             set_str(out, l->m->party.v[i]);
@@ -426,6 +431,125 @@ int merge_sms(struct merge *m, const struct store_document *d, const struct reso
     while (out->len > mark && strchr(" \t\r\n", out->data[out->len - 1]))
         buf_truncate(out, out->len - 1); /* the file's last line break is not text */
     return 0;
+}
+
+/* ---- campaigns ---- */
+
+/* The recipient's party and its contacts (for type codes), cached by
+ * party while consecutive recipients share it. */
+static int load_party(struct merge *m, const char *ref, struct err *e)
+{
+    struct store_query q = {.party_ref = ref, .date = m->date};
+    int rc;
+
+    if (m->doc_id == -2 && m->party.v[PF_REF] && ref && !strcmp(m->party.v[PF_REF], ref))
+        return 0;
+    drop_document(m);
+    if (!ref)
+        return 0;
+    if ((rc = store_get(m->s, STORE_PARTY, 0, ref, &m->party, e)) ||
+        (rc = store_list(m->s, STORE_CONTACT, &q, contact_cb, m, NULL, e)))
+        return rc;
+    m->doc_id = -2; /* a campaign's party, not a document's */
+    return 0;
+}
+
+/* The unsubscribe line of marketing messages, in the template's language. */
+static void unsub_line(struct buf *b, const char *loc, const char *url, int html)
+{
+    const char *say = strcmp(loc, "en") ? "Pour ne plus recevoir nos messages :"
+                                        : "To stop receiving our messages:";
+    const char *p;
+
+    if (!html) {
+        buf_printf(b, "\n\n-- \n%s %s\n", say, url);
+        return;
+    }
+    buf_printf(b, "\n<p style=\"font-size:small\">%s <a href=\"", say);
+    for (p = url; *p; p++) /* an attribute value: escape what HTML needs */
+        if (*p == '&')
+            buf_adds(b, "&amp;");
+        else if (*p == '"')
+            buf_adds(b, "&quot;");
+        else if (*p == '<')
+            buf_adds(b, "&lt;");
+        else
+            buf_addc(b, *p);
+    buf_adds(b, "\">");
+    for (p = url; *p; p++)
+        if (*p == '&')
+            buf_adds(b, "&amp;");
+        else if (*p == '<')
+            buf_adds(b, "&lt;");
+        else
+            buf_addc(b, *p);
+    buf_adds(b, "</a></p>\n");
+}
+
+int merge_campaign(struct merge *m, const struct merge_campaign *c, const struct resolve_rcpt *r,
+                   const char *message_id, struct buf *out, struct merge_info *info,
+                   struct err *e)
+{
+    struct look l = {.m = m, .d = NULL, .campaign = c->name, .unsub_url = c->unsub_url,
+                     .rcpt = &r->contact, .rcpt_display = r->display};
+    const char *ext = c->sms ? ".sms.tmpl" : ".eml.tmpl", *locale, *loc;
+    struct cached *t = NULL;
+    size_t mark = out->len;
+    int rc;
+
+    if ((rc = load_party(m, r->contact.v[CF_PARTY_REF], e)))
+        return rc;
+    locale = locale_of(r, &m->party);
+    rc = template_for(m, c->template_name, locale, ext, &t, e);
+    if (!rc && t->missing && strcmp(locale, "fr"))
+        rc = template_for(m, c->template_name, "fr", ext, &t, e);
+    if (!rc && t->missing)
+        return err_set(e, ERR_INPUT, "%s/%s/%s%s: no template for this campaign", m->dir,
+                       c->template_name, locale, ext);
+    if (rc)
+        return rc;
+    snprintf(info->template_name, sizeof info->template_name, "%s", t->name);
+    memcpy(info->template_sha256, t->sha, sizeof info->template_sha256);
+    loc = strncmp(t->name + strlen(c->template_name) + 1, "en", 2) ? "fr" : "en";
+    if (c->sms) {
+        struct tmpl_locale tl = {loc};
+        rc = tmpl_render(t->f->text, TMPL_TEXT, &tl, lookup, &l, out, e);
+        while (!rc && out->len > mark && strchr(" \t\r\n", out->data[out->len - 1]))
+            buf_truncate(out, out->len - 1);
+        if (!rc && c->marketing && c->stop_text && *c->stop_text)
+            buf_printf(out, " %s", c->stop_text); /* the STOP mention, last */
+        if (rc)
+            buf_truncate(out, mark);
+        return rc;
+    }
+    struct buf subject, text, html;
+    buf_init(&subject, 4096);
+    buf_init(&text, 0);
+    buf_init(&html, 0);
+    rc = render_parts(t->f, loc, &l, &subject, &text, &html, e);
+    if (!rc && c->marketing && c->unsub_url) {
+        unsub_line(&text, loc, c->unsub_url, 0);
+        if (t->f->html)
+            unsub_line(&html, loc, c->unsub_url, 1);
+    }
+    if (!rc) {
+        struct mime_msg msg = {
+            .from_name = m->sender_name, .from_addr = m->sender_email,
+            .to_name = r->display, .to_addr = r->address,
+            .subject = buf_str(&subject), .text = buf_str(&text),
+            .html = t->f->html ? buf_str(&html) : NULL,
+            .message_id = message_id,
+            .list_unsubscribe = c->marketing ? c->unsub_url : NULL,
+            .list_unsubscribe_mailto = c->marketing ? c->unsub_mailto : NULL,
+        };
+        rc = mime_build(&msg, out, e);
+        if (rc)
+            buf_truncate(out, mark);
+    }
+    buf_release(&subject);
+    buf_release(&text);
+    buf_release(&html);
+    return rc;
 }
 
 /* ---- templates check: names against what a document provides ---- */

@@ -38,6 +38,23 @@ int merge_document(struct merge *m, const struct store_document *d,
 int merge_sms(struct merge *m, const struct store_document *d, const struct resolve_rcpt *r,
               struct buf *out, struct merge_info *info, struct err *e);
 
+/* A campaign's message for one recipient: templates/<template>/<locale>
+ * .eml.tmpl or .sms.tmpl with {{contact.*}}, {{party.*}} (the contact's
+ * party), {{sender.*}}, type codes, {{campaign.name}} and
+ * {{unsubscribe.url}}.  Marketing e-mail gets List-Unsubscribe (+ Post)
+ * headers and an unsubscribe line in each body; marketing SMS end with
+ * the STOP mention. */
+struct merge_campaign {
+    const char *name, *template_name;
+    int sms, marketing;
+    const char *unsub_url;    /* the recipient's https link (marketing) */
+    const char *unsub_mailto; /* "mailto:…" or NULL */
+    const char *stop_text;    /* [sms] stop_text */
+};
+int merge_campaign(struct merge *m, const struct merge_campaign *c, const struct resolve_rcpt *r,
+                   const char *message_id, struct buf *out, struct merge_info *info,
+                   struct err *e);
+
 /* Checks every template file under the templates folder: parses it and
  * verifies each placeholder name against what a document can provide.
  * Calls report for each problem ("file:line:col: ..."); returns the

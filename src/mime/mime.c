@@ -289,6 +289,11 @@ static int check_msg(const struct mime_msg *m, struct err *e)
         return rc;
     if (m->date && has_break(m->date))
         return err_set(e, ERR_INPUT, "date: contains a line break (CR or LF)");
+    if (m->list_unsubscribe_mailto &&
+        (!m->list_unsubscribe || (rc = check_unsubscribe(m->list_unsubscribe_mailto, e)) < 0))
+        return m->list_unsubscribe ? rc
+                                   : err_set(e, ERR_INPUT, "list_unsubscribe_mailto without "
+                                                           "list_unsubscribe");
     if (m->list_unsubscribe && (rc = check_unsubscribe(m->list_unsubscribe, e)) < 0)
         return rc;
     for (i = 0; m->extra_headers && m->extra_headers[i]; i++)
@@ -792,6 +797,8 @@ static void add_optional(struct mailimf_fields *f, const struct mime_msg *m)
         struct buf v;
         buf_init(&v, 0);
         buf_printf(&v, "<%s>", m->list_unsubscribe);
+        if (m->list_unsubscribe_mailto)
+            buf_printf(&v, ", <%s>", m->list_unsubscribe_mailto);
         add_field(f, "List-Unsubscribe", 16, buf_str(&v));
         buf_release(&v);
         if (strncasecmp(m->list_unsubscribe, "https://", 8) == 0)

@@ -22,6 +22,7 @@ struct mime_msg {
     int auto_submitted;                /* add "Auto-Submitted: auto-generated" */
     const char *list_unsubscribe;      /* marketing: URL/mailto for List-Unsubscribe
                                         * (+ List-Unsubscribe-Post, RFC 8058); NULL = none */
+    const char *list_unsubscribe_mailto; /* a second List-Unsubscribe URI ("mailto:…"), or NULL */
     const char *const *attachments;    /* file paths, nattachments of them */
     size_t nattachments;
     const char *const *extra_headers;  /* "Name: value" lines (ASCII), NULL-terminated, or NULL */

@@ -74,6 +74,15 @@ static void first_mobile(struct resolve_rcpt *p)
     }
 }
 
+void resolve_address(struct resolve_rcpt *p, int sms)
+{
+    display_name(p);
+    if (sms)
+        first_mobile(p);
+    else
+        first_email(p);
+}
+
 static int valid_on(const struct store_rec *c, const char *date)
 {
     const char *from = c->v[CF_VALID_FROM], *until = c->v[CF_VALID_UNTIL];
@@ -99,11 +108,7 @@ static void check_rcpt(struct resolve_result *r, const struct store_document *d,
     struct resolve_rcpt *p = &r->v[r->n - 1];
     size_t i;
 
-    display_name(p);
-    if (o->sms)
-        first_mobile(p);
-    else
-        first_email(p);
+    resolve_address(p, o->sms);
     if (p->level == RESOLVE_CONTACT && !valid_on(&p->contact, o->date))
         p->reason = "inactive";
     else if (!p->address[0])

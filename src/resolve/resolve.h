@@ -42,6 +42,10 @@ int resolve_document(struct store *s, const struct store_document *d,
                      const struct resolve_opts *o, struct resolve_result *out, struct err *e);
 void resolve_release(struct resolve_result *r);
 
+/* Sets r->display and r->address from r->contact: the first e-mail, or
+ * with sms the first mobile number (E.164), "" when there is none. */
+void resolve_address(struct resolve_rcpt *r, int sms);
+
 /* Fills r (zeroed by the caller; release r->contact) as the recipient
  * contact id would be, with no rule applied: for template previews. */
 int resolve_contact(struct store *s, long long id, struct resolve_rcpt *r, struct err *e);

@@ -29,6 +29,7 @@ struct pending {
     int tries;    /* this run */
     double not_before;
     char *address, *message_id, *doc_ref, *doc_type, *party_ref, *tmpl, *sha, *consent;
+    char *campaign;
     char spool[40];
     struct buf data; /* the message, while in flight */
     struct transport_reply reply;
@@ -53,6 +54,7 @@ struct dispatch {
     struct transport *tr;
     const char *channel;
     const char *from; /* envelope sender or SMS sender */
+    struct store_pending q; /* which deliveries */
     struct queue ready, waiting, finished;
     size_t inflight, slots;
     long long after;
@@ -61,7 +63,7 @@ struct dispatch {
     struct err fatal; /* the transport's failure: stop submitting */
     long max_tries;
     struct rate per_second, per_hour;
-    double t0, last_commit, last_progress;
+    double t0, last_commit, last_progress, last_stop_check;
     long long total, settled;
 };
 
@@ -104,6 +106,7 @@ static void pending_free(struct pending *p)
 {
     free(p->address), free(p->message_id), free(p->doc_ref), free(p->doc_type);
     free(p->party_ref), free(p->tmpl), free(p->sha), free(p->consent);
+    free(p->campaign);
     buf_release(&p->data);
     free(p);
 }
@@ -141,6 +144,7 @@ static struct pending *pending_new(const struct store_delivery *d)
     p->tmpl = xstrdup(d->template_name);
     p->sha = xstrdup(d->template_sha256);
     p->consent = xstrdup(d->consent);
+    p->campaign = xstrdup(d->campaign);
     spool_name(d->message_id, p->spool, sizeof p->spool);
     buf_init(&p->data, 0);
     return p;
@@ -172,6 +176,7 @@ static int record_one(struct job *j, const struct pending *p, const struct trans
         .document_ref = p->doc_ref, .document_type = p->doc_type,
         .template_name = p->tmpl, .template_sha256 = p->sha, .message_id = p->message_id,
         .reason = r->reason, .server_reply = reply, .consent = p->consent,
+        .campaign = p->campaign,
     };
     int rc;
 
@@ -298,7 +303,7 @@ static int load_more(struct dispatch *d, struct err *e)
     size_t before = d->ready.n;
     int rc;
 
-    rc = store_delivery_pending(d->j->s, d->channel, d->after, LOAD_BATCH, collect, d, e);
+    rc = store_delivery_pending(d->j->s, &d->q, d->after, LOAD_BATCH, collect, d, e);
     if (!rc && d->ready.n - before < LOAD_BATCH)
         d->eof = 1;
     return rc;
@@ -430,7 +435,9 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
     d->t0 = d->last_commit = now_s();
     tr->record = journal_hook;
     tr->record_ctx = d;
-    if ((rc = store_delivery_count_pending(j->s, channel, &d->total, e))) {
+    d->q = (struct store_pending){.channel = channel, .campaign = j->campaign,
+                                  .hold_marketing = sms && j->quiet_now};
+    if ((rc = store_delivery_count_pending(j->s, &d->q, &d->total, e))) {
         dispatch_finish(d, 0, NULL);
         return rc;
     }
@@ -445,6 +452,11 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
     double now = now_s(), wake = 0;
     int rc = 0;
 
+    if (d->j->stop_check && now - d->last_stop_check >= 0.25) {
+        d->last_stop_check = now;
+        if (d->j->stop_check(d->j))
+            d->stopping = 1; /* paused elsewhere: what is in flight ends, no more */
+    }
     if (!d->fatal.code && !d->stopping) {
         if (committed && !d->eof && d->ready.n < LOAD_BATCH / 2 && (rc = load_more(d, e)))
             return rc;
@@ -481,7 +493,7 @@ int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
     struct job *j = d->j;
     int rc = 0;
 
-    d->stopping = !send_all;
+    d->stopping = d->stopping || !send_all;
     d->eof = !send_all;
     while (!rc) {
         if (!d->inflight && !d->finished.n &&

@@ -24,6 +24,10 @@ struct job {
     struct transport *tr, *sms_tr;          /* sms_tr: NULL unless [sms] transport is set */
     struct dispatch *dispatch, *sms_dispatch; /* NULL in a dry run */
     int sms_on;                              /* [sms] transport is not none */
+    const char *campaign;                    /* dispatch only this campaign's (launch) */
+    long long campaign_id;
+    int (*stop_check)(struct job *j);        /* 1: stop sending (campaign paused) */
+    int quiet_now;                           /* marketing SMS are held (quiet hours) */
     /* the send journal is shared by both dispatchers: outcomes written to
      * it and recorded from it, so that it is emptied only when complete */
     pthread_mutex_t journal_mu;
@@ -37,6 +41,17 @@ struct job {
 void run_count_reason(struct run_summary *sum, const char *reason);
 /* One line for the caller (dry-run decisions), printf-style. */
 void run_line(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Opens j->tr (the [email] transport) and, when [sms] has one, j->sms_tr. */
+int run_open_transports(struct job *j, struct err *e);
+/* *quiet = marketing SMS may not go now ([sms] quiet_hours, quiet_days,
+ * French public holidays).  ERR_CONFIG for bad settings. */
+int run_quiet_now(const struct config *cfg, int *quiet, struct err *e);
+
+/* Freezes campaign c's recipients (once) and queues its messages not yet
+ * queued; then, once sent, marks it done (run_campaign_settle). */
+int run_campaign_queue(struct job *j, const struct store_campaign *c, struct err *e);
+int run_campaign_settle(struct job *j, const struct store_campaign *c, struct err *e);
 
 /* Records the outcomes a crashed run journaled but did not record, then
  * drops queue files the database no longer lists as pending. */

@@ -11,6 +11,7 @@
 #include "audit/audit.h"
 #include "run-int.h"
 #include "sms/sms.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #define DOC_BATCH 200
@@ -317,7 +318,16 @@ static int resolve_all(struct job *j, struct err *e)
     return rc;
 }
 
-static int open_transport(struct job *j, struct err *e)
+int run_quiet_now(const struct config *cfg, int *quiet, struct err *e)
+{
+    struct sms_quiet q;
+    int rc = sms_quiet_parse(cfg->sms_quiet_hours, cfg->sms_quiet_days, &q, e);
+
+    *quiet = !rc && !sms_allowed_at(&q, time(NULL), NULL);
+    return rc;
+}
+
+int run_open_transports(struct job *j, struct err *e)
 {
     const struct config *c = j->cfg;
     int rc;
@@ -358,11 +368,67 @@ static int finish(struct dispatch *d, int rc, struct err *e)
     return rc;
 }
 
+/* Campaigns whose time has come (scheduled) or that are running (held or
+ * interrupted): queued now, sent with the documents. */
+struct due {
+    struct strv names;
+};
+
+static int due_cb(void *ctx, const struct store_campaign *c)
+{
+    strv_push(&((struct due *)ctx)->names, c->name);
+    return 0;
+}
+
+static int campaign_load_cb(void *ctx, const struct store_campaign *c)
+{
+    struct job *j = ((void **)ctx)[0];
+    struct err *e = ((void **)ctx)[1];
+    int settle = *(int *)((void **)ctx)[2];
+    int rc = 0;
+
+    if (settle)
+        return run_campaign_settle(j, c, e);
+    if (!strcmp(c->state, "scheduled") &&
+        (rc = store_campaign_set_state(j->s, c->id, "running", NULL, e)))
+        return rc;
+    if (!strcmp(c->channel, "sms") && !j->sms_tr)
+        return 0; /* no SMS transport: left for a run that has one */
+    return run_campaign_queue(j, c, e);
+}
+
+static int due_campaigns(struct job *j, int settle, struct strv *names, struct err *e)
+{
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    size_t i;
+    int rc = 0;
+
+    if (!settle) {
+        struct due d;
+        localtime_r(&t, &tm);
+        strftime(now, sizeof now, "%Y-%m-%d %H:%M", &tm);
+        strv_init(&d.names);
+        if ((rc = store_campaign_get(j->s, NULL, now, due_cb, &d, e))) {
+            strv_release(&d.names);
+            return rc;
+        }
+        *names = d.names;
+    }
+    for (i = 0; !rc && i < names->n; i++) {
+        void *ctx[3] = {j, e, &settle};
+        rc = store_campaign_get(j->s, names->v[i], NULL, campaign_load_cb, ctx, e);
+    }
+    return rc;
+}
+
 int run_nightly(struct store *s, const struct config *cfg, const struct run_opts *o,
                 struct run_summary *sum, struct err *e)
 {
     struct job j = {.s = s, .cfg = cfg, .o = o, .sum = sum};
     const char *at = strchr(cfg->sender_email, '@');
+    struct strv due;
     int rc = 0;
 
     memset(sum, 0, sizeof *sum);
@@ -370,6 +436,8 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
     j.ropts.date = o->date;
     j.ropts.fallback_main = !strcmp(cfg->run_fallback, "main");
     j.sms_on = strcmp(cfg->sms_transport, "none") != 0;
+    if (j.sms_on && (rc = run_quiet_now(cfg, &j.quiet_now, e)))
+        return rc;
     snprintf(j.domain, sizeof j.domain, "%s", at ? at + 1 : "postier.invalid");
     buf_init(&j.msg, 0);
     if (!strcmp(cfg->email_transport, "smtp") && cfg->smtp_max_attempts < 1)
@@ -382,12 +450,18 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
     if (!rc)
         rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, o->date, &j.merge,
                        e);
-    if (!rc && !o->dry_run && !(rc = open_transport(&j, e)) &&
+    if (!rc && !o->dry_run && !(rc = run_open_transports(&j, e)) &&
         !(rc = dispatch_new(&j, j.tr, "email", &j.dispatch, e)) && j.sms_tr)
         rc = dispatch_new(&j, j.sms_tr, "sms", &j.sms_dispatch, e);
+    strv_init(&due);
+    if (!rc && !o->dry_run)
+        rc = due_campaigns(&j, 0, &due, e);
     if (!rc)
         rc = resolve_all(&j, e);
     rc = finish(j.sms_dispatch, finish(j.dispatch, rc, e), e);
+    if (!rc && !o->dry_run)
+        rc = due_campaigns(&j, 1, &due, e);
+    strv_release(&due);
     transport_free(j.sms_tr);
     transport_free(j.tr);
     merge_free(j.merge);

@@ -304,9 +304,18 @@ static int delivery_rows(struct store *s, sqlite3_stmt *st, int is_cached, store
     return rc > 0 ? store_dberr(s, rc, e, "delivery") : rc;
 }
 
+/* Deliveries that may go: documents', those of running campaigns (or of
+ * one campaign), and not marketing SMS while they are held. */
+#define SENDABLE                                                                          \
+    " AND (CASE WHEN ?4 IS NOT NULL THEN y.campaign = ?4"                                  \
+    "      ELSE y.campaign = '' OR EXISTS (SELECT 1 FROM campaign c"                       \
+    "        WHERE c.name = y.campaign AND c.state = 'running') END)"                      \
+    " AND NOT (?5 AND y.campaign <> '' AND EXISTS (SELECT 1 FROM campaign c"               \
+    "        WHERE c.name = y.campaign AND c.purpose <> 'service'))"
+
 /* Walks deliveries by id (the unary + keeps SQLite off the state index,
  * which would make every batch scan all queued rows again). */
-int store_delivery_pending(struct store *s, const char *channel, long long after_id,
+int store_delivery_pending(struct store *s, const struct store_pending *q, long long after_id,
                            long long limit, store_delivery_cb cb, void *ctx, struct err *e)
 {
     sqlite3_stmt *st;
@@ -314,18 +323,20 @@ int store_delivery_pending(struct store *s, const char *channel, long long after
 
     rc = prepare(s,
                  DELIVERY_COLUMNS
-                 " WHERE +y.state IN ('queued', 'deferred') AND y.channel = ? AND y.id > ?"
-                 " ORDER BY y.id LIMIT ?",
+                 " WHERE +y.state IN ('queued', 'deferred') AND y.channel = ?1 AND y.id > ?2"
+                 SENDABLE " ORDER BY y.id LIMIT ?3",
                  &st, e);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, q->channel, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, after_id);
     sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
+    store_bind_text(st, 4, q->campaign);
+    sqlite3_bind_int(st, 5, q->hold_marketing);
     return delivery_rows(s, st, 0, cb, ctx, e);
 }
 
-int store_delivery_count_pending(struct store *s, const char *channel, long long *n,
+int store_delivery_count_pending(struct store *s, const struct store_pending *q, long long *n,
                                  struct err *e)
 {
     sqlite3_stmt *st;
@@ -333,12 +344,14 @@ int store_delivery_count_pending(struct store *s, const char *channel, long long
 
     *n = 0;
     rc = prepare(s,
-                 "SELECT count(*) FROM delivery WHERE state IN ('queued', 'deferred')"
-                 " AND channel = ?",
+                 "SELECT count(*) FROM delivery y WHERE y.state IN ('queued', 'deferred')"
+                 " AND y.channel = ?1" SENDABLE, /* (?2, ?3 unused here) */
                  &st, e);
     if (rc)
         return rc;
-    sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, q->channel, -1, SQLITE_STATIC);
+    store_bind_text(st, 4, q->campaign);
+    sqlite3_bind_int(st, 5, q->hold_marketing);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);

@@ -106,7 +106,39 @@ static const char *const v2 =
     "CREATE INDEX delivery_contact ON delivery(contact_id);"
     "CREATE INDEX delivery_message ON delivery(message_id);";
 
-static const char *const migrations[] = {v1, v2};
+/* Version 3: campaigns.  A campaign's recipients are frozen at launch
+ * (campaign_recipient: one row per candidate, reason NULL for a recipient,
+ * with its unsubscribe token); the suppression list holds unsubscribed
+ * addresses. */
+static const char *const v3 =
+    "CREATE TABLE campaign ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  template TEXT NOT NULL,"
+    "  channel TEXT NOT NULL CHECK (channel IN ('email','sms')),"
+    "  purpose TEXT NOT NULL CHECK (purpose IN ('service','commercial','partner')),"
+    "  selection TEXT NOT NULL DEFAULT '{}',"
+    "  state TEXT NOT NULL DEFAULT 'draft' CHECK (state IN"
+    "    ('draft','scheduled','running','paused','done','cancelled')),"
+    "  scheduled_at TEXT,"
+    "  frozen_at TEXT,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE campaign_recipient ("
+    "  campaign_id INTEGER NOT NULL REFERENCES campaign(id),"
+    "  seq INTEGER NOT NULL,"
+    "  contact_id INTEGER,"
+    "  address TEXT NOT NULL DEFAULT '',"
+    "  reason TEXT,"
+    "  token TEXT,"
+    "  PRIMARY KEY (campaign_id, seq));"
+    "CREATE UNIQUE INDEX campaign_token ON campaign_recipient(token);"
+    "CREATE TABLE suppression ("
+    "  address TEXT PRIMARY KEY COLLATE NOCASE,"
+    "  at TEXT NOT NULL,"
+    "  source TEXT NOT NULL);"
+    "CREATE INDEX delivery_campaign ON delivery(campaign, state);";
+
+static const char *const migrations[] = {v1, v2, v3};
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 static int current_version(struct store *s, int *v, struct err *e)

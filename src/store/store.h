@@ -189,17 +189,23 @@ int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
 /* Sets state and attempts of delivery id. */
 int store_delivery_update(struct store *s, long long id, const char *state, int attempts,
                           struct err *e);
-/* Deliveries of channel still to send (queued or deferred) with id >
- * after_id, in id order, at most limit (0 = all). */
-int store_delivery_pending(struct store *s, const char *channel, long long after_id,
+/* Which pending deliveries a dispatcher takes. */
+struct store_pending {
+    const char *channel;  /* email | sms */
+    const char *campaign; /* only this campaign's; NULL: documents' and those of
+                           * running campaigns */
+    int hold_marketing;   /* leave commercial/partner campaigns' out (quiet hours) */
+};
+/* Deliveries still to send (queued or deferred) per q with id > after_id,
+ * in id order, at most limit (0 = all). */
+int store_delivery_pending(struct store *s, const struct store_pending *q, long long after_id,
                            long long limit, store_delivery_cb cb, void *ctx, struct err *e);
 /* Calls cb for the delivery whose Message-ID starts "<prefix@" (the
  * spool file name), if there is one. */
 int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_cb cb,
                             void *ctx, struct err *e);
-/* *n = the number of deliveries of channel still to send (queued or
- * deferred). */
-int store_delivery_count_pending(struct store *s, const char *channel, long long *n,
+/* *n = the number of deliveries still to send per q. */
+int store_delivery_count_pending(struct store *s, const struct store_pending *q, long long *n,
                                  struct err *e);
 
 /* ---- history: append-only rows (the hash chain is audit/'s job) ---- */
@@ -235,5 +241,64 @@ int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct e
 
 /* Ids of the party's own row (party ref) or ERR_NOTFOUND. */
 int store_party_id(struct store *s, const char *ref, long long *id, struct err *e);
+
+
+/* ---- campaigns (SPEC §6 campaign): an operator's mail-merge ---- */
+struct store_campaign {
+    long long id;
+    const char *name, *template_name, *channel, *purpose;
+    const char *selection;    /* JSON object of the selection options */
+    const char *state;        /* draft scheduled running paused done cancelled */
+    const char *scheduled_at; /* "YYYY-MM-DD HH:MM" local, or NULL */
+    const char *frozen_at;    /* when the recipients were frozen, or NULL */
+    const char *created_at;
+};
+typedef int (*store_campaign_cb)(void *ctx, const struct store_campaign *c);
+
+/* Inserts c (created_at set here; sets c->id).  ERR_EXISTS for a name
+ * already used. */
+int store_campaign_add(struct store *s, struct store_campaign *c, struct err *e);
+/* Calls cb with campaign name (ERR_NOTFOUND when none), or with every
+ * campaign by name when name is NULL; with due set (name NULL), only the
+ * scheduled ones whose time (local "YYYY-MM-DD HH:MM") is <= due and the
+ * running ones. */
+int store_campaign_get(struct store *s, const char *name, const char *due,
+                       store_campaign_cb cb, void *ctx, struct err *e);
+/* Sets state (and scheduled_at when not NULL). */
+int store_campaign_set_state(struct store *s, long long id, const char *state,
+                             const char *scheduled_at, struct err *e);
+/* *state = the campaign's current state (read again: another process may
+ * have paused it), in out of n bytes. */
+int store_campaign_state(struct store *s, long long id, char *out, size_t n, struct err *e);
+/* Marks the recipient list frozen (now). */
+int store_campaign_freeze(struct store *s, long long id, struct err *e);
+/* Adds candidate seq of the frozen list: a recipient (reason NULL, with
+ * its unsubscribe token) or an exclusion. */
+int store_campaign_rcpt_add(struct store *s, long long id, long long seq, long long contact_id,
+                            const char *address, const char *reason, const char *token,
+                            struct err *e);
+/* The frozen candidates in order. */
+typedef int (*store_crcpt_cb)(void *ctx, long long seq, long long contact_id,
+                              const char *address, const char *reason, const char *token);
+int store_campaign_rcpts(struct store *s, long long id, store_crcpt_cb cb, void *ctx,
+                         struct err *e);
+/* The address and campaign name an unsubscribe token was made for. */
+int store_campaign_token(struct store *s, const char *token, char *address, size_t n,
+                         char *campaign, size_t cn, struct err *e);
+
+struct store_campaign_counts {
+    long long recipients, queued, sent, deferred, failed, skipped;
+};
+int store_campaign_counts(struct store *s, const struct store_campaign *c,
+                          struct store_campaign_counts *out, struct err *e);
+
+/* ---- suppression list (unsubscribed addresses) ---- */
+/* Adds address (ERR_EXISTS when already there). */
+int store_suppression_add(struct store *s, const char *address, const char *source,
+                          struct err *e);
+int store_suppressed(struct store *s, const char *address, int *yes, struct err *e);
+typedef int (*store_suppression_cb)(void *ctx, const char *address, const char *at,
+                                    const char *source);
+int store_suppression_list(struct store *s, store_suppression_cb cb, void *ctx, struct err *e);
 
 #endif

@@ -21,6 +21,7 @@ SECTIONS = {
             # extensions: kannel credentials and reports, limits, retries
             'username', 'password', 'dlr_mask', 'dlr_url', 'max_segments', 'stop_text',
             'connections', 'timeout', 'max_attempts'],
+    'campaign': ['unsubscribe_url', 'unsubscribe_mailto'],
     'run': ['fallback', 'sms_types'],
 }
 DEFAULTS = {

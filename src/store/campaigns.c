@@ -1,0 +1,282 @@
+/* Campaigns, their frozen recipient lists, and the suppression list. */
+#include "store-int.h"
+
+#define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
+
+static int prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct err *e)
+{
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : store_dberr(s, rc, e, "prepare");
+}
+
+static int run_done(struct store *s, sqlite3_stmt *st, struct err *e, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, what);
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+int store_campaign_add(struct store *s, struct store_campaign *c, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "INSERT INTO campaign(name, template, channel, purpose, selection, state,"
+                 " scheduled_at, created_at) VALUES (?, ?, ?, ?, ?, 'draft', NULL, " NOW_SQL ")",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->template_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, c->channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, c->purpose, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, c->selection ? c->selection : "{}", -1, SQLITE_STATIC);
+    if ((rc = run_done(s, st, e, "campaign")))
+        return rc == ERR_EXISTS ? err_set(e, ERR_EXISTS, "campaign '%s' already exists", c->name)
+                                : rc;
+    c->id = sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+int store_campaign_get(struct store *s, const char *name, const char *due,
+                       store_campaign_cb cb, void *ctx, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc, found = 0;
+
+    rc = prepare(s,
+                 "SELECT id, name, template, channel, purpose, selection, state, scheduled_at,"
+                 " frozen_at, created_at FROM campaign"
+                 " WHERE (?1 IS NULL OR name = ?1)"
+                 " AND (?2 IS NULL OR state = 'running'"
+                 "      OR (state = 'scheduled' AND scheduled_at <= ?2))"
+                 " ORDER BY name",
+                 &st, e);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, name);
+    store_bind_text(st, 2, due);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_campaign c = {
+            .id = sqlite3_column_int64(st, 0), .name = col(st, 1), .template_name = col(st, 2),
+            .channel = col(st, 3), .purpose = col(st, 4), .selection = col(st, 5),
+            .state = col(st, 6), .scheduled_at = col(st, 7), .frozen_at = col(st, 8),
+            .created_at = col(st, 9),
+        };
+        found = 1;
+        if ((rc = cb(ctx, &c)))
+            break;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return rc > 0 ? store_dberr(s, rc, e, "campaign") : rc;
+    if (name && !found)
+        return err_set(e, ERR_NOTFOUND, "no campaign named '%s'", name);
+    return 0;
+}
+
+int store_campaign_set_state(struct store *s, long long id, const char *state,
+                             const char *scheduled_at, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "UPDATE campaign SET state = ?, scheduled_at = coalesce(?, scheduled_at)"
+                 " WHERE id = ?",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    store_bind_text(st, 2, scheduled_at);
+    sqlite3_bind_int64(st, 3, id);
+    return run_done(s, st, e, "campaign");
+}
+
+int store_campaign_state(struct store *s, long long id, char *out, size_t n, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    out[0] = '\0';
+    rc = prepare(s, "SELECT state FROM campaign WHERE id = ?", &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(out, n, "%s", col(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "campaign");
+}
+
+int store_campaign_freeze(struct store *s, long long id, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s, "UPDATE campaign SET frozen_at = " NOW_SQL " WHERE id = ?", &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    return run_done(s, st, e, "campaign");
+}
+
+int store_campaign_rcpt_add(struct store *s, long long id, long long seq, long long contact_id,
+                            const char *address, const char *reason, const char *token,
+                            struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "INSERT INTO campaign_recipient(campaign_id, seq, contact_id, address, reason,"
+                 " token) VALUES (?, ?, ?, ?, ?, ?)",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, seq);
+    if (contact_id)
+        sqlite3_bind_int64(st, 3, contact_id);
+    sqlite3_bind_text(st, 4, address ? address : "", -1, SQLITE_STATIC);
+    store_bind_text(st, 5, reason);
+    store_bind_text(st, 6, token);
+    return run_done(s, st, e, "campaign recipient");
+}
+
+int store_campaign_rcpts(struct store *s, long long id, store_crcpt_cb cb, void *ctx,
+                         struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "SELECT seq, coalesce(contact_id, 0), address, reason, token"
+                 " FROM campaign_recipient WHERE campaign_id = ? ORDER BY seq",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((rc = cb(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), col(st, 2),
+                     col(st, 3), col(st, 4))))
+            break;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return rc > 0 ? store_dberr(s, rc, e, "campaign recipient") : rc;
+}
+
+int store_campaign_token(struct store *s, const char *token, char *address, size_t n,
+                         char *campaign, size_t cn, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "SELECT r.address, c.name FROM campaign_recipient r"
+                 " JOIN campaign c ON c.id = r.campaign_id WHERE r.token = ?",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(address, n, "%s", col(st, 0));
+        snprintf(campaign, cn, "%s", col(st, 1));
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return err_set(e, ERR_NOTFOUND, "no recipient has the unsubscribe token '%s'", token);
+    return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "campaign recipient");
+}
+
+int store_campaign_counts(struct store *s, const struct store_campaign *c,
+                          struct store_campaign_counts *out, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = prepare(s,
+                 "SELECT (SELECT count(*) FROM campaign_recipient WHERE campaign_id = ?1"
+                 "         AND reason IS NULL),"
+                 " (SELECT count(*) FROM campaign_recipient WHERE campaign_id = ?1"
+                 "         AND reason IS NOT NULL),"
+                 " (SELECT count(*) FROM delivery WHERE campaign = ?2 AND state = 'queued'),"
+                 " (SELECT count(*) FROM delivery WHERE campaign = ?2 AND state = 'sent'),"
+                 " (SELECT count(*) FROM delivery WHERE campaign = ?2 AND state = 'deferred'),"
+                 " (SELECT count(*) FROM delivery WHERE campaign = ?2 AND state = 'failed')",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, c->id);
+    sqlite3_bind_text(st, 2, c->name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->recipients = sqlite3_column_int64(st, 0);
+        out->skipped = sqlite3_column_int64(st, 1);
+        out->queued = sqlite3_column_int64(st, 2);
+        out->sent = sqlite3_column_int64(st, 3);
+        out->deferred = sqlite3_column_int64(st, 4);
+        out->failed = sqlite3_column_int64(st, 5);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "campaign");
+}
+
+int store_suppression_add(struct store *s, const char *address, const char *source,
+                          struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s, "INSERT INTO suppression(address, at, source) VALUES (?, " NOW_SQL ", ?)", &st,
+                 e);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
+    return run_done(s, st, e, "suppression");
+}
+
+int store_suppressed(struct store *s, const char *address, int *yes, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    *yes = 0;
+    rc = prepare(s, "SELECT 1 FROM suppression WHERE address = ?", &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    *yes = rc == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "suppression");
+}
+
+int store_suppression_list(struct store *s, store_suppression_cb cb, void *ctx, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s, "SELECT address, at, source FROM suppression ORDER BY at, address", &st, e);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((rc = cb(ctx, col(st, 0), col(st, 1), col(st, 2))))
+            break;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return rc > 0 ? store_dberr(s, rc, e, "suppression") : rc;
+}
