@@ -233,8 +233,8 @@ class CampaignCase(e2e.PostierCase):
         with open(self.config, 'w') as f:
             f.write(ini)
 
-    def start_peer(self, delay=0.0):
-        self.peer = smtp_peer.Peer(self.path('peer'), mode='accept', delay=delay).start()
+    def start_peer(self, delay=0.0, mode='accept'):
+        self.peer = smtp_peer.Peer(self.path('peer'), mode=mode, delay=delay).start()
         self.addCleanup(self.peer.stop)
         self.configure()
         return self.peer
@@ -892,6 +892,24 @@ class Launch(CampaignCase):
                    if h['event'] == 'sent' and h['contact_id'] == ids['Martin']][0]
             self.assertEqual((row['template'], row['template_sha256']),
                              (tmpl[0], hashlib.sha256(tmpl[1].encode()).hexdigest()))
+
+    def test_partial_failure_exits_1(self):
+        addrs = self.numbered_book(3)
+        bad = self.add_contact('--party', 'P1', '--last-name', 'Refus', '--email',
+                               'bad.refus@lefevre.fr', '--consents', ALL)
+        peer = self.start_peer(mode='reject')
+        self.new('promo', 'promo', 'email', 'commercial')
+        r = self.run_postier('campaign', 'launch', 'promo', '--yes')
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(self.summary(r, 'promo'),
+                         dict(recipients=4, sent=3, deferred=0, failed=1, skipped=0, reasons={}))
+        self.assertEqual(sorted(m['rcpt'][0] for m in peer.messages()), sorted(addrs))
+        (row,) = [h for h in self.camp_history('promo') if h['event'] == 'failed']
+        self.assertEqual((row['contact_id'], row['address']), (bad, 'bad.refus@lefevre.fr'))
+        self.assertRegex(row['server_reply'] or '', r'^550 ')
+        self.assertEqual(self.counts('promo'),
+                         dict(state='done', recipients=4, queued=0, sent=3, deferred=0,
+                              failed=1, skipped=0))
 
     def test_terminal_confirmation(self):
         self.book(CONSENT_BOOK)
