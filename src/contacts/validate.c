@@ -670,6 +670,17 @@ static int cc_ok(const char *cc)
     return cc[n] == '\0' && n <= 3 && cc[0] != '0';
 }
 
+unsigned validate_bits(const char *names, int consents)
+{
+    unsigned bits = 0;
+
+    if (consents)
+        validate_consents_parse(names ? names : "", &bits, NULL);
+    else
+        validate_flags_parse(names ? names : "", &bits, NULL);
+    return bits;
+}
+
 int validate_phones(const char *s, const char *cc, struct buf *out, struct err *e)
 {
     char e164[24], one[26], q[SHOW_MAX];

@@ -41,6 +41,9 @@ int validate_flags_parse(const char *s, unsigned *out, struct err *e);
 int validate_consents_parse(const char *s, unsigned *out, struct err *e);
 /* Appends the '|'-joined names of the set bits, in enum order. */
 int validate_flags_format(struct buf *out, unsigned flags);
+/* The bits of stored '|'-joined names (consents when consents is set, else
+ * flags); unknown names count for nothing. */
+unsigned validate_bits(const char *names, int consents);
 int validate_consents_format(struct buf *out, unsigned consents);
 
 /* Checks one or several ';'-separated e-mail addresses and appends their

@@ -348,61 +348,34 @@ static int render_parts(struct tmpl_file *f, const char *locale, struct look *l,
     return rc;
 }
 
-/* The template for d and r: the recipient's locale, the party's, then
- * fr; *loc = the locale the template is written for (fr or en). */
-static int pick(struct merge *m, const struct store_document *d, const struct resolve_rcpt *r,
-                const char *ext, struct cached **c, const char **loc, struct merge_info *info,
-                struct err *e)
-{
-    const char *locale;
-    int rc;
+static void unsub_line(struct buf *b, const char *loc, const char *url, int html);
 
-    if ((rc = load_document(m, d, e)))
-        return rc;
-    locale = locale_of(r, &m->party);
-    rc = template_for(m, d->type, locale, ext, c, e);
-    if (!rc && (*c)->missing && strcmp(locale, "fr"))
-        rc = template_for(m, d->type, "fr", ext, c, e);
-    if (!rc && (*c)->missing)
-        return err_set(e, ERR_INPUT, "%s/%s/%s%s: no template for this document type", m->dir,
-                       d->type, locale, ext);
-    if (rc)
-        return rc;
-    snprintf(info->template_name, sizeof info->template_name, "%s", (*c)->name);
-    memcpy(info->template_sha256, (*c)->sha, sizeof info->template_sha256);
-    *loc = strncmp((*c)->name + strlen(d->type) + 1, "en", 2) ? "fr" : "en";
-    return 0;
-}
-
-int merge_document(struct merge *m, const struct store_document *d,
-                   const struct resolve_rcpt *r, const char *message_id, struct buf *out,
-                   struct merge_info *info, struct err *e)
+/* Renders f's subject, text and HTML for l, adds the unsubscribe line of
+ * marketing (unsub_url), and builds msg (whose recipient, Message-ID and
+ * extras the caller set) into out; out is unchanged on failure. */
+static int email(struct merge *m, struct tmpl_file *f, const char *loc, struct look *l,
+                 struct mime_msg *msg, const char *unsub_url, struct buf *out, struct err *e)
 {
-    struct look l = {.m = m, .d = d, .rcpt = &r->contact, .rcpt_display = r->display};
     struct buf subject, text, html;
-    const char *attach[1] = {d->attachment};
-    struct cached *c = NULL;
-    const char *loc;
     size_t mark = out->len;
     int rc;
 
-    if ((rc = pick(m, d, r, ".eml.tmpl", &c, &loc, info, e)))
-        return rc;
     buf_init(&subject, 4096);
     buf_init(&text, 0);
     buf_init(&html, 0);
-    rc = render_parts(c->f, loc, &l, &subject, &text, &html, e);
+    rc = render_parts(f, loc, l, &subject, &text, &html, e);
+    if (!rc && unsub_url) {
+        unsub_line(&text, loc, unsub_url, 0);
+        if (f->html)
+            unsub_line(&html, loc, unsub_url, 1);
+    }
     if (!rc) {
-        struct mime_msg msg = {
-            .from_name = m->sender_name, .from_addr = m->sender_email,
-            .to_name = r->display, .to_addr = r->address,
-            .subject = buf_str(&subject), .text = buf_str(&text),
-            .html = c->f->html ? buf_str(&html) : NULL,
-            .message_id = message_id, .auto_submitted = 1,
-            .attachments = attach, .nattachments = d->attachment ? 1 : 0,
-        };
-        rc = mime_build(&msg, out, e);
-        if (rc)
+        msg->from_name = m->sender_name;
+        msg->from_addr = m->sender_email;
+        msg->subject = buf_str(&subject);
+        msg->text = buf_str(&text);
+        msg->html = f->html ? buf_str(&html) : NULL;
+        if ((rc = mime_build(msg, out, e)))
             buf_truncate(out, mark);
     }
     buf_release(&subject);
@@ -411,26 +384,80 @@ int merge_document(struct merge *m, const struct store_document *d,
     return rc;
 }
 
+/* The template for d and r: the recipient's locale, the party's, then
+ * fr; *loc = the locale the template is written for (fr or en). */
+static int pick(struct merge *m, const char *name, const struct resolve_rcpt *r,
+                const char *ext, struct cached **c, const char **loc, struct merge_info *info,
+                struct err *e)
+{
+    const char *locale = locale_of(r, &m->party);
+    int rc;
+
+    rc = template_for(m, name, locale, ext, c, e);
+    if (!rc && (*c)->missing && strcmp(locale, "fr"))
+        rc = template_for(m, name, "fr", ext, c, e);
+    if (!rc && (*c)->missing)
+        return err_set(e, ERR_INPUT, "%s/%s/%s%s: no template for it", m->dir, name, locale,
+                       ext);
+    if (rc)
+        return rc;
+    snprintf(info->template_name, sizeof info->template_name, "%s", (*c)->name);
+    memcpy(info->template_sha256, (*c)->sha, sizeof info->template_sha256);
+    *loc = strncmp((*c)->name + strlen(name) + 1, "en", 2) ? "fr" : "en";
+    return 0;
+}
+
+/* An SMS text: the template rendered, without the file's last line break,
+ * then the STOP mention when given.  out is unchanged on failure. */
+static int sms_text(struct tmpl_file *f, const char *loc, struct look *l, const char *stop,
+                    struct buf *out, struct err *e)
+{
+    struct tmpl_locale tl = {loc};
+    size_t mark = out->len;
+    int rc = tmpl_render(f->text, TMPL_TEXT, &tl, lookup, l, out, e);
+
+    if (rc) {
+        buf_truncate(out, mark);
+        return rc;
+    }
+    while (out->len > mark && strchr(" \t\r\n", out->data[out->len - 1]))
+        buf_truncate(out, out->len - 1);
+    if (stop && *stop)
+        buf_printf(out, " %s", stop); /* the STOP mention, last */
+    return 0;
+}
+
+int merge_document(struct merge *m, const struct store_document *d,
+                   const struct resolve_rcpt *r, const char *message_id, struct buf *out,
+                   struct merge_info *info, struct err *e)
+{
+    struct look l = {.m = m, .d = d, .rcpt = &r->contact, .rcpt_display = r->display};
+    const char *attach[1] = {d->attachment};
+    struct cached *c = NULL;
+    const char *loc;
+    int rc;
+
+    if ((rc = load_document(m, d, e)) ||
+        (rc = pick(m, d->type, r, ".eml.tmpl", &c, &loc, info, e)))
+        return rc;
+    struct mime_msg msg = {.to_name = r->display, .to_addr = r->address,
+                           .message_id = message_id, .auto_submitted = 1,
+                           .attachments = attach, .nattachments = d->attachment ? 1 : 0};
+    return email(m, c->f, loc, &l, &msg, NULL, out, e);
+}
+
 int merge_sms(struct merge *m, const struct store_document *d, const struct resolve_rcpt *r,
               struct buf *out, struct merge_info *info, struct err *e)
 {
     struct look l = {.m = m, .d = d, .rcpt = &r->contact, .rcpt_display = r->display};
     struct cached *c = NULL;
     const char *loc;
-    size_t mark = out->len;
     int rc;
 
-    if ((rc = pick(m, d, r, ".sms.tmpl", &c, &loc, info, e)))
+    if ((rc = load_document(m, d, e)) ||
+        (rc = pick(m, d->type, r, ".sms.tmpl", &c, &loc, info, e)))
         return rc;
-    struct tmpl_locale tl = {loc};
-    rc = tmpl_render(c->f->text, TMPL_TEXT, &tl, lookup, &l, out, e);
-    if (rc) {
-        buf_truncate(out, mark);
-        return rc;
-    }
-    while (out->len > mark && strchr(" \t\r\n", out->data[out->len - 1]))
-        buf_truncate(out, out->len - 1); /* the file's last line break is not text */
-    return 0;
+    return sms_text(c->f, loc, &l, NULL, out, e);
 }
 
 /* ---- campaigns ---- */
@@ -492,64 +519,20 @@ int merge_campaign(struct merge *m, const struct merge_campaign *c, const struct
 {
     struct look l = {.m = m, .d = NULL, .campaign = c->name, .unsub_url = c->unsub_url,
                      .rcpt = &r->contact, .rcpt_display = r->display};
-    const char *ext = c->sms ? ".sms.tmpl" : ".eml.tmpl", *locale, *loc;
+    const char *ext = c->sms ? ".sms.tmpl" : ".eml.tmpl", *loc;
     struct cached *t = NULL;
-    size_t mark = out->len;
     int rc;
 
-    if ((rc = load_party(m, r->contact.v[CF_PARTY_REF], e)))
+    if ((rc = load_party(m, r->contact.v[CF_PARTY_REF], e)) ||
+        (rc = pick(m, c->template_name, r, ext, &t, &loc, info, e)))
         return rc;
-    locale = locale_of(r, &m->party);
-    rc = template_for(m, c->template_name, locale, ext, &t, e);
-    if (!rc && t->missing && strcmp(locale, "fr"))
-        rc = template_for(m, c->template_name, "fr", ext, &t, e);
-    if (!rc && t->missing)
-        return err_set(e, ERR_INPUT, "%s/%s/%s%s: no template for this campaign", m->dir,
-                       c->template_name, locale, ext);
-    if (rc)
-        return rc;
-    snprintf(info->template_name, sizeof info->template_name, "%s", t->name);
-    memcpy(info->template_sha256, t->sha, sizeof info->template_sha256);
-    loc = strncmp(t->name + strlen(c->template_name) + 1, "en", 2) ? "fr" : "en";
-    if (c->sms) {
-        struct tmpl_locale tl = {loc};
-        rc = tmpl_render(t->f->text, TMPL_TEXT, &tl, lookup, &l, out, e);
-        while (!rc && out->len > mark && strchr(" \t\r\n", out->data[out->len - 1]))
-            buf_truncate(out, out->len - 1);
-        if (!rc && c->marketing && c->stop_text && *c->stop_text)
-            buf_printf(out, " %s", c->stop_text); /* the STOP mention, last */
-        if (rc)
-            buf_truncate(out, mark);
-        return rc;
-    }
-    struct buf subject, text, html;
-    buf_init(&subject, 4096);
-    buf_init(&text, 0);
-    buf_init(&html, 0);
-    rc = render_parts(t->f, loc, &l, &subject, &text, &html, e);
-    if (!rc && c->marketing && c->unsub_url) {
-        unsub_line(&text, loc, c->unsub_url, 0);
-        if (t->f->html)
-            unsub_line(&html, loc, c->unsub_url, 1);
-    }
-    if (!rc) {
-        struct mime_msg msg = {
-            .from_name = m->sender_name, .from_addr = m->sender_email,
-            .to_name = r->display, .to_addr = r->address,
-            .subject = buf_str(&subject), .text = buf_str(&text),
-            .html = t->f->html ? buf_str(&html) : NULL,
-            .message_id = message_id,
-            .list_unsubscribe = c->marketing ? c->unsub_url : NULL,
-            .list_unsubscribe_mailto = c->marketing ? c->unsub_mailto : NULL,
-        };
-        rc = mime_build(&msg, out, e);
-        if (rc)
-            buf_truncate(out, mark);
-    }
-    buf_release(&subject);
-    buf_release(&text);
-    buf_release(&html);
-    return rc;
+    if (c->sms)
+        return sms_text(t->f, loc, &l, c->marketing ? c->stop_text : NULL, out, e);
+    struct mime_msg msg = {.to_name = r->display, .to_addr = r->address,
+                           .message_id = message_id,
+                           .list_unsubscribe = c->marketing ? c->unsub_url : NULL,
+                           .list_unsubscribe_mailto = c->marketing ? c->unsub_mailto : NULL};
+    return email(m, t->f, loc, &l, &msg, c->marketing ? c->unsub_url : NULL, out, e);
 }
 
 /* ---- templates check: names against what a document provides ---- */

@@ -90,17 +90,6 @@ static int valid_on(const struct store_rec *c, const char *date)
     return (!from || strcmp(from, date) <= 0) && (!until || strcmp(until, date) >= 0);
 }
 
-static unsigned bits_of(const char *names, int consents)
-{
-    unsigned bits = 0;
-
-    if (consents)
-        validate_consents_parse(names ? names : "", &bits, NULL);
-    else
-        validate_flags_parse(names ? names : "", &bits, NULL);
-    return bits;
-}
-
 /* Applies the per-recipient rules (4-6) to the last pushed entry. */
 static void check_rcpt(struct resolve_result *r, const struct store_document *d,
                        const struct resolve_opts *o)
@@ -113,7 +102,7 @@ static void check_rcpt(struct resolve_result *r, const struct store_document *d,
         p->reason = "inactive";
     else if (!p->address[0])
         p->reason = o->sms ? "no_phone" : "no_email";
-    else if (d->esign && !(bits_of(p->contact.v[CF_CONSENTS], 1) & CONSENT_ESIGN))
+    else if (d->esign && !(validate_bits(p->contact.v[CF_CONSENTS], 1) & CONSENT_ESIGN))
         p->reason = "no_consent:esign";
     for (i = 0; !p->reason && i + 1 < r->n; i++)
         if (!r->v[i].reason && !strcasecmp(r->v[i].address, p->address))
@@ -218,7 +207,7 @@ static int contact_cb(void *ctx, const struct store_rec *c)
     if (f->only_id) {
         if (c->id != f->only_id)
             return 0;
-    } else if (!(bits_of(c->v[CF_FLAGS], 0) & f->flag)) {
+    } else if (!(validate_bits(c->v[CF_FLAGS], 0) & f->flag)) {
         return 0;
     } else if (f->d->address_label && c->v[CF_SITE] && strcmp(c->v[CF_SITE], f->d->address_label)) {
         return 0;

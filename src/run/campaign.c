@@ -128,22 +128,11 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static unsigned bits(const char *names, int consents)
-{
-    unsigned b = 0;
-
-    if (consents)
-        validate_consents_parse(names ? names : "", &b, NULL);
-    else
-        validate_flags_parse(names ? names : "", &b, NULL);
-    return b;
-}
-
 /* The decision for one selected contact (SPEC §2.4, §2.5). */
 static const char *decide(struct select *x, struct resolve_rcpt *r, struct err *e, int *rc)
 {
     const struct store_campaign *c = x->c;
-    unsigned consents = bits(r->contact.v[CF_CONSENTS], 1);
+    unsigned consents = validate_bits(r->contact.v[CF_CONSENTS], 1);
     int sms = !strcmp(c->channel, "sms"), suppressed = 0;
 
     *rc = 0;
@@ -175,7 +164,7 @@ static int select_cb(void *ctx, const struct store_rec *rec)
 
     if (x->sel.type && (!rec->v[CF_TYPE] || strcmp(rec->v[CF_TYPE], x->sel.type)))
         return 0;
-    if (x->flag && !(bits(rec->v[CF_FLAGS], 0) & x->flag))
+    if (x->flag && !(validate_bits(rec->v[CF_FLAGS], 0) & x->flag))
         return 0;
     if (x->sel.city && (!rec->v[CF_CITY] || strcasecmp(rec->v[CF_CITY], x->sel.city)))
         return 0;
@@ -548,6 +537,7 @@ int campaign_test(struct store *s, const struct config *cfg, const char *name,
 
     if ((rc = load(s, name, &fc, e)))
         return rc;
+    run_job_init(&j);
     sms = !strcmp(fc.c.channel, "sms");
     today(date);
     renderer_init(&x, cfg, &fc.c);
@@ -592,8 +582,7 @@ int campaign_test(struct store *s, const struct config *cfg, const char *name,
         if (!rc && o.r.outcome != TRANSPORT_SENT)
             rc = err_set(e, ERR_TEMPFAIL, "the test message was not accepted: %s", text);
     }
-    transport_free(j.tr);
-    transport_free(j.sms_tr);
+    run_job_release(&j);
     if (f.found)
         store_rec_release(&f.r.contact);
     buf_release(&msg);
@@ -814,8 +803,7 @@ int campaign_launch(struct store *s, const struct config *cfg, const char *name,
         found_release(&f);
         return err_set(e, ERR_INPUT, "campaign '%s' was cancelled", name);
     }
-    pthread_mutex_init(&j.journal_mu, NULL);
-    buf_init(&j.msg, 0);
+    run_job_init(&j);
     j.campaign_id = f.c.id;
     j.stop_check = stop_check;
     j.sms_on = !strcmp(f.c.channel, "sms");
@@ -856,12 +844,7 @@ int campaign_launch(struct store *s, const struct config *cfg, const char *name,
         sum->nreasons = 0;
         rc = store_campaign_rcpts(s, f.c.id, count_reasons, sum, e);
     }
-    transport_free(j.sms_tr);
-    transport_free(j.tr);
-    journal_close(j.journal);
-    spool_close(j.spool);
-    buf_release(&j.msg);
-    pthread_mutex_destroy(&j.journal_mu);
+    run_job_release(&j);
     found_release(&f);
     return rc;
 }

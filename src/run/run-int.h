@@ -37,6 +37,10 @@ struct job {
     struct buf msg;
 };
 
+/* Prepares j's lock and buffer; releases everything j holds. */
+void run_job_init(struct job *j);
+void run_job_release(struct job *j);
+
 /* Counts one skipped or failed message under its reason code. */
 void run_count_reason(struct run_summary *sum, const char *reason);
 /* One line for the caller (dry-run decisions), printf-style. */

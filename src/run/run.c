@@ -432,15 +432,14 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
     int rc = 0;
 
     memset(sum, 0, sizeof *sum);
-    pthread_mutex_init(&j.journal_mu, NULL);
+    run_job_init(&j);
     j.ropts.date = o->date;
     j.ropts.fallback_main = !strcmp(cfg->run_fallback, "main");
     j.sms_on = strcmp(cfg->sms_transport, "none") != 0;
-    if (j.sms_on && (rc = run_quiet_now(cfg, &j.quiet_now, e)))
-        return rc;
+    if (j.sms_on)
+        rc = run_quiet_now(cfg, &j.quiet_now, e);
     snprintf(j.domain, sizeof j.domain, "%s", at ? at + 1 : "postier.invalid");
-    buf_init(&j.msg, 0);
-    if (!strcmp(cfg->email_transport, "smtp") && cfg->smtp_max_attempts < 1)
+    if (!rc && !strcmp(cfg->email_transport, "smtp") && cfg->smtp_max_attempts < 1)
         rc = err_set(e, ERR_CONFIG, "[smtp] max_attempts: must be at least 1");
     if (!rc && j.sms_on && cfg->sms_max_attempts < 1)
         rc = err_set(e, ERR_CONFIG, "[sms] max_attempts: must be at least 1");
@@ -462,12 +461,23 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
     if (!rc && !o->dry_run)
         rc = due_campaigns(&j, 1, &due, e);
     strv_release(&due);
-    transport_free(j.sms_tr);
-    transport_free(j.tr);
-    merge_free(j.merge);
-    journal_close(j.journal);
-    spool_close(j.spool);
-    buf_release(&j.msg);
-    pthread_mutex_destroy(&j.journal_mu);
+    run_job_release(&j);
     return rc;
+}
+
+void run_job_init(struct job *j)
+{
+    pthread_mutex_init(&j->journal_mu, NULL);
+    buf_init(&j->msg, 0);
+}
+
+void run_job_release(struct job *j)
+{
+    transport_free(j->sms_tr);
+    transport_free(j->tr);
+    merge_free(j->merge);
+    journal_close(j->journal);
+    spool_close(j->spool);
+    buf_release(&j->msg);
+    pthread_mutex_destroy(&j->journal_mu);
 }

@@ -997,7 +997,7 @@ class Unsubscribe(CampaignCase):
         txt = self.ok('unsubscribe', '--list').out
         self.assertIn('yvon@lefevre.fr', txt)
 
-        # a later commercial campaign skips them, a partner one too ...
+        # a later commercial campaign skips them ...
         self.new('promo-2', 'promo', 'email', 'commercial')
         r = self.ok('campaign', 'launch', 'promo-2', '--yes')
         self.assertEqual(self.summary(r, 'promo-2'),
@@ -1092,7 +1092,7 @@ class Flow(CampaignCase):
         self.ok('run')
         self.assertEqual(len(peer.messages()), 12)
         # a new campaign with the same selection does reach the newcomer
-        self.new('promo-2', 'promo', 'email', 'commercial', '--party', 'P1')
+        self.new('promo-2', 'promo', 'email', 'commercial')
         recips, _, _ = self.preview('promo-2', limit=100)
         self.assertIn('nouveau@lefevre.fr', [a for _, a, _ in recips])
 
