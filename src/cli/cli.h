@@ -6,6 +6,7 @@
 #define POSTIER_CLI_H
 
 #include <getopt.h>
+#include <stdio.h>
 
 #include "config/config.h"
 #include "export/export.h"
@@ -78,6 +79,32 @@ void cli_list_init(struct cli_list *l);
 int cli_list_opt(struct cli_list *l, const char *cmd, int opt, const char *arg);
 /* Fills limit/offset of q from the paging state. */
 void cli_list_query(const struct cli_list *l, struct store_query *q);
+
+/* Exports to a file (`contacts export`, `history export`): --format
+ * csv|xlsx, -o FILE, --bom, --separator.  cli_export_opt handles one
+ * option (1; 0 when not one of these; -1 after printing a usage error);
+ * cli_export_begin opens the file and starts the exporter; cli_export_end
+ * finishes it (or aborts it when failed) and closes the file.  Each
+ * returns 0 or an exit status after printing. */
+struct cli_export {
+    enum export_format fmt;
+    struct export_opts xo;
+    const char *out;
+    FILE *fp;
+    struct exporter *x;
+};
+#define CLI_EXPORT_LONGOPTS                                                                    \
+    {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},        \
+        {"bom", no_argument, NULL, 'b'}, {"separator", required_argument, NULL, 'S'}
+#define CLI_EXPORT_HELP                                                                        \
+    "  --format csv|xlsx   CSV (RFC 4180, formulas neutralised) or XLSX\n"                     \
+    "  -o FILE             where (XLSX is written aside, then renamed)\n"                      \
+    "  --bom, --separator ';'  CSV for Excel\n"
+void cli_export_init(struct cli_export *x);
+int cli_export_opt(struct cli_export *x, const char *cmd, int opt, const char *arg);
+int cli_export_begin(struct cli_export *x, const char *cmd, const struct export_col *cols,
+                     size_t n);
+int cli_export_end(struct cli_export *x, int failed, struct err *e);
 
 /* Records (parties, addresses, contacts) as output rows: columns "id" and
  * the kind's fields with their export types. */

@@ -232,77 +232,37 @@ static int export_one(void *ctx, const struct store_rec *r)
     return xc->rc;
 }
 
-static int parse_export_opt(struct export_opts *xo, int opt, const char *arg, const char **out,
-                            enum export_format *fmt)
-{
-    struct err e;
-
-    switch (opt) {
-    case 'f':
-        if (export_format_parse(arg, fmt, &e) || (*fmt != EXPORT_CSV && *fmt != EXPORT_XLSX))
-            return cli_usage("contacts export", "--format: '%s' is not csv or xlsx", arg), -1;
-        return 1;
-    case 'o': *out = arg; return 1;
-    case 'b': xo->bom = 1; return 1;
-    case 'S':
-        if (strcmp(arg, ",") && strcmp(arg, ";"))
-            return cli_usage("contacts export", "--separator: use ',' or ';'"), -1;
-        xo->separator = arg[0];
-        return 1;
-    default: return 0;
-    }
-}
-
 static int ct_export(struct cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        SELECT_LONGOPTS,
-        {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
-        {"bom", no_argument, NULL, 'b'}, {"separator", required_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0}};
-    enum export_format fmt = EXPORT_CSV;
-    struct export_opts xo = {0};
+    static const struct option opts[] = {SELECT_LONGOPTS, CLI_EXPORT_LONGOPTS,
+                                         {NULL, 0, NULL, 0}};
     struct export_ctx xc = {0};
     struct selection sel = {0};
     const struct export_col *cols;
-    const char *out = NULL;
+    struct cli_export x;
     long long total = 0;
-    FILE *fp = NULL;
     struct err e;
     size_t n;
     int opt, rc = 0;
 
+    cli_export_init(&x);
     while (!rc && (opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         int r1 = select_opt(&sel, "contacts export", opt, optarg);
-        int r2 = r1 ? r1 : parse_export_opt(&xo, opt, optarg, &out, &fmt);
+        int r2 = r1 ? r1 : cli_export_opt(&x, "contacts export", opt, optarg);
         if (r2 != 1)
             rc = r2 ? EXIT_USAGE : cli_usage("contacts export", "bad option");
     }
-    if (!rc && !out)
-        rc = cli_usage("contacts export", "-o FILE is required");
     select_finish(&sel);
-    if (!rc)
-        rc = cli_open_store(c);
-    if (!rc && fmt == EXPORT_CSV && !(fp = fopen(out, "w"))) {
-        err_set(&e, ERR_IO, "%s: %s", out, strerror(errno));
-        rc = cli_fail(&e);
-    }
     cols = cli_rec_cols(STORE_CONTACT, &n);
-    if (!rc && export_begin(fmt, fp, out, cols, n, &xo, &xc.x, &e))
-        rc = cli_fail(&e);
-    xc.e = &e;
-    if (!rc && (store_list(c->store, STORE_CONTACT, &sel.q, export_one, &xc, &total, &e) || xc.rc)) {
-        export_abort(xc.x);
-        rc = cli_fail(&e);
-    } else if (!rc && export_finish(xc.x, NULL, &e)) {
-        rc = cli_fail(&e);
-    }
-    if (fp && fclose(fp) && !rc) {
-        err_set(&e, ERR_IO, "%s: %s", out, strerror(errno));
-        rc = cli_fail(&e);
+    if (!rc && !(rc = cli_open_store(c)) &&
+        !(rc = cli_export_begin(&x, "contacts export", cols, n))) {
+        xc.x = x.x;
+        xc.e = &e;
+        rc = store_list(c->store, STORE_CONTACT, &sel.q, export_one, &xc, &total, &e) || xc.rc;
+        rc = cli_export_end(&x, rc, &e);
     }
     if (!rc)
-        printf("exported %lld contacts to %s\n", total, out);
+        printf("exported %lld contacts to %s\n", total, x.out);
     free(sel.search);
     return rc;
 }

@@ -27,6 +27,69 @@ static int parse_count(const char *cmd, const char *opt, const char *arg, long l
     return 1;
 }
 
+void cli_export_init(struct cli_export *x)
+{
+    memset(x, 0, sizeof *x);
+    x->fmt = EXPORT_CSV;
+}
+
+int cli_export_opt(struct cli_export *x, const char *cmd, int opt, const char *arg)
+{
+    struct err e;
+
+    switch (opt) {
+    case 'f':
+        if (export_format_parse(arg, &x->fmt, &e) || (x->fmt != EXPORT_CSV && x->fmt != EXPORT_XLSX))
+            return cli_usage(cmd, "--format: '%s' is not csv or xlsx", arg), -1;
+        return 1;
+    case 'o': x->out = arg; return 1;
+    case 'b': x->xo.bom = 1; return 1;
+    case 'S':
+        if (strcmp(arg, ",") && strcmp(arg, ";"))
+            return cli_usage(cmd, "--separator: use ',' or ';'"), -1;
+        x->xo.separator = arg[0];
+        return 1;
+    default: return 0;
+    }
+}
+
+int cli_export_begin(struct cli_export *x, const char *cmd, const struct export_col *cols,
+                     size_t n)
+{
+    struct err e;
+
+    if (!x->out)
+        return cli_usage(cmd, "-o FILE is required");
+    if (x->fmt == EXPORT_CSV && !(x->fp = fopen(x->out, "w"))) {
+        err_set(&e, ERR_IO, "%s: %s", x->out, strerror(errno));
+        return cli_fail(&e);
+    }
+    if (export_begin(x->fmt, x->fp, x->out, cols, n, &x->xo, &x->x, &e)) {
+        if (x->fp)
+            fclose(x->fp), x->fp = NULL;
+        return cli_fail(&e);
+    }
+    return 0;
+}
+
+int cli_export_end(struct cli_export *x, int failed, struct err *e)
+{
+    int rc = 0;
+
+    if (failed) {
+        export_abort(x->x);
+        rc = cli_fail(e);
+    } else if (export_finish(x->x, NULL, e)) {
+        rc = cli_fail(e);
+    }
+    if (x->fp && fclose(x->fp) && !rc) {
+        err_set(e, ERR_IO, "%s: %s", x->out, strerror(errno));
+        rc = cli_fail(e);
+    }
+    x->fp = NULL;
+    return rc;
+}
+
 int cli_list_opt(struct cli_list *l, const char *cmd, int opt, const char *arg)
 {
     struct err e;

@@ -15,6 +15,7 @@
 #include "contacts/validate.h"
 #include "run-int.h"
 #include "sms/sms.h"
+#include "text/text.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -112,6 +113,7 @@ struct select {
     unsigned flag;
     struct strv kinds; /* party refs of the wanted kind, sorted */
     struct seen seen;
+    char *city; /* folded */
     campaign_rcpt_cb cb;
     void *ctx;
     struct err *e;
@@ -166,8 +168,13 @@ static int select_cb(void *ctx, const struct store_rec *rec)
         return 0;
     if (x->flag && !(validate_bits(rec->v[CF_FLAGS], 0) & x->flag))
         return 0;
-    if (x->sel.city && (!rec->v[CF_CITY] || strcasecmp(rec->v[CF_CITY], x->sel.city)))
-        return 0;
+    if (x->city) { /* case and accents folded: ORLÉANS = Orléans */
+        char *c = rec->v[CF_CITY] ? text_fold(rec->v[CF_CITY]) : NULL;
+        int same = c && !strcmp(c, x->city);
+        free(c);
+        if (!same)
+            return 0;
+    }
     if (x->sel.party_kind &&
         !(ref && bsearch(&ref, x->kinds.v, x->kinds.n, sizeof *x->kinds.v, cmp_str)))
         return 0;
@@ -198,6 +205,8 @@ int campaign_candidates(struct store *s, const struct store_campaign *c, const c
     strv_init(&x.kinds);
     if (x.sel.flag && validate_flags_parse(x.sel.flag, &x.flag, e))
         rc = e->code;
+    if (x.sel.city)
+        x.city = text_fold(x.sel.city);
     if (!rc && x.sel.party_kind) {
         struct store_query kq = {.kind = x.sel.party_kind};
         rc = store_list(s, STORE_PARTY, &kq, kind_cb, &x, NULL, e);
@@ -210,6 +219,7 @@ int campaign_candidates(struct store *s, const struct store_campaign *c, const c
         rc = store_list(s, STORE_CONTACT, &q, select_cb, &x, NULL, e);
     }
     free(search);
+    free(x.city);
     strv_release(&x.kinds);
     seen_free(&x.seen);
     json_decref(json);
@@ -372,40 +382,38 @@ static int render_one(struct renderer *x, const struct resolve_rcpt *r, const ch
 /* ---- preview ---- */
 
 struct preview {
-    struct renderer x;
-    long limit, shown;
-    struct buf excluded, msg;
-    void (*out)(void *ctx, const char *text);
-    void *ctx;
-    int rc;
-    struct err *e;
+    long limit;
+    struct resolve_rcpt *v; /* the first limit recipients, copied */
+    size_t n;
+    struct buf excluded;
 };
 
+static void rcpt_copy(struct resolve_rcpt *dst, const struct resolve_rcpt *src)
+{
+    size_t i;
+
+    *dst = *src;
+    store_rec_init(&dst->contact, STORE_CONTACT);
+    dst->contact.id = src->contact.id;
+    for (i = 0; i < CF_COUNT; i++)
+        store_rec_set(&dst->contact, i, src->contact.v[i]);
+}
+
+/* Collects during the selection; renders after it (rendering reads the
+ * directory too, which must not happen inside the selection's listing). */
 static int preview_cb(void *ctx, const struct resolve_rcpt *r)
 {
     struct preview *p = ctx;
-    struct merge_info info;
-    char spool[40], mid[320];
-    struct err me;
 
     if (r->reason) {
         buf_printf(&p->excluded, "  %s%s%s (%s)\n", r->display, r->address[0] ? " " : "",
                    r->address, r->reason);
         return 0;
     }
-    if (p->shown >= p->limit)
+    if ((long)p->n >= p->limit)
         return 0;
-    p->shown++;
-    campaign_mid(&p->x, r->address, spool, mid, sizeof mid);
-    buf_reset(&p->msg);
-    buf_printf(&p->msg, "--- to %s <%s>\n", r->display, r->address);
-    if (render_one(&p->x, r, "preview", mid, &p->msg, &info, &me)) {
-        if (me.code != ERR_INPUT && me.code != ERR_IO && me.code != ERR_TOOBIG)
-            return (*p->e = me, me.code);
-        buf_printf(&p->msg, "FAILED (template): %s\n", me.msg);
-    }
-    buf_addc(&p->msg, '\n');
-    p->out(p->ctx, buf_str(&p->msg));
+    p->v = xrealloc(p->v, (p->n + 1) * sizeof *p->v);
+    rcpt_copy(&p->v[p->n++], r);
     return 0;
 }
 
@@ -459,28 +467,51 @@ static void today(char out[11])
 int campaign_preview(struct store *s, const struct config *cfg, const char *name, long limit,
                      void (*out)(void *ctx, const char *text), void *ctx, struct err *e)
 {
-    struct preview p = {.limit = limit, .out = out, .ctx = ctx, .e = e};
+    struct preview p = {.limit = limit};
+    struct renderer x;
+    struct buf msg;
     struct found f;
     char date[11];
+    size_t i;
     int rc;
 
     if ((rc = load(s, name, &f, e)))
         return rc;
     today(date);
-    renderer_init(&p.x, cfg, &f.c);
+    renderer_init(&x, cfg, &f.c);
     buf_init(&p.excluded, 0);
-    buf_init(&p.msg, 0);
-    rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, date, &p.x.merge, e);
+    buf_init(&msg, 0);
+    rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, date, &x.merge, e);
     if (!rc)
         rc = campaign_candidates(s, &f.c, date, preview_cb, &p, e);
-    if (!rc) {
-        buf_reset(&p.msg);
-        buf_printf(&p.msg, "excluded:\n%s", buf_str(&p.excluded));
-        out(ctx, buf_str(&p.msg));
+    for (i = 0; !rc && i < p.n; i++) {
+        struct merge_info info;
+        char spool[40], mid[320];
+        struct err me;
+
+        campaign_mid(&x, p.v[i].address, spool, mid, sizeof mid);
+        buf_reset(&msg);
+        buf_printf(&msg, "--- to %s <%s>\n", p.v[i].display, p.v[i].address);
+        if (render_one(&x, &p.v[i], "preview", mid, &msg, &info, &me)) {
+            if (me.code != ERR_INPUT && me.code != ERR_IO && me.code != ERR_TOOBIG)
+                rc = (*e = me, me.code);
+            buf_printf(&msg, "FAILED (template): %s\n", me.msg);
+        }
+        buf_addc(&msg, '\n');
+        if (!rc)
+            out(ctx, buf_str(&msg));
     }
+    if (!rc) {
+        buf_reset(&msg);
+        buf_printf(&msg, "excluded:\n%s", buf_str(&p.excluded));
+        out(ctx, buf_str(&msg));
+    }
+    for (i = 0; i < p.n; i++)
+        store_rec_release(&p.v[i].contact);
+    free(p.v);
     buf_release(&p.excluded);
-    buf_release(&p.msg);
-    renderer_release(&p.x);
+    buf_release(&msg);
+    renderer_release(&x);
     found_release(&f);
     return rc;
 }
@@ -495,15 +526,10 @@ struct first {
 static int first_cb(void *ctx, const struct resolve_rcpt *r)
 {
     struct first *f = ctx;
-    size_t i;
 
     if (f->found || r->reason)
         return 0;
-    f->r = *r;
-    store_rec_init(&f->r.contact, STORE_CONTACT);
-    f->r.contact.id = r->contact.id;
-    for (i = 0; i < CF_COUNT; i++)
-        store_rec_set(&f->r.contact, i, r->contact.v[i]);
+    rcpt_copy(&f->r, r);
     f->found = 1;
     return 0;
 }

@@ -430,8 +430,8 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
     /* without a rate limit the transport may hold more than it sends at
      * once; with one, a message is handed over when it may start */
     d->slots = tr->slots;
-    if (smtp && !d->per_second.limit && !d->per_hour.limit)
-        d->slots = tr->slots * 64;
+    if (smtp && !d->per_second.limit && !d->per_hour.limit && !j->stop_check)
+        d->slots = tr->slots * 64; /* (a campaign can be paused: never more than it sends) */
     d->t0 = d->last_commit = now_s();
     tr->record = journal_hook;
     tr->record_ctx = d;
