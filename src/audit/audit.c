@@ -98,6 +98,13 @@ int audit_canonical(const struct store_history *r, struct buf *out)
     add_line(out, "reason", r->reason);
     add_line(out, "server_reply", r->server_reply);
     add_line(out, "consent", r->consent);
+    /* schema 4 columns: only when set, so older rows keep their hashes */
+    if (r->operator_name)
+        add_line(out, "operator", r->operator_name);
+    if (r->message_sha256)
+        add_line(out, "message_sha256", r->message_sha256);
+    if (r->provider_id)
+        add_line(out, "provider_id", r->provider_id);
     return out->err ? ERR_TOOBIG : 0;
 }
 
@@ -133,9 +140,16 @@ static void utc_now(char *out, size_t n)
  * r->hash are given back their caller's values (the time and hash used
  * lived in this frame: read them back with store_history_last); r->id is
  * the new row's id, or 0 on failure. */
+static char operator_name[128];
+
+void audit_set_operator(const char *name)
+{
+    snprintf(operator_name, sizeof operator_name, "%s", name ? name : "");
+}
+
 int audit_append(struct store *s, struct store_history *r, struct err *e)
 {
-    const char *at = r->at, *hash = r->hash;
+    const char *at = r->at, *hash = r->hash, *op = r->operator_name;
     char now[32], prev[65], out[65];
     long long last;
     struct buf b;
@@ -147,6 +161,8 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
         utc_now(now, sizeof now);
         r->at = now;
     }
+    if (!op && operator_name[0])
+        r->operator_name = operator_name;
     buf_init(&b, 0);
     for (tries = 1;; tries++) {
         rc = store_history_last(s, &last, prev, e);
@@ -167,6 +183,7 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
         r->id = 0;
     r->at = at;
     r->hash = hash;
+    r->operator_name = op;
     buf_release(&b);
     return rc;
 }
@@ -176,6 +193,7 @@ struct verify {
     long long id;   /* and its id (0 before the first row) */
     long long rows; /* rows examined */
     long long bad;  /* the first broken row */
+    char anchor[96]; /* "ID HASH" of the last purge row seen */
     struct buf b;
     struct err *e;
 };
@@ -211,6 +229,10 @@ static int verify_row(void *ctx, const struct store_history *h)
         return err_set(v->e, ERR_PERMFAIL, "history row %lld: rows %lld to %lld are missing", h->id,
                        v->id + 1, h->id - 1);
     }
+    if (!strcmp(h->event, "purged") && h->server_reply) {
+        const char *a = strstr(h->server_reply, "anchor ");
+        snprintf(v->anchor, sizeof v->anchor, "%s", a ? a + 7 : "");
+    }
     memcpy(v->prev, hash, sizeof hash);
     v->id = h->id;
     return 0;
@@ -220,16 +242,58 @@ static int verify_row(void *ctx, const struct store_history *h)
 int audit_verify(struct store *s, long long *rows, long long *bad_id, struct err *e)
 {
     struct verify v;
+    char want[96];
     int rc;
 
     memset(&v, 0, sizeof v);
     v.e = e;
     buf_init(&v.b, 0);
-    rc = store_history_scan(s, verify_row, &v, e);
+    /* after a purge the chain starts from its anchor, which the purge's
+     * own row (chained like any other) also records */
+    rc = store_history_anchor(s, &v.id, v.prev, e);
+    if (!rc)
+        rc = store_history_scan(s, verify_row, &v, e);
+    snprintf(want, sizeof want, "%lld %s", v.id, v.prev);
+    if (!rc) {
+        long long aid;
+        char ahash[65];
+        if (!(rc = store_history_anchor(s, &aid, ahash, e)) && aid) {
+            snprintf(want, sizeof want, "%lld %s", aid, ahash);
+            if (strcmp(want, v.anchor)) {
+                v.bad = aid + 1;
+                rc = err_set(e, ERR_PERMFAIL,
+                             "history anchor %s is not the one the last purge recorded (%s)",
+                             want, v.anchor[0] ? v.anchor : "none");
+            }
+        }
+    }
     buf_release(&v.b);
     if (rows)
         *rows = v.rows;
     if (bad_id)
         *bad_id = v.bad;
     return rc;
+}
+
+int audit_purge(struct store *s, const char *date, long long *removed, struct err *e)
+{
+    long long last;
+    char hash[65], reply[200];
+    int rc;
+
+    if ((rc = store_begin(s, e)))
+        return rc;
+    rc = store_history_purge(s, date, removed, &last, hash, e);
+    if (!rc && *removed) {
+        struct store_history h = {.event = "purged", .reason = "retention",
+                                  .server_reply = reply};
+        snprintf(reply, sizeof reply, "%lld rows before %s removed; anchor %lld %s", *removed,
+                 date, last, hash);
+        rc = audit_append(s, &h, e);
+    }
+    if (rc || (rc = store_commit(s, e))) {
+        store_rollback(s);
+        return rc;
+    }
+    return 0;
 }

@@ -16,11 +16,19 @@
  * caller's transaction if one is open.  Errors: ERR_INPUT (no event),
  * ERR_DB. */
 int audit_append(struct store *s, struct store_history *r, struct err *e);
+/* Who acts for this process (recorded in every row appended without an
+ * operator of its own). */
+void audit_set_operator(const char *name);
 
 /* Walks the whole chain.  Returns 0 when intact; ERR_PERMFAIL when a row's
  * hash does not match, with *bad_id = the first broken row's id and e
  * saying what is wrong; ERR_DB on read errors.  *rows = rows checked. */
 int audit_verify(struct store *s, long long *rows, long long *bad_id, struct err *e);
+
+/* Retention (GDPR): removes the rows dated before date (YYYY-MM-DD) and
+ * appends a `purged` row recording the anchor the chain now starts from,
+ * so verify stays green.  *removed = rows removed (0: nothing to do). */
+int audit_purge(struct store *s, const char *date, long long *removed, struct err *e);
 
 /* Hex SHA-256 of n bytes at p into out (65 bytes with the NUL): the
  * template_sha256 of history rows. */

@@ -10,7 +10,8 @@
 /* The columns of SPEC §8 after id, in that order; hash last. */
 #define HISTORY_COLS                                                                               \
     "at, event, channel, address, contact_id, party_ref, document_ref, document_type,"             \
-    " campaign, template, template_sha256, message_id, reason, server_reply, consent, hash"
+    " campaign, template, template_sha256, message_id, reason, server_reply, consent, hash,"      \
+    " operator, message_sha256, provider_id"
 
 int store_history_last(struct store *s, long long *id, char *hash, struct err *e)
 {
@@ -46,7 +47,8 @@ int store_history_insert(struct store *s, struct store_history *h, struct err *e
         return err_set(e, ERR_INPUT, "history row without a time or a hash");
     st = store_stmt(s, ST_HISTORY_INSERT,
                     "INSERT INTO history(id, " HISTORY_COLS ") VALUES"
-                    " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                    " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+                    " ?18, ?19, ?20)",
                     e);
     if (!st)
         return e ? e->code : ERR_DB;
@@ -73,6 +75,9 @@ int store_history_insert(struct store *s, struct store_history *h, struct err *e
     store_bind_text(st, 15, h->server_reply);
     store_bind_text(st, 16, h->consent);
     store_bind_text(st, 17, h->hash);
+    store_bind_text(st, 18, h->operator_name);
+    store_bind_text(st, 19, h->message_sha256);
+    store_bind_text(st, 20, h->provider_id);
     rc = sqlite3_step(st);
     /* the bindings borrow h's strings: drop them before returning */
     sqlite3_reset(st);
@@ -88,16 +93,12 @@ static const char *col(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct err *e)
+static int scan(struct store *s, sqlite3_stmt *st, store_history_cb cb, void *ctx, int *n,
+                struct err *e)
 {
-    sqlite3_stmt *st = NULL;
     struct store_history h;
     int rc;
 
-    rc = sqlite3_prepare_v2(s->db, "SELECT id, " HISTORY_COLS " FROM history ORDER BY id", -1, &st,
-                            NULL);
-    if (rc != SQLITE_OK)
-        return store_dberr(s, rc, e, "history");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         memset(&h, 0, sizeof h);
         h.id = sqlite3_column_int64(st, 0);
@@ -117,12 +118,115 @@ int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct e
         h.server_reply = col(st, 14);
         h.consent = col(st, 15);
         h.hash = col(st, 16);
-        rc = cb(ctx, &h);
-        if (rc)
-            goto out;
+        h.operator_name = col(st, 17);
+        h.message_sha256 = col(st, 18);
+        h.provider_id = col(st, 19);
+        (*n)++;
+        if ((rc = cb(ctx, &h))) {
+            sqlite3_finalize(st);
+            return rc; /* the callback's own value */
+        }
     }
-    rc = rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history");
-out:
     sqlite3_finalize(st);
-    return rc;
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history");
+}
+
+int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, n = 0;
+
+    rc = sqlite3_prepare_v2(s->db, "SELECT id, " HISTORY_COLS " FROM history ORDER BY id", -1, &st,
+                            NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "history");
+    return scan(s, st, cb, ctx, &n, e);
+}
+
+int store_history_get(struct store *s, long long id, store_history_cb cb, void *ctx,
+                      struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, n = 0;
+
+    rc = sqlite3_prepare_v2(s->db, "SELECT id, " HISTORY_COLS " FROM history WHERE id = ?", -1,
+                            &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "history");
+    sqlite3_bind_int64(st, 1, id);
+    if ((rc = scan(s, st, cb, ctx, &n, e)))
+        return rc;
+    return n ? 0 : err_set(e, ERR_NOTFOUND, "no history row %lld", id);
+}
+
+int store_history_anchor(struct store *s, long long *last_id, char *hash, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *last_id = 0;
+    hash[0] = '\0';
+    rc = sqlite3_prepare_v2(s->db, "SELECT last_id, last_hash FROM history_anchor", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "history_anchor");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *last_id = sqlite3_column_int64(st, 0);
+        snprintf(hash, 65, "%s", col(st, 1));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history_anchor");
+}
+
+int store_history_purge(struct store *s, const char *date, long long *removed,
+                        long long *last_id, char *hash, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *removed = *last_id = 0;
+    hash[0] = '\0';
+    /* rows are appended in time order: the removed ones are a prefix */
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT id, hash, (SELECT count(*) FROM history h2 WHERE h2.id <= h.id)"
+                            " FROM history h WHERE at < ? ORDER BY id DESC LIMIT 1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "history");
+    sqlite3_bind_text(st, 1, date, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *last_id = sqlite3_column_int64(st, 0);
+        snprintf(hash, 65, "%s", col(st, 1));
+        *removed = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history");
+    if ((rc = store_exec(s, "DROP TRIGGER history_no_delete", e)))
+        return rc;
+    rc = sqlite3_prepare_v2(s->db, "DELETE FROM history WHERE id <= ?", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "history");
+    sqlite3_bind_int64(st, 1, *last_id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return store_dberr(s, rc, e, "history");
+    if ((rc = store_exec(s,
+                         "CREATE TRIGGER history_no_delete BEFORE DELETE ON history"
+                         "  BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;",
+                         e)))
+        return rc;
+    rc = sqlite3_prepare_v2(s->db,
+                            "INSERT OR REPLACE INTO history_anchor(id, last_id, last_hash,"
+                            " purged_at) VALUES (1, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "history_anchor");
+    sqlite3_bind_int64(st, 1, *last_id);
+    sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history_anchor");
 }

@@ -138,7 +138,21 @@ static const char *const v3 =
     "  source TEXT NOT NULL);"
     "CREATE INDEX delivery_campaign ON delivery(campaign, state);";
 
-static const char *const migrations[] = {v1, v2, v3};
+/* Version 4: compliance.  History rows say who acted, the rendered
+ * message's SHA-256 and the provider's id; a purge removes old rows and
+ * keeps the chain verifiable from its anchor (the last removed row's id
+ * and hash). */
+static const char *const v4 =
+    "ALTER TABLE history ADD COLUMN operator TEXT;"
+    "ALTER TABLE history ADD COLUMN message_sha256 TEXT;"
+    "ALTER TABLE history ADD COLUMN provider_id TEXT;"
+    "CREATE TABLE history_anchor ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  last_id INTEGER NOT NULL,"
+    "  last_hash TEXT NOT NULL,"
+    "  purged_at TEXT NOT NULL);";
+
+static const char *const migrations[] = {v1, v2, v3, v4};
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 static int current_version(struct store *s, int *v, struct err *e)

@@ -226,6 +226,10 @@ struct store_history {
     const char *reason;       /* skip or failure reason code */
     const char *server_reply; /* what the server answered */
     const char *consent;      /* consent state used ("commercial|esign") */
+    /* since schema 4 (NULL in older rows, and then not hashed): */
+    const char *operator_name;  /* who acted: the OS user, --operator NAME, or cron */
+    const char *message_sha256; /* SHA-256 of the rendered message */
+    const char *provider_id;    /* the server's or gateway's id for the message */
     const char *hash;
 };
 
@@ -238,6 +242,17 @@ int store_history_insert(struct store *s, struct store_history *h, struct err *e
  * value is returned. */
 typedef int (*store_history_cb)(void *ctx, const struct store_history *h);
 int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct err *e);
+/* Row id (ERR_NOTFOUND when none). */
+int store_history_get(struct store *s, long long id, store_history_cb cb, void *ctx,
+                      struct err *e);
+/* The purge anchor: the id and hash of the last row a purge removed (0
+ * and "" when none). */
+int store_history_anchor(struct store *s, long long *last_id, char *hash, struct err *e);
+/* Removes every row up to the last one dated before date (YYYY-MM-DD,
+ * UTC), inside the caller's transaction, and records the anchor.
+ * *removed = how many; *last_id and hash = the anchor (0 when nothing). */
+int store_history_purge(struct store *s, const char *date, long long *removed,
+                        long long *last_id, char *hash, struct err *e);
 
 /* Ids of the party's own row (party ref) or ERR_NOTFOUND. */
 int store_party_id(struct store *s, const char *ref, long long *id, struct err *e);

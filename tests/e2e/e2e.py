@@ -7,18 +7,23 @@ Each test script does:
 
 and subclasses e2e.PostierCase: every test method gets a fresh temporary
 folder <tmp> with <tmp>/config/postier.ini, `postier init` already run, and
-helpers to drive the binary (self.ok, self.fails, self.json...) and to read the
-database with sqlite3.
+helpers to drive the binary (self.ok, self.fails, self.json...), to set up the
+workspace (append_config, write_template, import_invoice_book...), to run and
+check the nightly run (run_job, run_summary, history_rows, verify_history,
+parse_wire) and to read the database with sqlite3.
 
 Environment: POSTIER is the built binary, POSTIER_SRC the source root (set by
 tests/meson.build).  Run with Debian's /usr/bin/python3 (openpyxl).
 """
 
 import csv
+import email
+import email.policy
 import io
 import json
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +34,7 @@ SRC = os.environ.get('POSTIER_SRC') or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 POSTIER = os.environ.get('POSTIER') or os.path.join(SRC, 'build', 'src', 'postier')
 DATA = os.path.join(SRC, 'tests', 'data')
+TEMPLATES = os.path.join(SRC, 'templates')  # the shipped templates
 
 TIMEOUT = 60
 
@@ -41,6 +47,15 @@ CONTACT_KEYS = ['id'] + CONTACT_COLUMNS
 PARTY_COLUMNS = 'ref,kind,name,civility,first_name,last_name,email,phones,locale,client_ref'.split(',')
 ADDRESS_COLUMNS = ('party_ref,label,lines,postcode,city,country,contact_name,'
                    'contact_email,contact_phone').split(',')
+
+# §8: the keys of every row of `history list --format json`
+HISTORY_KEYS = {'id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_ref',
+                'document_ref', 'document_type', 'campaign', 'template', 'template_sha256',
+                'message_id', 'reason', 'server_reply', 'hash'}
+# §6 `run`: the summary line, `run DATE: 3 documents, 6 messages queued, ...`
+RUN_SUMMARY_KEYS = ('documents', 'queued', 'sent', 'deferred', 'failed', 'skipped')
+RUN_SUMMARY = (r'^run %s: (\d+) documents?, (\d+) messages? queued, (\d+) sent, '
+               r'(\d+) deferred, (\d+) failed, (\d+) skipped')
 
 FLAGS = ['invoice', 'payment_reminder', 'due_notice', 'document_reminder',
          'claim_settlement', 'order', 'after_sales', 'receiver']
@@ -60,6 +75,31 @@ def blank_contact(**fields):
             raise KeyError(k)
         c[k] = v
     return c
+
+
+def csv_text(header, rows):
+    """A CSV file's text: the header, then one line per dict of `rows`
+    (a missing key is an empty field)."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator='\n')
+    w.writerow(header)
+    for r in rows:
+        w.writerow([r.get(k, '') for k in header])
+    return out.getvalue()
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nobody listens on (just now)."""
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def mid(value):
+    """A Message-ID without its angle brackets and spaces."""
+    return (value or '').strip().strip('<>').strip()
 
 
 class Result:
@@ -88,16 +128,28 @@ class PostierCase(unittest.TestCase):
 
     # -- running the binary -------------------------------------------------
 
-    def run_postier(self, *args, config=True, env=None, cwd=None, stdin=None):
-        """Runs postier (with --config <tmp>/config/postier.ini unless
-        config=False) and returns a Result; never raises on exit status."""
-        args = [str(a) for a in args]
-        argv = [POSTIER] + (['--config', self.config] if config else []) + args
+    def postier_argv(self, *args, config=True):
+        """The command line of postier ARGS (with --config
+        <tmp>/config/postier.ini unless config=False)."""
+        return ([POSTIER] + (['--config', self.config] if config else []) +
+                [str(a) for a in args])
+
+    def postier_env(self, env=None):
+        """The environment postier runs in: ours without POSTIER_CONFIG,
+        LC_ALL C.UTF-8 unless set, then `env`."""
         e = dict(os.environ)
         e.pop('POSTIER_CONFIG', None)
         e.setdefault('LC_ALL', 'C.UTF-8')
         if env:
             e.update(env)
+        return e
+
+    def run_postier(self, *args, config=True, env=None, cwd=None, stdin=None):
+        """Runs postier (with --config <tmp>/config/postier.ini unless
+        config=False) and returns a Result; never raises on exit status."""
+        args = [str(a) for a in args]
+        argv = self.postier_argv(*args, config=config)
+        e = self.postier_env(env)
         p = subprocess.run(argv, cwd=cwd or self.tmp, env=e,
                            input=stdin if stdin is not None else b'',
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -124,13 +176,19 @@ class PostierCase(unittest.TestCase):
             self.assertIn(s, r.err, 'stderr should mention %r:\n%r' % (s, r))
         return r
 
-    def json(self, *args, **kw):
-        """Runs a listing with --format json and returns the parsed array."""
+    def json_result(self, *args, **kw):
+        """Runs a command with --format json, asserts exit 0 and JSON on
+        stdout; returns (the parsed value, the Result)."""
         r = self.ok(*(list(args) + ['--format', 'json']), **kw)
         try:
             v = json.loads(r.out)
         except ValueError as exc:
             self.fail('stdout is not JSON (%s):\n%r' % (exc, r))
+        return v, r
+
+    def json(self, *args, **kw):
+        """Runs a listing with --format json and returns the parsed array."""
+        v, r = self.json_result(*args, **kw)
         self.assertIsInstance(v, list, 'JSON output must be one array:\n%r' % r)
         return v
 
@@ -155,7 +213,91 @@ class PostierCase(unittest.TestCase):
     def add_party(self, ref, name, kind='client', *args):
         self.ok('parties', 'add', '--ref', ref, '--kind', kind, '--name', name, *args)
 
+    def import_invoice_book(self, parties, docs):
+        """Parties P0000... (client, e-mail accueil<i>@exemple.fr), each with
+        two contacts flagged invoice (compta<i>@ and dir<i>@exemple.fr), and
+        `docs` invoices F00000... spread over the parties in turn: docs * 2
+        messages for `run`."""
+        prows = ['ref,kind,name,email'] + [
+            'P%04d,client,Client %d,accueil%d@exemple.fr' % (i, i, i) for i in range(parties)]
+        contacts = ['party_ref,last_name,first_name,email,flags'] + [
+            line for i in range(parties) for line in (
+                'P%04d,Martin,Élodie,compta%d@exemple.fr,invoice' % (i, i),
+                'P%04d,Lefèvre,Jérôme,dir%d@exemple.fr,invoice|order' % (i, i))]
+        drows = ['ref,party_ref,amount,due_date'] + [
+            'F%05d,P%04d,%d.50,2026-12-31' % (d, d % parties, d) for d in range(docs)]
+        self.ok('parties', 'import', self.write('p.csv', '\n'.join(prows) + '\n'))
+        self.ok('contacts', 'import', self.write('c.csv', '\n'.join(contacts) + '\n'))
+        self.ok('documents', 'import', self.write('d.csv', '\n'.join(drows) + '\n'),
+                '--type', 'invoice')
+
+    # -- the nightly run and the history ------------------------------------
+
+    run_date = None  # the --date of run_job()
+
+    def run_job(self, rc=None):
+        """postier run --date <run_date>; asserts exit `rc` unless None."""
+        r = self.run_postier('run', '--date', self.run_date)
+        if rc is not None:
+            self.assertEqual(r.rc, rc, 'expected exit %d:\n%r' % (rc, r))
+        return r
+
+    def run_summary(self, r):
+        """The counts of run's summary line (the last of stdout):
+        {'documents', 'queued', 'sent', 'deferred', 'failed', 'skipped'}."""
+        lines = r.out.strip().splitlines()
+        self.assertTrue(lines, 'no summary on stdout:\n%r' % r)
+        m = re.match(RUN_SUMMARY % self.run_date, lines[-1])
+        self.assertTrue(m, 'last line of stdout is not the run summary:\n%r' % r)
+        return dict(zip(RUN_SUMMARY_KEYS, map(int, m.groups())))
+
+    def history_rows(self, *filters):
+        """history list [FILTERS] --format json, every row with exactly the
+        HISTORY_KEYS, in id order."""
+        rows = self.json('history', 'list', *filters)
+        for h in rows:
+            self.assertEqual(set(h), HISTORY_KEYS, h)
+        return sorted(rows, key=lambda h: h['id'])
+
+    def verify_history(self):
+        """history verify says the chain is intact."""
+        self.assertIn('intact', self.ok('history', 'verify').out)
+
+    def parse_wire(self, data):
+        """Strict checks of one message's wire bytes (CRLF only, lines of
+        998 at most, a 7-bit header, no defect in any part); returns it
+        parsed."""
+        self.assertNotIn(b'\n', data.replace(b'\r\n', b''), 'bare LF on the wire')
+        self.assertNotIn(b'\r', data.replace(b'\r\n', b''), 'bare CR on the wire')
+        self.assertTrue(data.endswith(b'\r\n'), data[-40:])
+        self.assertLessEqual(max(len(x) for x in data.split(b'\r\n')), 998)
+        head = data.split(b'\r\n\r\n', 1)[0]
+        self.assertTrue(all(b < 128 for b in head), 'raw 8-bit bytes in the header:\n%r' % head)
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        self.assertEqual(msg.defects, [], data[:2000])
+        for part in msg.walk():
+            self.assertEqual(part.defects, [], part)
+        return msg
+
     # -- files and database -------------------------------------------------
+
+    def read_config(self):
+        with open(self.config) as f:
+            return f.read()
+
+    def write_config(self, text):
+        """Replaces the workspace INI with `text`."""
+        with open(self.config, 'w') as f:
+            f.write(text)
+
+    def append_config(self, text):
+        with open(self.config, 'a') as f:
+            f.write(text)
+
+    def write_template(self, folder, name, content):
+        """Writes <tmp>/templates/<folder>/<name> (see write) and returns
+        its path."""
+        return self.write(os.path.join('templates', folder, name), content)
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)

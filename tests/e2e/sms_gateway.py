@@ -51,21 +51,20 @@ runs or not:
   gw.connections()  number of distinct TCP connections seen
   gw.clear()        forget everything recorded (the gateway must be stopped)
 
-Run with Debian's /usr/bin/python3 (stdlib only).
+The subprocess and its log are managed by peerproc.py (shared with
+smtp_peer.py).  Run with Debian's /usr/bin/python3 (stdlib only).
 """
 
 import base64
 import json
 import os
-import select
 import signal
-import subprocess
-import sys
 import time
 import urllib.parse
 
-LOG = 'log.jsonl'
-PYTHON = '/usr/bin/python3'
+import peerproc
+from peerproc import LOG
+
 PROTOCOLS = ('kannel', 'json')
 BEHAVIOURS = ('fail-once', 'throttle-once', 'reject', 'drop-once')
 PATHS = {'kannel': '/cgi-bin/sendsms', 'json': '/api/sms'}
@@ -88,24 +87,6 @@ def parse_mode(mode):
     return words[0], extra
 
 
-def _read_log(dirpath):
-    """The records of log.jsonl; a last line still being written is skipped."""
-    try:
-        with open(os.path.join(dirpath, LOG), 'rb') as f:
-            raw = f.read()
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in raw.split(b'\n'):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
-
-
 def _query_of(target):
     q = urllib.parse.urlsplit(target).query
     return urllib.parse.parse_qs(q, keep_blank_values=True, encoding='utf-8',
@@ -125,20 +106,21 @@ def _to_of(protocol, target, body):
     return v if isinstance(v, str) else None
 
 
-class Gateway:
+class Gateway(peerproc.PeerProcess):
+    WHAT = 'sms gateway'
+    NOUN = 'gateway'
+    STDERR_LOG = 'gateway-stderr.log'
+    SCRIPT = os.path.abspath(__file__)
+
     def __init__(self, dirpath, mode='kannel', port=0, delay=0.0, username=None,
                  password=None, token=None, host='127.0.0.1'):
         parse_mode(mode)
-        self.dir = os.path.abspath(dirpath)
+        super().__init__(dirpath, port, host)
         self.mode = mode
-        self.port = port
-        self.host = host
         self.delay = float(delay)
         self.username, self.password, self.token = username, password, token
-        self.proc = None
-        os.makedirs(self.dir, exist_ok=True)
 
-    # -- life cycle -----------------------------------------------------------
+    # -- life cycle (start, stop, with: peerproc) ----------------------------
 
     @property
     def protocol(self):
@@ -148,89 +130,14 @@ class Gateway:
     def url(self):
         return 'http://%s:%d%s' % (self.host, self.port, PATHS[self.protocol])
 
-    def start(self, timeout=15):
-        if self.proc is not None:
-            raise RuntimeError('gateway already started')
+    def config(self):
         parse_mode(self.mode)
-        cfg = {'dir': self.dir, 'mode': self.mode, 'port': self.port, 'host': self.host,
-               'delay': self.delay, 'username': self.username, 'password': self.password,
-               'token': self.token}
-        err = open(os.path.join(self.dir, 'gateway-stderr.log'), 'ab')
-        try:
-            self.proc = subprocess.Popen(
-                [PYTHON, os.path.abspath(__file__), '--serve', json.dumps(cfg)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                close_fds=True, start_new_session=True)
-        finally:
-            err.close()
-        deadline = time.monotonic() + timeout
-        line = b''
-        while not line.endswith(b'\n'):
-            left = deadline - time.monotonic()
-            r, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
-            if not r:
-                self._abort('did not start within %ss' % timeout)
-            chunk = os.read(self.proc.stdout.fileno(), 256)
-            if not chunk:
-                self._abort('exited while starting')
-            line += chunk
-        self.proc.stdout.close()
-        words = line.decode().split()
-        if len(words) != 2 or words[0] != 'READY':
-            self._abort('said %r' % line)
-        self.port = int(words[1])
-        return self
-
-    def _abort(self, why):
-        p, self.proc = self.proc, None
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-        raise RuntimeError('sms gateway %s\n%s' % (why, self.stderr_tail()))
-
-    def stderr_tail(self, n=4000):
-        try:
-            with open(os.path.join(self.dir, 'gateway-stderr.log'), 'rb') as f:
-                return f.read()[-n:].decode('utf-8', 'replace')
-        except OSError:
-            return ''
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        """Stops the gateway (open connections are cut).  Raises if it had
-        died on its own."""
-        p, self.proc = self.proc, None
-        if p is None:
-            return
-        died = p.poll()
-        if died is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if died is not None:
-            raise RuntimeError('sms gateway had died (exit %s)\n%s' % (died, self.stderr_tail()))
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def __del__(self):
-        p = getattr(self, 'proc', None)
-        if p is not None and p.poll() is None:
-            p.kill()
-            p.wait()
+        return {'dir': self.dir, 'mode': self.mode, 'port': self.port, 'host': self.host,
+                'delay': self.delay, 'username': self.username, 'password': self.password,
+                'token': self.token}
 
     def clear(self):
-        if self.running():
-            raise RuntimeError('clear() needs the gateway stopped')
+        self.check_stopped('clear()')
         try:
             os.unlink(os.path.join(self.dir, LOG))
         except FileNotFoundError:
@@ -240,7 +147,7 @@ class Gateway:
 
     def requests(self):
         out = []
-        for ev in _read_log(self.dir):
+        for ev in self.events():
             if ev.get('kind') != 'request':
                 continue
             out.append({'t': ev['t'], 'conn': ev['conn'], 'method': ev['method'],
@@ -268,7 +175,7 @@ def _serve(cfg):
     path_ok = PATHS[protocol]
     method_ok = 'GET' if protocol == 'kannel' else 'POST'
     lock = threading.Lock()
-    old = _read_log(cfg['dir'])
+    old = peerproc.read_log(cfg['dir'])
     reqs = [ev for ev in old if ev.get('kind') == 'request']
     # what survives a restart
     state = {
@@ -278,11 +185,7 @@ def _serve(cfg):
         'ids': sum(1 for ev in reqs if ev.get('gw_id')),
         'conn': max([ev['conn'] for ev in old if isinstance(ev.get('conn'), int)] or [0]),
     }
-    fd = os.open(os.path.join(cfg['dir'], LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-
-    def log(**ev):
-        ev = dict(t=time.time(), **ev)
-        os.write(fd, (json.dumps(ev, sort_keys=True) + '\n').encode())
+    log = peerproc.JsonlLog(cfg['dir']).write
 
     def decide(method, target, headers, body):
         """(status, reply text, content type, gateway id or None, to);
@@ -403,13 +306,10 @@ def _serve(cfg):
             if os.getppid() != parent:
                 os._exit(0)
     threading.Thread(target=orphan_check, daemon=True).start()
-    sys.stdout.write('READY %d\n' % port)
-    sys.stdout.flush()
+    peerproc.ready(port)
     server.serve_forever(poll_interval=0.2)
 
 
 if __name__ == '__main__':
-    if len(sys.argv) == 3 and sys.argv[1] == '--serve':
-        _serve(json.loads(sys.argv[2]))
-    else:
-        sys.exit('usage: sms_gateway.py --serve CONFIG_JSON (use the Gateway class)')
+    peerproc.serve_main(_serve,
+                        'usage: sms_gateway.py --serve CONFIG_JSON (use the Gateway class)')

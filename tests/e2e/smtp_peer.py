@@ -39,6 +39,8 @@ and the reading methods work whether the server runs or not:
                     order: {'t', 'conn', 'mail_from', 'rcpt': [..],
                     'data': bytes, 'message_id', 'code', 'reply', 'queue_id',
                     'tls': bool, 'auth': login or None}
+  peer.accepted_count()  len(peer.messages()), from the log alone (cheap
+                    to poll while a run sends)
   peer.received()   the same for every DATA received, accepted or not
                     (a dropped one has code None and 'dropped': True)
   peer.events()     every event: {'t', 'conn', 'cmd', ...} with cmd one of
@@ -52,45 +54,30 @@ and the reading methods work whether the server runs or not:
   peer.connections()  number of distinct connections seen
   peer.clear()      forget everything recorded (the server must be stopped)
 
-Run with Debian's /usr/bin/python3 (aiosmtpd 1.4).
+The subprocess and its log are managed by peerproc.py (shared with
+sms_gateway.py).  Run with Debian's /usr/bin/python3 (aiosmtpd 1.4).
 """
 
 import asyncio
 import email.parser
 import email.policy
-import json
 import os
-import select
 import signal
-import subprocess
 import sys
-import time
 import uuid
 
-LOG = 'log.jsonl'
-PYTHON = '/usr/bin/python3'
+import peerproc
+from peerproc import LOG
+
 MODES = ('accept', 'tempfail-once', 'tempfail-always', 'tempfail-data-once',
          'reject', 'drop-after-data')
 TEMPFAIL = '451 4.3.0 Try again later'
 NOUSER = '550 5.1.1 No such user'
 
 
-def _read_log(dirpath):
-    """The events of log.jsonl; a last line still being written is skipped."""
-    try:
-        with open(os.path.join(dirpath, LOG), 'rb') as f:
-            raw = f.read()
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in raw.split(b'\n'):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+def _accepted(ev):
+    """A DATA event answered 2xx."""
+    return ev['cmd'] == 'DATA' and ev.get('code') and ev['code'] // 100 == 2
 
 
 def message_id_of(data):
@@ -103,121 +90,44 @@ def message_id_of(data):
         return None
 
 
-class Peer:
+class Peer(peerproc.PeerProcess):
+    WHAT = 'smtp peer'
+    NOUN = 'peer'
+    STDERR_LOG = 'peer-stderr.log'
+    SCRIPT = os.path.abspath(__file__)
+
     def __init__(self, dirpath, mode='accept', port=0, tls_cert=None, tls_key=None,
                  auth=None, delay=0.0, implicit_tls=False, host='127.0.0.1'):
         if mode not in MODES:
             raise ValueError('mode %r: one of %s' % (mode, ', '.join(MODES)))
-        self.dir = os.path.abspath(dirpath)
+        super().__init__(dirpath, port, host)
         self.mode = mode
-        self.port = port
-        self.host = host
         self.tls_cert, self.tls_key = tls_cert, tls_key
         self.auth = tuple(auth) if auth else None
         self.delay = float(delay)
         self.implicit_tls = implicit_tls
-        self.proc = None
-        os.makedirs(self.dir, exist_ok=True)
 
-    # -- life cycle -----------------------------------------------------------
+    # -- life cycle (start, stop, with: peerproc) ----------------------------
 
     @property
     def url(self):
         return '%s://%s:%d' % ('smtps' if self.implicit_tls else 'smtp', self.host, self.port)
 
-    def start(self, timeout=15):
-        if self.proc is not None:
-            raise RuntimeError('peer already started')
+    def config(self):
         if self.mode not in MODES:
             raise ValueError('mode %r' % self.mode)
-        cfg = {'dir': self.dir, 'mode': self.mode, 'port': self.port, 'host': self.host,
-               'tls_cert': self.tls_cert, 'tls_key': self.tls_key,
-               'auth': list(self.auth) if self.auth else None, 'delay': self.delay,
-               'implicit_tls': self.implicit_tls}
-        err = open(os.path.join(self.dir, 'peer-stderr.log'), 'ab')
-        try:
-            self.proc = subprocess.Popen(
-                [PYTHON, os.path.abspath(__file__), '--serve', json.dumps(cfg)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                close_fds=True, start_new_session=True)
-        finally:
-            err.close()
-        deadline = time.monotonic() + timeout
-        line = b''
-        while not line.endswith(b'\n'):
-            left = deadline - time.monotonic()
-            r, _, _ = select.select([self.proc.stdout], [], [], max(left, 0))
-            if not r:
-                self._abort('did not start within %ss' % timeout)
-            chunk = os.read(self.proc.stdout.fileno(), 256)
-            if not chunk:
-                self._abort('exited while starting')
-            line += chunk
-        self.proc.stdout.close()
-        words = line.decode().split()
-        if len(words) != 2 or words[0] != 'READY':
-            self._abort('said %r' % line)
-        self.port = int(words[1])
-        return self
-
-    def _abort(self, why):
-        p, self.proc = self.proc, None
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-        raise RuntimeError('smtp peer %s\n%s' % (why, self.stderr_tail()))
-
-    def stderr_tail(self, n=4000):
-        try:
-            with open(os.path.join(self.dir, 'peer-stderr.log'), 'rb') as f:
-                return f.read()[-n:].decode('utf-8', 'replace')
-        except OSError:
-            return ''
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        """Stops the server (open sessions are cut).  Raises if it had died
-        on its own."""
-        p, self.proc = self.proc, None
-        if p is None:
-            return
-        died = p.poll()
-        if died is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if died is not None:
-            raise RuntimeError('smtp peer had died (exit %s)\n%s' % (died, self.stderr_tail()))
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def __del__(self):
-        p = getattr(self, 'proc', None)
-        if p is not None and p.poll() is None:
-            p.kill()
-            p.wait()
+        return {'dir': self.dir, 'mode': self.mode, 'port': self.port, 'host': self.host,
+                'tls_cert': self.tls_cert, 'tls_key': self.tls_key,
+                'auth': list(self.auth) if self.auth else None, 'delay': self.delay,
+                'implicit_tls': self.implicit_tls}
 
     def clear(self):
-        if self.running():
-            raise RuntimeError('clear() needs the peer stopped')
+        self.check_stopped('clear()')
         for name in os.listdir(self.dir):
             if name == LOG or (name.startswith('data-') and name.endswith('.eml')):
                 os.unlink(os.path.join(self.dir, name))
 
     # -- what was seen --------------------------------------------------------
-
-    def events(self):
-        return _read_log(self.dir)
 
     def _data(self, ev):
         with open(os.path.join(self.dir, ev['file']), 'rb') as f:
@@ -232,8 +142,11 @@ class Peer:
         return [self._data(ev) for ev in self.events() if ev['cmd'] == 'DATA']
 
     def messages(self):
-        return [self._data(ev) for ev in self.events()
-                if ev['cmd'] == 'DATA' and ev.get('code') and ev['code'] // 100 == 2]
+        return [self._data(ev) for ev in self.events() if _accepted(ev)]
+
+    def accepted_count(self):
+        """len(messages()), from the log alone (cheap to poll)."""
+        return sum(1 for ev in self.events() if _accepted(ev))
 
     def max_concurrent_sessions(self):
         return max([ev['open'] for ev in self.events() if ev['cmd'] == 'CONNECT'] or [0])
@@ -252,7 +165,7 @@ class _State:
         self.mode = cfg['mode']
         self.delay = cfg['delay']
         self.auth = tuple(cfg['auth']) if cfg['auth'] else None
-        old = _read_log(self.dir)
+        old = peerproc.read_log(self.dir)
         # what survives a restart
         self.tempfailed = {ev['rcpt'].lower() for ev in old
                            if ev['cmd'] == 'RCPT' and ev.get('code') == 451}
@@ -262,12 +175,7 @@ class _State:
         self.conn_seq = max([ev['conn'] for ev in old if isinstance(ev.get('conn'), int)] or [0])
         self.data_seq = sum(1 for ev in old if ev['cmd'] == 'DATA')
         self.open = 0
-        self.fd = os.open(os.path.join(self.dir, LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
-                          0o644)
-
-    def log(self, **ev):
-        ev = dict(t=time.time(), **ev)
-        os.write(self.fd, (json.dumps(ev, sort_keys=True) + '\n').encode())
+        self.log = peerproc.JsonlLog(self.dir).write
 
 
 def _serve(cfg):
@@ -409,15 +317,11 @@ def _serve(cfg):
         else:
             loop.call_later(1.0, orphan_check)
     loop.call_later(1.0, orphan_check)
-    sys.stdout.write('READY %d\n' % port)
-    sys.stdout.flush()
+    peerproc.ready(port)
     loop.run_until_complete(stop)
     server.close()
     os._exit(0)  # open sessions are cut; everything is already in the log
 
 
 if __name__ == '__main__':
-    if len(sys.argv) == 3 and sys.argv[1] == '--serve':
-        _serve(json.loads(sys.argv[2]))
-    else:
-        sys.exit('usage: smtp_peer.py --serve CONFIG_JSON (use the Peer class)')
+    peerproc.serve_main(_serve, 'usage: smtp_peer.py --serve CONFIG_JSON (use the Peer class)')

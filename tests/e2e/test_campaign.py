@@ -15,11 +15,9 @@ and sent by `postier run` (clock moved with faketime), commercial SMS held
 back in quiet hours and carrying the STOP mention, and service SMS sent at
 once."""
 import collections
-import csv
 import email
 import email.policy
 import hashlib
-import io
 import json
 import os
 import pty
@@ -34,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
 import sms_gateway  # noqa: E402
 import smtp_peer  # noqa: E402
+from e2e import csv_text, mid  # noqa: E402
 
 TZ = 'Europe/Paris'
 SENDER_NAME = 'Cabinet Durand'
@@ -48,9 +47,6 @@ STOP = ' STOP au 36180'
 LIST_KEYS = {'name', 'template', 'channel', 'purpose', 'state', 'scheduled_at', 'recipients',
              'queued', 'sent', 'deferred', 'failed', 'skipped'}
 STATUS_KEYS = {'name', 'state', 'recipients', 'queued', 'sent', 'deferred', 'failed', 'skipped'}
-HISTORY_KEYS = {'id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_ref',
-                'document_ref', 'document_type', 'campaign', 'template', 'template_sha256',
-                'message_id', 'reason', 'server_reply', 'hash'}
 
 # -- templates ---------------------------------------------------------------------
 
@@ -181,41 +177,24 @@ CONTACT_COLS = ['party_ref', 'type', 'civility', 'last_name', 'first_name', 'com
                 'valid_until', 'flags', 'consents']
 
 
-def csv_text(header, rows):
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator='\n')
-    w.writerow(header)
-    for r in rows:
-        w.writerow([r.get(k, '') for k in header])
-    return out.getvalue()
-
-
-def mid(value):
-    return (value or '').strip().strip('<>').strip()
-
-
 class CampaignCase(e2e.PostierCase):
     def setUp(self):
         super().setUp()
-        with open(self.config) as f:
-            self.base_ini = f.read()
+        self.base_ini = self.read_config()
         self.tdir = self.path('templates')
-        self.template('promo', 'fr.eml.tmpl', PROMO_FR)
-        self.template('promo', 'en.eml.tmpl', PROMO_EN)
-        self.template('info', 'fr.eml.tmpl', INFO_FR)
-        self.template('info', 'en.eml.tmpl', INFO_EN)
-        self.template('lien', 'fr.eml.tmpl', LINK_FR)
-        self.template('lien', 'en.eml.tmpl', LINK_FR)
-        self.template('smspromo', 'fr.sms.tmpl', SMS_PROMO)
-        self.template('smsinfo', 'fr.sms.tmpl', SMS_INFO)
+        self.write_template('promo', 'fr.eml.tmpl', PROMO_FR)
+        self.write_template('promo', 'en.eml.tmpl', PROMO_EN)
+        self.write_template('info', 'fr.eml.tmpl', INFO_FR)
+        self.write_template('info', 'en.eml.tmpl', INFO_EN)
+        self.write_template('lien', 'fr.eml.tmpl', LINK_FR)
+        self.write_template('lien', 'en.eml.tmpl', LINK_FR)
+        self.write_template('smspromo', 'fr.sms.tmpl', SMS_PROMO)
+        self.write_template('smsinfo', 'fr.sms.tmpl', SMS_INFO)
         self.peer = self.gw = None
         self.nbg = 0
         self.configure()
 
     # -- setting up ---------------------------------------------------------------
-
-    def template(self, name, file, text):
-        return self.write(os.path.join('templates', name, file), text)
 
     def configure(self):
         ini = (self.base_ini +
@@ -230,8 +209,7 @@ class CampaignCase(e2e.PostierCase):
         if self.gw is not None:
             ini += ('[sms]\ntransport = json\nurl = %s\ntoken = tok123\nsender = POSTIER\n'
                     'stop_text = STOP au 36180\n' % self.gw.url)
-        with open(self.config, 'w') as f:
-            f.write(ini)
+        self.write_config(ini)
 
     def start_peer(self, delay=0.0, mode='accept'):
         self.peer = smtp_peer.Peer(self.path('peer'), mode=mode, delay=delay).start()
@@ -283,17 +261,13 @@ class CampaignCase(e2e.PostierCase):
     # -- running ------------------------------------------------------------------
 
     def env(self, fake=None):
-        e = dict(os.environ)
-        e.pop('POSTIER_CONFIG', None)
-        e.setdefault('LC_ALL', 'C.UTF-8')
-        e['TZ'] = TZ
+        e = self.postier_env({'TZ': TZ})
         if fake:
             e['FAKETIME_DONT_FAKE_MONOTONIC'] = '1'
         return e
 
     def argv(self, args, fake=None):
-        return ((['faketime', fake] if fake else []) +
-                [e2e.POSTIER, '--config', self.config] + [str(a) for a in args])
+        return (['faketime', fake] if fake else []) + self.postier_argv(*args)
 
     def run_postier(self, *args, config=True, env=None, cwd=None, stdin=None):
         e = {'TZ': TZ}
@@ -343,29 +317,22 @@ class CampaignCase(e2e.PostierCase):
             err = f.read().decode('utf-8', 'replace')
         return e2e.Result(p.args_, rc, out, err)
 
-    def accepted(self):
-        return sum(1 for ev in self.peer.events()
-                   if ev['cmd'] == 'DATA' and ev.get('code') and ev['code'] // 100 == 2)
-
     def wait_accepted(self, n, p, timeout=30):
         end = time.monotonic() + timeout
-        while self.accepted() < n:
+        while self.peer.accepted_count() < n:
             if p.poll() is not None:
                 self.fail('launch ended before %d messages were accepted:\n%r'
                           % (n, self.finish(p)))
             if time.monotonic() > end:
-                self.fail('the peer accepted only %d messages in %ss' % (self.accepted(), timeout))
+                self.fail('the peer accepted only %d messages in %ss'
+                          % (self.peer.accepted_count(), timeout))
             time.sleep(0.01)
 
     # -- reading ------------------------------------------------------------------
 
     def jobj(self, *args, **kw):
         """A command printing one JSON object (or an array of one)."""
-        r = self.ok(*(list(args) + ['--format', 'json']), **kw)
-        try:
-            v = json.loads(r.out)
-        except ValueError as exc:
-            self.fail('stdout is not JSON (%s):\n%r' % (exc, r))
+        v, r = self.json_result(*args, **kw)
         if isinstance(v, list):
             self.assertEqual(len(v), 1, r)
             v = v[0]
@@ -399,14 +366,8 @@ class CampaignCase(e2e.PostierCase):
         s['reasons'] = reasons
         return s
 
-    def history(self, *filters):
-        rows = self.json('history', 'list', *filters)
-        for h in rows:
-            self.assertEqual(set(h), HISTORY_KEYS, h)
-        return sorted(rows, key=lambda h: h['id'])
-
     def camp_history(self, name):
-        rows = self.history('--campaign', name)
+        rows = self.history_rows('--campaign', name)
         for h in rows:
             self.assertEqual(h['campaign'], name, h)
         return rows
@@ -453,17 +414,9 @@ class CampaignCase(e2e.PostierCase):
         return out
 
     def parse(self, data):
-        """Strict checks of one message's wire bytes; returns it parsed."""
-        self.assertNotIn(b'\n', data.replace(b'\r\n', b''), 'bare LF on the wire')
-        self.assertNotIn(b'\r', data.replace(b'\r\n', b''), 'bare CR on the wire')
-        self.assertTrue(data.endswith(b'\r\n'), data[-40:])
-        self.assertLessEqual(max(len(x) for x in data.split(b'\r\n')), 998)
-        head = data.split(b'\r\n\r\n', 1)[0]
-        self.assertTrue(all(b < 128 for b in head), 'raw 8-bit bytes in the header:\n%r' % head)
-        msg = email.message_from_bytes(data, policy=email.policy.default)
-        self.assertEqual(msg.defects, [], data[:2000])
-        for part in msg.walk():
-            self.assertEqual(part.defects, [], part)
+        """parse_wire's strict checks of one message's wire bytes, one of
+        each main header and no template tag left; returns it parsed."""
+        msg = self.parse_wire(data)
         for name in ('From', 'To', 'Subject', 'Date', 'Message-ID'):
             self.assertEqual(len(msg.get_all(name) or []), 1, '%s in\n%r' % (name, data[:2000]))
         self.assertNotIn(b'{{', data)
@@ -490,9 +443,6 @@ class CampaignCase(e2e.PostierCase):
         self.assertTrue(m, 'List-Unsubscribe not as the contract says: %r' % v)
         self.assertEqual(m.group(1), m.group(2), 'two tokens in List-Unsubscribe: %r' % v)
         return m.group(1)
-
-    def verify(self):
-        self.assertIn('intact', self.ok('history', 'verify').out)
 
 
 # ---------------------------------------------------------------------------------
@@ -695,7 +645,7 @@ class Consent(CampaignCase):
         self.assertEqual(len(all_ids), len(set(all_ids)), all_ids)
         # nobody was ever sent the ended contact's or the duplicate's address twice
         self.assertNotIn('claire@lefevre.fr', [m['rcpt'][0] for m in peer.messages()])
-        self.verify()
+        self.verify_history()
 
 
 class Preview(CampaignCase):
@@ -804,7 +754,7 @@ class TestMessage(CampaignCase):
                                       'herve.bernard@lefevre.fr']))
         self.assertIn(first[1].lower(), got)
         self.fails('campaign', 'test', 'promo-hiver')
-        self.verify()
+        self.verify_history()
 
 
 class Launch(CampaignCase):
@@ -864,12 +814,12 @@ class Launch(CampaignCase):
         self.assertRegex(sent['ines@garcon.fr']['server_reply'] or '', r'^250 ')
 
         # a done campaign sends nothing more
-        hist = self.history()
+        hist = self.history_rows()
         r = self.run_postier('campaign', 'launch', 'promo-hiver', '--yes')
         self.assertEqual(r.rc, 0, r)
         self.assertIn('nothing left to send', r.out + r.err)
         self.assertEqual(len(peer.messages()), 3)
-        self.assertEqual(self.history(), hist)
+        self.assertEqual(self.history_rows(), hist)
         self.ok('run')
         self.assertEqual(len(peer.messages()), 3)
 
@@ -884,7 +834,7 @@ class Launch(CampaignCase):
             self.assertIsNone(msg['List-Unsubscribe-Post'])
             self.assertNotIn('unsub.example.fr', self.text_of(msg))
             self.assertNotIn(b'unsub.example.fr', m['data'])
-        self.verify()
+        self.verify_history()
         # the template version is recorded
         for name, tmpl in (('promo-hiver', ('promo/fr.eml.tmpl', PROMO_FR)),
                            ('info-noel', ('info/fr.eml.tmpl', INFO_FR))):
@@ -991,7 +941,7 @@ class Unsubscribe(CampaignCase):
         self.assertEqual(sorted((u['address'].lower(), u['source']) for u in lst),
                          [('xavier@lefevre.fr', 'cli'), ('yvon@lefevre.fr', 'token'),
                           ('zelie@lefevre.fr', 'webform')])
-        rows = [h for h in self.history() if h['event'] == 'unsubscribed']
+        rows = [h for h in self.history_rows() if h['event'] == 'unsubscribed']
         self.assertEqual(sorted(h['address'].lower() for h in rows),
                          ['xavier@lefevre.fr', 'yvon@lefevre.fr', 'zelie@lefevre.fr'])
         txt = self.ok('unsubscribe', '--list').out
@@ -1014,7 +964,7 @@ class Unsubscribe(CampaignCase):
         self.assertEqual(self.skipped('info'), {})
         self.assertEqual(sorted(m['rcpt'][0] for m in peer.messages()[5:]),
                          sorted(c['email'] for c in book))
-        self.verify()
+        self.verify_history()
 
 
 class Flow(CampaignCase):
@@ -1030,7 +980,7 @@ class Flow(CampaignCase):
         self.new('promo', 'promo', 'email', 'commercial')
         p = self.launch_bg('promo')
         self.wait_accepted(8, p)
-        at_pause = self.accepted()
+        at_pause = self.peer.accepted_count()
         t0 = time.monotonic()
         self.ok('campaign', 'pause', 'promo')
         r = self.finish(p, timeout=10)
@@ -1065,7 +1015,7 @@ class Flow(CampaignCase):
             c = collections.Counter(h['address'] for h in rows if h['event'] == ev)
             self.assertEqual(sorted(c), sorted(addrs), ev)
             self.assertEqual(max(c.values()), 1, ev)
-        self.verify()
+        self.verify_history()
 
     def test_frozen_selection(self):
         addrs = self.numbered_book(12)
@@ -1119,7 +1069,7 @@ class Flow(CampaignCase):
         time.sleep(0.3)
         self.assertEqual(len(peer.messages()), k, 'a cancelled campaign kept sending')
         self.assertEqual(self.counts('promo')['state'], 'cancelled')
-        self.verify()
+        self.verify_history()
 
     def test_cancel_draft(self):
         self.numbered_book(3)
@@ -1139,7 +1089,7 @@ class Flow(CampaignCase):
         self.wait_accepted(10, p)
         p.send_signal(signal.SIGKILL)
         p.wait()
-        k = self.accepted()
+        k = self.peer.accepted_count()
         self.assertLess(k, self.N)
         late = self.add_contact('--party', 'P1', '--last-name', 'Tardif', '--email',
                                 'tardif@lefevre.fr', '--consents', ALL)
@@ -1166,7 +1116,7 @@ class Flow(CampaignCase):
         self.assertEqual(self.counts('promo'),
                          dict(state='done', recipients=self.N, queued=0, sent=self.N,
                               deferred=0, failed=0, skipped=0))
-        self.verify()
+        self.verify_history()
         sys.stderr.write('\n  killed after %d accepted, %s: %d duplicate(s) '
                          % (k, how, len(dups)))
 
@@ -1199,7 +1149,7 @@ class Scheduled(CampaignCase):
         rows = self.camp_history('relance')
         self.assertTrue(all(h['at'].startswith('2026-12-01') for h in rows
                             if h['event'] == 'sent'), rows)
-        self.verify()
+        self.verify_history()
 
 
 class Sms(CampaignCase):
@@ -1269,7 +1219,7 @@ class Sms(CampaignCase):
         self.assertEqual([a for _, a, _ in recips], [MOBILE['Moreau']], r)
         self.assertTrue([ln for ln in excluded if 'Martin' in ln
                          and ln.endswith('(no_consent:partner)')], excluded)
-        self.verify()
+        self.verify_history()
 
     def test_service_sent_at_once_on_sunday(self):
         ids = self.book(SMS_BOOK)
@@ -1290,7 +1240,7 @@ class Sms(CampaignCase):
         self.assertEqual(self.counts('sms-info'),
                          dict(state='done', recipients=4, queued=0, sent=4, deferred=0,
                               failed=0, skipped=2))
-        self.verify()
+        self.verify_history()
 
 
 if __name__ == '__main__':

@@ -24,27 +24,15 @@ DOCS = 1500  # two recipients each: 3000 messages
 class Crash(e2e.PostierCase):
     def setUp(self):
         super().setUp()
-        with open(self.config, 'a') as f:
-            f.write('\n[store]\ntemplates = %s\n' % os.path.join(e2e.SRC, 'templates'))
-        parties = ['ref,kind,name,email'] + [
-            'P%04d,client,Client %d,accueil%d@exemple.fr' % (i, i, i) for i in range(PARTIES)]
-        contacts = ['party_ref,last_name,first_name,email,flags'] + [
-            line for i in range(PARTIES) for line in (
-                'P%04d,Martin,Élodie,compta%d@exemple.fr,invoice' % (i, i),
-                'P%04d,Lefèvre,Jérôme,dir%d@exemple.fr,invoice|order' % (i, i))]
-        docs = ['ref,party_ref,amount,due_date'] + [
-            'F%05d,P%04d,%d.50,2026-12-31' % (d, d % PARTIES, d) for d in range(DOCS)]
-        self.ok('parties', 'import', self.write('p.csv', '\n'.join(parties) + '\n'))
-        self.ok('contacts', 'import', self.write('c.csv', '\n'.join(contacts) + '\n'))
-        self.ok('documents', 'import', self.write('d.csv', '\n'.join(docs) + '\n'),
-                '--type', 'invoice')
+        self.append_config('\n[store]\ntemplates = %s\n' % e2e.TEMPLATES)
+        self.import_invoice_book(PARTIES, DOCS)
         self.new = self.path('spool', 'sent', 'new')
 
     def start_run(self):
         env = dict(os.environ)
         env.pop('POSTIER_CONFIG', None)
-        return subprocess.Popen([e2e.POSTIER, '--config', self.config, 'run',
-                                 '--date', '2026-11-23'], cwd=self.tmp, env=env,
+        return subprocess.Popen(self.postier_argv('run', '--date', '2026-11-23'),
+                                cwd=self.tmp, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def test_kill_9_loses_and_doubles_nothing(self):
@@ -82,7 +70,7 @@ class Crash(e2e.PostierCase):
                                   "WHERE event = 'sent'"), [(DOCS * 2,)])
         self.assertEqual(os.listdir(self.path('spool', 'queue')), [])
         self.assertEqual(os.listdir(self.path('spool', 'tmp')), [])
-        self.assertIn('intact', self.ok('history', 'verify').out)
+        self.verify_history()
 
 
 if __name__ == '__main__':

@@ -8,15 +8,11 @@ E.164 `to`, landlines and faxes are never texted, GSM-7 / UCS-2 coding and
 the segment count are recorded, and the gateway's answers (2xx, 429, 5xx,
 4xx, a dropped connection, no answer in time, nobody listening) lead to
 sent / deferred-then-retried / failed rows in the history."""
-import csv
 import hashlib
-import io
 import json
 import math
 import os
-import re
 import shutil
-import socket
 import sys
 import unittest
 import urllib.parse
@@ -24,14 +20,10 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
 import sms_gateway  # noqa: E402
+from e2e import csv_text, free_port  # noqa: E402
 
 DATE = '2026-11-23'
 PARTY = 'Lefèvre & Fils <Paris>'
-HISTORY_KEYS = {'id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_ref',
-                'document_ref', 'document_type', 'campaign', 'template', 'template_sha256',
-                'message_id', 'reason', 'server_reply', 'hash'}
-SUMMARY = re.compile(r'^run %s: (\d+) documents?, (\d+) messages? queued, (\d+) sent, '
-                     r'(\d+) deferred, (\d+) failed, (\d+) skipped' % DATE)
 KANNEL_OK = '202 0: Accepted for delivery'
 
 # GSM 03.38: the default alphabet and the extension table (2 septets each)
@@ -61,32 +53,16 @@ def segs(n):
     return '%d segment%s' % (n, '' if n == 1 else 's')
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def csv_text(header, rows):
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator='\n')
-    w.writerow(header)
-    for r in rows:
-        w.writerow([r.get(k, '') for k in header])
-    return out.getvalue()
-
-
 class SmsCase(e2e.PostierCase):
+    run_date = DATE
+
     def setUp(self):
         super().setUp()
-        with open(self.config) as f:
-            self.base_ini = f.read()
+        self.base_ini = self.read_config()
         # our own templates folder: the shipped e-mail templates, and the SMS
         # templates each test writes
         self.tdir = self.path('templates')
-        src = os.path.join(e2e.SRC, 'templates')
+        src = e2e.TEMPLATES
         for t in os.listdir(src):
             for name in os.listdir(os.path.join(src, t)):
                 if name.endswith('.eml.tmpl'):
@@ -117,17 +93,16 @@ class SmsCase(e2e.PostierCase):
                 'dlr_url': '', 'max_segments': 3, 'connections': 2, 'timeout': 10,
                 'max_attempts': 3}
         opts.update(keys)
-        with open(self.config, 'w') as f:
-            f.write(self.base_ini +
-                    '\n[store]\ntemplates = %s\n' % (templates or self.tdir) +
-                    '[run]\nfallback = none\nsms_types = %s\n' % sms_types +
-                    '[sms]\n' + ''.join('%s = %s\n' % kv for kv in opts.items()))
+        self.write_config(self.base_ini +
+                          '\n[store]\ntemplates = %s\n' % (templates or self.tdir) +
+                          '[run]\nfallback = none\nsms_types = %s\n' % sms_types +
+                          '[sms]\n' + ''.join('%s = %s\n' % kv for kv in opts.items()))
 
     def sms_template(self, text, doc_type='order', locale='fr'):
         """Writes templates/<type>/<locale>.sms.tmpl (no final newline) and
         returns its bytes."""
         data = text.encode('utf-8')
-        self.write(os.path.join('templates', doc_type, '%s.sms.tmpl' % locale), data)
+        self.write_template(doc_type, '%s.sms.tmpl' % locale, data)
         return data
 
     def book(self, contacts):
@@ -168,28 +143,8 @@ class SmsCase(e2e.PostierCase):
 
     # -- running and reading ------------------------------------------------------
 
-    def run_job(self, rc=None):
-        r = self.run_postier('run', '--date', DATE)
-        if rc is not None:
-            self.assertEqual(r.rc, rc, 'expected exit %d:\n%r' % (rc, r))
-        return r
-
-    def summary(self, r):
-        lines = r.out.strip().splitlines()
-        self.assertTrue(lines, 'no summary on stdout:\n%r' % r)
-        m = SUMMARY.match(lines[-1])
-        self.assertTrue(m, 'last line of stdout is not the run summary:\n%r' % r)
-        return dict(zip(('documents', 'queued', 'sent', 'deferred', 'failed', 'skipped'),
-                        map(int, m.groups())))
-
-    def history(self):
-        rows = self.json('history', 'list')
-        for h in rows:
-            self.assertEqual(set(h), HISTORY_KEYS, h)
-        return sorted(rows, key=lambda h: h['id'])
-
     def sms_rows(self):
-        rows = [h for h in self.history() if h['channel'] == 'sms']
+        rows = [h for h in self.history_rows() if h['channel'] == 'sms']
         for h in rows:
             self.assertEqual(h['party_ref'], 'P1', h)
         return rows
@@ -263,13 +218,13 @@ class Protocols(SmsCase):
             self.assertEqual(h['template_sha256'], hashlib.sha256(tmpl).hexdigest())
             self.assertIsNone(h['campaign'])
         # e-mail as before, to the same contact
-        mail = [h for h in self.history() if h['channel'] == 'email' and h['event'] == 'sent']
+        mail = [h for h in self.history_rows() if h['channel'] == 'email' and h['event'] == 'sent']
         self.assertEqual([(h['address'], h['document_ref']) for h in mail],
                          [('c01@lefevre.example', o1)])
         self.assertEqual(len(self.maildir()), 1)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual(s['documents'], 1)
-        self.assertEqual(s['sent'], len([h for h in self.history() if h['event'] == 'sent']),
+        self.assertEqual(s['sent'], len([h for h in self.history_rows() if h['event'] == 'sent']),
                          'the summary does not count every channel:\n%r' % r)
         self.assertEqual((s['deferred'], s['failed']), (0, 0))
         # UCS-2 text, delivery reports asked for
@@ -287,13 +242,13 @@ class Protocols(SmsCase):
                           ('sent', None, KANNEL_OK + ' (UCS-2, 1 segment)')])
         self.verify()
         # a second run sends nothing
-        rows = len(self.history())
+        rows = len(self.history_rows())
         mails = self.maildir()
         r = self.run_job(rc=0)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual((s['documents'], s['queued'], s['sent']), (0, 0, 0))
         self.assertEqual(len(gw.requests()), 2)
-        self.assertEqual(len(self.history()), rows)
+        self.assertEqual(len(self.history_rows()), rows)
         self.assertEqual(self.maildir(), mails)
 
     def test_json_exact_request_and_gateway_id(self):
@@ -449,7 +404,7 @@ class Coding(SmsCase):
         long_text, short = filler(161), filler(160)
         t1, t2, t3 = self.docs('order', [long_text, short, filler(70) + 'ê'])
         r = self.run_job(rc=1)
-        self.assertEqual(self.summary(r)['failed'], 2)
+        self.assertEqual(self.run_summary(r)['failed'], 2)
         self.assertEqual([q['query']['text'] for q in gw.requests()], [[short]])
         for ref in (t1, t3):
             ev = self.events_of('+33612345678', ref)
@@ -458,11 +413,11 @@ class Coding(SmsCase):
             self.assertNotIn('sent', [e[0] for e in ev])
         self.assertEqual([e[0] for e in self.events_of('+33612345678', t2)], ['queued', 'sent'])
         # never retried
-        rows = len(self.history())
+        rows = len(self.history_rows())
         r = self.run_job()
         self.assertNotEqual(r.rc, 2, r)
         self.assertEqual(len(gw.requests()), 1)
-        self.assertEqual(len(self.history()), rows)
+        self.assertEqual(len(self.history_rows()), rows)
         self.verify()
 
 
@@ -503,7 +458,7 @@ class Answers(SmsCase):
         gw = self.start_gw('kannel+fail-once')
         self.config_sms(gw, max_attempts=3)
         r = self.run_job(rc=0)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual((s['deferred'], s['failed']), (0, 0))
         for n in numbers:
             self.assert_retried_once(gw, n, 500)
@@ -551,7 +506,7 @@ class Answers(SmsCase):
         gw = self.start_gw('kannel+reject')
         self.config_sms(gw)
         r = self.run_job(rc=1)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual((s['deferred'], s['failed']), (0, 1))
         self.assertEqual([q['status'] for q in gw.requests() if q['to'] == '+33612345699'], [400])
         ev = self.events_of('+33612345699')
@@ -559,12 +514,12 @@ class Answers(SmsCase):
         self.assertTrue(ev[1][2].startswith('400'), ev)
         self.assertIn('Invalid destination', ev[1][2])
         self.assertEqual([e[0] for e in self.events_of('+33612345678')], ['queued', 'sent'])
-        n, rows = len(gw.requests()), len(self.history())
+        n, rows = len(gw.requests()), len(self.history_rows())
         r = self.run_job()
         self.assertNotEqual(r.rc, 2, r)
-        self.assertEqual(self.summary(r)['sent'], 0)
+        self.assertEqual(self.run_summary(r)['sent'], 0)
         self.assertEqual(len(gw.requests()), n)
-        self.assertEqual(len(self.history()), rows)
+        self.assertEqual(len(self.history_rows()), rows)
         self.verify()
 
     def test_unreachable_then_back(self):
@@ -576,7 +531,7 @@ class Answers(SmsCase):
         # everything left deferred for the next run
         r = self.fails('run', '--date', DATE, rc=1, contains='cannot connect')
         self.assertEqual(len(r.err.strip().splitlines()), 1, r)
-        self.assertEqual(self.summary(r)['deferred'], 2)
+        self.assertEqual(self.run_summary(r)['deferred'], 2)
         for n in numbers:
             ev = self.events_of(n)
             self.assertGreaterEqual(len(ev), 2, ev)
@@ -585,7 +540,7 @@ class Answers(SmsCase):
         deferred = len(self.sms_rows())
         gw = self.start_gw('kannel', port=port)
         r = self.run_job(rc=0)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual((s['documents'], s['sent'], s['deferred']), (0, 2, 0))
         self.assertEqual(sorted((q['to'], q['query']['text'][0]) for q in gw.requests()),
                          sorted((n, t[0]) for n, t in numbers.items()))
@@ -616,7 +571,7 @@ class Selection(SmsCase):
             dict(last_name='Smith', first_name='Jane', phones='+44 7700 900123', locale='en',
                  flags='invoice|order|after_sales')])
         gw = self.start_gw('kannel')
-        self.config_sms(gw, templates=os.path.join(e2e.SRC, 'templates'))
+        self.config_sms(gw, templates=e2e.TEMPLATES)
         (f1,) = self.docs('invoice', [''])
         (o2,) = self.docs('order', [''])
         (a3,) = self.docs('after_sales', [''])
@@ -636,7 +591,7 @@ class Selection(SmsCase):
             self.assertTrue(o2 in text or a3 in text, text)
             self.assertNotIn('{{', text)
         # every document still went by e-mail, to both contacts
-        mail = sorted((h['document_ref'], h['contact_id']) for h in self.history()
+        mail = sorted((h['document_ref'], h['contact_id']) for h in self.history_rows()
                       if h['channel'] == 'email' and h['event'] == 'sent')
         self.assertEqual(mail, sorted((d, c) for d in (f1, o2, a3) for c in ids.values()))
 

@@ -6,12 +6,9 @@ wire is parsed strictly; replies of every kind (2xx, 4xx at RCPT and DATA,
 unreachable server, refused AUTH and an untrusted certificate lose nothing;
 parallel connections, their reuse, the rate limit and the progress display
 are observed from the server's side."""
-import email
-import email.policy
 import os
 import pty
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,32 +18,21 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
 import smtp_peer  # noqa: E402
+from e2e import free_port  # noqa: E402
 
 DATE = '2026-11-23'
 SENDER = 'noreply@example.invalid'
 TEMPFAIL = '451 4.3.0 Try again later'
 NOUSER = '550 5.1.1 No such user'
-HISTORY_KEYS = {'id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_ref',
-                'document_ref', 'document_type', 'campaign', 'template', 'template_sha256',
-                'message_id', 'reason', 'server_reply', 'hash'}
-SUMMARY = re.compile(r'^run %s: (\d+) documents?, (\d+) messages? queued, (\d+) sent, '
-                     r'(\d+) deferred, (\d+) failed, (\d+) skipped' % DATE)
 QUEUED_AS = re.compile(r'^250 2\.0\.0 Ok: queued as [0-9A-F]{12}$')
 
 FIRST = ['Élodie', 'Jérôme', 'Anne', 'Luc', 'Zoé', 'Hervé', 'Inès', 'Noël']
 LAST = ['Martin', 'Lefèvre', 'Dupont', 'Durand', 'Bernard', 'Petit', 'Moreau', 'Garçon']
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class SmtpCase(e2e.PostierCase):
     certdir = None
+    run_date = DATE
 
     @classmethod
     def setUpClass(cls):
@@ -69,11 +55,9 @@ class SmtpCase(e2e.PostierCase):
 
     def setUp(self):
         super().setUp()
-        with open(self.config) as f:
-            self.base_ini = f.read() + '\n[store]\ntemplates = %s\n[run]\nfallback = none\n' % (
-                os.path.join(e2e.SRC, 'templates'))
-        with open(self.config, 'w') as f:
-            f.write(self.base_ini)
+        self.append_config('\n[store]\ntemplates = %s\n[run]\nfallback = none\n'
+                           % e2e.TEMPLATES)
+        self.base_ini = self.read_config()
         self.peer_dir = self.path('peer')
         self.ndocs = 0
 
@@ -91,9 +75,8 @@ class SmtpCase(e2e.PostierCase):
             url = url.url
         opts = {'url': url, 'connections': 2, 'max_attempts': 3, 'timeout': 10}
         opts.update(keys)
-        with open(self.config, 'w') as f:
-            f.write(self.base_ini + '\n[email]\ntransport = smtp\n[smtp]\n' +
-                    ''.join('%s = %s\n' % kv for kv in opts.items()))
+        self.write_config(self.base_ini + '\n[email]\ntransport = smtp\n[smtp]\n' +
+                          ''.join('%s = %s\n' % kv for kv in opts.items()))
 
     def book(self, addresses, docs=1, attachments=None):
         """One party P1 whose contacts (one per address, flagged invoice) all
@@ -124,48 +107,14 @@ class SmtpCase(e2e.PostierCase):
 
     # -- running and reading ------------------------------------------------------
 
-    def run_job(self, rc=None):
-        r = self.run_postier('run', '--date', DATE)
-        if rc is not None:
-            self.assertEqual(r.rc, rc, 'expected exit %d:\n%r' % (rc, r))
-        return r
-
-    def summary(self, r):
-        lines = r.out.strip().splitlines()
-        self.assertTrue(lines, 'no summary on stdout:\n%r' % r)
-        m = SUMMARY.match(lines[-1])
-        self.assertTrue(m, 'last line of stdout is not the run summary:\n%r' % r)
-        return dict(zip(('documents', 'queued', 'sent', 'deferred', 'failed', 'skipped'),
-                        map(int, m.groups())))
-
     def history(self):
-        rows = self.json('history', 'list')
-        for h in rows:
-            self.assertEqual(set(h), HISTORY_KEYS, h)
-        return sorted((h for h in rows if h['message_id']), key=lambda h: h['id'])
+        """The history rows with a Message-ID (those of messages)."""
+        return [h for h in self.history_rows() if h['message_id']]
 
     def events_of(self, address):
         """[(event, reason, server_reply)] of one address, in order."""
         return [(h['event'], h['reason'], h['server_reply']) for h in self.history()
                 if h['address'] == address]
-
-    def parse(self, data):
-        """Strict checks of one message's wire bytes; returns it parsed."""
-        self.assertNotIn(b'\n', data.replace(b'\r\n', b''), 'bare LF on the wire')
-        self.assertNotIn(b'\r', data.replace(b'\r\n', b''), 'bare CR on the wire')
-        self.assertTrue(data.endswith(b'\r\n'), data[-40:])
-        self.assertLessEqual(max(len(x) for x in data.split(b'\r\n')), 998)
-        head = data.split(b'\r\n\r\n', 1)[0]
-        self.assertTrue(all(b < 128 for b in head), 'raw 8-bit bytes in the header:\n%r' % head)
-        msg = email.message_from_bytes(data, policy=email.policy.default)
-        self.assertEqual(msg.defects, [], data[:2000])
-        for part in msg.walk():
-            self.assertEqual(part.defects, [], part)
-        return msg
-
-    def verify(self):
-        r = self.ok('history', 'verify')
-        self.assertIn('intact', r.out)
 
     def assert_delivered_once(self, peer, addresses):
         """Every address got exactly one accepted message, all ids distinct."""
@@ -187,13 +136,13 @@ class Delivery(SmtpCase):
         peer = self.start_peer()
         self.smtp_config(peer)
         r = self.run_job(rc=0)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual(s, dict(documents=2, queued=4, sent=4, deferred=0, failed=0, skipped=0))
         msgs = peer.messages()
         self.assertEqual(len(msgs), 4)
         seen = set()
         for m in msgs:
-            msg = self.parse(m['data'])
+            msg = self.parse_wire(m['data'])
             self.assertEqual(m['mail_from'], SENDER)
             self.assertEqual(len(m['rcpt']), 1)
             rcpt = m['rcpt'][0]
@@ -231,10 +180,10 @@ class Delivery(SmtpCase):
                 self.assertEqual(h['server_reply'], m['reply'])
                 self.assertRegex(h['server_reply'], QUEUED_AS)
                 self.assertIsNone(h['reason'])
-        self.verify()
+        self.verify_history()
         # a second run sends nothing
         r = self.run_job(rc=0)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual((s['documents'], s['queued'], s['sent']), (0, 0, 0))
         self.assertEqual(len(peer.messages()), 4)
         self.assertEqual(len(self.history()), 8)
@@ -252,7 +201,7 @@ class Delivery(SmtpCase):
         self.assertEqual(len(msgs), 2)
         got = {}
         for m in msgs:
-            msg = self.parse(m['data'])
+            msg = self.parse_wire(m['data'])
             self.assertEqual(msg.get_content_type(), 'multipart/mixed')
             atts = list(msg.iter_attachments())
             self.assertEqual(len(atts), 1, [a.get_content_type() for a in atts])
@@ -272,7 +221,7 @@ class Delivery(SmtpCase):
         peer = self.start_peer('tempfail-once')
         self.smtp_config(peer, max_attempts=3)
         r = self.run_job(rc=0)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual((s['queued'], s['sent'], s['deferred'], s['failed']), (2, 2, 0, 0))
         msgs = self.assert_delivered_once(peer, addrs)
         self.assertEqual(len(peer.received()), 2)  # no DATA after a 451 at RCPT
@@ -288,7 +237,7 @@ class Delivery(SmtpCase):
             self.assertEqual(len(t), 2)
             self.assertGreater(t[1] - t[0], 0.7, 'no backoff before the retry')
             self.assertLess(t[1] - t[0], 10)
-        self.verify()
+        self.verify_history()
 
     def test_tempfail_at_data(self):
         addr = 'compta@lefevre.example'
@@ -312,7 +261,7 @@ class Delivery(SmtpCase):
         peer = self.start_peer('reject')
         self.smtp_config(peer)
         r = self.run_job(rc=1)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual((s['queued'], s['sent'], s['deferred'], s['failed']), (4, 2, 0, 2))
         self.assertIn('rejected 2', r.out.strip().splitlines()[-1])
         self.assert_delivered_once(peer, good)
@@ -326,10 +275,10 @@ class Delivery(SmtpCase):
         # the rejected are never retried
         r = self.run_job()
         self.assertNotEqual(r.rc, 2, r)
-        self.assertEqual(self.summary(r)['sent'], 0)
+        self.assertEqual(self.run_summary(r)['sent'], 0)
         self.assertEqual([e['rcpt'] for e in peer.events() if e['cmd'] == 'RCPT'], rcpts)
         self.assertEqual(len(self.history()), rows)
-        self.verify()
+        self.verify_history()
 
     def test_dropped_after_data_is_ambiguous_then_resent_identically(self):
         addrs = ['compta@lefevre.example', 'direction@lefevre.example']
@@ -337,7 +286,7 @@ class Delivery(SmtpCase):
         peer = self.start_peer('drop-after-data')
         self.smtp_config(peer)
         r = self.run_job(rc=0)
-        self.assertEqual(self.summary(r)['sent'], 2)
+        self.assertEqual(self.run_summary(r)['sent'], 2)
         for a in addrs:
             ev = self.events_of(a)
             self.assertEqual([e[:2] for e in ev],
@@ -353,7 +302,7 @@ class Delivery(SmtpCase):
         msgs = self.assert_delivered_once(peer, addrs)
         mids = {h['message_id'] for h in self.history() if h['address'] in addrs}
         self.assertEqual(mids, {m['message_id'] for m in msgs})
-        self.verify()
+        self.verify_history()
 
     def test_max_attempts_then_left_for_the_next_run(self):
         addrs = ['compta@lefevre.example', 'direction@lefevre.example']
@@ -361,7 +310,7 @@ class Delivery(SmtpCase):
         peer = self.start_peer('tempfail-always')
         self.smtp_config(peer, max_attempts=3)
         r = self.run_job(rc=1)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual((s['queued'], s['sent'], s['deferred'], s['failed']), (2, 0, 2, 0))
         for a in addrs:
             self.assertEqual(self.events_of(a), [('queued', None, None),
@@ -380,7 +329,7 @@ class Delivery(SmtpCase):
         peer.mode = 'accept'
         peer.start()
         r = self.run_job(rc=0)
-        s = self.summary(r)
+        s = self.run_summary(r)
         self.assertEqual((s['documents'], s['queued'], s['sent'], s['deferred']), (0, 0, 2, 0))
         self.assert_delivered_once(peer, addrs)
         for a in addrs:
@@ -388,7 +337,7 @@ class Delivery(SmtpCase):
                              ['queued', 'deferred', 'deferred', 'deferred', 'sent'])
             mids = {h['message_id'] for h in self.history() if h['address'] == a}
             self.assertEqual(len(mids), 1, 'Message-ID not stable across attempts: %r' % mids)
-        self.verify()
+        self.verify_history()
 
 
 class Failures(SmtpCase):
@@ -403,9 +352,9 @@ class Failures(SmtpCase):
         self.assertNotEqual(os.listdir(self.path('spool', 'queue')), [], 'spool emptied')
         peer = self.start_peer(port=port)
         r = self.run_job(rc=0)
-        self.assertEqual(self.summary(r)['sent'], 3)
+        self.assertEqual(self.run_summary(r)['sent'], 3)
         self.assert_delivered_once(peer, addrs)
-        self.verify()
+        self.verify_history()
 
     def test_auth(self):
         addrs = ['compta@lefevre.example', 'direction@lefevre.example']
@@ -421,7 +370,7 @@ class Failures(SmtpCase):
         self.run_job(rc=0)
         msgs = self.assert_delivered_once(peer, addrs)
         self.assertEqual([m['auth'] for m in msgs], ['postier'] * 2)
-        self.verify()
+        self.verify_history()
 
     def test_starttls_untrusted_then_trusted(self):
         addrs = ['compta@lefevre.example', 'direction@lefevre.example']
@@ -436,7 +385,7 @@ class Failures(SmtpCase):
         msgs = self.assert_delivered_once(peer, addrs)
         self.assertEqual([m['tls'] for m in msgs], [True, True])
         self.assertTrue(any(e['cmd'] == 'STARTTLS' for e in peer.events()))
-        self.verify()
+        self.verify_history()
 
     def test_smtps_implicit_tls(self):
         addrs = ['compta@lefevre.example']
@@ -456,7 +405,7 @@ class Throughput(SmtpCase):
         peer = self.start_peer(delay=0.2)
         self.smtp_config(peer, connections=3)
         r = self.run_job(rc=0)
-        self.assertEqual(self.summary(r)['sent'], 20)
+        self.assertEqual(self.run_summary(r)['sent'], 20)
         self.assertEqual(len(peer.messages()), 20)
         self.assertLessEqual(peer.max_concurrent_sessions(), 3)
         self.assertGreater(peer.max_concurrent_sessions(), 1, 'no parallel sessions')
@@ -483,16 +432,15 @@ class Throughput(SmtpCase):
         peer = self.start_peer(delay=0.12)
         self.smtp_config(peer, connections=1)
         r = self.run_job(rc=0)  # stderr is a pipe
-        self.assertEqual(self.summary(r)['sent'], 12)
+        self.assertEqual(self.run_summary(r)['sent'], 12)
         self.assertNotIn('msg/s', r.err)
         self.assertNotIn('ETA', r.err)
         self.add_docs(4)  # 12 more, this time with stderr on a terminal
         master, slave = pty.openpty()
         env = dict(os.environ, LC_ALL='C.UTF-8')
         env.pop('POSTIER_CONFIG', None)
-        p = subprocess.Popen([e2e.POSTIER, '--config', self.config, 'run', '--date', DATE],
-                             cwd=self.tmp, env=env, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=slave)
+        p = subprocess.Popen(self.postier_argv('run', '--date', DATE), cwd=self.tmp, env=env,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
         os.close(slave)
         chunks = []
 

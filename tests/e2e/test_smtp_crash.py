@@ -21,6 +21,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
 import smtp_peer  # noqa: E402
+from e2e import mid  # noqa: E402
 
 PARTIES = 600
 DOCS = 1500  # two recipients each: 3000 messages
@@ -32,51 +33,27 @@ DISPATCH_KILLS = 5                # each once the peer accepted ~1/7 more
 BUDGET = 100                      # seconds for the kill phase, at most
 
 
-def mid(value):
-    """A Message-ID without its angle brackets and spaces."""
-    return (value or '').strip().strip('<>').strip()
-
-
 class SmtpCrash(e2e.PostierCase):
     def setUp(self):
         super().setUp()
         self.peer = smtp_peer.Peer(self.path('peer'), mode='accept', port=0)
         self.peer.start()
         self.addCleanup(self.peer.stop)
-        with open(self.config, 'a') as f:
-            f.write('\n[store]\ntemplates = %s\n' % os.path.join(e2e.SRC, 'templates'))
-            f.write('[email]\ntransport = smtp\n'
-                    '[smtp]\nurl = smtp://127.0.0.1:%d\nconnections = %d\n'
-                    'max_attempts = 5\ntimeout = 30\nrate_per_second = 0\n'
-                    'rate_per_hour = 0\nstarttls = never\n'
-                    % (self.peer.port, CONNECTIONS))
-        parties = ['ref,kind,name,email'] + [
-            'P%04d,client,Client %d,accueil%d@exemple.fr' % (i, i, i) for i in range(PARTIES)]
-        contacts = ['party_ref,last_name,first_name,email,flags'] + [
-            line for i in range(PARTIES) for line in (
-                'P%04d,Martin,Élodie,compta%d@exemple.fr,invoice' % (i, i),
-                'P%04d,Lefèvre,Jérôme,dir%d@exemple.fr,invoice|order' % (i, i))]
-        docs = ['ref,party_ref,amount,due_date'] + [
-            'F%05d,P%04d,%d.50,2026-12-31' % (d, d % PARTIES, d) for d in range(DOCS)]
-        self.ok('parties', 'import', self.write('p.csv', '\n'.join(parties) + '\n'))
-        self.ok('contacts', 'import', self.write('c.csv', '\n'.join(contacts) + '\n'))
-        self.ok('documents', 'import', self.write('d.csv', '\n'.join(docs) + '\n'),
-                '--type', 'invoice')
+        self.append_config(
+            '\n[store]\ntemplates = %s\n' % e2e.TEMPLATES +
+            '[email]\ntransport = smtp\n'
+            '[smtp]\nurl = smtp://127.0.0.1:%d\nconnections = %d\n'
+            'max_attempts = 5\ntimeout = 30\nrate_per_second = 0\n'
+            'rate_per_hour = 0\nstarttls = never\n'
+            % (self.peer.port, CONNECTIONS))
+        self.import_invoice_book(PARTIES, DOCS)
 
     def start_run(self):
-        env = dict(os.environ)
-        env.pop('POSTIER_CONFIG', None)
-        env.setdefault('LC_ALL', 'C.UTF-8')
         self.errlog = self.path('run.err')
         with open(self.errlog, 'wb') as err:
-            return subprocess.Popen([e2e.POSTIER, '--config', self.config, 'run',
-                                     '--date', DATE], cwd=self.tmp, env=env,
+            return subprocess.Popen(self.postier_argv('run', '--date', DATE), cwd=self.tmp,
+                                    env=self.postier_env(),
                                     stdout=subprocess.DEVNULL, stderr=err)
-
-    def accepted(self):
-        """Messages the peer accepted so far (from its log: cheap to poll)."""
-        return sum(1 for ev in self.peer.events()
-                   if ev['cmd'] == 'DATA' and ev.get('code') and ev['code'] // 100 == 2)
 
     def finished(self, p, what):
         """A run that ended by itself (not killed) must have succeeded."""
@@ -107,14 +84,14 @@ class SmtpCrash(e2e.PostierCase):
         time.monotonic()), and records the
         kill in self.kills as (what, messages the peer accepted meanwhile).
         A run that ends first must have succeeded."""
-        before = self.accepted()
+        before = self.peer.accepted_count()
         p = self.start_run()
         t0 = time.monotonic()
         while p.poll() is None:
             if cond(before, t0) or time.monotonic() - self.start > BUDGET:
                 p.send_signal(signal.SIGKILL)
                 p.wait()
-                self.kills.append((what, self.accepted() - before))
+                self.kills.append((what, self.peer.accepted_count() - before))
                 return
             time.sleep(poll)
         self.finished(p, '(%s)' % what)
@@ -135,12 +112,13 @@ class SmtpCrash(e2e.PostierCase):
         # dispatch kills: once the run got the peer to accept a slice of the
         # remaining messages, kill it mid-stream
         for i in range(DISPATCH_KILLS):
-            done = self.accepted()
+            done = self.peer.accepted_count()
             if done >= MESSAGES:
                 break
             step = max(CONNECTIONS * 2, (MESSAGES - done) // (DISPATCH_KILLS + 2 - i))
             self.kill_when('after %d accepted' % step,
-                           lambda before, t0: self.accepted() >= before + step, poll=0.01)
+                           lambda before, t0: self.peer.accepted_count() >= before + step,
+                           poll=0.01)
         kills = len(self.kills)
         self.assertGreater(kills, 0, 'the run finished before any kill: make it bigger')
         self.assertTrue([k for k in self.kills if k[1] == 0],
@@ -191,7 +169,7 @@ class SmtpCrash(e2e.PostierCase):
                          [(0,)])
         self.assertEqual(os.listdir(self.path('spool', 'queue')), [])
         self.assertEqual(os.listdir(self.path('spool', 'tmp')), [])
-        self.assertIn('intact', self.ok('history', 'verify').out)
+        self.verify_history()
 
         # a further run sends nothing
         rows = len(self.json('history', 'list'))
