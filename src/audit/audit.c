@@ -166,6 +166,8 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
     buf_init(&b, 0);
     for (tries = 1;; tries++) {
         rc = store_history_last(s, &last, prev, e);
+        if (!rc && !last) /* empty: after a purge of every row, the anchor */
+            rc = store_history_anchor(s, &last, prev, e);
         if (rc)
             break;
         rc = chain_hash(last ? prev : zero_hash, r, &b, out);

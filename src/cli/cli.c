@@ -3,6 +3,11 @@
  * opening, error-to-exit-status mapping, listing and record options. */
 #include "cli.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,12 +40,13 @@ static void main_help(FILE *f)
 {
     const struct cli_cmd *cmd;
 
-    fputs("Usage: postier [--config FILE] [--db FILE] COMMAND [ARGS...]\n\n"
+    fputs("Usage: postier [--config FILE] [--db FILE] [--operator NAME] COMMAND [ARGS...]\n\n"
           "postier decides who must receive each business document, merges it into a\n"
           "template and sends it by e-mail or SMS, keeping a tamper-evident history.\n\n"
           "Global options:\n"
           "  -c, --config FILE  configuration (default config/postier.ini, or $POSTIER_CONFIG)\n"
           "  -d, --db FILE      database file, overriding [store] database\n"
+          "  --operator NAME    who acts, in the history (default: the OS user)\n"
           "  -h, --help         this help; COMMAND --help for a command's help\n"
           "  -V, --version      print the version\n\n"
           "Commands:\n",
@@ -160,18 +166,26 @@ int cli_main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"db", required_argument, NULL, 'd'},
+        {"operator", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct cli c = {0};
     const struct cli_cmd *cmd;
+    const char *operator_name = NULL;
+    struct passwd *pw;
     int opt, rc;
 
     while ((opt = getopt_long(argc, argv, "+c:d:hV", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': c.config_path = optarg; break;
         case 'd': c.db_path = optarg; break;
+        case 'o':
+            if (!*optarg || strpbrk(optarg, "\r\n") || strlen(optarg) > 100)
+                return cli_usage("", "--operator: a name of 1 to 100 characters on one line");
+            operator_name = optarg;
+            break;
         case 'h': main_help(stdout); return 0;
         case 'V': puts("postier 0.1.0"); return 0;
         default: main_help(stderr); return EXIT_USAGE;
@@ -186,6 +200,11 @@ int cli_main(int argc, char **argv)
             break;
     if (!cmd->name)
         return cli_usage("", "unknown command '%s'", argv[optind]);
+    /* who acts, recorded in every history row: --operator (the shipped cron
+     * and systemd units say `cron`), else the OS user */
+    if (!operator_name && (pw = getpwuid(getuid())))
+        operator_name = pw->pw_name;
+    audit_set_operator(operator_name);
     argc -= optind;
     argv += optind;
     optind = 0; /* re-initialise getopt: each command parses its own argv */

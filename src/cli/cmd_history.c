@@ -4,7 +4,10 @@
 
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "audit/audit.h"
+#include "spool/spool.h"
 #include "util/date.h"
 
 static const struct export_col cols[] = {
@@ -161,6 +164,154 @@ static int hist_export(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+/* show: the whole row, and the message while the spool still holds it. */
+struct shown {
+    struct cli *c;
+    int json;
+    char message_id[320];
+};
+
+static int show_row(void *ctx, const struct store_history *h)
+{
+    struct shown *sh = ctx;
+    static const char *const names[] = {
+        "id", "at", "event", "channel", "address", "contact_id", "party_ref", "document_ref",
+        "document_type", "campaign", "template", "template_sha256", "message_id", "reason",
+        "server_reply", "consent", "operator", "message_sha256", "provider_id", "hash"};
+    char id[32], contact[32];
+    const char *v[20] = {id, h->at, h->event, h->channel, h->address,
+                         h->contact_id ? contact : NULL, h->party_ref, h->document_ref,
+                         h->document_type, h->campaign, h->template_name, h->template_sha256,
+                         h->message_id, h->reason, h->server_reply, h->consent,
+                         h->operator_name, h->message_sha256, h->provider_id, h->hash};
+    size_t i;
+
+    snprintf(id, sizeof id, "%lld", h->id);
+    snprintf(contact, sizeof contact, "%lld", h->contact_id);
+    snprintf(sh->message_id, sizeof sh->message_id, "%s", h->message_id ? h->message_id : "");
+    if (sh->json) {
+        json_t *o = json_object();
+        char *text;
+        for (i = 0; i < 20; i++)
+            json_object_set_new(o, names[i],
+                                !v[i] ? json_null()
+                                : (i == 0 || i == 5) ? json_integer(strtoll(v[i], NULL, 10))
+                                                      : json_string(v[i]));
+        text = json_dumps(o, JSON_INDENT(1));
+        printf("[\n%s\n]\n", text);
+        free(text);
+        json_decref(o);
+        return 0;
+    }
+    for (i = 0; i < 20; i++)
+        printf("%-16s %s\n", names[i], v[i] ? v[i] : "");
+    return 0;
+}
+
+/* A message delivered into the Maildir keeps its spool name there. */
+static int maildir_read(struct cli *c, const char *name, struct buf *out)
+{
+    struct buf path;
+    char chunk[65536];
+    size_t n;
+    FILE *f;
+
+    if (strcmp(c->cfg->email_transport, "maildir"))
+        return -1;
+    buf_init(&path, 0);
+    buf_printf(&path, "%s/new/%s.postier", c->cfg->email_maildir, name);
+    f = fopen(buf_str(&path), "rb");
+    if (!f) {
+        buf_reset(&path);
+        buf_printf(&path, "%s/cur/%s.postier", c->cfg->email_maildir, name);
+        f = fopen(buf_str(&path), "rb");
+    }
+    buf_release(&path);
+    if (!f)
+        return -1;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_add(out, chunk, n);
+    fclose(f);
+    return 0;
+}
+
+static int hist_show(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
+    struct shown sh = {.c = c};
+    struct spool *sp = NULL;
+    struct buf msg;
+    long long id;
+    struct err e;
+    char *end, name[40];
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'f' || (strcmp(optarg, "json") && strcmp(optarg, "table")))
+            return cli_usage("history show", "bad option (--format table|json)");
+        sh.json = !strcmp(optarg, "json");
+    }
+    if (optind + 1 != argc)
+        return cli_usage("history show", "expected one row ID");
+    id = strtoll(argv[optind], &end, 10);
+    if (*end || id <= 0)
+        return cli_usage("history show", "'%s' is not a row id", argv[optind]);
+    if ((rc = cli_open_store(c)))
+        return rc;
+    if (store_history_get(c->store, id, show_row, &sh, &e))
+        return cli_fail(&e);
+    if (sh.json || !sh.message_id[0])
+        return 0;
+    /* the spool name is the Message-ID's local part */
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(sh.message_id + 1, "@"), sh.message_id + 1);
+    buf_init(&msg, 0);
+    if (spool_open(c->cfg->spool, &sp, &e)) {
+        printf("\nmessage: not shown (%s)\n", e.code == ERR_LOCKED ? "a run holds the spool"
+                                                                  : e.msg);
+    } else if (spool_read(sp, name, &msg, &e) && maildir_read(c, name, &msg)) {
+        puts("\nmessage: no longer in the spool (sent, failed or purged)");
+    } else {
+        char sha[65];
+        audit_sha256_hex(buf_str(&msg), msg.len, sha);
+        printf("\nmessage (%zu bytes, SHA-256 %s):\n%s\n", msg.len, sha, buf_str(&msg));
+    }
+    spool_close(sp);
+    buf_release(&msg);
+    return 0;
+}
+
+/* purge: retention, keeping the chain verifiable. */
+static int hist_purge(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"before", required_argument, NULL, 'b'},
+                                         {NULL, 0, NULL, 0}};
+    const char *before = NULL;
+    long long removed;
+    struct err e;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'b')
+            return cli_usage("history purge", "bad option");
+        if (date_check(optarg, &e))
+            return cli_usage("history purge", "--before: %s", e.msg);
+        before = optarg;
+    }
+    if (!before || optind != argc)
+        return cli_usage("history purge", "expected --before YYYY-MM-DD");
+    if ((rc = cli_open_store(c)))
+        return rc;
+    if (audit_purge(c->store, before, &removed, &e))
+        return cli_fail(&e);
+    if (!removed)
+        printf("no history row before %s\n", before);
+    else
+        printf("purged %lld history rows before %s; the chain now starts from its anchor\n",
+               removed, before);
+    return 0;
+}
+
 static int hist_verify(struct cli *c, int argc, char **argv)
 {
     long long rows = 0, bad = 0;
@@ -196,6 +347,16 @@ static const struct cli_cmd subs[] = {
      "The rows `history list` would print, streamed into a file: XLSX with real\n"
      "date cells, a bold frozen header and an autofilter; CSV per RFC 4180.\n\n"
      CLI_EXPORT_HELP},
+    {"show", hist_show, "one row in full, and its message while spooled",
+     "Usage: postier history show ID [--format table|json]\n\n"
+     "Every column of the row (with the consent state used, the operator, the\n"
+     "server's reply and id, the rendered message's SHA-256) and, while the\n"
+     "spool still holds it, the message itself.\n"},
+    {"purge", hist_purge, "remove rows older than a date (retention)",
+     "Usage: postier history purge --before YYYY-MM-DD\n\n"
+     "Removes the rows dated before the date (their personal data with them)\n"
+     "and appends a `purged` row recording the chain's new anchor, so that\n"
+     "`history verify` stays green and still detects any later tampering.\n"},
     {"verify", hist_verify, "check the hash chain",
      "Usage: postier history verify\n\n"
      "Recomputes every row's SHA-256 chain hash.  Exit 0 when intact; exit 1\n"

@@ -745,6 +745,11 @@ static int queue_cb(void *ctx, long long seq, long long contact_id, const char *
         j->sum->queued++;
         rc = spool_write(j->spool, spool, buf_str(&j->msg), j->msg.len, q->e);
     }
+    char sha[65];
+    if (!strcmp(h.event, "queued")) {
+        audit_sha256_hex(buf_str(&j->msg), j->msg.len, sha);
+        h.message_sha256 = sha;
+    }
     dl.template_name = h.template_name = info.template_name;
     dl.template_sha256 = h.template_sha256 = info.template_sha256;
     if (!rc && !(rc = store_delivery_add(j->s, &dl, q->e)))

@@ -31,6 +31,7 @@ struct pending {
     char *address, *message_id, *doc_ref, *doc_type, *party_ref, *tmpl, *sha, *consent;
     char *campaign;
     char spool[40];
+    char msg_sha[65]; /* SHA-256 of the bytes handed to the transport, or "" */
     struct buf data; /* the message, while in flight */
     struct transport_reply reply;
     struct pending *next;
@@ -177,6 +178,8 @@ static int record_one(struct job *j, const struct pending *p, const struct trans
         .template_name = p->tmpl, .template_sha256 = p->sha, .message_id = p->message_id,
         .reason = r->reason, .server_reply = reply, .consent = p->consent,
         .campaign = p->campaign,
+        .message_sha256 = p->msg_sha[0] ? p->msg_sha : NULL,
+        .provider_id = r->provider_id[0] ? r->provider_id : NULL,
     };
     int rc;
 
@@ -383,6 +386,7 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             refuse(d, p, "spool", e->msg);
             continue;
         }
+        audit_sha256_hex(buf_str(&p->data), p->data.len, p->msg_sha);
         m = (struct transport_msg){.id = p->spool, .from = d->from,
                                    .to = p->address, .data = buf_str(&p->data),
                                    .len = p->data.len, .cookie = p};

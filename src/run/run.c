@@ -77,6 +77,7 @@ static int history(struct job *j, const struct store_document *d, const struct r
                    const char *channel, const char *event, const char *reason, const char *mid,
                    const struct merge_info *info, const char *reply, struct err *e)
 {
+    char sha[65];
     struct store_history h = {
         .event = event, .channel = channel, .address = r->address[0] ? r->address : NULL,
         .contact_id = r->level == RESOLVE_CONTACT ? r->contact.id : 0,
@@ -85,6 +86,10 @@ static int history(struct job *j, const struct store_document *d, const struct r
         .template_sha256 = info && info->template_sha256[0] ? info->template_sha256 : NULL,
         .message_id = mid, .reason = reason, .server_reply = reply, .consent = consent_of(r),
     };
+    if (!strcmp(event, "queued")) { /* the rendered message, as spooled and sent */
+        audit_sha256_hex(buf_str(&j->msg), j->msg.len, sha);
+        h.message_sha256 = sha;
+    }
     return audit_append(j->s, &h, e);
 }
 
