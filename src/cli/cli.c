@@ -30,6 +30,7 @@ static const struct cli_cmd commands[] = {
     {"run", cmd_run, "the nightly job: resolve, render, spool, deliver", NULL},
     {"history", cmd_history, "the hash-chained history: list, verify", NULL},
     {"campaign", cmd_campaign, "mail-merge campaigns: new, preview, test, launch, pause...", NULL},
+    {"registry", cmd_registry, "the asset-freeze register: load FILE, check", NULL},
     {"unsubscribe", cmd_unsubscribe, "the suppression list: unsubscribe ADDRESS|TOKEN, --list",
      NULL},
     {"demo", cmd_demo, "build a demo book in a folder and run the nightly job on it", NULL},

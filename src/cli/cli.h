@@ -145,6 +145,11 @@ int cmd_templates(struct cli *c, int argc, char **argv);
 int cmd_run(struct cli *c, int argc, char **argv);
 int cmd_history(struct cli *c, int argc, char **argv);
 int cmd_campaign(struct cli *c, int argc, char **argv);
+int cmd_registry(struct cli *c, int argc, char **argv);
+/* After a contact was saved or contacts imported (id 0: all): checks them
+ * against the loaded register and says so when one matches.  Returns 0 or
+ * an exit status after printing. */
+int cli_registry_after_save(struct cli *c, long long id);
 int cmd_unsubscribe(struct cli *c, int argc, char **argv);
 
 #endif

@@ -2,6 +2,8 @@
  * 3) with their notification flags, consents and validity. */
 #include "cli.h"
 
+#include "audit/audit.h"
+
 #include <errno.h>
 #include <stdio.h>
 
@@ -71,6 +73,8 @@ static int ct_edit(struct cli *c, int argc, char **argv)
         rc = cli_fail(&e);
     if (!rc)
         printf("changed contact %lld\n", r.id);
+    if (!rc)
+        rc = cli_registry_after_save(c, r.id);
     store_rec_release(&r);
     return rc;
 }
@@ -267,6 +271,53 @@ static int ct_export(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+static int ct_clear_registry(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
+                                         {NULL, 0, NULL, 0}};
+    const char *reason = NULL;
+    char match[600];
+    long long id;
+    struct err e;
+    char *end;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'r')
+            return cli_usage("contacts clear-registry", "bad option");
+        reason = optarg;
+    }
+    if (optind + 1 != argc)
+        return cli_usage("contacts clear-registry", "expected one contact ID");
+    if (!reason || !*reason)
+        return cli_usage("contacts clear-registry", "--reason TEXT is required (it is recorded)");
+    id = strtoll(argv[optind], &end, 10);
+    if (*end || id <= 0)
+        return cli_usage("contacts clear-registry", "'%s' is not a contact id", argv[optind]);
+    if ((rc = cli_open_store(c)))
+        return rc;
+    if (store_contact_registry_get(c->store, id, match, sizeof match, NULL, 0, &e))
+        return cli_fail(&e);
+    if (!match[0]) {
+        fprintf(stderr, "postier: contact %lld has no register match\n", id);
+        return EXIT_USAGE;
+    }
+    if ((rc = store_begin(c->store, &e)) == 0) {
+        struct store_history h = {.event = "registry_cleared", .contact_id = id,
+                                  .reason = reason, .server_reply = match};
+        for (char *t = match; *t; t++)
+            if (*t == '\t')
+                *t = ' ';
+        if ((rc = store_contact_registry_clear(c->store, id, &e)) ||
+            (rc = audit_append(c->store, &h, &e)) || (rc = store_commit(c->store, &e)))
+            store_rollback(c->store);
+    }
+    if (rc)
+        return cli_fail(&e);
+    printf("contact %lld: register match cleared (%s)\n", id, reason);
+    return 0;
+}
+
 static const struct cli_cmd subs[] = {
     {"add", ct_add, "add a contact to a party",
      "Usage: postier contacts add --party REF (--last-name NAME | --company NAME) [OPTIONS]\n\n"
@@ -289,6 +340,10 @@ static const struct cli_cmd subs[] = {
      "clears a field; --flags and --consents replace the whole set.\n"},
     {"show", ct_show, "show a contact",
      "Usage: postier contacts show ID [--format table|csv|json]\n"},
+    {"clear-registry", ct_clear_registry, "clear a contact's asset-freeze register match",
+     "Usage: postier contacts clear-registry ID --reason TEXT\n\n"
+     "After checking it is not the listed person or company: clears the contact's\n"
+     "match (recorded in the history with the reason); it receives messages again.\n"},
     {"list", ct_list, "list and search contacts",
      "Usage: postier contacts list [--search TEXT] [--party REF] [--all] [--date D]\n"
      "       [--format table|csv|json] [--page N] [--per-page N]\n\n"

@@ -31,8 +31,10 @@ int cli_rec_add(struct cli *c, enum store_kind kind, const char *cmd, int argc, 
     rc = cli_open_store(c);
     if (!rc && contacts_save(c->store, &r, &e))
         rc = cli_fail(&e);
-    if (!rc && kind == STORE_CONTACT)
+    if (!rc && kind == STORE_CONTACT) {
         printf("added contact %lld\n", r.id);
+        rc = cli_registry_after_save(c, r.id);
+    }
     else if (!rc)
         printf("saved %s %s\n", kind == STORE_PARTY ? "party" : "address", r.v[kind == STORE_PARTY ? PF_REF : AF_LABEL]);
     store_rec_release(&r);
@@ -72,6 +74,8 @@ int cli_rec_import(struct cli *c, enum store_kind kind, const char *cmd, int arg
     rc = contacts_import(c->store, kind, argv[optind], &io, &rep, &e);
     if (rc)
         return cli_fail(&e);
+    if (kind == STORE_CONTACT && !io.dry_run && (rc = cli_registry_after_save(c, 0)))
+        return rc;
     printf("%s%s: %lld rows, %lld added, %lld updated", io.dry_run ? "dry run: " : "",
            argv[optind], rep.rows, rep.added, rep.updated);
     if (io.sync)

@@ -69,4 +69,18 @@ int contacts_import(struct store *s, enum store_kind kind, const char *path,
                     const struct import_opts *opts, struct import_report *report,
                     struct err *e);
 
+/* ---- the asset-freeze register (registry_check.c) ---- */
+struct registry;
+/* The register kept in the database, parsed (*out NULL when none was
+ * loaded); close with contacts_registry_close. */
+int contacts_registry_open(struct store *s, struct registry **out, struct err *e);
+void contacts_registry_close(struct registry *r);
+/* Checks contact id against r (NULL: nothing to do) and records or clears
+ * its match; *flagged = 1 when it matches (and was not cleared). */
+int contacts_registry_check(struct store *s, const struct registry *r, long long id,
+                            int *flagged, struct err *e);
+/* The same for every contact; *matches = how many match. */
+int contacts_registry_refresh(struct store *s, const struct registry *r, long long *matches,
+                              struct err *e);
+
 #endif

@@ -520,37 +520,43 @@ static int read_file(const char *path, struct buf *b, struct err *e)
     return rc;
 }
 
-int registry_load(const char *path, struct registry *out, struct err *e)
+int registry_parse(const char *path, const char *text, size_t len, struct registry *out,
+                   struct err *e)
 {
     struct registry_index *b = block_new();
-    struct buf data;
-    const char *json, *p;
+    const char *json = text, *p;
     int rc;
 
     memset(out, 0, sizeof *out);
-    buf_init(&data, MAX_FILE);
-    if ((rc = read_file(path, &data, e)))
-        goto out;
-    json = buf_str(&data);
-    if (!strncmp(json, "\xef\xbb\xbf", 3))
+    if (len >= 3 && !strncmp(json, "\xef\xbb\xbf", 3))
         json += 3; /* jansson refuses a BOM; blanks stay, for its line numbers */
     for (p = json; *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'; p++)
         ;
     if (*p == '{')
-        rc = load_json(path, json, data.len - (size_t)(json - data.data), out, &b, e);
+        rc = load_json(path, json, len - (size_t)(json - text), out, &b, e);
     else
-        rc = load_csv(path, buf_str(&data), data.len, out, &b, e);
+        rc = load_csv(path, text, len, out, &b, e);
     if (!rc) {
         index_build(b, out->n);
         out->v = b->v;
         out->index = b;
-    }
-out:
-    if (rc) {
+    } else {
         block_free(b, out->n);
         free(out->published);
         memset(out, 0, sizeof *out);
     }
+    return rc;
+}
+
+int registry_load(const char *path, struct registry *out, struct err *e)
+{
+    struct buf data;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    buf_init(&data, MAX_FILE);
+    if (!(rc = read_file(path, &data, e)))
+        rc = registry_parse(path, buf_str(&data), data.len, out, e);
     buf_release(&data);
     return rc;
 }

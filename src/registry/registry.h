@@ -37,6 +37,10 @@ struct registry {
  * field for bad input; ERR_IO when unreadable.  Free with registry_free. */
 int registry_load(const char *path, struct registry *out, struct err *e);
 void registry_free(struct registry *r);
+/* The same from the len bytes at text (NUL-terminated), named path in
+ * messages: how a register kept in the database is read again. */
+int registry_parse(const char *path, const char *text, size_t len, struct registry *out,
+                   struct err *e);
 
 /* The matching key of a name: folded (case, accents, ligatures),
  * punctuation and hyphens as spaces, words sorted, single spaces

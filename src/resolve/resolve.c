@@ -91,7 +91,17 @@ static int valid_on(const struct store_rec *c, const char *date)
 }
 
 /* Applies the per-recipient rules (4-6) to the last pushed entry. */
-static void check_rcpt(struct resolve_result *r, const struct store_document *d,
+/* A contact matching the asset-freeze register is never a recipient. */
+static int registry_flagged(struct store *s, const struct resolve_rcpt *p)
+{
+    char match[8];
+
+    return p->level == RESOLVE_CONTACT && p->contact.id &&
+           !store_contact_registry_get(s, p->contact.id, match, sizeof match, NULL, 0, NULL) &&
+           match[0];
+}
+
+static void check_rcpt(struct store *s, struct resolve_result *r, const struct store_document *d,
                        const struct resolve_opts *o)
 {
     struct resolve_rcpt *p = &r->v[r->n - 1];
@@ -100,6 +110,8 @@ static void check_rcpt(struct resolve_result *r, const struct store_document *d,
     resolve_address(p, o->sms);
     if (p->level == RESOLVE_CONTACT && !valid_on(&p->contact, o->date))
         p->reason = "inactive";
+    else if (registry_flagged(s, p))
+        p->reason = "registry_match";
     else if (!p->address[0])
         p->reason = o->sms ? "no_phone" : "no_email";
     else if (d->esign && !(validate_bits(p->contact.v[CF_CONSENTS], 1) & CONSENT_ESIGN))
@@ -191,6 +203,7 @@ static int add_site_contact(struct store *s, const struct store_document *d,
 }
 
 struct flagged {
+    struct store *s;
     const struct store_document *d;
     const struct resolve_opts *o;
     struct resolve_result *r;
@@ -215,14 +228,14 @@ static int contact_cb(void *ctx, const struct store_rec *c)
     x = push(f->r);
     x->level = RESOLVE_CONTACT;
     copy_contact(&x->contact, c);
-    check_rcpt(f->r, f->d, f->o);
+    check_rcpt(f->s, f->r, f->d, f->o);
     return 0;
 }
 
 int resolve_document(struct store *s, const struct store_document *d,
                      const struct resolve_opts *o, struct resolve_result *r, struct err *e)
 {
-    struct flagged f = {d, o, r, documents_type_flag(d->type), d->contact_id};
+    struct flagged f = {s, d, o, r, documents_type_flag(d->type), d->contact_id};
     struct store_query q = {.party_ref = d->party_ref};
     const char *level = d->to_level ? d->to_level : "contacts";
     int rc;
@@ -234,10 +247,10 @@ int resolve_document(struct store *s, const struct store_document *d,
     else
         rc = add_site_contact(s, d, r, e);
     if (!rc && !d->contact_id && strcmp(level, "contacts"))
-        check_rcpt(r, d, o);
+        check_rcpt(s, r, d, o);
     if (!rc && !r->recipients && o->fallback_main && !d->contact_id &&
         !strcmp(level, "contacts") && !(rc = add_main(s, d->party_ref, r, e)))
-        check_rcpt(r, d, o);
+        check_rcpt(s, r, d, o);
     return rc;
 }
 

@@ -137,8 +137,13 @@ static const char *decide(struct select *x, struct resolve_rcpt *r, struct err *
     unsigned consents = validate_bits(r->contact.v[CF_CONSENTS], 1);
     int sms = !strcmp(c->channel, "sms"), suppressed = 0;
 
+    char match[8];
+
     *rc = 0;
     resolve_address(r, sms);
+    if (!store_contact_registry_get(x->s, r->contact.id, match, sizeof match, NULL, 0, NULL) &&
+        match[0])
+        return "registry_match";
     if (!r->address[0])
         return sms ? "no_phone" : "no_email";
     if (!strcmp(c->purpose, "commercial") && !(consents & CONSENT_COMMERCIAL))

@@ -280,3 +280,124 @@ int store_suppression_list(struct store *s, store_suppression_cb cb, void *ctx, 
         return 0;
     return rc > 0 ? store_dberr(s, rc, e, "suppression") : rc;
 }
+
+/* ---- the asset-freeze register ---- */
+
+int store_registry_put(struct store *s, const char *source, const char *published,
+                       long long entries, const char *content, size_t len, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "INSERT OR REPLACE INTO registry(id, source, published, entries, loaded_at,"
+                 " content) VALUES (1, ?, ?, ?, " NOW_SQL ", ?)",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
+    store_bind_text(st, 2, published);
+    sqlite3_bind_int64(st, 3, entries);
+    sqlite3_bind_blob(st, 4, content, (int)len, SQLITE_STATIC);
+    return run_done(s, st, e, "registry");
+}
+
+int store_registry_get(struct store *s, struct buf *out, char *source, size_t n, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s, "SELECT source, content FROM registry WHERE id = 1", &st, e);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(source, n, "%s", col(st, 0));
+        buf_add(out, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return err_set(e, ERR_NOTFOUND, "no register loaded (postier registry load FILE)");
+    return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "registry");
+}
+
+int store_contact_registry_set(struct store *s, long long id, const char *match, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s, "UPDATE contact SET registry_match = ? WHERE id = ?", &st, e);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, match);
+    sqlite3_bind_int64(st, 2, id);
+    return run_done(s, st, e, "contact");
+}
+
+int store_contact_registry_get(struct store *s, long long id, char *match, size_t n,
+                               char *cleared, size_t cn, struct err *e)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_CONTACT_REGISTRY,
+                                  "SELECT registry_match, registry_cleared FROM contact"
+                                  " WHERE id = ?",
+                                  e);
+    int rc;
+
+    match[0] = '\0';
+    if (cleared)
+        cleared[0] = '\0';
+    if (!st)
+        return e ? e->code : ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(match, n, "%s", col(st, 0) ? col(st, 0) : "");
+        if (cleared)
+            snprintf(cleared, cn, "%s", col(st, 1) ? col(st, 1) : "");
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return err_set(e, ERR_NOTFOUND, "no contact %lld", id);
+    return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "contact");
+}
+
+int store_contact_registry_clear(struct store *s, long long id, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "UPDATE contact SET registry_cleared = substr(registry_match, 1,"
+                 " instr(registry_match, char(9)) - 1), registry_match = NULL"
+                 " WHERE id = ? AND registry_match IS NOT NULL",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    if ((rc = run_done(s, st, e, "contact")))
+        return rc;
+    return sqlite3_changes(s->db) ? 0
+                                  : err_set(e, ERR_NOTFOUND, "contact %lld has no register match",
+                                            id);
+}
+
+int store_registry_matches(struct store *s, store_match_cb cb, void *ctx, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = prepare(s,
+                 "SELECT c.id, p.ref, c.registry_match FROM contact c"
+                 " JOIN party p ON p.id = c.party_id"
+                 " WHERE c.registry_match IS NOT NULL ORDER BY c.id",
+                 &st, e);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((rc = cb(ctx, sqlite3_column_int64(st, 0), col(st, 1), col(st, 2))))
+            break;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return rc > 0 ? store_dberr(s, rc, e, "contact") : rc;
+}

@@ -152,7 +152,19 @@ static const char *const v4 =
     "  last_hash TEXT NOT NULL,"
     "  purged_at TEXT NOT NULL);";
 
-static const char *const migrations[] = {v1, v2, v3, v4};
+/* Version 5: the asset-freeze register.  The last loaded file is kept
+ * whole (it is read again to check a contact on save); a contact that
+ * matches carries the match until an operator clears it. */
+static const char *const v5 =
+    "CREATE TABLE registry ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  source TEXT NOT NULL, published TEXT, entries INTEGER NOT NULL,"
+    "  loaded_at TEXT NOT NULL, content BLOB NOT NULL);"
+    "ALTER TABLE contact ADD COLUMN registry_match TEXT;"
+    "ALTER TABLE contact ADD COLUMN registry_cleared TEXT;"
+    "CREATE INDEX contact_registry ON contact(registry_match) WHERE registry_match IS NOT NULL;";
+
+static const char *const migrations[] = {v1, v2, v3, v4, v5};
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 static int current_version(struct store *s, int *v, struct err *e)

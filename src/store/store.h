@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "util/buf.h"
 #include "util/err.h"
 
 struct store;
@@ -315,5 +316,25 @@ int store_suppressed(struct store *s, const char *address, int *yes, struct err 
 typedef int (*store_suppression_cb)(void *ctx, const char *address, const char *at,
                                     const char *source);
 int store_suppression_list(struct store *s, store_suppression_cb cb, void *ctx, struct err *e);
+
+/* ---- the asset-freeze register ---- */
+/* Keeps the loaded file (content, len bytes) in place of the previous one. */
+int store_registry_put(struct store *s, const char *source, const char *published,
+                       long long entries, const char *content, size_t len, struct err *e);
+/* The kept file, appended to out (ERR_NOTFOUND when none was loaded);
+ * *source = its name (borrowed until the next call). */
+int store_registry_get(struct store *s, struct buf *out, char *source, size_t n, struct err *e);
+/* A contact's match ("entry id\tentry name\tmatched name"), or NULL to
+ * clear; *cleared = the entry id an operator cleared for it ("" if none). */
+int store_contact_registry_set(struct store *s, long long id, const char *match,
+                               struct err *e);
+int store_contact_registry_get(struct store *s, long long id, char *match, size_t n,
+                               char *cleared, size_t cn, struct err *e);
+/* Clears a contact's match, remembering the entry as cleared. */
+int store_contact_registry_clear(struct store *s, long long id, struct err *e);
+/* Every contact with a match: id, party ref, and its match. */
+typedef int (*store_match_cb)(void *ctx, long long id, const char *party_ref,
+                              const char *match);
+int store_registry_matches(struct store *s, store_match_cb cb, void *ctx, struct err *e);
 
 #endif
