@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "audit/audit.h"
+#include "util/xalloc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,6 +48,8 @@ static int ct_import(struct cli *c, int argc, char **argv)
 
 static int ct_edit(struct cli *c, int argc, char **argv)
 {
+    char *old[STORE_MAX_FIELDS] = {NULL};
+    struct buf diff;
     struct option opts[STORE_MAX_FIELDS + 2];
     const char *set[STORE_MAX_FIELDS] = {0};
     int given[STORE_MAX_FIELDS] = {0};
@@ -67,16 +70,43 @@ static int ct_edit(struct cli *c, int argc, char **argv)
         return cli_usage("contacts edit", "expected one contact ID");
     rc = load(c, "contacts edit", argv[optind], &r);
     for (i = 0; !rc && i < store_nfields(STORE_CONTACT); i++)
-        if (given[i])
+        if (given[i]) {
+            old[i] = r.v[i] ? xstrdup(r.v[i]) : NULL;
             store_rec_set(&r, i, set[i]);
+        }
     if (!rc && contacts_save(c->store, &r, &e))
         rc = cli_fail(&e);
-    if (!rc)
+    buf_init(&diff, 0);
+    for (i = 0; !rc && i < store_nfields(STORE_CONTACT); i++) /* as stored: normalised */
+        if (given[i])
+            buf_printf(&diff, "%s%s: %s -> %s", diff.len ? "; " : "",
+                       store_field_name(STORE_CONTACT, i), old[i] ? old[i] : "",
+                       r.v[i] ? r.v[i] : "");
+    if (!rc) {
         printf("changed contact %lld\n", r.id);
+        rc = cli_directory_event(c, "contact_edited", r.id, r.v[CF_PARTY_REF], NULL,
+                                 buf_str(&diff));
+    }
+    for (i = 0; i < store_nfields(STORE_CONTACT); i++)
+        free(old[i]);
+    buf_release(&diff);
     if (!rc)
         rc = cli_registry_after_save(c, r.id);
     store_rec_release(&r);
     return rc;
+}
+
+static int print_event(void *ctx, const struct store_history *h)
+{
+    (void)ctx;
+    printf("  %lld  %s  %-16s %s%s%s%s%s%s%s%s%s\n", h->id, h->at, h->event,
+           h->channel ? h->channel : "", h->channel ? " " : "", h->address ? h->address : "",
+           h->document_ref ? " " : "", h->document_ref ? h->document_ref : "",
+           h->campaign ? " campaign " : "", h->campaign ? h->campaign : "",
+           h->reason ? " " : "", h->reason ? h->reason : "");
+    if (h->server_reply && !h->channel)
+        printf("      %s\n", h->server_reply);
+    return 0;
 }
 
 static int ct_show(struct cli *c, int argc, char **argv)
@@ -95,6 +125,12 @@ static int ct_show(struct cli *c, int argc, char **argv)
     rc = load(c, "contacts show", argv[optind], &r);
     if (!rc)
         rc = cli_rec_show(&r, l.fmt);
+    if (!rc && l.fmt == EXPORT_TABLE) { /* its history: sends, skips, edits, merges */
+        struct err e;
+        puts("\nhistory:");
+        if (store_history_of_contact(c->store, r.id, print_event, NULL, &e))
+            rc = cli_fail(&e);
+    }
     store_rec_release(&r);
     return rc;
 }
@@ -112,7 +148,7 @@ static int ct_rm(struct cli *c, int argc, char **argv)
     if (store_contact_rm(c->store, id, &e))
         return cli_fail(&e);
     printf("removed contact %lld\n", id);
-    return 0;
+    return cli_directory_event(c, "contact_removed", id, NULL, NULL, NULL);
 }
 
 static int ct_end(struct cli *c, int argc, char **argv)
@@ -144,8 +180,12 @@ static int ct_end(struct cli *c, int argc, char **argv)
         if (contacts_save(c->store, &r, &e))
             rc = cli_fail(&e);
     }
-    if (!rc)
+    if (!rc) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "valid_until: %s", date);
         printf("contact %lld ends on %s\n", r.id, date);
+        rc = cli_directory_event(c, "contact_ended", r.id, r.v[CF_PARTY_REF], NULL, detail);
+    }
     store_rec_release(&r);
     return rc;
 }

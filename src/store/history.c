@@ -143,6 +143,22 @@ int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct e
     return scan(s, st, cb, ctx, &n, e);
 }
 
+int store_history_of_contact(struct store *s, long long contact_id, store_history_cb cb,
+                             void *ctx, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, n = 0;
+
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT id, " HISTORY_COLS " FROM history WHERE contact_id = ?"
+                            " ORDER BY id",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "history");
+    sqlite3_bind_int64(st, 1, contact_id);
+    return scan(s, st, cb, ctx, &n, e);
+}
+
 int store_history_get(struct store *s, long long id, store_history_cb cb, void *ctx,
                       struct err *e)
 {

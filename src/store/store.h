@@ -243,6 +243,9 @@ int store_history_insert(struct store *s, struct store_history *h, struct err *e
  * value is returned. */
 typedef int (*store_history_cb)(void *ctx, const struct store_history *h);
 int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct err *e);
+/* The rows about contact id, in order (its sends, skips, edits...). */
+int store_history_of_contact(struct store *s, long long contact_id, store_history_cb cb,
+                             void *ctx, struct err *e);
 /* Row id (ERR_NOTFOUND when none). */
 int store_history_get(struct store *s, long long id, store_history_cb cb, void *ctx,
                       struct err *e);
