@@ -2,7 +2,12 @@
  * 3) with their notification flags, consents and validity. */
 #include "cli.h"
 
+#include <strings.h>
+
 #include "audit/audit.h"
+#include "util/strv.h"
+#include "text/text.h"
+#include "contacts/validate.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -358,6 +363,275 @@ static int ct_clear_registry(struct cli *c, int argc, char **argv)
     return 0;
 }
 
+/* ---- duplicates (seed 003) ---- */
+
+/* Is item one of the ';'-separated items of list (any case)? */
+static int has_item(const char *list, const char *item)
+{
+    size_t len = strlen(item);
+
+    while (list && *list) {
+        size_t n = strcspn(list, ";");
+        if (n == len && !strncasecmp(list, item, n))
+            return 1;
+        list += n + (list[n] == ';');
+    }
+    return 0;
+}
+
+/* "a;b" + "b;c" -> "a;b;c" (case-insensitive for e-mails). */
+static void union_list(struct store_rec *keep, size_t f, const char *more)
+{
+    struct buf b;
+    const char *p = more;
+
+    if (!more || !*more)
+        return;
+    buf_init(&b, 0);
+    buf_adds(&b, keep->v[f] ? keep->v[f] : "");
+    while (*p) {
+        size_t n = strcspn(p, ";");
+        char item[400];
+        snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
+        if (item[0] && !has_item(buf_str(&b), item))
+            buf_printf(&b, "%s%s", b.len ? ";" : "", item);
+        p += n + (p[n] == ';');
+    }
+    store_rec_set(keep, f, buf_str(&b));
+    buf_release(&b);
+}
+
+/* What dup brings to keep: empty fields filled, e-mails and phones
+ * joined, flags and consents united (seed 003: the original is kept). */
+static void absorb(struct store_rec *keep, const struct store_rec *dup)
+{
+    struct buf b;
+    size_t i;
+
+    for (i = 0; i < CF_COUNT; i++) {
+        if (i == CF_EMAIL || i == CF_PHONES) {
+            union_list(keep, i, dup->v[i]);
+        } else if (i == CF_FLAGS || i == CF_CONSENTS) {
+            int consents = i == CF_CONSENTS;
+            unsigned bits = validate_bits(keep->v[i], consents) |
+                            validate_bits(dup->v[i], consents);
+            buf_init(&b, 0);
+            if (consents)
+                validate_consents_format(&b, bits);
+            else
+                validate_flags_format(&b, bits);
+            store_rec_set(keep, i, b.len ? buf_str(&b) : NULL);
+            buf_release(&b);
+        } else if ((!keep->v[i] || !*keep->v[i]) && dup->v[i] && i != CF_PARTY_REF &&
+                   i != CF_VALID_UNTIL) {
+            store_rec_set(keep, i, dup->v[i]);
+        }
+    }
+}
+
+static int ct_merge(struct cli *c, int argc, char **argv)
+{
+    struct store_rec keep, dup;
+    char kname[256], dname[256], text[600];
+    struct err e;
+    int i, rc;
+
+    if (argc < 3)
+        return cli_usage("contacts merge", "expected KEEP DUP [DUP...]");
+    if ((rc = load(c, "contacts merge", argv[1], &keep)))
+        return store_rec_release(&keep), rc;
+    for (i = 2; !rc && i < argc; i++) {
+        if ((rc = load(c, "contacts merge", argv[i], &dup))) {
+            store_rec_release(&dup);
+            break;
+        }
+        if (dup.id == keep.id) {
+            store_rec_release(&dup);
+            rc = cli_usage("contacts merge", "contact %lld cannot be merged into itself", keep.id);
+            break;
+        }
+        contacts_display_name(&dup, dname, sizeof dname);
+        absorb(&keep, &dup);
+        if (!(rc = store_begin(c->store, &e))) {
+            struct store_history hk = {.event = "contact_merged", .contact_id = keep.id,
+                                       .party_ref = keep.v[CF_PARTY_REF], .server_reply = text};
+            struct store_history hd = {.event = "contact_merged", .contact_id = dup.id,
+                                       .party_ref = dup.v[CF_PARTY_REF], .server_reply = text};
+            contacts_display_name(&keep, kname, sizeof kname);
+            snprintf(text, sizeof text, "contact %lld (%s) merged into %lld (%s)", dup.id, dname,
+                     keep.id, kname);
+            if ((rc = audit_append(c->store, &hd, &e)) ||
+                (rc = contacts_save(c->store, &keep, &e)) ||
+                (rc = store_contact_merge(c->store, keep.id, dup.id, &e)) ||
+                (rc = audit_append(c->store, &hk, &e)) || (rc = store_commit(c->store, &e)))
+                store_rollback(c->store);
+        }
+        store_rec_release(&dup);
+        if (rc)
+            rc = cli_fail(&e);
+        else
+            printf("merged contact %s into %lld\n", argv[i], keep.id);
+    }
+    if (!rc)
+        rc = cli_registry_after_save(c, keep.id);
+    store_rec_release(&keep);
+    return rc;
+}
+
+/* dupes: same e-mail (any party), same folded name within a party, same
+ * phone; with --linked, contacts sharing an e-mail domain (seed 003). */
+struct dupe_ctx {
+    struct strv keys; /* "reason\tkey\tid" */
+    int linked;
+};
+
+static int is_webmail(const char *domain)
+{
+    static const char *const common[] = {"gmail.com", "hotmail.com", "hotmail.fr", "outlook.com",
+                                         "outlook.fr", "yahoo.com", "yahoo.fr", "orange.fr",
+                                         "wanadoo.fr", "free.fr", "sfr.fr", "laposte.net",
+                                         "live.fr", "icloud.com", "gmx.fr", "aol.com", NULL};
+    size_t i;
+
+    for (i = 0; common[i]; i++)
+        if (!strcasecmp(domain, common[i]))
+            return 1;
+    return 0;
+}
+
+static void dupe_key(struct dupe_ctx *d, const char *reason, const char *key, long long id)
+{
+    struct buf b;
+    char *folded = text_fold(key);
+
+    buf_init(&b, 0);
+    buf_printf(&b, "%s\t%s\t%020lld", reason, folded ? folded : key, id);
+    strv_push(&d->keys, buf_str(&b));
+    buf_release(&b);
+    free(folded);
+}
+
+static int dupe_cb(void *ctx, const struct store_rec *r)
+{
+    struct dupe_ctx *d = ctx;
+    const char *p;
+    size_t i;
+
+    for (i = 0; i < 2; i++) { /* each e-mail, each phone */
+        p = r->v[i ? CF_PHONES : CF_EMAIL];
+        while (p && *p) {
+            size_t n = strcspn(p, ";");
+            char item[400];
+            snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
+            if (item[0]) {
+                dupe_key(d, i ? "same_phone" : "same_email", item, r->id);
+                if (!i && d->linked && strchr(item, '@') && !is_webmail(strchr(item, '@') + 1))
+                    dupe_key(d, "linked_domain", strchr(item, '@') + 1, r->id);
+            }
+            p += n + (p[n] == ';');
+        }
+    }
+    if (r->v[CF_LAST_NAME] || r->v[CF_COMPANY]) {
+        struct buf key;
+        buf_init(&key, 0);
+        buf_printf(&key, "%s %s %s|%s", r->v[CF_FIRST_NAME] ? r->v[CF_FIRST_NAME] : "",
+                   r->v[CF_LAST_NAME] ? r->v[CF_LAST_NAME] : "",
+                   r->v[CF_LAST_NAME] ? "" : r->v[CF_COMPANY], r->v[CF_PARTY_REF]);
+        dupe_key(d, "same_name", buf_str(&key), r->id);
+        buf_release(&key);
+    }
+    return 0;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int ct_dupes(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {CLI_LIST_LONGOPTS, {"linked", no_argument, NULL, 'l'},
+                                         {"party", required_argument, NULL, 'p'},
+                                         {NULL, 0, NULL, 0}};
+    static const struct export_col cols[] = {
+        {"group", EXPORT_INT}, {"reason", EXPORT_TEXT}, {"key", EXPORT_TEXT},
+        {"contact_id", EXPORT_INT}, {"party_ref", EXPORT_TEXT}, {"name", EXPORT_TEXT},
+        {"email", EXPORT_TEXT}, {"phones", EXPORT_TEXT}};
+    struct dupe_ctx d = {.linked = 0};
+    struct store_query q = {0};
+    struct export_opts xo = {0};
+    struct exporter *x;
+    struct cli_list l;
+    char today[DATE_LEN + 1], footer[64];
+    long long groups = 0;
+    struct err e;
+    size_t i, j, k;
+    int opt, rc;
+
+    cli_list_init(&l);
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == 'l')
+            d.linked = 1;
+        else if (opt == 'p')
+            q.party_ref = optarg;
+        else if ((rc = cli_list_opt(&l, "contacts dupes", opt, optarg)) != 1)
+            return rc ? EXIT_USAGE : cli_usage("contacts dupes", "bad option");
+    }
+    if (optind != argc)
+        return cli_usage("contacts dupes", "unexpected argument");
+    if ((rc = cli_open_store(c)))
+        return rc;
+    date_today(today);
+    q.date = today; /* current contacts */
+    strv_init(&d.keys);
+    if (store_list(c->store, STORE_CONTACT, &q, dupe_cb, &d, NULL, &e)) {
+        strv_release(&d.keys);
+        return cli_fail(&e);
+    }
+    qsort(d.keys.v, d.keys.n, sizeof *d.keys.v, cmp_keys);
+    if (export_begin(l.fmt, stdout, NULL, cols, 8, &xo, &x, &e)) {
+        strv_release(&d.keys);
+        return cli_fail(&e);
+    }
+    for (i = 0; !rc && i < d.keys.n; i = j) {
+        size_t klen = (size_t)(strrchr(d.keys.v[i], '\t') - d.keys.v[i]);
+        for (j = i + 1; j < d.keys.n && !strncmp(d.keys.v[j], d.keys.v[i], klen + 1); j++)
+            ;
+        if (j - i < 2)
+            continue;
+        groups++;
+        for (k = i; !rc && k < j; k++) {
+            const char *t = d.keys.v[k], *t2 = strchr(t, '\t');
+            long long id = strtoll(strrchr(t, '\t') + 1, NULL, 10);
+            char grp[24], cid[24], reason[32], key[400], name[256];
+            struct store_rec r;
+            snprintf(reason, sizeof reason, "%.*s", (int)(t2 - t), t);
+            snprintf(key, sizeof key, "%.*s", (int)(klen - (size_t)(t2 - t) - 1), t2 + 1);
+            if (strchr(key, '|'))
+                *strchr(key, '|') = '\0'; /* the name key's party */
+            store_rec_init(&r, STORE_CONTACT);
+            if (!(rc = store_get(c->store, STORE_CONTACT, id, NULL, &r, &e))) {
+                const char *vals[8];
+                contacts_display_name(&r, name, sizeof name);
+                snprintf(grp, sizeof grp, "%lld", groups);
+                snprintf(cid, sizeof cid, "%lld", id);
+                vals[0] = grp, vals[1] = reason, vals[2] = key, vals[3] = cid;
+                vals[4] = r.v[CF_PARTY_REF], vals[5] = name, vals[6] = r.v[CF_EMAIL];
+                vals[7] = r.v[CF_PHONES];
+                rc = export_row(x, vals, &e);
+            }
+            store_rec_release(&r);
+        }
+    }
+    strv_release(&d.keys);
+    if (rc) {
+        export_abort(x);
+        return cli_fail(&e);
+    }
+    snprintf(footer, sizeof footer, "%lld groups of likely duplicates", groups);
+    return export_finish(x, footer, &e) ? cli_fail(&e) : 0;
+}
+
 static const struct cli_cmd subs[] = {
     {"add", ct_add, "add a contact to a party",
      "Usage: postier contacts add --party REF (--last-name NAME | --company NAME) [OPTIONS]\n\n"
@@ -384,6 +658,20 @@ static const struct cli_cmd subs[] = {
      "Usage: postier contacts clear-registry ID --reason TEXT\n\n"
      "After checking it is not the listed person or company: clears the contact's\n"
      "match (recorded in the history with the reason); it receives messages again.\n"},
+    {"dupes", ct_dupes, "likely duplicates: same e-mail, name within a party, phone",
+     "Usage: postier contacts dupes [--linked] [--party REF] [--format table|csv|json]\n\n"
+     "Groups of current contacts that share an e-mail (any case), a name within\n"
+     "their party (case, accents and punctuation ignored) or a phone number;\n"
+     "--linked adds the contacts sharing an e-mail domain (same organisation,\n"
+     "webmail domains excepted).  Merge with `postier contacts merge KEEP DUP`.\n\n"
+     CLI_LIST_HELP},
+    {"merge", ct_merge, "merge duplicates into the original",
+     "Usage: postier contacts merge KEEP DUP [DUP...]\n\n"
+     "Keeps the original KEEP: fills its empty fields from each DUP, joins e-mails\n"
+     "and phones, unites flags and consents, moves the documents, deliveries,\n"
+     "events and campaign recipients of DUP to KEEP, removes DUP and records the\n"
+     "merge.  History rows keep the ids they were written with; `contacts show\n"
+     "KEEP` lists both.\n"},
     {"list", ct_list, "list and search contacts",
      "Usage: postier contacts list [--search TEXT] [--party REF] [--all] [--date D]\n"
      "       [--format table|csv|json] [--page N] [--per-page N]\n\n"

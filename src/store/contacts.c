@@ -99,3 +99,36 @@ int store_contacts_clear_party(struct store *s, const char *party_ref, const cha
                         party, NULL, n, e);
     return rc;
 }
+
+/* Moves every reference to dup onto keep, records the merge, removes dup
+ * (the caller saved keep with what dup brings, in the same transaction). */
+int store_contact_merge(struct store *s, long long keep, long long dup, struct err *e)
+{
+    static const char *const moves[] = {
+        "UPDATE document SET contact_id = ?1 WHERE contact_id = ?2",
+        "UPDATE delivery SET contact_id = ?1 WHERE contact_id = ?2",
+        "UPDATE event SET contact_id = ?1 WHERE contact_id = ?2",
+        "UPDATE campaign_recipient SET contact_id = ?1 WHERE contact_id = ?2",
+        "UPDATE contact_merge SET keep_id = ?1 WHERE keep_id = ?2",
+        "INSERT INTO contact_merge(dup_id, keep_id, merged_at)"
+        " VALUES (?2, ?1, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
+        "DELETE FROM contact WHERE id = ?2",
+    };
+    sqlite3_stmt *st;
+    size_t i;
+    int rc;
+
+    if (keep == dup)
+        return err_set(e, ERR_INPUT, "a contact cannot be merged into itself (%lld)", keep);
+    for (i = 0; i < sizeof moves / sizeof moves[0]; i++) {
+        if ((rc = sqlite3_prepare_v2(s->db, moves[i], -1, &st, NULL)) != SQLITE_OK)
+            return store_dberr(s, rc, e, "contact merge");
+        sqlite3_bind_int64(st, 1, keep);
+        sqlite3_bind_int64(st, 2, dup);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return store_dberr(s, rc, e, "contact merge");
+    }
+    return store_search_put(s, dup, NULL, 0, e);
+}

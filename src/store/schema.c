@@ -164,7 +164,16 @@ static const char *const v5 =
     "ALTER TABLE contact ADD COLUMN registry_cleared TEXT;"
     "CREATE INDEX contact_registry ON contact(registry_match) WHERE registry_match IS NOT NULL;";
 
-static const char *const migrations[] = {v1, v2, v3, v4, v5};
+/* Version 6: merged contacts.  The duplicate goes; its history rows keep
+ * its id, and the kept contact's history includes them through this. */
+static const char *const v6 =
+    "CREATE TABLE contact_merge ("
+    "  dup_id INTEGER PRIMARY KEY,"
+    "  keep_id INTEGER NOT NULL REFERENCES contact(id),"
+    "  merged_at TEXT NOT NULL);"
+    "CREATE INDEX contact_merge_keep ON contact_merge(keep_id);";
+
+static const char *const migrations[] = {v1, v2, v3, v4, v5, v6};
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 static int current_version(struct store *s, int *v, struct err *e)

@@ -243,7 +243,13 @@ int store_history_insert(struct store *s, struct store_history *h, struct err *e
  * value is returned. */
 typedef int (*store_history_cb)(void *ctx, const struct store_history *h);
 int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct err *e);
-/* The rows about contact id, in order (its sends, skips, edits...). */
+/* Merges contact dup into keep: documents, deliveries, events and
+ * campaign recipients move to keep, dup is removed, and the merge is
+ * remembered (history rows keep dup's id; store_history_of_contact of
+ * keep shows them).  Inside the caller's transaction. */
+int store_contact_merge(struct store *s, long long keep, long long dup, struct err *e);
+/* The rows about contact id and the contacts merged into it, in order
+ * (its sends, skips, edits...). */
 int store_history_of_contact(struct store *s, long long contact_id, store_history_cb cb,
                              void *ctx, struct err *e);
 /* Row id (ERR_NOTFOUND when none). */
