@@ -256,7 +256,7 @@ int campaign_create(struct store *s, const struct config *cfg, const char *name,
     struct store_campaign c = {.name = name, .template_name = template_name,
                                .channel = channel, .purpose = purpose};
     struct campaign_sel copy = *sel;
-    json_t *o = json_object();
+    json_t *o;
     unsigned flag;
     size_t i;
     int rc;
@@ -274,6 +274,7 @@ int campaign_create(struct store *s, const struct config *cfg, const char *name,
     if (strchr(template_name, '/') || !template_exists(cfg, template_name, channel))
         return err_set(e, ERR_INPUT, "--template: no %s/%s/fr.%s.tmpl (nor en)", cfg->templates,
                        template_name, strcmp(channel, "sms") ? "eml" : "sms");
+    o = json_object();
     for (i = 0; i < NSEL; i++)
         if (*sel_field(&copy, i))
             json_object_set_new(o, sel_keys[i], json_string(*sel_field(&copy, i)));

@@ -264,6 +264,8 @@ class CampaignCase(e2e.PostierCase):
         e = self.postier_env({'TZ': TZ})
         if fake:
             e['FAKETIME_DONT_FAKE_MONOTONIC'] = '1'
+            # the ASan build: libfaketime is preloaded before the ASan runtime
+            e['ASAN_OPTIONS'] = (e.get('ASAN_OPTIONS', '') + ':verify_asan_link_order=0').lstrip(':')
         return e
 
     def argv(self, args, fake=None):

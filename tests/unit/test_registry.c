@@ -1,5 +1,6 @@
 /* Unit tests for src/registry: matching keys, the Trésor's JSON feed (the
- * real sample file of shared/samples and hostile variants), the CSV form in
+ * real sample file of shared/samples, copied into tests/data/registry, and
+ * hostile variants), the CSV form in
  * UTF-8 and Windows-1252, matching contacts against names and aliases, and
  * bad input reported with file and entry or line.  Input files are written
  * by the tests into a temporary folder. */
@@ -148,7 +149,7 @@ static char *sample_path(void)
     if (!src)
         fail_msg("POSTIER_SRC is not set");
     buf_init(&b, 0);
-    buf_printf(&b, "%s/../shared/samples/registre-gels-sample.json", src);
+    buf_printf(&b, "%s/tests/data/registry/registre-gels-sample.json", src);
     p = buf_take(&b);
     if (access(p, R_OK))
         fail_msg("sample file %s is missing", p);
