@@ -579,9 +579,37 @@ static void many_appends_in_one_transaction(void **state)
     assert_int_equal(id, n);
 }
 
+/* Retention: the purged prefix goes, a `purged` row anchors the chain,
+ * later rows chain on; a forged anchor is caught. */
+static void purge_keeps_chain(void **state)
+{
+    long long removed = -1, rows = -1, bad = -1, last;
+    char hash[65];
+    struct err e;
+
+    (void)state;
+    fill(1, 10); /* dated March 2026, but every 7th row now */
+    assert_int_equal(audit_purge(s, "2000-01-01", &removed, &e), 0);
+    assert_int_equal(removed, 0);
+    expect_intact(10);
+    assert_int_equal(audit_purge(s, "2026-06-01", &removed, &e), 0);
+    assert_int_equal(removed, 10); /* up to the last row before June: a prefix */
+    assert_int_equal(store_history_anchor(s, &last, hash, &e), 0);
+    assert_int_equal(last, 10);
+    assert_int_equal((int)strlen(hash), 64);
+    expect_intact(1); /* the purge row alone, chained to the anchor */
+    fill(12, 14);
+    expect_intact(4);
+    assert_int_equal(audit_verify(s, &rows, &bad, &e), 0);
+    attack("UPDATE history_anchor SET last_hash = "
+           "'0000000000000000000000000000000000000000000000000000000000000000'");
+    expect_broken(11, 1, "hash does not match");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(purge_keeps_chain, setup, teardown),
         cmocka_unit_test(sha256_vectors),
         cmocka_unit_test(canonical_order_and_empties),
         cmocka_unit_test(canonical_escapes),
