@@ -24,11 +24,11 @@ static const struct cli_cmd commands[] = {
      NULL},
     {"addresses", cmd_addresses, "parties' addresses (sites): add, list, import", NULL},
     {"contacts", cmd_contacts,
-     "contacts: add, edit, show, list, rm, end, import, export", NULL},
+     "contacts: add, edit, show, list, rm, end, import, export, dupes, merge", NULL},
     {"documents", cmd_documents, "documents to notify: import, list", NULL},
     {"templates", cmd_templates, "message templates: list, check, preview", NULL},
     {"run", cmd_run, "the nightly job: resolve, render, spool, deliver", NULL},
-    {"history", cmd_history, "the hash-chained history: list, verify", NULL},
+    {"history", cmd_history, "the hash-chained history: list, show, export, verify, purge", NULL},
     {"campaign", cmd_campaign, "mail-merge campaigns: new, preview, test, launch, pause...", NULL},
     {"registry", cmd_registry, "the asset-freeze register: load FILE, check", NULL},
     {"unsubscribe", cmd_unsubscribe, "the suppression list: unsubscribe ADDRESS|TOKEN, --list",
@@ -154,7 +154,10 @@ int cli_dispatch(struct cli *c, const char *group, const struct cli_cmd *cmds, i
         if (strcmp(cmd->name, argv[1]))
             continue;
         if (cli_wants_help(argc - 1, argv + 1)) {
-            fputs(cmd->usage, stdout);
+            if (cmd->usage)
+                fputs(cmd->usage, stdout);
+            else
+                printf("Usage: postier %s %s ...\n\n%s.\n", group, cmd->name, cmd->summary);
             return 0;
         }
         return cmd->run(c, argc - 1, argv + 1);

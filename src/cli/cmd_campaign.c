@@ -541,15 +541,38 @@ static int c_cancel(struct cli *c, int argc, char **argv)
 
 static const struct cli_cmd cmds[] = {
     {"new", c_new, "create a draft campaign", usage_new},
-    {"list", c_list, "list campaigns with their counts", NULL},
-    {"show", c_show, "a campaign's definition and counts", NULL},
-    {"preview", c_preview, "rendered messages and exclusions; sends nothing", NULL},
-    {"test", c_test, "send one message to a test address", NULL},
-    {"launch", c_launch, "freeze the recipients and send (or schedule with --at)", NULL},
-    {"pause", c_pause, "pause a running campaign", NULL},
-    {"resume", c_resume, "send the remaining recipients", NULL},
-    {"cancel", c_cancel, "cancel: the remaining are never sent", NULL},
-    {"status", c_status, "counts: queued, sent, deferred, failed, skipped", NULL},
+    {"list", c_list, "list campaigns with their counts",
+     "Usage: postier campaign list [--format table|csv|json]\n\n"
+     "Every campaign: template, channel, purpose, state, schedule and counts.\n\n" CLI_LIST_HELP},
+    {"show", c_show, "a campaign's definition and counts",
+     "Usage: postier campaign show NAME [--format json]\n\n"
+     "The definition (template, channel, purpose, selection, state) and counts.\n"},
+    {"preview", c_preview, "rendered messages and exclusions; sends nothing",
+     "Usage: postier campaign preview NAME [--limit N]\n\n"
+     "The rendered messages of the first N recipients (default 3) and every\n"
+     "excluded contact with its reason.  Sends and writes nothing.\n"},
+    {"test", c_test, "send one message to a test address",
+     "Usage: postier campaign test NAME --to ADDRESS\n\n"
+     "Sends the first recipient's message to ADDRESS (a history row `test`).\n"},
+    {"launch", c_launch, "freeze the recipients and send (or schedule with --at)",
+     "Usage: postier campaign launch NAME [--yes] [--at \"YYYY-MM-DD HH:MM\"]\n\n"
+     "Freezes the recipients (consent per purpose, suppression list), renders\n"
+     "and sends.  On a terminal it first says who gets what and asks (--yes:\n"
+     "don't); never asks when stdin is not a terminal.  --at: the nightly run\n"
+     "sends it once that time has come.  Exit 1 when some failed or wait.\n"},
+    {"pause", c_pause, "pause a running campaign",
+     "Usage: postier campaign pause NAME\n\n"
+     "A launch in progress stops after the messages in flight; resume sends\n"
+     "exactly the remaining recipients.\n"},
+    {"resume", c_resume, "send the remaining recipients",
+     "Usage: postier campaign resume NAME [--yes]\n\n"
+     "Sends the recipients not yet sent (after a pause or a crash); nobody twice.\n"},
+    {"cancel", c_cancel, "cancel: the remaining are never sent",
+     "Usage: postier campaign cancel NAME\n\n"
+     "The recipients not yet sent never will be.\n"},
+    {"status", c_status, "counts: queued, sent, deferred, failed, skipped",
+     "Usage: postier campaign status NAME [--format json]\n\n"
+     "State and counts: recipients, queued, sent, deferred, failed, skipped.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

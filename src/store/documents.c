@@ -264,7 +264,8 @@ int store_delivery_update(struct store *s, long long id, const char *state, int 
     " y.address, y.message_id, y.state, y.attempts, y.template, y.template_sha256,"         \
     " y.consent, d.ref, d.type, p.ref"                                                      \
     " FROM delivery y LEFT JOIN document d ON d.id = y.document_id"                         \
-    " LEFT JOIN party p ON p.id = d.party_id"
+    " LEFT JOIN contact k ON k.id = y.contact_id"                                           \
+    " LEFT JOIN party p ON p.id = coalesce(d.party_id, k.party_id)"
 
 /* Steps st (DELIVERY_COLUMNS) and calls cb for each row; then resets st
  * when it is a cached statement, else finalizes it. */

@@ -1,29 +1,62 @@
-/* Maildir transport (the embedded default: no server needed).  Messages
- * are written to tmp/, made durable in batches (one syncfs per poll) and
- * renamed into new/ — the Maildir protocol — under a name derived from the
- * message's spool id, so redelivery after a crash is idempotent. */
+/* Maildir transport (the embedded default: no server needed).  A writer
+ * thread takes the messages handed over, writes each to tmp/, makes the
+ * batch durable (one syncfs), renames them into new/ — the Maildir
+ * protocol — and only then reports them, so file creation (the costly
+ * part, in the kernel) runs beside the rendering.  A message's file name
+ * derives from its spool id: redelivery after a crash replaces it. */
 #include "transport.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/buf.h"
-#include "util/strv.h"
 #include "util/xalloc.h"
 
-#define SYNC_BATCH 256
+#define BATCH_MAX 512 /* messages per syncfs */
+
+struct job {
+    struct transport_msg m;
+    char name[96]; /* "<id>.postier" */
+    struct transport_reply r;
+    struct job *next;
+};
+
+struct list {
+    struct job *head, **tail;
+    size_t n;
+};
 
 struct maildir {
     struct transport t;
     char *dir;
     int tmp_fd, new_fd;
-    struct strv pending; /* written to tmp/ since the last poll */
-    void **cookies;      /* theirs, in the same order */
-    size_t ncookies, cookies_cap;
+    pthread_t writer;
+    int started, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    struct list todo, finished;
+    size_t inflight;
 };
+
+static void list_init(struct list *l)
+{
+    l->head = NULL;
+    l->tail = &l->head;
+    l->n = 0;
+}
+
+static void list_push(struct list *l, struct job *j)
+{
+    j->next = NULL;
+    *l->tail = j;
+    l->tail = &j->next;
+    l->n++;
+}
 
 static int sub_dir(const char *dir, const char *sub, int *fd, struct err *e)
 {
@@ -40,94 +73,191 @@ static int sub_dir(const char *dir, const char *sub, int *fd, struct err *e)
     return rc;
 }
 
-/* Makes the messages written since the last poll durable (one syncfs),
- * moves them into new/ and reports them. */
-static int md_poll(struct transport *t, int timeout_ms, transport_done_fn done, void *ctx,
-                   struct err *e)
+/* Writes one message to tmp/; 0 or errno. */
+static int write_tmp(struct maildir *m, const struct job *j)
 {
-    struct maildir *m = (struct maildir *)t;
-    struct transport_reply r = {.outcome = TRANSPORT_SENT, .code = 250};
-    size_t i;
-    int rc = 0;
+    const char *p = j->m.data;
+    size_t n = j->m.len;
+    int fd = openat(m->tmp_fd, j->name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 
-    if (!m->pending.n || (!timeout_ms && m->pending.n < SYNC_BATCH))
-        return 0; /* a quick look: keep them for one sync of many */
-    if (syncfs(m->tmp_fd))
-        rc = err_set(e, ERR_TEMPFAIL, "cannot sync %s: %s", m->dir, strerror(errno));
-    for (i = 0; !rc && i < m->pending.n; i++)
-        if (renameat(m->tmp_fd, m->pending.v[i], m->new_fd, m->pending.v[i]))
-            rc = err_set(e, ERR_TEMPFAIL, "cannot deliver into %s/new: %s", m->dir,
-                         strerror(errno));
-    if (!rc && fsync(m->new_fd))
-        rc = err_set(e, ERR_TEMPFAIL, "cannot sync %s/new: %s", m->dir, strerror(errno));
-    if (rc) {
-        r.outcome = TRANSPORT_DEFERRED;
-        r.code = 0;
-        r.reason = "io";
-        snprintf(r.text, sizeof r.text, "%.250s", e->msg);
-    }
-    for (i = 0; i < m->pending.n; i++) {
-        char id[256];
-        snprintf(id, sizeof id, "%s", m->pending.v[i]);
-        id[strcspn(id, ".")] = '\0';
-        if (!rc)
-            snprintf(r.text, sizeof r.text, "delivered to Maildir new/%.200s", m->pending.v[i]);
-        if (t->record)
-            t->record(t->record_ctx, id, m->cookies[i], &r);
-        done(ctx, m->cookies[i], &r);
-    }
-    strv_release(&m->pending);
-    m->ncookies = 0;
-    return rc;
-}
-
-static int md_submit(struct transport *t, const struct transport_msg *msg, struct err *e)
-{
-    struct maildir *m = (struct maildir *)t;
-    const char *p = msg->data;
-    size_t n = msg->len;
-    char name[256];
-    int fd;
-
-    snprintf(name, sizeof name, "%s.postier", msg->id);
-    fd = openat(m->tmp_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
-        return err_set(e, ERR_TEMPFAIL, "cannot write into %s/tmp: %s", m->dir, strerror(errno));
+        return errno;
     while (n) {
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            int saved = errno;
+            int saved = w < 0 ? errno : ENOSPC;
             close(fd);
-            unlinkat(m->tmp_fd, name, 0);
-            return err_set(e, ERR_TEMPFAIL, "cannot write into %s/tmp: %s", m->dir,
-                           strerror(saved));
+            unlinkat(m->tmp_fd, j->name, 0);
+            return saved;
         }
         p += w;
         n -= (size_t)w;
     }
-    if (close(fd))
-        return err_set(e, ERR_TEMPFAIL, "cannot write into %s/tmp: %s", m->dir, strerror(errno));
-    strv_push(&m->pending, name);
-    if (m->ncookies == m->cookies_cap) {
-        m->cookies_cap = m->cookies_cap ? 2 * m->cookies_cap : 256;
-        m->cookies = xrealloc(m->cookies, m->cookies_cap * sizeof *m->cookies);
+    if (close(fd)) {
+        int saved = errno;
+        unlinkat(m->tmp_fd, j->name, 0);
+        return saved;
     }
-    m->cookies[m->ncookies++] = msg->cookie;
+    return 0;
+}
+
+static void fail(struct job *j, const char *what, const char *dir, int err)
+{
+    j->r.outcome = TRANSPORT_DEFERRED;
+    j->r.code = 0;
+    j->r.reason = "io";
+    snprintf(j->r.text, sizeof j->r.text, "cannot %s %.150s: %s", what, dir, strerror(err));
+}
+
+/* One batch: written, synced once, renamed, then journaled and reported. */
+static void deliver(struct maildir *m, struct job *batch)
+{
+    struct job *j;
+    int synced = 0, err = 0;
+
+    for (j = batch; j; j = j->next) {
+        int rc = write_tmp(m, j);
+        if (rc)
+            fail(j, "write into the Maildir", m->dir, rc);
+        else
+            j->r.outcome = TRANSPORT_SENT;
+    }
+    if (syncfs(m->tmp_fd))
+        err = errno;
+    else
+        synced = 1;
+    for (j = batch; j; j = j->next) {
+        if (j->r.outcome != TRANSPORT_SENT)
+            continue;
+        if (!synced) {
+            fail(j, "sync the Maildir", m->dir, err);
+            continue;
+        }
+        if (renameat(m->tmp_fd, j->name, m->new_fd, j->name)) {
+            fail(j, "deliver into the Maildir", m->dir, errno);
+            continue;
+        }
+        j->r.code = 250;
+        snprintf(j->r.text, sizeof j->r.text, "delivered to Maildir new/%.200s", j->name);
+    }
+    if (fsync(m->new_fd)) /* the renames themselves */
+        for (j = batch; j; j = j->next)
+            if (j->r.outcome == TRANSPORT_SENT)
+                fail(j, "sync the Maildir", m->dir, errno);
+    if (m->t.record)
+        for (j = batch; j; j = j->next)
+            m->t.record(m->t.record_ctx, j->m.id, j->m.cookie, &j->r);
+}
+
+static void *writer_main(void *arg)
+{
+    struct maildir *m = arg;
+
+    pthread_mutex_lock(&m->mu);
+    for (;;) {
+        struct job *batch, *j, **tail;
+        size_t n = 0;
+
+        while (!m->todo.head && !m->stop)
+            pthread_cond_wait(&m->work, &m->mu);
+        if (!m->todo.head && m->stop)
+            break;
+        batch = m->todo.head; /* up to BATCH_MAX, in order */
+        for (tail = &batch; *tail && n < BATCH_MAX; tail = &(*tail)->next)
+            n++;
+        m->todo.head = *tail;
+        if (!m->todo.head)
+            m->todo.tail = &m->todo.head;
+        m->todo.n -= n;
+        *tail = NULL;
+        pthread_mutex_unlock(&m->mu);
+
+        deliver(m, batch);
+
+        pthread_mutex_lock(&m->mu);
+        while ((j = batch)) {
+            batch = j->next;
+            list_push(&m->finished, j);
+        }
+        pthread_cond_broadcast(&m->done);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+static int md_submit(struct transport *t, const struct transport_msg *msg, struct err *e)
+{
+    struct maildir *m = (struct maildir *)t;
+    struct job *j;
+
+    if (strlen(msg->id) + sizeof ".postier" > sizeof j->name || strchr(msg->id, '/'))
+        return err_set(e, ERR_INTERNAL, "maildir: bad message id '%.64s'", msg->id);
+    j = xcalloc(1, sizeof *j);
+    j->m = *msg;
+    snprintf(j->name, sizeof j->name, "%s.postier", msg->id);
+    pthread_mutex_lock(&m->mu);
+    list_push(&m->todo, j);
+    m->inflight++;
+    pthread_cond_signal(&m->work);
+    pthread_mutex_unlock(&m->mu);
+    return 0;
+}
+
+static int md_poll(struct transport *t, int timeout_ms, transport_done_fn done, void *ctx,
+                   struct err *e)
+{
+    struct maildir *m = (struct maildir *)t;
+    struct timespec until;
+    struct job *j;
+    struct list got;
+
+    (void)e;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L)
+        until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&m->mu);
+    while (m->inflight && !m->finished.head && timeout_ms > 0)
+        if (pthread_cond_timedwait(&m->done, &m->mu, &until))
+            break;
+    got = m->finished;
+    list_init(&m->finished);
+    m->inflight -= got.n;
+    pthread_mutex_unlock(&m->mu);
+    while ((j = got.head)) {
+        got.head = j->next;
+        done(ctx, j->m.cookie, &j->r);
+        free(j);
+    }
     return 0;
 }
 
 static void md_free(struct transport *t)
 {
     struct maildir *m = (struct maildir *)t;
+    struct job *j;
 
+    if (m->started) {
+        pthread_mutex_lock(&m->mu);
+        m->stop = 1;
+        pthread_cond_broadcast(&m->work);
+        pthread_mutex_unlock(&m->mu);
+        pthread_join(m->writer, NULL); /* it finishes what it was given */
+    }
+    while ((j = m->todo.head))
+        m->todo.head = j->next, free(j);
+    while ((j = m->finished.head))
+        m->finished.head = j->next, free(j);
+    pthread_cond_destroy(&m->work);
+    pthread_cond_destroy(&m->done);
+    pthread_mutex_destroy(&m->mu);
     if (m->tmp_fd >= 0)
         close(m->tmp_fd);
     if (m->new_fd >= 0)
         close(m->new_fd);
-    strv_release(&m->pending);
-    free(m->cookies);
     free(m->dir);
     free(m);
 }
@@ -135,24 +265,35 @@ static void md_free(struct transport *t)
 int transport_maildir_new(const char *dir, struct transport **out, struct err *e)
 {
     struct maildir *m = xcalloc(1, sizeof *m);
+    pthread_condattr_t ca;
     int rc;
 
     m->t.name = "maildir";
-    m->t.slots = 1000;
+    m->t.slots = 1024;
     m->t.submit = md_submit;
     m->t.poll = md_poll;
     m->t.free = md_free;
     m->dir = xstrdup(dir);
     m->tmp_fd = m->new_fd = -1;
-    strv_init(&m->pending);
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->done, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&m->work, NULL);
+    list_init(&m->todo);
+    list_init(&m->finished);
     if (mkdir(dir, 0750) && errno != EEXIST)
         rc = err_set(e, ERR_IO, "cannot create %s: %s", dir, strerror(errno));
     else if (!(rc = sub_dir(dir, "tmp", &m->tmp_fd, e)) && !(rc = sub_dir(dir, "new", &m->new_fd, e)))
         rc = sub_dir(dir, "cur", NULL, e);
+    if (!rc && pthread_create(&m->writer, NULL, writer_main, m))
+        rc = err_set(e, ERR_INTERNAL, "cannot start the Maildir writer thread");
     if (rc) {
         md_free(&m->t);
         return rc;
     }
+    m->started = 1;
     *out = &m->t;
     return 0;
 }
