@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "audit/audit.h"
+#include "mime/mime.h"
 #include "run-int.h"
 #include "util/xalloc.h"
 
@@ -56,6 +57,7 @@ struct dispatch {
     const char *channel;
     const char *from; /* envelope sender or SMS sender */
     struct store_pending q; /* which deliveries */
+    int sms_as_mail;        /* SMS into a Maildir */
     struct queue ready, waiting, finished;
     size_t inflight, slots;
     long long after;
@@ -334,6 +336,27 @@ static void rate_take(struct rate *r, double t)
     r->at = (r->at + 1) % (size_t)r->limit;
 }
 
+/* An SMS kept in a Maildir ([sms] transport = maildir): the text as a
+ * plain message to <number>@sms.invalid, readable by any mail client. */
+static int sms_as_mail(struct dispatch *d, struct pending *p, struct err *e)
+{
+    const struct config *cfg = d->j->cfg;
+    char to[96], subject[128];
+    struct buf text = p->data;
+    struct mime_msg m = {.from_name = cfg->sms_sender[0] ? cfg->sms_sender : cfg->sender_name,
+                         .from_addr = cfg->sender_email, .to_addr = to, .subject = subject,
+                         .message_id = p->message_id, .auto_submitted = 1};
+    int rc;
+
+    snprintf(to, sizeof to, "%s@sms.invalid", p->address);
+    snprintf(subject, sizeof subject, "SMS to %s", p->address);
+    m.text = buf_str(&text);
+    buf_init(&p->data, 0);
+    rc = mime_build(&m, &p->data, e);
+    buf_release(&text);
+    return rc;
+}
+
 /* Fails p without sending it. */
 static void refuse(struct dispatch *d, struct pending *p, const char *reason, const char *why)
 {
@@ -386,6 +409,10 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             refuse(d, p, "spool", e->msg);
             continue;
         }
+        if (d->sms_as_mail && (rc = sms_as_mail(d, p, e))) {
+            refuse(d, p, "template", e->msg);
+            continue;
+        }
         audit_sha256_hex(buf_str(&p->data), p->data.len, p->msg_sha);
         m = (struct transport_msg){.id = p->spool, .from = d->from,
                                    .to = p->address, .data = buf_str(&p->data),
@@ -427,6 +454,7 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
     d->tr = tr;
     d->channel = channel;
     d->from = sms ? j->cfg->sms_sender : j->cfg->sender_email;
+    d->sms_as_mail = sms && !strcmp(tr->name, "maildir");
     q_init(&d->ready), q_init(&d->waiting), q_init(&d->finished);
     d->max_tries = smtp ? j->cfg->smtp_max_attempts : sms ? j->cfg->sms_max_attempts : 1;
     d->per_second = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_second : 0, .window = 1};

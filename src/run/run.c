@@ -348,9 +348,14 @@ int run_open_transports(struct job *j, struct err *e)
     }
     if (rc || !j->sms_on)
         return rc;
-    if (!strcmp(c->sms_transport, "maildir"))
-        return err_set(e, ERR_CONFIG, "[sms] transport = maildir is not available yet "
-                                      "(kannel, json or none)");
+    if (!strcmp(c->sms_transport, "maildir")) { /* no gateway: <spool>/sms, one message each */
+        struct buf dir;
+        buf_init(&dir, 0);
+        buf_printf(&dir, "%s/sms", c->spool);
+        rc = transport_maildir_new(buf_str(&dir), &j->sms_tr, e);
+        buf_release(&dir);
+        return rc;
+    }
     struct sms_opts mo = {.kind = c->sms_transport, .url = c->sms_url,
                           .username = c->sms_username, .password = c->sms_password,
                           .token = c->sms_token, .dlr_url = c->sms_dlr_url,

@@ -8,6 +8,9 @@ E.164 `to`, landlines and faxes are never texted, GSM-7 / UCS-2 coding and
 the segment count are recorded, and the gateway's answers (2xx, 429, 5xx,
 4xx, a dropped connection, no answer in time, nobody listening) lead to
 sent / deferred-then-retried / failed rows in the history."""
+import email
+import email.policy
+import glob
 import hashlib
 import json
 import math
@@ -619,6 +622,28 @@ class Selection(SmsCase):
         self.assertEqual([(q['to'], q['query']['text']) for q in gw.requests()],
                          [('+33612345678', ['Commande %s prête.' % o3])])
         self.assertEqual(len(self.maildir()), 3)
+
+    def test_maildir_transport_keeps_each_sms_as_a_message(self):
+        """[sms] transport = maildir: no gateway; each SMS is a message to
+        <number>@sms.invalid in spool/sms, whose body is the exact text."""
+        self.sms_template('Commande {{doc.ref}} prête, {{contact.first_name}}.')
+        self.book([dict(last_name='Martin', first_name='Élodie', phones='0690 12 34 56'),
+                   dict(last_name='Petit', first_name='Jean', phones='01 45 67 89 01')])
+        self.config_sms(None, transport='maildir')
+        (o1,) = self.docs('order', ['x'])
+        self.run_job(rc=0)
+        files = sorted(glob.glob(self.path('spool', 'sms', 'new', '*')))
+        self.assertEqual(len(files), 1, files)
+        with open(files[0], 'rb') as f:
+            msg = email.message_from_bytes(f.read(), policy=email.policy.default)
+        self.assertEqual(msg.defects, [])
+        self.assertEqual(msg['To'].addresses[0].addr_spec, '+590690123456@sms.invalid')
+        self.assertEqual(msg.get_content().rstrip('\n'), 'Commande %s prête, Élodie.' % o1)
+        sent = [r for r in self.sms_rows() if r['event'] == 'sent']
+        self.assertEqual([r['address'] for r in sent], ['+590690123456'])
+        skipped = [r for r in self.sms_rows() if r['event'] == 'skipped']
+        self.assertEqual([r['reason'] for r in skipped], ['no_phone'])
+        self.verify()
 
 
 if __name__ == '__main__':
