@@ -590,10 +590,14 @@ int campaign_test(struct store *s, const struct config *cfg, const char *name,
     if (!rc && !(rc = run_open_transports(&j, e))) {
         struct transport *t = sms ? j.sms_tr : j.tr;
         struct transport_msg m = {.id = spool, .from = sms ? cfg->sms_sender : cfg->sender_email,
-                                  .to = address, .data = buf_str(&msg), .len = msg.len};
-        if (!t)
+                                  .to = address};
+        if (t && sms && !strcmp(t->name, "maildir"))
+            rc = run_sms_as_mail(cfg, address, mid, &msg, e);
+        m.data = buf_str(&msg);
+        m.len = msg.len;
+        if (!rc && !t)
             rc = err_set(e, ERR_CONFIG, "[sms] transport = none: no SMS can be sent");
-        else if (!(rc = t->submit(t, &m, e)))
+        else if (!rc && !(rc = t->submit(t, &m, e)))
             while (!rc && !o.done)
                 rc = t->poll(t, 1000, test_done, &o, e);
     }

@@ -338,21 +338,21 @@ static void rate_take(struct rate *r, double t)
 
 /* An SMS kept in a Maildir ([sms] transport = maildir): the text as a
  * plain message to <number>@sms.invalid, readable by any mail client. */
-static int sms_as_mail(struct dispatch *d, struct pending *p, struct err *e)
+int run_sms_as_mail(const struct config *cfg, const char *number, const char *message_id,
+                    struct buf *data, struct err *e)
 {
-    const struct config *cfg = d->j->cfg;
     char to[96], subject[128];
-    struct buf text = p->data;
+    struct buf text = *data;
     struct mime_msg m = {.from_name = cfg->sms_sender[0] ? cfg->sms_sender : cfg->sender_name,
                          .from_addr = cfg->sender_email, .to_addr = to, .subject = subject,
-                         .message_id = p->message_id, .auto_submitted = 1};
+                         .message_id = message_id, .auto_submitted = 1};
     int rc;
 
-    snprintf(to, sizeof to, "%s@sms.invalid", p->address);
-    snprintf(subject, sizeof subject, "SMS to %s", p->address);
+    snprintf(to, sizeof to, "%s@sms.invalid", number);
+    snprintf(subject, sizeof subject, "SMS to %s", number);
     m.text = buf_str(&text);
-    buf_init(&p->data, 0);
-    rc = mime_build(&m, &p->data, e);
+    buf_init(data, 0);
+    rc = mime_build(&m, data, e);
     buf_release(&text);
     return rc;
 }
@@ -409,7 +409,8 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             refuse(d, p, "spool", e->msg);
             continue;
         }
-        if (d->sms_as_mail && (rc = sms_as_mail(d, p, e))) {
+        if (d->sms_as_mail &&
+            (rc = run_sms_as_mail(j->cfg, p->address, p->message_id, &p->data, e))) {
             refuse(d, p, "template", e->msg);
             continue;
         }

@@ -57,6 +57,11 @@ int run_quiet_now(const struct config *cfg, int *quiet, struct err *e);
 int run_campaign_queue(struct job *j, const struct store_campaign *c, struct err *e);
 int run_campaign_settle(struct job *j, const struct store_campaign *c, struct err *e);
 
+/* [sms] transport = maildir: replaces the SMS text in data by a message
+ * to <number>@sms.invalid (from the sender, with that Message-ID). */
+int run_sms_as_mail(const struct config *cfg, const char *number, const char *message_id,
+                    struct buf *data, struct err *e);
+
 /* Records the outcomes a crashed run journaled but did not record, then
  * drops queue files the database no longer lists as pending. */
 int run_recover(struct job *j, struct err *e);
