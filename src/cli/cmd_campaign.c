@@ -328,7 +328,6 @@ struct info {
     long long id;
     char state[16], tmpl[128], channel[8], purpose[16];
     int frozen;
-    struct store_campaign c; /* valid during the callback only */
 };
 
 static int info_cb(void *ctx, const struct store_campaign *cp)

@@ -633,7 +633,6 @@ struct freezer {
     struct store *s;
     const struct store_campaign *c;
     long long seq;
-    struct run_summary *sum;
     struct err *e;
 };
 
@@ -661,7 +660,7 @@ static int freeze_cb(void *ctx, const struct resolve_rcpt *r)
 /* Decides and records the candidates once, in one transaction. */
 static int freeze(struct job *j, const struct store_campaign *c, struct err *e)
 {
-    struct freezer z = {.s = j->s, .c = c, .sum = j->sum, .e = e};
+    struct freezer z = {.s = j->s, .c = c, .e = e};
     char date[11];
     int rc;
 

@@ -3,20 +3,6 @@
 
 #define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
 
-static int prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct err *e)
-{
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
-    return rc == SQLITE_OK ? 0 : store_dberr(s, rc, e, "prepare");
-}
-
-static int run_done(struct store *s, sqlite3_stmt *st, struct err *e, const char *what)
-{
-    int rc = sqlite3_step(st);
-
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, what);
-}
-
 static const char *col(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);
@@ -27,7 +13,7 @@ int store_campaign_add(struct store *s, struct store_campaign *c, struct err *e)
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "INSERT INTO campaign(name, template, channel, purpose, selection, state,"
                  " scheduled_at, created_at) VALUES (?, ?, ?, ?, ?, 'draft', NULL, " NOW_SQL ")",
                  &st, e);
@@ -38,7 +24,7 @@ int store_campaign_add(struct store *s, struct store_campaign *c, struct err *e)
     sqlite3_bind_text(st, 3, c->channel, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, c->purpose, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, c->selection ? c->selection : "{}", -1, SQLITE_STATIC);
-    if ((rc = run_done(s, st, e, "campaign")))
+    if ((rc = store_run(s, st, e, "campaign")))
         return rc == ERR_EXISTS ? err_set(e, ERR_EXISTS, "campaign '%s' already exists", c->name)
                                 : rc;
     c->id = sqlite3_last_insert_rowid(s->db);
@@ -51,7 +37,7 @@ int store_campaign_get(struct store *s, const char *name, const char *due,
     sqlite3_stmt *st;
     int rc, found = 0;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "SELECT id, name, template, channel, purpose, selection, state, scheduled_at,"
                  " frozen_at, created_at FROM campaign"
                  " WHERE (?1 IS NULL OR name = ?1)"
@@ -88,7 +74,7 @@ int store_campaign_set_state(struct store *s, long long id, const char *state,
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "UPDATE campaign SET state = ?, scheduled_at = coalesce(?, scheduled_at)"
                  " WHERE id = ?",
                  &st, e);
@@ -97,7 +83,7 @@ int store_campaign_set_state(struct store *s, long long id, const char *state,
     sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
     store_bind_text(st, 2, scheduled_at);
     sqlite3_bind_int64(st, 3, id);
-    return run_done(s, st, e, "campaign");
+    return store_run(s, st, e, "campaign");
 }
 
 int store_campaign_state(struct store *s, long long id, char *out, size_t n, struct err *e)
@@ -106,7 +92,7 @@ int store_campaign_state(struct store *s, long long id, char *out, size_t n, str
     int rc;
 
     out[0] = '\0';
-    rc = prepare(s, "SELECT state FROM campaign WHERE id = ?", &st, e);
+    rc = store_prepare(s, "SELECT state FROM campaign WHERE id = ?", &st, e);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
@@ -122,11 +108,11 @@ int store_campaign_freeze(struct store *s, long long id, struct err *e)
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s, "UPDATE campaign SET frozen_at = " NOW_SQL " WHERE id = ?", &st, e);
+    rc = store_prepare(s, "UPDATE campaign SET frozen_at = " NOW_SQL " WHERE id = ?", &st, e);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
-    return run_done(s, st, e, "campaign");
+    return store_run(s, st, e, "campaign");
 }
 
 int store_campaign_rcpt_add(struct store *s, long long id, long long seq, long long contact_id,
@@ -136,7 +122,7 @@ int store_campaign_rcpt_add(struct store *s, long long id, long long seq, long l
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "INSERT INTO campaign_recipient(campaign_id, seq, contact_id, address, reason,"
                  " token) VALUES (?, ?, ?, ?, ?, ?)",
                  &st, e);
@@ -149,7 +135,7 @@ int store_campaign_rcpt_add(struct store *s, long long id, long long seq, long l
     sqlite3_bind_text(st, 4, address ? address : "", -1, SQLITE_STATIC);
     store_bind_text(st, 5, reason);
     store_bind_text(st, 6, token);
-    return run_done(s, st, e, "campaign recipient");
+    return store_run(s, st, e, "campaign recipient");
 }
 
 int store_campaign_rcpts(struct store *s, long long id, store_crcpt_cb cb, void *ctx,
@@ -158,7 +144,7 @@ int store_campaign_rcpts(struct store *s, long long id, store_crcpt_cb cb, void 
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "SELECT seq, coalesce(contact_id, 0), address, reason, token"
                  " FROM campaign_recipient WHERE campaign_id = ? ORDER BY seq",
                  &st, e);
@@ -181,7 +167,7 @@ int store_campaign_token(struct store *s, const char *token, char *address, size
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "SELECT r.address, c.name FROM campaign_recipient r"
                  " JOIN campaign c ON c.id = r.campaign_id WHERE r.token = ?",
                  &st, e);
@@ -206,7 +192,7 @@ int store_campaign_counts(struct store *s, const struct store_campaign *c,
     int rc;
 
     memset(out, 0, sizeof *out);
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "SELECT (SELECT count(*) FROM campaign_recipient WHERE campaign_id = ?1"
                  "         AND reason IS NULL),"
                  " (SELECT count(*) FROM campaign_recipient WHERE campaign_id = ?1"
@@ -239,13 +225,13 @@ int store_suppression_add(struct store *s, const char *address, const char *sour
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s, "INSERT INTO suppression(address, at, source) VALUES (?, " NOW_SQL ", ?)", &st,
+    rc = store_prepare(s, "INSERT INTO suppression(address, at, source) VALUES (?, " NOW_SQL ", ?)", &st,
                  e);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, source, -1, SQLITE_STATIC);
-    return run_done(s, st, e, "suppression");
+    return store_run(s, st, e, "suppression");
 }
 
 int store_suppressed(struct store *s, const char *address, int *yes, struct err *e)
@@ -254,7 +240,7 @@ int store_suppressed(struct store *s, const char *address, int *yes, struct err 
     int rc;
 
     *yes = 0;
-    rc = prepare(s, "SELECT 1 FROM suppression WHERE address = ?", &st, e);
+    rc = store_prepare(s, "SELECT 1 FROM suppression WHERE address = ?", &st, e);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
@@ -269,7 +255,7 @@ int store_suppression_list(struct store *s, store_suppression_cb cb, void *ctx, 
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s, "SELECT address, at, source FROM suppression ORDER BY at, address", &st, e);
+    rc = store_prepare(s, "SELECT address, at, source FROM suppression ORDER BY at, address", &st, e);
     if (rc)
         return rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -289,7 +275,7 @@ int store_registry_put(struct store *s, const char *source, const char *publishe
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "INSERT OR REPLACE INTO registry(id, source, published, entries, loaded_at,"
                  " content) VALUES (1, ?, ?, ?, " NOW_SQL ", ?)",
                  &st, e);
@@ -299,7 +285,7 @@ int store_registry_put(struct store *s, const char *source, const char *publishe
     store_bind_text(st, 2, published);
     sqlite3_bind_int64(st, 3, entries);
     sqlite3_bind_blob(st, 4, content, (int)len, SQLITE_STATIC);
-    return run_done(s, st, e, "registry");
+    return store_run(s, st, e, "registry");
 }
 
 int store_registry_get(struct store *s, struct buf *out, char *source, size_t n, struct err *e)
@@ -307,7 +293,7 @@ int store_registry_get(struct store *s, struct buf *out, char *source, size_t n,
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s, "SELECT source, content FROM registry WHERE id = 1", &st, e);
+    rc = store_prepare(s, "SELECT source, content FROM registry WHERE id = 1", &st, e);
     if (rc)
         return rc;
     rc = sqlite3_step(st);
@@ -326,12 +312,12 @@ int store_contact_registry_set(struct store *s, long long id, const char *match,
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s, "UPDATE contact SET registry_match = ? WHERE id = ?", &st, e);
+    rc = store_prepare(s, "UPDATE contact SET registry_match = ? WHERE id = ?", &st, e);
     if (rc)
         return rc;
     store_bind_text(st, 1, match);
     sqlite3_bind_int64(st, 2, id);
-    return run_done(s, st, e, "contact");
+    return store_run(s, st, e, "contact");
 }
 
 int store_contact_registry_get(struct store *s, long long id, char *match, size_t n,
@@ -366,7 +352,7 @@ int store_contact_registry_clear(struct store *s, long long id, struct err *e)
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "UPDATE contact SET registry_cleared = substr(registry_match, 1,"
                  " instr(registry_match, char(9)) - 1), registry_match = NULL"
                  " WHERE id = ? AND registry_match IS NOT NULL",
@@ -374,7 +360,7 @@ int store_contact_registry_clear(struct store *s, long long id, struct err *e)
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
-    if ((rc = run_done(s, st, e, "contact")))
+    if ((rc = store_run(s, st, e, "contact")))
         return rc;
     return sqlite3_changes(s->db) ? 0
                                   : err_set(e, ERR_NOTFOUND, "contact %lld has no register match",
@@ -386,7 +372,7 @@ int store_registry_matches(struct store *s, store_match_cb cb, void *ctx, struct
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "SELECT c.id, p.ref, c.registry_match FROM contact c"
                  " JOIN party p ON p.id = c.party_id"
                  " WHERE c.registry_match IS NOT NULL ORDER BY c.id",

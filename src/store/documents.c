@@ -6,14 +6,6 @@
 
 #include <time.h>
 
-static int done(struct store *s, sqlite3_stmt *st, struct err *e, const char *what)
-{
-    int rc = sqlite3_step(st);
-
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, what);
-}
-
 /* Runs a cached statement to completion and resets it. */
 static int done_cached(struct store *s, sqlite3_stmt *st, struct err *e, const char *what)
 {
@@ -30,12 +22,6 @@ static int cached(struct store *s, enum stmt_id id, const char *sql, sqlite3_stm
     return *st ? 0 : (e ? e->code : ERR_DB);
 }
 
-static int prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct err *e)
-{
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
-    return rc == SQLITE_OK ? 0 : store_dberr(s, rc, e, "prepare");
-}
-
 /* The explicit contact must exist and belong to the document's party. */
 static int check_contact(struct store *s, long long contact, long long party, struct err *e)
 {
@@ -44,7 +30,7 @@ static int check_contact(struct store *s, long long contact, long long party, st
 
     if (!contact)
         return 0;
-    if ((rc = prepare(s, "SELECT party_id = ?2 FROM contact WHERE id = ?1", &st, e)))
+    if ((rc = store_prepare(s, "SELECT party_id = ?2 FROM contact WHERE id = ?1", &st, e)))
         return rc;
     sqlite3_bind_int64(st, 1, contact);
     sqlite3_bind_int64(st, 2, party);
@@ -68,7 +54,7 @@ static int site_of(struct store *s, long long party, const char *label, long lon
     *id = 0;
     if (!label)
         return 0;
-    if ((rc = prepare(s, "SELECT id FROM address WHERE party_id = ? AND label = ?", &st, e)))
+    if ((rc = store_prepare(s, "SELECT id FROM address WHERE party_id = ? AND label = ?", &st, e)))
         return rc;
     sqlite3_bind_int64(st, 1, party);
     sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
@@ -88,7 +74,7 @@ int store_document_insert(struct store *s, struct store_document *d, struct err 
         (rc = check_contact(s, d->contact_id, party, e)) ||
         (rc = site_of(s, party, d->address_label, &site, e)))
         return rc;
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "INSERT INTO document(type, ref, party_id, contact_id, address_id, to_level,"
                  " esign, fields, attachment) VALUES (?,?,?,?,?,?,?,?,?)",
                  &st, e);
@@ -105,7 +91,7 @@ int store_document_insert(struct store *s, struct store_document *d, struct err 
     sqlite3_bind_int(st, 7, d->esign);
     sqlite3_bind_text(st, 8, d->fields ? d->fields : "{}", -1, SQLITE_STATIC);
     store_bind_text(st, 9, d->attachment);
-    rc = done(s, st, e, "document");
+    rc = store_run(s, st, e, "document");
     if (rc == ERR_EXISTS)
         return err_set(e, ERR_EXISTS, "a %s with ref '%s' already exists", d->type, d->ref);
     d->id = sqlite3_last_insert_rowid(s->db);
@@ -118,7 +104,7 @@ int store_document_list(struct store *s, const char *type, int only_new, long lo
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "SELECT d.id, d.type, d.ref, p.ref, coalesce(d.contact_id, 0), a.label,"
                  " d.to_level, d.esign, d.fields, d.attachment, d.processed_at"
                  " FROM document d JOIN party p ON p.id = d.party_id"
@@ -322,7 +308,7 @@ int store_delivery_pending(struct store *s, const struct store_pending *q, long 
     sqlite3_stmt *st;
     int rc;
 
-    rc = prepare(s,
+    rc = store_prepare(s,
                  DELIVERY_COLUMNS
                  " WHERE +y.state IN ('queued', 'deferred') AND y.channel = ?1 AND y.id > ?2"
                  SENDABLE " ORDER BY y.id LIMIT ?3",
@@ -344,7 +330,7 @@ int store_delivery_count_pending(struct store *s, const struct store_pending *q,
     int rc;
 
     *n = 0;
-    rc = prepare(s,
+    rc = store_prepare(s,
                  "SELECT count(*) FROM delivery y WHERE y.state IN ('queued', 'deferred')"
                  " AND y.channel = ?1" SENDABLE, /* (?2, ?3 unused here) */
                  &st, e);

@@ -222,28 +222,22 @@ int store_history_purge(struct store *s, const char *date, long long *removed,
         return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history");
     if ((rc = store_exec(s, "DROP TRIGGER history_no_delete", e)))
         return rc;
-    rc = sqlite3_prepare_v2(s->db, "DELETE FROM history WHERE id <= ?", -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_dberr(s, rc, e, "history");
+    if ((rc = store_prepare(s, "DELETE FROM history WHERE id <= ?", &st, e)))
+        return rc;
     sqlite3_bind_int64(st, 1, *last_id);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return store_dberr(s, rc, e, "history");
+    if ((rc = store_run(s, st, e, "history")))
+        return rc;
     if ((rc = store_exec(s,
                          "CREATE TRIGGER history_no_delete BEFORE DELETE ON history"
                          "  BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;",
                          e)))
         return rc;
-    rc = sqlite3_prepare_v2(s->db,
+    if ((rc = store_prepare(s,
                             "INSERT OR REPLACE INTO history_anchor(id, last_id, last_hash,"
                             " purged_at) VALUES (1, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_dberr(s, rc, e, "history_anchor");
+                            &st, e)))
+        return rc;
     sqlite3_bind_int64(st, 1, *last_id);
     sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history_anchor");
+    return store_run(s, st, e, "history_anchor");
 }

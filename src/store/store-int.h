@@ -57,6 +57,11 @@ int store_dberr(struct store *s, int rc, struct err *e, const char *what);
  * e filled on failure. */
 sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id, const char *sql, struct err *e);
 
+/* Prepares sql (not cached); ERR_DB naming it on failure. */
+int store_prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct err *e);
+/* Steps st once (a statement returning no row) and finalizes it. */
+int store_run(struct store *s, sqlite3_stmt *st, struct err *e, const char *what);
+
 /* Binds v as text, or NULL when v is NULL or empty. */
 int store_bind_text(sqlite3_stmt *st, int i, const char *v);
 

@@ -109,6 +109,20 @@ int store_schema_version(struct store *s)
     return s->version;
 }
 
+int store_prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct err *e)
+{
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    return rc == SQLITE_OK ? 0 : store_dberr(s, rc, e, "prepare");
+}
+
+int store_run(struct store *s, sqlite3_stmt *st, struct err *e, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, what);
+}
+
 int store_begin(struct store *s, struct err *e)
 {
     return store_exec(s, "BEGIN IMMEDIATE", e);

@@ -45,12 +45,11 @@ struct transport {
      * for m alone that poll will not report (ERR_TEMPFAIL). */
     int (*submit)(struct transport *t, const struct transport_msg *m, struct err *e);
     /* Waits up to timeout_ms for outcomes and reports each through done
-     * (with nothing in flight it returns at once; with timeout_ms = 0 a
-     * transport may hold outcomes back to batch its work: maildir syncs
-     * once for a few hundred messages).  A non-zero return is a
-     * failure of the whole transport (server unreachable: ERR_TEMPFAIL;
-     * authentication or certificate refused: ERR_CONFIG): the messages in
-     * flight are reported deferred first, the run should stop. */
+     * (with nothing in flight, or timeout_ms = 0, it only collects what
+     * is already done).  A non-zero return is a failure of the whole
+     * transport (server unreachable: ERR_TEMPFAIL; authentication or
+     * certificate refused: ERR_CONFIG): what was in flight is still
+     * reported (deferred, or untried), and the run should stop. */
     int (*poll)(struct transport *t, int timeout_ms, transport_done_fn done, void *ctx,
                 struct err *e);
     void (*free)(struct transport *t);
