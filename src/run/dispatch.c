@@ -485,7 +485,7 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
     double now = now_s(), wake = 0;
     int rc = 0;
 
-    if (d->j->stop_check && now - d->last_stop_check >= 0.25) {
+    if (d->j->stop_check && now - d->last_stop_check >= 0.1) {
         d->last_stop_check = now;
         if (d->j->stop_check(d->j))
             d->stopping = 1; /* paused elsewhere: what is in flight ends, no more */

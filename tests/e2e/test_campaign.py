@@ -982,9 +982,11 @@ class Flow(CampaignCase):
         self.new('promo', 'promo', 'email', 'commercial')
         p = self.launch_bg('promo')
         self.wait_accepted(8, p)
-        at_pause = self.peer.accepted_count()
         t0 = time.monotonic()
         self.ok('campaign', 'pause', 'promo')
+        # counted once the pause is committed: what the peer accepts from
+        # here on is what the launch sent after seeing (or missing) it
+        at_pause = self.peer.accepted_count()
         r = self.finish(p, timeout=10)
         took = time.monotonic() - t0
         self.assertEqual(r.rc, 0, r)
