@@ -4,7 +4,10 @@
  * fsync, rename into queue" done once per batch instead of once per
  * message, because creating and deleting one file per message costs more
  * than rendering it.  An in-memory index maps each message name to its
- * place; a segment is deleted when all its messages are removed. */
+ * place; a segment is deleted when all its messages are removed, and its
+ * part of the index with it (memory follows the queue, not the run).  A
+ * committed segment stays in memory (up to CACHE_MAX) until emptied: the
+ * dispatcher reads it at once, a copy instead of a pread. */
 #include "spool.h"
 
 #include <dirent.h>
@@ -20,33 +23,49 @@
 
 /* A segment is a sequence of records: "<name> <length>\n" then the bytes. */
 #define NAME_MAX_LEN 64
+/* Committed segments kept in memory for the dispatcher, at most (bytes):
+ * it reads them right after the commit, so a read is a copy, not a
+ * pread.  A segment that does not fit is read back from its file. */
+#define CACHE_MAX (32u << 20)
 
 struct entry {
     char name[NAME_MAX_LEN + 1];
-    size_t seg;    /* index in segs */
-    off_t offset;  /* of the message bytes */
-    size_t len;
     int removed;
+    size_t seg; /* index in segs */
+    off_t offset; /* of the message bytes */
+    size_t len;
 };
 
+/* The index of each segment lives with the segment, so memory follows the
+ * queue, not the run: a segment's entries go when its last message does. */
 struct segment {
     char file[64];
-    size_t live; /* messages not yet removed */
+    struct entry *ent;
+    size_t nent, aent;
+    size_t live;  /* messages not yet removed */
+    char *mem;    /* the file's bytes, if cached */
+    size_t memlen;
+};
+
+/* A hash slot: 1 + segment index (0 = empty) and entry index. */
+struct slot {
+    uint32_t seg, idx;
 };
 
 struct spool {
     char *dir;
     int lock_fd, tmp_fd, queue_fd;
-    struct entry *ent;
-    size_t nent, aent;
-    size_t *slots; /* open addressing hash: 1 + entry index, 0 = empty */
-    size_t nslots;
     struct segment *segs;
     size_t nsegs;
+    struct slot *slots; /* open addressing over every entry of a kept segment */
+    size_t nslots, nindexed;
+    size_t dead; /* entries of emptied segments, still in the slots */
+    size_t cached; /* bytes of segments kept in memory */
     struct buf pending; /* the segment being built */
+    struct entry *pend; /* its records */
+    size_t npend, apend;
     int read_fd;        /* the segment last read from (reads go in order) */
     size_t read_seg;
-    size_t pending_first; /* first entry of the pending segment */
     unsigned long seq;
 };
 
@@ -63,97 +82,156 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-static void rehash(struct spool *sp)
+static struct entry *at(struct spool *sp, struct slot sl)
 {
-    size_t i;
-
-    free(sp->slots);
-    sp->nslots = sp->nslots ? sp->nslots * 2 : 1024;
-    sp->slots = xcalloc(sp->nslots, sizeof *sp->slots);
-    for (i = 0; i < sp->nent; i++) {
-        size_t h = hash(sp->ent[i].name) & (sp->nslots - 1);
-        while (sp->slots[h])
-            h = (h + 1) & (sp->nslots - 1);
-        sp->slots[h] = i + 1;
-    }
+    return &sp->segs[sl.seg - 1].ent[sl.idx];
 }
 
+static void slot_put(struct spool *sp, uint32_t seg, uint32_t idx)
+{
+    size_t h = hash(sp->segs[seg].ent[idx].name) & (sp->nslots - 1);
+
+    while (sp->slots[h].seg)
+        h = (h + 1) & (sp->nslots - 1);
+    sp->slots[h] = (struct slot){seg + 1, idx};
+    sp->nindexed++;
+}
+
+/* Rebuilds the slots over the entries of segments still in the queue
+ * (growing them when half full); emptied segments' entries are freed. */
+static void reindex(struct spool *sp, size_t want)
+{
+    size_t i, k, n = 0;
+
+    for (i = 0; i < sp->nsegs; i++) {
+        struct segment *g = &sp->segs[i];
+        if (!g->live && g->ent) {
+            free(g->ent);
+            g->ent = NULL;
+            g->nent = g->aent = 0;
+        }
+        n += g->nent;
+    }
+    free(sp->slots);
+    for (sp->nslots = 1024; sp->nslots < 2 * (n + want); sp->nslots *= 2)
+        ;
+    sp->slots = xcalloc(sp->nslots, sizeof *sp->slots);
+    sp->nindexed = sp->dead = 0;
+    for (i = 0; i < sp->nsegs; i++)
+        for (k = 0; k < sp->segs[i].nent; k++)
+            slot_put(sp, (uint32_t)i, (uint32_t)k);
+}
+
+/* The live entry named name, or NULL. */
 static struct entry *find(struct spool *sp, const char *name)
 {
     size_t h;
 
     if (!sp->nslots)
         return NULL;
-    for (h = hash(name) & (sp->nslots - 1); sp->slots[h]; h = (h + 1) & (sp->nslots - 1))
-        if (!strcmp(sp->ent[sp->slots[h] - 1].name, name))
-            return &sp->ent[sp->slots[h] - 1];
+    for (h = hash(name) & (sp->nslots - 1); sp->slots[h].seg; h = (h + 1) & (sp->nslots - 1)) {
+        struct entry *x = at(sp, sp->slots[h]);
+        if (!x->removed && !strcmp(x->name, name))
+            return x;
+    }
     return NULL;
 }
 
-static struct entry *add_entry(struct spool *sp, const char *name, size_t seg, off_t off,
-                               size_t len)
+static void segment_emptied(struct spool *sp, size_t seg)
 {
-    struct entry *x = find(sp, name);
+    struct segment *g = &sp->segs[seg];
 
-    if (x) { /* written again (a later segment wins) */
-        if (!x->removed)
-            sp->segs[x->seg].live--;
-    } else {
-        if (sp->nent == sp->aent) {
-            sp->aent = sp->aent ? sp->aent * 2 : 256;
-            sp->ent = xrealloc(sp->ent, sp->aent * sizeof *sp->ent);
-        }
-        x = &sp->ent[sp->nent++];
-        snprintf(x->name, sizeof x->name, "%s", name);
-        if (sp->nent * 2 > sp->nslots)
-            rehash(sp);
-        else {
-            size_t h = hash(name) & (sp->nslots - 1);
-            while (sp->slots[h])
-                h = (h + 1) & (sp->nslots - 1);
-            sp->slots[h] = sp->nent;
-        }
+    if (g->mem) {
+        sp->cached -= g->memlen;
+        free(g->mem);
+        g->mem = NULL;
     }
-    x->seg = seg;
+    sp->dead += g->nent;
+    if (sp->read_fd >= 0 && sp->read_seg == seg) {
+        close(sp->read_fd);
+        sp->read_fd = -1;
+    }
+}
+
+/* Indexes the given records as segment file (its bytes in mem, or NULL). */
+static size_t add_segment(struct spool *sp, const char *file, struct entry *ent, size_t n,
+                          char *mem, size_t memlen)
+{
+    size_t i, seg = sp->nsegs;
+    struct segment *g;
+
+    sp->segs = xrealloc(sp->segs, (sp->nsegs + 1) * sizeof *sp->segs);
+    g = &sp->segs[sp->nsegs++];
+    memset(g, 0, sizeof *g);
+    snprintf(g->file, sizeof g->file, "%.63s", file);
+    g->mem = mem;
+    g->memlen = memlen;
+    sp->cached += mem ? memlen : 0;
+    if (sp->dead > 4096 && sp->dead > sp->nindexed / 2)
+        reindex(sp, n);
+    if (2 * (sp->nindexed + n) > sp->nslots)
+        reindex(sp, n);
+    g->ent = ent;
+    g->nent = g->aent = n;
+    g->live = n;
+    for (i = 0; i < n; i++)
+        ent[i].seg = seg;
+    for (i = 0; i < n; i++) {
+        struct entry *old = find(sp, ent[i].name);
+        if (old) { /* written again: the later record wins */
+            size_t o = old->seg;
+            old->removed = 1;
+            if (!--sp->segs[o].live) { /* (never this one: record i lives) */
+                segment_emptied(sp, o);
+                unlinkat(sp->queue_fd, sp->segs[o].file, 0);
+            }
+        }
+        slot_put(sp, (uint32_t)seg, (uint32_t)i);
+    }
+    return seg;
+}
+
+static void push_entry(struct entry **v, size_t *n, size_t *a, const char *name, off_t off,
+                       size_t len)
+{
+    struct entry *x;
+
+    if (*n == *a) {
+        *a = *a ? *a * 2 : 64;
+        *v = xrealloc(*v, *a * sizeof **v);
+    }
+    x = &(*v)[(*n)++];
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->removed = 0;
     x->offset = off;
     x->len = len;
-    x->removed = 0;
-    return x;
 }
 
-static size_t add_segment(struct spool *sp, const char *file)
-{
-    sp->segs = xrealloc(sp->segs, (sp->nsegs + 1) * sizeof *sp->segs);
-    snprintf(sp->segs[sp->nsegs].file, sizeof sp->segs[sp->nsegs].file, "%.63s", file);
-    sp->segs[sp->nsegs].live = 0;
-    return sp->nsegs++;
-}
-
-/* Indexes the records of queue/<file>; a torn tail (impossible after the
- * fsync + rename, but cheap to survive) ends the segment. */
 static int load_segment(struct spool *sp, const char *file, struct err *e)
 {
     int fd = openat(sp->queue_fd, file, O_RDONLY | O_CLOEXEC);
     FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     char line[NAME_MAX_LEN + 32], name[NAME_MAX_LEN + 1];
-    size_t seg, len;
+    struct entry *ent = NULL;
+    size_t n = 0, a = 0, len;
 
     if (!f) {
         if (fd >= 0)
             close(fd);
         return io_err(e, "cannot read spool segment", file);
     }
-    seg = add_segment(sp, file);
     while (fgets(line, sizeof line, f)) {
         off_t off = ftello(f);
         if (sscanf(line, "%64s %zu", name, &len) != 2 || fseeko(f, (off_t)len, SEEK_CUR))
             break;
-        add_entry(sp, name, seg, off, len);
-        sp->segs[seg].live++;
+        push_entry(&ent, &n, &a, name, off, len);
     }
     fclose(f);
-    if (!sp->segs[seg].live) /* nothing readable in it: not ours or emptied */
+    if (!n) { /* nothing readable in it: not ours or emptied */
         unlinkat(sp->queue_fd, file, 0);
+        return 0;
+    }
+    add_segment(sp, file, ent, n, NULL, 0);
     return 0;
 }
 
@@ -249,9 +327,11 @@ void spool_close(struct spool *sp)
         close(sp->read_fd);
     if (sp->lock_fd >= 0)
         close(sp->lock_fd); /* releases the flock */
-    free(sp->ent);
+    for (size_t i = 0; i < sp->nsegs; i++)
+        free(sp->segs[i].ent), free(sp->segs[i].mem);
     free(sp->slots);
     free(sp->segs);
+    free(sp->pend);
     buf_release(&sp->pending);
     free(sp->dir);
     free(sp);
@@ -262,6 +342,7 @@ int spool_write(struct spool *sp, const char *name, const void *data, size_t n, 
     if (strlen(name) > NAME_MAX_LEN || strpbrk(name, " \n/"))
         return err_set(e, ERR_INTERNAL, "bad spool name '%s'", name);
     buf_printf(&sp->pending, "%s %zu\n", name, n);
+    push_entry(&sp->pend, &sp->npend, &sp->apend, name, (off_t)sp->pending.len, n);
     buf_add(&sp->pending, data, n);
     if (sp->pending.err)
         return err_set(e, ERR_TOOBIG, "spool segment too large");
@@ -305,10 +386,11 @@ static int write_segment(struct spool *sp, const char *file, struct err *e)
 
 int spool_commit(struct spool *sp, struct err *e)
 {
-    const char *p, *end;
-    char file[64], name[NAME_MAX_LEN + 1];
+    char file[64];
     struct timespec ts;
-    size_t seg, len;
+    struct entry *ent;
+    char *mem = NULL;
+    size_t n, len;
     int rc;
 
     if (!sp->pending.len)
@@ -319,36 +401,44 @@ int spool_commit(struct spool *sp, struct err *e)
              (long)getpid(), ++sp->seq);
     if ((rc = write_segment(sp, file, e))) {
         buf_reset(&sp->pending);
+        sp->npend = 0;
         return rc;
     }
-    seg = add_segment(sp, file);
-    for (p = buf_str(&sp->pending), end = p + sp->pending.len; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl || sscanf(p, "%64s %zu", name, &len) != 2)
-            break;
-        add_entry(sp, name, seg, (off_t)(nl + 1 - buf_str(&sp->pending)), len);
-        sp->segs[seg].live++;
-        p = nl + 1 + len;
+    len = sp->pending.len;
+    if (sp->cached + len <= CACHE_MAX) { /* the buffer becomes the cache */
+        mem = sp->pending.data;
+        buf_init(&sp->pending, 0);
+    } else {
+        buf_reset(&sp->pending);
     }
-    buf_reset(&sp->pending);
+    ent = sp->pend, n = sp->npend;
+    sp->pend = NULL, sp->npend = sp->apend = 0;
+    add_segment(sp, file, ent, n, mem, len);
     return 0;
 }
 
 int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *e)
 {
     struct entry *x = find(sp, name);
-    size_t start = out->len, got = 0;
+    size_t start = out->len, got = 0, seg;
+    struct segment *g;
     int fd;
 
-    if (!x || x->removed)
+    if (!x)
         return err_set(e, ERR_NOTFOUND, "message %s is not in the spool", name);
-    if (sp->read_fd < 0 || sp->read_seg != x->seg) {
+    g = &sp->segs[seg = x->seg];
+    if (g->mem) {
+        if (buf_add(out, g->mem + x->offset, x->len))
+            return err_set(e, ERR_TOOBIG, "message %s: larger than the buffer", name);
+        return 0;
+    }
+    if (sp->read_fd < 0 || sp->read_seg != seg) {
         if (sp->read_fd >= 0)
             close(sp->read_fd);
-        sp->read_fd = openat(sp->queue_fd, sp->segs[x->seg].file, O_RDONLY | O_CLOEXEC);
-        sp->read_seg = x->seg;
+        sp->read_fd = openat(sp->queue_fd, g->file, O_RDONLY | O_CLOEXEC);
+        sp->read_seg = seg;
         if (sp->read_fd < 0)
-            return io_err(e, "cannot read spool segment", sp->segs[x->seg].file);
+            return io_err(e, "cannot read spool segment", g->file);
     }
     fd = sp->read_fd;
     while (got < x->len) {
@@ -361,7 +451,7 @@ int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *
     }
     if (got < x->len) {
         buf_truncate(out, start);
-        return err_set(e, ERR_IO, "spool segment %s is truncated", sp->segs[x->seg].file);
+        return err_set(e, ERR_IO, "spool segment %s is truncated", g->file);
     }
     return 0;
 }
@@ -369,14 +459,17 @@ int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *
 int spool_remove(struct spool *sp, const char *name, struct err *e)
 {
     struct entry *x = find(sp, name);
-    struct segment *g;
+    size_t seg;
 
-    if (!x || x->removed)
+    if (!x)
         return 0;
     x->removed = 1;
-    g = &sp->segs[x->seg];
-    if (--g->live == 0 && unlinkat(sp->queue_fd, g->file, 0) && errno != ENOENT)
-        return io_err(e, "cannot remove spool segment", g->file);
+    seg = x->seg;
+    if (--sp->segs[seg].live)
+        return 0;
+    segment_emptied(sp, seg);
+    if (unlinkat(sp->queue_fd, sp->segs[seg].file, 0) && errno != ENOENT)
+        return io_err(e, "cannot remove spool segment", sp->segs[seg].file);
     return 0;
 }
 
@@ -387,8 +480,9 @@ int spool_list(struct spool *sp, int (*cb)(void *ctx, const char *name), void *c
     int rc = 0;
 
     (void)e;
-    for (i = 0; !rc && i < sp->nent; i++)
-        if (!sp->ent[i].removed)
-            rc = cb(ctx, sp->ent[i].name);
+    for (i = 0; !rc && i < sp->nsegs; i++)
+        for (size_t k = 0; !rc && sp->segs[i].live && k < sp->segs[i].nent; k++)
+            if (!sp->segs[i].ent[k].removed)
+                rc = cb(ctx, sp->segs[i].ent[k].name);
     return rc;
 }

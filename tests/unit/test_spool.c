@@ -128,6 +128,58 @@ static void batches_segments_and_reopen(void **state)
     spool_close(sp);
 }
 
+/* Thousands of segments written, read and emptied as a run does: each
+ * segment file goes with its last message, a message written again lives
+ * in its later segment only, and what the index holds follows the queue
+ * (segments read back from their files after a reopen read the same). */
+static void many_segments_and_rewrites(void **state)
+{
+    char sdir[128], name[40], want[64];
+    struct spool *sp;
+    struct err e;
+    int i, k, n = 0;
+
+    (void)state;
+    snprintf(sdir, sizeof sdir, "%s/spool3", dir);
+    assert_int_equal(spool_open(sdir, &sp, &e), 0);
+    for (i = 0; i < 3000; i++) { /* 3000 segments of 4: about 12000 live at most */
+        for (k = 0; k < 4; k++) {
+            snprintf(name, sizeof name, "m%d-%d", i, k);
+            snprintf(want, sizeof want, "body %d %d\r\n", i, k);
+            assert_int_equal(spool_write(sp, name, want, strlen(want), &e), 0);
+        }
+        assert_int_equal(spool_commit(sp, &e), 0);
+        if (i >= 10) { /* the dispatcher, ten segments behind */
+            for (k = 0; k < 4; k++) {
+                snprintf(name, sizeof name, "m%d-%d", i - 10, k);
+                snprintf(want, sizeof want, "body %d %d\r\n", i - 10, k);
+                read_back(sp, name, want);
+                assert_int_equal(spool_remove(sp, name, &e), 0);
+            }
+        }
+    }
+    assert_int_equal(count_files("spool3/queue"), 10);
+    /* m2995-0 written again in a segment of its own; its old segment keeps 3 */
+    assert_int_equal(spool_write(sp, "m2995-0", "again", 5, &e), 0);
+    assert_int_equal(spool_commit(sp, &e), 0);
+    assert_int_equal(count_files("spool3/queue"), 11);
+    read_back(sp, "m2995-0", "again");
+    for (k = 1; k < 4; k++) {
+        snprintf(name, sizeof name, "m2995-%d", k);
+        assert_int_equal(spool_remove(sp, name, &e), 0);
+    }
+    assert_int_equal(count_files("spool3/queue"), 10); /* the old segment went */
+    spool_close(sp);
+
+    assert_int_equal(spool_open(sdir, &sp, &e), 0); /* read from the files now */
+    assert_int_equal(spool_list(sp, count_cb, &n, &e), 0);
+    assert_int_equal(n, 9 * 4 + 1);
+    read_back(sp, "m2995-0", "again");
+    read_back(sp, "m2999-3", "body 2999 3\r\n");
+    read_back(sp, "m2990-2", "body 2990 2\r\n");
+    spool_close(sp);
+}
+
 static void garbage_in_queue_is_dropped(void **state)
 {
     char sdir[128], p[192];
@@ -302,6 +354,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batches_segments_and_reopen),
+        cmocka_unit_test(many_segments_and_rewrites),
         cmocka_unit_test(garbage_in_queue_is_dropped),
         cmocka_unit_test(maildir_delivery),
         cmocka_unit_test(journal_lines),
