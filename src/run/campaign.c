@@ -752,7 +752,6 @@ static int queue_cb(void *ctx, long long seq, long long contact_id, const char *
         run_count_reason(j->sum, "template");
     } else {
         j->sum->queued++;
-        rc = spool_write(j->spool, spool, buf_str(&j->msg), j->msg.len, q->e);
     }
     char sha[65];
     if (!strcmp(h.event, "queued")) {
@@ -761,7 +760,10 @@ static int queue_cb(void *ctx, long long seq, long long contact_id, const char *
     }
     dl.template_name = h.template_name = info.template_name;
     dl.template_sha256 = h.template_sha256 = info.template_sha256;
-    if (!rc && !(rc = store_delivery_add(j->s, &dl, q->e)))
+    rc = store_delivery_add(j->s, &dl, q->e);
+    if (!rc && !strcmp(h.event, "queued"))
+        rc = spool_write(j->spool, spool, dl.id, buf_str(&j->msg), j->msg.len, q->e);
+    if (!rc)
         rc = audit_append(j->s, &h, q->e);
     store_rec_release(&r.contact);
     if (!rc && ++q->count >= QUEUE_BATCH)

@@ -196,7 +196,8 @@ static int record_one(struct job *j, const struct pending *p, const struct trans
 }
 
 /* ---- the journal: one line per outcome ----
- * "<spool name>\t<S|D|F>\t<attempt>\t<code>\t<reason or ->\t<reply text>" */
+ * "=<delivery id>\t<spool name>\t<S|D|F>\t<attempt>\t<code>\t<reason or ->\t<reply>"
+ * (earlier versions wrote the same without "=<delivery id>\t") */
 
 static void journal_hook(void *ctx, const char *id, void *cookie,
                          const struct transport_reply *r)
@@ -205,7 +206,7 @@ static void journal_hook(void *ctx, const char *id, void *cookie,
     const struct pending *p = cookie; /* not touched by the main thread while in flight */
     char line[600];
 
-    snprintf(line, sizeof line, "%s\t%c\t%d\t%d\t%s\t%s", id,
+    snprintf(line, sizeof line, "=%lld\t%s\t%c\t%d\t%d\t%s\t%s", p->id, id,
              r->outcome == TRANSPORT_SENT ? 'S' : r->outcome == TRANSPORT_FAILED ? 'F' : 'D',
              p->attempts, r->code, r->reason ? r->reason : "-", r->text);
     for (char *c = line; *c; c++)
@@ -587,8 +588,16 @@ static int replay_delivery(void *ctx, const struct store_delivery *dl)
 static int replay_line(void *ctx, char *line)
 {
     struct replay *r = ctx;
+    long long id = 0;
     size_t i;
 
+    if (*line == '=') { /* "=<delivery id>\t" */
+        char *end;
+        id = strtoll(line + 1, &end, 10);
+        if (*end != '\t' || id <= 0)
+            return 0; /* not a line this version wrote */
+        line = end + 1;
+    }
     r->field[0] = line;
     for (i = 1; i < 6; i++) {
         char *tab = strchr(r->field[i - 1], '\t');
@@ -598,6 +607,8 @@ static int replay_line(void *ctx, char *line)
         r->field[i] = tab + 1;
     }
     r->attempt = strtol(r->field[2], NULL, 10);
+    if (id)
+        return store_delivery_get(r->j->s, id, replay_delivery, r, r->e);
     return store_delivery_by_spool(r->j->s, r->field[0], replay_delivery, r, r->e);
 }
 
@@ -612,12 +623,13 @@ static int still_pending(void *ctx, const struct store_delivery *dl)
     return 0;
 }
 
-static int recover_one(void *ctx, const char *name)
+static int recover_one(void *ctx, const char *name, long long id)
 {
     struct job *j = ctx;
     int pending = 0;
 
-    if (store_delivery_by_spool(j->s, name, still_pending, &pending, NULL))
+    if (id ? store_delivery_get(j->s, id, still_pending, &pending, NULL)
+           : store_delivery_by_spool(j->s, name, still_pending, &pending, NULL))
         return 0;
     if (!pending)
         spool_remove(j->spool, name, NULL);

@@ -164,8 +164,8 @@ static int queue_one(struct job *j, const struct store_document *d, const struct
                                 .channel = channel, .address = r->address, .message_id = mid,
                                 .state = "queued", .template_name = info.template_name,
                                 .template_sha256 = info.template_sha256, .consent = consent_of(r)};
-    if ((rc = spool_write(j->spool, spool_name, buf_str(&j->msg), j->msg.len, e)) ||
-        (rc = store_delivery_add(j->s, &dl, e)))
+    if ((rc = store_delivery_add(j->s, &dl, e)) ||
+        (rc = spool_write(j->spool, spool_name, dl.id, buf_str(&j->msg), j->msg.len, e)))
         return rc;
     return history(j, d, r, channel, "queued", NULL, mid, &info, NULL, e);
 }

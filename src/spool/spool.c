@@ -21,7 +21,8 @@
 
 #include "util/xalloc.h"
 
-/* A segment is a sequence of records: "<name> <length>\n" then the bytes. */
+/* A segment is a sequence of records: "<name> <length> <tag>\n" then the
+ * bytes (" <tag>" absent in segments of earlier versions). */
 #define NAME_MAX_LEN 64
 /* Committed segments kept in memory for the dispatcher, at most (bytes):
  * it reads them right after the commit, so a read is a copy, not a
@@ -32,6 +33,7 @@ struct entry {
     char name[NAME_MAX_LEN + 1];
     int removed;
     size_t seg; /* index in segs */
+    long long tag;
     off_t offset; /* of the message bytes */
     size_t len;
 };
@@ -191,8 +193,8 @@ static size_t add_segment(struct spool *sp, const char *file, struct entry *ent,
     return seg;
 }
 
-static void push_entry(struct entry **v, size_t *n, size_t *a, const char *name, off_t off,
-                       size_t len)
+static void push_entry(struct entry **v, size_t *n, size_t *a, const char *name,
+                       long long tag, off_t off, size_t len)
 {
     struct entry *x;
 
@@ -203,6 +205,7 @@ static void push_entry(struct entry **v, size_t *n, size_t *a, const char *name,
     x = &(*v)[(*n)++];
     snprintf(x->name, sizeof x->name, "%s", name);
     x->removed = 0;
+    x->tag = tag;
     x->offset = off;
     x->len = len;
 }
@@ -214,6 +217,7 @@ static int load_segment(struct spool *sp, const char *file, struct err *e)
     char line[NAME_MAX_LEN + 32], name[NAME_MAX_LEN + 1];
     struct entry *ent = NULL;
     size_t n = 0, a = 0, len;
+    long long tag;
 
     if (!f) {
         if (fd >= 0)
@@ -222,9 +226,10 @@ static int load_segment(struct spool *sp, const char *file, struct err *e)
     }
     while (fgets(line, sizeof line, f)) {
         off_t off = ftello(f);
-        if (sscanf(line, "%64s %zu", name, &len) != 2 || fseeko(f, (off_t)len, SEEK_CUR))
+        int got = sscanf(line, "%64s %zu %lld", name, &len, &tag);
+        if (got < 2 || fseeko(f, (off_t)len, SEEK_CUR))
             break;
-        push_entry(&ent, &n, &a, name, off, len);
+        push_entry(&ent, &n, &a, name, got == 3 ? tag : 0, off, len);
     }
     fclose(f);
     if (!n) { /* nothing readable in it: not ours or emptied */
@@ -337,12 +342,13 @@ void spool_close(struct spool *sp)
     free(sp);
 }
 
-int spool_write(struct spool *sp, const char *name, const void *data, size_t n, struct err *e)
+int spool_write(struct spool *sp, const char *name, long long tag, const void *data, size_t n,
+                struct err *e)
 {
     if (strlen(name) > NAME_MAX_LEN || strpbrk(name, " \n/"))
         return err_set(e, ERR_INTERNAL, "bad spool name '%s'", name);
-    buf_printf(&sp->pending, "%s %zu\n", name, n);
-    push_entry(&sp->pend, &sp->npend, &sp->apend, name, (off_t)sp->pending.len, n);
+    buf_printf(&sp->pending, "%s %zu %lld\n", name, n, tag);
+    push_entry(&sp->pend, &sp->npend, &sp->apend, name, tag, (off_t)sp->pending.len, n);
     buf_add(&sp->pending, data, n);
     if (sp->pending.err)
         return err_set(e, ERR_TOOBIG, "spool segment too large");
@@ -473,8 +479,8 @@ int spool_remove(struct spool *sp, const char *name, struct err *e)
     return 0;
 }
 
-int spool_list(struct spool *sp, int (*cb)(void *ctx, const char *name), void *ctx,
-               struct err *e)
+int spool_list(struct spool *sp, int (*cb)(void *ctx, const char *name, long long tag),
+               void *ctx, struct err *e)
 {
     size_t i;
     int rc = 0;
@@ -483,6 +489,6 @@ int spool_list(struct spool *sp, int (*cb)(void *ctx, const char *name), void *c
     for (i = 0; !rc && i < sp->nsegs; i++)
         for (size_t k = 0; !rc && sp->segs[i].live && k < sp->segs[i].nent; k++)
             if (!sp->segs[i].ent[k].removed)
-                rc = cb(ctx, sp->segs[i].ent[k].name);
+                rc = cb(ctx, sp->segs[i].ent[k].name, sp->segs[i].ent[k].tag);
     return rc;
 }

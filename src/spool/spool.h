@@ -22,8 +22,11 @@ int spool_open(const char *dir, struct spool **out, struct err *e);
 void spool_close(struct spool *sp);
 
 /* Adds message name (at most 64 characters, no space, '/' or newline) to
- * the batch being built.  Nothing is in the queue until spool_commit. */
-int spool_write(struct spool *sp, const char *name, const void *data, size_t n, struct err *e);
+ * the batch being built, with the caller's key for it (tag, > 0, or 0 for
+ * none: the delivery's id), given back by spool_list.  Nothing is in the
+ * queue until spool_commit. */
+int spool_write(struct spool *sp, const char *name, long long tag, const void *data, size_t n,
+                struct err *e);
 /* Writes the batch as one segment file in tmp/, fsyncs it, renames it into
  * queue/ and syncs the folder.  On error the batch is dropped. */
 int spool_commit(struct spool *sp, struct err *e);
@@ -32,8 +35,9 @@ int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *
 /* Removes message name (its segment file goes with its last message);
  * absent is not an error. */
 int spool_remove(struct spool *sp, const char *name, struct err *e);
-/* Calls cb for each message in the queue; cb returning non-zero stops. */
-int spool_list(struct spool *sp, int (*cb)(void *ctx, const char *name), void *ctx,
-               struct err *e);
+/* Calls cb for each message in the queue (with its tag, 0 when written
+ * without or by a version that had none); cb returning non-zero stops. */
+int spool_list(struct spool *sp, int (*cb)(void *ctx, const char *name, long long tag),
+               void *ctx, struct err *e);
 
 #endif

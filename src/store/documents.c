@@ -346,6 +346,19 @@ int store_delivery_count_pending(struct store *s, const struct store_pending *q,
     return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "delivery");
 }
 
+int store_delivery_get(struct store *s, long long id, store_delivery_cb cb, void *ctx,
+                       struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = cached(s, ST_DELIVERY_GET, DELIVERY_COLUMNS " WHERE y.id = ?", &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    return delivery_rows(s, st, 1, cb, ctx, e);
+}
+
 int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_cb cb,
                             void *ctx, struct err *e)
 {

@@ -201,8 +201,12 @@ struct store_pending {
  * in id order, at most limit (0 = all). */
 int store_delivery_pending(struct store *s, const struct store_pending *q, long long after_id,
                            long long limit, store_delivery_cb cb, void *ctx, struct err *e);
+/* Calls cb for delivery id, if there is one. */
+int store_delivery_get(struct store *s, long long id, store_delivery_cb cb, void *ctx,
+                       struct err *e);
 /* Calls cb for the delivery whose Message-ID starts "<prefix@" (the
- * spool file name), if there is one. */
+ * spool file name), if there is one.  A scan (Message-IDs are not
+ * indexed): for spool records and journal lines of earlier versions. */
 int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_cb cb,
                             void *ctx, struct err *e);
 /* *n = the number of deliveries still to send per q. */

@@ -9,6 +9,7 @@ are observed from the server's side."""
 import os
 import pty
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -354,6 +355,52 @@ class Failures(SmtpCase):
         r = self.run_job(rc=0)
         self.assertEqual(self.run_summary(r)['sent'], 3)
         self.assert_delivered_once(peer, addrs)
+        self.verify_history()
+
+    def test_spool_and_journal_of_an_earlier_version(self):
+        """Left by a crashed run of the version before deliveries were named
+        by id: spool records "<name> <length>" and journal lines without
+        "=<id>".  The next run still finds each delivery: the one the
+        journal says was accepted is recorded as sent, not sent again."""
+        addrs = ['compta@lefevre.example', 'direction@lefevre.example', 'anne@lefevre.example']
+        self.book(addrs)
+        port = free_port()
+        self.smtp_config('smtp://127.0.0.1:%d' % port, max_attempts=1, timeout=5)
+        self.fails('run', '--date', DATE, rc=1, contains='cannot connect')
+        qdir = self.path('spool', 'queue')
+        segs = os.listdir(qdir)
+        self.assertEqual(len(segs), 1, segs)
+        with open(os.path.join(qdir, segs[0]), 'rb') as f:
+            data = f.read()
+        old, at, names = b'', 0, []
+        while at < len(data):  # "<name> <length> <id>\n<bytes>" -> "<name> <length>\n"
+            nl = data.index(b'\n', at)
+            name, length, ident = data[at:nl].split(b' ')
+            self.assertGreater(int(ident), 0)
+            body = data[nl + 1:nl + 1 + int(length)]
+            old += name + b' ' + length + b'\n' + body
+            names.append(name.decode())
+            at = nl + 1 + int(length)
+        self.assertEqual(len(names), 3)
+        with open(os.path.join(qdir, segs[0]), 'wb') as f:
+            f.write(old)
+        con = sqlite3.connect(self.db)
+        first = con.execute("SELECT address, message_id, attempts FROM delivery"
+                            " ORDER BY id LIMIT 1").fetchone()
+        con.close()
+        spool = first[1][1:first[1].index('@')]
+        self.assertIn(spool, names)
+        with open(self.path('spool', 'journal'), 'a') as f:
+            f.write('%s\tS\t%d\t250\t-\t250 2.0.0 Ok: queued as LEGACY1\n'
+                    % (spool, first[2] + 1))
+        peer = self.start_peer(port=port)
+        self.run_job(rc=0)
+        got = sorted(a for m in peer.messages() for a in m['rcpt'])
+        self.assertEqual(got, sorted(a for a in addrs if a != first[0]))
+        sent = {h['address']: h['server_reply'] for h in self.history() if h['event'] == 'sent'}
+        self.assertEqual(sorted(sent), sorted(addrs))
+        self.assertIn('LEGACY1', sent[first[0]])
+        self.assertEqual(os.listdir(qdir), [])
         self.verify_history()
 
     def test_auth(self):

@@ -55,9 +55,9 @@ static int count_files(const char *sub)
     return n;
 }
 
-static int count_cb(void *ctx, const char *name)
+static int count_cb(void *ctx, const char *name, long long tag)
 {
-    (void)name;
+    (void)name, (void)tag;
     (*(int *)ctx)++;
     return 0;
 }
@@ -85,16 +85,16 @@ static void batches_segments_and_reopen(void **state)
     snprintf(sdir, sizeof sdir, "%s/spool", dir);
     assert_int_equal(spool_open(sdir, &sp, &e), 0);
     assert_int_equal(spool_open(sdir, &other, &e), ERR_LOCKED); /* one run at a time */
-    assert_int_equal(spool_write(sp, "a1", "first\r\nmessage\r\n", 16, &e), 0);
-    assert_int_equal(spool_write(sp, "b2", "", 0, &e), 0);
-    assert_int_equal(spool_write(sp, "bad name", "x", 1, &e), ERR_INTERNAL);
+    assert_int_equal(spool_write(sp, "a1", 0, "first\r\nmessage\r\n", 16, &e), 0);
+    assert_int_equal(spool_write(sp, "b2", 0, "", 0, &e), 0);
+    assert_int_equal(spool_write(sp, "bad name", 0, "x", 1, &e), ERR_INTERNAL);
     buf_init(&b, 0);
     assert_int_equal(spool_read(sp, "a1", &b, &e), ERR_NOTFOUND); /* not committed yet */
     assert_int_equal(count_files("spool/queue"), 0);
     assert_int_equal(spool_commit(sp, &e), 0);
     assert_int_equal(count_files("spool/queue"), 1);
     assert_int_equal(count_files("spool/tmp"), 0);
-    assert_int_equal(spool_write(sp, "c3", "third", 5, &e), 0);
+    assert_int_equal(spool_write(sp, "c3", 0, "third", 5, &e), 0);
     assert_int_equal(spool_commit(sp, &e), 0);
     assert_int_equal(count_files("spool/queue"), 2);
     read_back(sp, "a1", "first\r\nmessage\r\n");
@@ -128,6 +128,21 @@ static void batches_segments_and_reopen(void **state)
     spool_close(sp);
 }
 
+struct tags {
+    long long again, m2999_3;
+};
+
+static int tags_cb(void *ctx, const char *name, long long tag)
+{
+    struct tags *t = ctx;
+
+    if (!strcmp(name, "m2995-0"))
+        t->again = tag;
+    if (!strcmp(name, "m2999-3"))
+        t->m2999_3 = tag;
+    return 0;
+}
+
 /* Thousands of segments written, read and emptied as a run does: each
  * segment file goes with its last message, a message written again lives
  * in its later segment only, and what the index holds follows the queue
@@ -146,7 +161,7 @@ static void many_segments_and_rewrites(void **state)
         for (k = 0; k < 4; k++) {
             snprintf(name, sizeof name, "m%d-%d", i, k);
             snprintf(want, sizeof want, "body %d %d\r\n", i, k);
-            assert_int_equal(spool_write(sp, name, want, strlen(want), &e), 0);
+            assert_int_equal(spool_write(sp, name, i * 4 + k + 1, want, strlen(want), &e), 0);
         }
         assert_int_equal(spool_commit(sp, &e), 0);
         if (i >= 10) { /* the dispatcher, ten segments behind */
@@ -160,7 +175,7 @@ static void many_segments_and_rewrites(void **state)
     }
     assert_int_equal(count_files("spool3/queue"), 10);
     /* m2995-0 written again in a segment of its own; its old segment keeps 3 */
-    assert_int_equal(spool_write(sp, "m2995-0", "again", 5, &e), 0);
+    assert_int_equal(spool_write(sp, "m2995-0", 77, "again", 5, &e), 0);
     assert_int_equal(spool_commit(sp, &e), 0);
     assert_int_equal(count_files("spool3/queue"), 11);
     read_back(sp, "m2995-0", "again");
@@ -177,6 +192,12 @@ static void many_segments_and_rewrites(void **state)
     read_back(sp, "m2995-0", "again");
     read_back(sp, "m2999-3", "body 2999 3\r\n");
     read_back(sp, "m2990-2", "body 2990 2\r\n");
+    {
+        struct tags t = {0};
+        assert_int_equal(spool_list(sp, tags_cb, &t, &e), 0);
+        assert_int_equal(t.again, 77);      /* the later record's tag */
+        assert_int_equal(t.m2999_3, 11999 + 1); /* i * 4 + k + 1 */
+    }
     spool_close(sp);
 }
 

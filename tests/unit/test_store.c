@@ -61,7 +61,7 @@ static int save(enum store_kind kind, long long *id, struct err *e, ...)
 static void schema_is_current(void **state)
 {
     (void)state;
-    assert_int_equal(store_schema_version(s), 6);
+    assert_int_equal(store_schema_version(s), 7);
 }
 
 static int count_cb(void *ctx, const struct store_rec *r)
