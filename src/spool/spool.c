@@ -27,7 +27,7 @@
 /* Committed segments kept in memory for the dispatcher, at most (bytes):
  * it reads them right after the commit, so a read is a copy, not a
  * pread.  A segment that does not fit is read back from its file. */
-#define CACHE_MAX (32u << 20)
+#define CACHE_MAX (8u << 20)
 
 struct entry {
     char name[NAME_MAX_LEN + 1];
