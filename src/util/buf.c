@@ -93,13 +93,27 @@ int buf_addc(struct buf *b, char c)
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
+    size_t room;
     int n, rc;
 
+    if (b->err)
+        return b->err;
+    /* one pass when it fits in what is allocated (the common case) */
+    room = b->alloc > b->len ? b->alloc - b->len : 0;
     va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap2);
+    n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
     va_end(ap2);
-    if (n < 0)
+    if (n < 0) {
+        if (room)
+            b->data[b->len] = '\0';
         return ERR_INTERNAL;
+    }
+    if ((size_t)n < room && (size_t)n <= b->cap - b->len) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (room)
+        b->data[b->len] = '\0'; /* undo the partial write */
     rc = reserve(b, (size_t)n);
     if (rc)
         return rc;

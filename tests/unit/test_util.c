@@ -55,6 +55,22 @@ static void buf_printf_over_cap(void **state)
     assert_int_equal(buf_printf(&b, "%s", "0123456789A"), ERR_TOOBIG);
     assert_int_equal(b.len, 0);
     buf_release(&b);
+
+    /* room allocated but not allowed: refused, nothing of it kept */
+    buf_init(&b, 10);
+    assert_int_equal(buf_adds(&b, "12345"), 0);
+    assert_int_equal(buf_printf(&b, "%s", "678901"), ERR_TOOBIG);
+    assert_string_equal(buf_str(&b), "12345");
+    assert_int_equal(b.len, 5);
+    buf_release(&b);
+
+    /* longer than what is allocated: grows, written whole */
+    buf_init(&b, 0);
+    assert_int_equal(buf_adds(&b, "x"), 0);
+    assert_int_equal(buf_printf(&b, "%0500d|%s", 7, "end"), 0);
+    assert_int_equal(b.len, 1 + 500 + 4);
+    assert_string_equal(buf_str(&b) + 498, "007|end");
+    buf_release(&b);
 }
 
 static void buf_take_hands_over(void **state)
