@@ -152,3 +152,15 @@ srate=$(echo "$nmsg / $ssecs" | bc -l)
 printf 'smtp-source: %d messages of %d bytes (postier average %d), %d sessions reusing connections, in %.2f s = %.0f msg/s (median of %s s)\n' \
     "$nmsg" "$msgsize" "$avg" "$conns" "$ssecs" "$srate" "$(printf '%.2f ' "${times[@]}" | sed 's/ $//')"
 printf 'ratio: %.2f\n' "$(echo "$prate / $srate" | bc -l)"
+
+# --- the SMTP transport alone: postier's ceiling ----------------------------
+# (libcurl, one thread and connection each, the same message, nothing
+# rendered, spooled or recorded); BENCH_TRANSPORT is set by meson, or found
+# in the build folder next to the postier binary
+bt=${BENCH_TRANSPORT:-$(dirname "$postier")/../tests/bench_transport}
+if [ -x "$bt" ]; then
+    line=$("$bt" "smtp://127.0.0.1:$port" "$msgfile" "$nmsg" "$conns")
+    trate=$(echo "$line" | sed -n 's/.*= \([0-9]*\) msg\/s.*/\1/p')
+    printf '%s; %.2f of smtp-source; postier end to end = %.2f of it\n' "$line" \
+        "$(echo "$trate / $srate" | bc -l)" "$(echo "$prate / $trate" | bc -l)"
+fi

@@ -1,0 +1,98 @@
+/* The SMTP transport alone (tests/bench/bench_smtp.sh runs it): N copies
+ * of one message through transport_smtp_new with C connections, nothing
+ * rendered, spooled or recorded.  The ceiling of what `postier run` can
+ * reach over SMTP on this machine, to set beside smtp-source's figure.
+ *
+ *   bench_transport URL MESSAGE_FILE N CONNECTIONS
+ *
+ * Prints "transport alone: N messages, C connections, S s = R msg/s" and
+ * exits 1 unless every message was accepted. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "transport/transport.h"
+#include "util/buf.h"
+
+static long sent, failed;
+
+static void done(void *ctx, void *cookie, const struct transport_reply *r)
+{
+    (void)ctx, (void)cookie;
+    if (r->outcome == TRANSPORT_SENT)
+        sent++;
+    else
+        failed++;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int read_file(const char *path, struct buf *b)
+{
+    char chunk[65536];
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (!f)
+        return -1;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_add(b, chunk, n);
+    fclose(f);
+    return b->err ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct transport *t;
+    struct buf msg;
+    struct err e;
+    long n, submitted = 0, inflight = 0, conns;
+    double t0, secs;
+
+    if (argc != 5 || (n = atol(argv[3])) < 1 || (conns = atol(argv[4])) < 1) {
+        fprintf(stderr, "usage: bench_transport URL MESSAGE_FILE N CONNECTIONS\n");
+        return 2;
+    }
+    buf_init(&msg, 0);
+    if (read_file(argv[2], &msg)) {
+        fprintf(stderr, "bench_transport: cannot read %s\n", argv[2]);
+        return 2;
+    }
+    struct smtp_opts o = {.url = argv[1], .starttls = "never", .connections = conns,
+                          .timeout = 30};
+    if (transport_smtp_new(&o, &t, &e)) {
+        fprintf(stderr, "bench_transport: %s\n", e.msg);
+        return 2;
+    }
+    t0 = now_s();
+    while (sent + failed < n) {
+        while (submitted < n && (size_t)inflight < t->slots) {
+            struct transport_msg m = {.id = "bench", .from = "noreply@example.invalid",
+                                      .to = "compta0@exemple.fr", .data = buf_str(&msg),
+                                      .len = msg.len};
+            if (t->submit(t, &m, &e)) {
+                fprintf(stderr, "bench_transport: %s\n", e.msg);
+                return 1;
+            }
+            submitted++, inflight++;
+        }
+        long before = sent + failed;
+        if (t->poll(t, 1000, done, NULL, &e)) {
+            fprintf(stderr, "bench_transport: %s\n", e.msg);
+            return 1;
+        }
+        inflight -= sent + failed - before;
+    }
+    secs = now_s() - t0;
+    transport_free(t);
+    buf_release(&msg);
+    printf("transport alone: %ld messages, %ld connections, %.2f s = %.0f msg/s\n", sent, conns,
+           secs, (double)sent / secs);
+    return failed ? 1 : 0;
+}
