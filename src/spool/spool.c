@@ -180,10 +180,10 @@ static size_t add_segment(struct spool *sp, const char *file, struct entry *ent,
         ent[i].seg = seg;
     for (i = 0; i < n; i++) {
         struct entry *old = find(sp, ent[i].name);
-        if (old) { /* written again: the later record wins */
+        if (old) { /* written again (even in this segment): the later record wins */
             size_t o = old->seg;
             old->removed = 1;
-            if (!--sp->segs[o].live) { /* (never this one: record i lives) */
+            if (!--sp->segs[o].live) { /* (never this one: record i lives in it) */
                 segment_emptied(sp, o);
                 unlinkat(sp->queue_fd, sp->segs[o].file, 0);
             }

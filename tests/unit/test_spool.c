@@ -201,6 +201,31 @@ static void many_segments_and_rewrites(void **state)
     spool_close(sp);
 }
 
+/* The same name twice in one batch: the later record is the message. */
+static void rewrite_in_one_segment(void **state)
+{
+    char sdir[128];
+    struct spool *sp;
+    struct tags t = {0};
+    struct err e;
+    int n = 0;
+
+    (void)state;
+    snprintf(sdir, sizeof sdir, "%s/spool4", dir);
+    assert_int_equal(spool_open(sdir, &sp, &e), 0);
+    assert_int_equal(spool_write(sp, "m2995-0", 1, "first", 5, &e), 0);
+    assert_int_equal(spool_write(sp, "m2995-0", 2, "second", 6, &e), 0);
+    assert_int_equal(spool_commit(sp, &e), 0);
+    read_back(sp, "m2995-0", "second");
+    assert_int_equal(spool_list(sp, count_cb, &n, &e), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(spool_list(sp, tags_cb, &t, &e), 0);
+    assert_int_equal(t.again, 2);
+    assert_int_equal(spool_remove(sp, "m2995-0", &e), 0);
+    assert_int_equal(count_files("spool4/queue"), 0); /* its segment went with it */
+    spool_close(sp);
+}
+
 static void garbage_in_queue_is_dropped(void **state)
 {
     char sdir[128], p[192];
@@ -376,6 +401,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batches_segments_and_reopen),
         cmocka_unit_test(many_segments_and_rewrites),
+        cmocka_unit_test(rewrite_in_one_segment),
         cmocka_unit_test(garbage_in_queue_is_dropped),
         cmocka_unit_test(maildir_delivery),
         cmocka_unit_test(journal_lines),
