@@ -155,10 +155,7 @@ int store_campaign_rcpts(struct store *s, long long id, store_crcpt_cb cb, void 
         if ((rc = cb(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), col(st, 2),
                      col(st, 3), col(st, 4))))
             break;
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    return rc > 0 ? store_dberr(s, rc, e, "campaign recipient") : rc;
+    return store_rows_end(s, st, 0, rc, e, "campaign recipient");
 }
 
 int store_campaign_token(struct store *s, const char *token, char *address, size_t n,
@@ -261,10 +258,7 @@ int store_suppression_list(struct store *s, store_suppression_cb cb, void *ctx, 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if ((rc = cb(ctx, col(st, 0), col(st, 1), col(st, 2))))
             break;
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    return rc > 0 ? store_dberr(s, rc, e, "suppression") : rc;
+    return store_rows_end(s, st, 0, rc, e, "suppression");
 }
 
 /* ---- the asset-freeze register ---- */
@@ -382,8 +376,5 @@ int store_registry_matches(struct store *s, store_match_cb cb, void *ctx, struct
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if ((rc = cb(ctx, sqlite3_column_int64(st, 0), col(st, 1), col(st, 2))))
             break;
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    return rc > 0 ? store_dberr(s, rc, e, "contact") : rc;
+    return store_rows_end(s, st, 0, rc, e, "contact");
 }

@@ -135,10 +135,7 @@ int store_document_list(struct store *s, const char *type, int only_new, long lo
         if ((rc = cb(ctx, &d)))
             break;
     }
-    sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    return rc > 0 ? store_dberr(s, rc, e, "document") : rc;
+    return store_rows_end(s, st, 0, rc, e, "document");
 }
 
 int store_document_processed(struct store *s, long long id, const char *at, struct err *e)
@@ -282,13 +279,7 @@ static int delivery_rows(struct store *s, sqlite3_stmt *st, int is_cached, store
         if ((rc = cb(ctx, &d)))
             break;
     }
-    if (is_cached)
-        sqlite3_reset(st);
-    else
-        sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return 0;
-    return rc > 0 ? store_dberr(s, rc, e, "delivery") : rc;
+    return store_rows_end(s, st, is_cached, rc, e, "delivery");
 }
 
 /* Deliveries that may go: documents', those of running campaigns (or of

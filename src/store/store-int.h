@@ -62,6 +62,11 @@ sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id, const char *sql, stru
 int store_prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct err *e);
 /* Steps st once (a statement returning no row) and finalizes it. */
 int store_run(struct store *s, sqlite3_stmt *st, struct err *e, const char *what);
+/* Ends a row loop over st whose last result was rc (SQLITE_DONE, an SQLite
+ * error, or the callback's negative ERR_* return): resets st when it is a
+ * cached statement, else finalizes it; returns 0, ERR_DB naming what, or rc. */
+int store_rows_end(struct store *s, sqlite3_stmt *st, int is_cached, int rc, struct err *e,
+                   const char *what);
 
 /* Binds v as text, or NULL when v is NULL or empty. */
 int store_bind_text(sqlite3_stmt *st, int i, const char *v);

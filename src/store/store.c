@@ -123,6 +123,18 @@ int store_run(struct store *s, sqlite3_stmt *st, struct err *e, const char *what
     return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, what);
 }
 
+int store_rows_end(struct store *s, sqlite3_stmt *st, int is_cached, int rc, struct err *e,
+                   const char *what)
+{
+    if (is_cached)
+        sqlite3_reset(st);
+    else
+        sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return rc > 0 ? store_dberr(s, rc, e, what) : rc;
+}
+
 int store_begin(struct store *s, struct err *e)
 {
     return store_exec(s, "BEGIN IMMEDIATE", e);

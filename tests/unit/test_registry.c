@@ -156,15 +156,23 @@ static char *sample_path(void)
     return p;
 }
 
-static void test_sample_load(void **state)
+/* Loads the sample published file; fails the test on error. */
+static void load_sample(struct registry *r)
 {
     char *path = sample_path();
-    struct registry r;
     struct err e = {0};
 
-    (void)state;
-    if (registry_load(path, &r, &e))
+    if (registry_load(path, r, &e))
         fail_msg("%s", e.msg);
+    free(path);
+}
+
+static void test_sample_load(void **state)
+{
+    struct registry r;
+
+    (void)state;
+    load_sample(&r);
     assert_int_equal(r.n, 3);
     assert_str(r.published, "2026-11-20T09:30:00+01:00");
 
@@ -192,7 +200,6 @@ static void test_sample_load(void **state)
     assert_null(r.published);
     registry_free(&r); /* twice: harmless */
     registry_free(NULL);
-    free(path);
 }
 
 struct matchcase {
@@ -276,17 +283,13 @@ static void run_matches(const struct registry *r, const struct matchcase *c, siz
 
 static void test_sample_match(void **state)
 {
-    char *path = sample_path();
     struct registry r;
-    struct err e = {0};
 
     (void)state;
-    if (registry_load(path, &r, &e))
-        fail_msg("%s", e.msg);
+    load_sample(&r);
     run_matches(&r, sample_matches, N_ELEMS(sample_matches));
     registry_free(&r);
     assert_null(registry_match(&r, "Ivan Petrovitch", "Exemplov", NULL, NULL));
-    free(path);
 }
 
 /* ---- JSON variants ---- */
