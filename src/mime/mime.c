@@ -85,9 +85,14 @@ static int is_utf8(const char *s)
     const unsigned char *p = (const unsigned char *)s;
     size_t n;
 
-    for (; *p; p += n)
+    for (; *p; p += n) {
+        if (*p < 0x80) { /* most of it */
+            n = 1;
+            continue;
+        }
         if ((n = u8_seq(p)) == 0)
             return 0;
+    }
     return 1;
 }
 
@@ -556,35 +561,65 @@ static char *disposition_2231(const char *name)
  * "From " opening a line is =XX too (safe through SMTP and mbox); lines stay
  * within 76 characters with soft breaks (rule 5).  The result always ends
  * with a line break, a soft one when the text did not end with one. */
+/* Octets a quoted-printable line may hold as they are: printable ASCII
+ * but "=", and SP/HT (when not before a break, checked by the caller). */
+static int qp_plain(unsigned char c)
+{
+    return (c >= 33 && c <= 126 && c != '=') || c == ' ' || c == '\t';
+}
+
+static int qp_break_at(const unsigned char *p)
+{
+    return *p == '\0' || *p == '\n' || (*p == '\r' && p[1] == '\n');
+}
+
 static void qp_encode(struct buf *b, const char *text)
 {
     const unsigned char *p = (const unsigned char *)text;
     size_t col = 0;
 
-    for (; *p; p++) {
+    while (*p) {
         unsigned char c = *p;
-        int at_end, lit;
+        const unsigned char *run;
+        size_t n, room;
+        int lit;
         if (c == '\n' || (c == '\r' && p[1] == '\n')) {
             buf_add(b, "\r\n", 2);
             col = 0;
-            p += c == '\r';
+            p += c == '\r' ? 2 : 1;
             continue;
         }
         if (col + 4 > QP_LINE) { /* room for "=XX" and the "=" of a soft break */
             buf_add(b, "=\r\n", 3);
             col = 0;
         }
-        at_end = p[1] == '\0' || p[1] == '\n' || (p[1] == '\r' && p[2] == '\n');
-        lit = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_end);
+        /* the common case: a run of octets that stay as they are, up to
+         * where a soft break must come, copied at once */
+        if (qp_plain(c) && (col > 0 || (c != '.' && c != 'F'))) {
+            room = QP_LINE - 3 - col; /* each at a column <= QP_LINE - 4 */
+            for (run = p; qp_plain(*run) && (size_t)(run - p) < room; run++)
+                ;
+            n = (size_t)(run - p);
+            if ((run[-1] == ' ' || run[-1] == '\t') && qp_break_at(run))
+                n--; /* white space before a break: encoded below */
+            if (n) {
+                buf_add(b, p, n);
+                col += n;
+                p += n;
+                continue;
+            }
+        }
+        lit = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !qp_break_at(p + 1));
         if (col == 0 && (c == '.' || (c == 'F' && strncmp((const char *)p, "From ", 5) == 0)))
             lit = 0;
         if (lit) {
-            buf_addc(b, (char)c);
+            buf_add(b, p, 1);
             col++;
         } else {
             hex_put(b, '=', c);
             col += 3;
         }
+        p++;
     }
     if (p != (const unsigned char *)text && p[-1] != '\n')
         buf_add(b, "=\r\n", 3);
@@ -838,16 +873,37 @@ static int make_fields(const struct mime_msg *m, struct mailimf_fields **out, st
     return 0;
 }
 
+/* A content type built as a structure (parsing "text/plain; ..." for
+ * every message would cost more than the rest of the part): a discrete
+ * text/<subtype> or a composite multipart/<subtype>, no parameters yet. */
+static struct mailmime_content *content_type(int multipart, const char *subtype)
+{
+    struct mailmime_type *t =
+        multipart ? need(mailmime_type_new(
+                        MAILMIME_TYPE_COMPOSITE_TYPE, NULL,
+                        need(mailmime_composite_type_new(MAILMIME_COMPOSITE_TYPE_MULTIPART, NULL))))
+                  : need(mailmime_type_new(
+                        MAILMIME_TYPE_DISCRETE_TYPE,
+                        need(mailmime_discrete_type_new(MAILMIME_DISCRETE_TYPE_TEXT, NULL)), NULL));
+
+    return need(mailmime_content_new(t, xstrdup(subtype), need(clist_new())));
+}
+
+static void add_param(struct mailmime_content *ct, const char *name, char *value)
+{
+    need_ok(clist_append(ct->ct_parameters, need(mailmime_parameter_new(xstrdup(name), value))));
+}
+
 /* A text/<subtype>; charset=utf-8 part over our quoted-printable data,
  * marked as already encoded (libetpan writes it as it is). */
 static struct mailmime *text_part(const char *subtype, const char *qp, size_t len)
 {
-    char ct[48];
+    struct mailmime_content *ct = content_type(0, subtype);
     struct mailmime *part;
 
-    snprintf(ct, sizeof ct, "text/%s; charset=utf-8", subtype);
+    add_param(ct, "charset", xstrdup("utf-8"));
     part = need(mailmime_new_empty(
-        need(mailmime_content_new_with_str(ct)),
+        ct,
         need(mailmime_fields_new_encoding(MAILMIME_MECHANISM_QUOTED_PRINTABLE))));
     part->mm_data.mm_single =
         need(mailmime_data_new_data(MAILMIME_MECHANISM_QUOTED_PRINTABLE, 1, qp, len));
@@ -858,17 +914,15 @@ static struct mailmime *text_part(const char *subtype, const char *qp, size_t le
  * nor base64 can produce (RFC 2045 §6.7, §6.8): it cannot occur in any
  * part (RFC 2046 §5.1.1) without being random, and deriving it from the
  * Message-ID keeps the output reproducible. */
-static struct mailmime *multipart(const char *type, const char *tag, const char *seed)
+static struct mailmime *multipart(const char *subtype, const char *tag, const char *seed)
 {
-    struct mailmime_content *ct = need(mailmime_content_new_with_str(type));
+    struct mailmime_content *ct = content_type(1, subtype);
     char *boundary = xmalloc(48);
-    struct mailmime_parameter *prm;
 
     /* built by hand: mailmime_multiple_new and mailmime_new_empty would
      * make a random boundary (uname, getpid) only to have it replaced */
     snprintf(boundary, 48, "=_postier_%016llx_%s", (unsigned long long)fnv1a(seed), tag);
-    prm = need(mailmime_parameter_new(xstrdup("boundary"), boundary));
-    need_ok(clist_append(ct->ct_parameters, prm));
+    add_param(ct, "boundary", boundary);
     return need(mailmime_new(MAILMIME_MULTIPLE, NULL, 0, need(mailmime_fields_new_empty()), ct,
                              NULL, NULL, NULL, need(clist_new()), NULL, NULL));
 }
@@ -911,13 +965,13 @@ static struct mailmime *make_body(const struct mime_msg *m, const struct parts *
     size_t i;
 
     if (p->html) {
-        struct mailmime *alt = multipart("multipart/alternative", "alt", m->message_id);
+        struct mailmime *alt = multipart("alternative", "alt", m->message_id);
         need_ok(mailmime_add_part(alt, body));
         need_ok(mailmime_add_part(alt, text_part("html", p->html, p->html_len)));
         body = alt;
     }
     if (p->natt) {
-        struct mailmime *mix = multipart("multipart/mixed", "mix", m->message_id);
+        struct mailmime *mix = multipart("mixed", "mix", m->message_id);
         need_ok(mailmime_add_part(mix, body));
         for (i = 0; i < p->natt; i++)
             need_ok(mailmime_add_part(mix, attachment_part(&p->att[i])));
@@ -933,26 +987,30 @@ static struct mailmime *make_body(const struct mime_msg *m, const struct parts *
  * a bug here or in libetpan, never a bad input. */
 static int check_output(const char *s, size_t n, struct err *e)
 {
-    size_t i, start = 0;
+    const char *p = s, *end = s + n, *cr;
 
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\r' && i + 1 < n && s[i + 1] == '\n') {
-            if (i - start > LINE_HARD)
-                return err_set(e, ERR_INTERNAL, "mime: line longer than %d octets", LINE_HARD);
-            start = ++i + 1;
-        } else if (c == '\r' || c == '\n' || c == 0 || c > 127) {
-            return err_set(e, ERR_INTERNAL, "mime: bare CR/LF, NUL or 8-bit octet at %zu", i);
+    for (; p < end; p = cr + 2) {
+        unsigned bad = 0;
+        size_t i, len;
+        if (!(cr = memchr(p, '\r', (size_t)(end - p))))
+            cr = end;
+        len = (size_t)(cr - p);
+        if (len > LINE_HARD)
+            return err_set(e, ERR_INTERNAL, "mime: line longer than %d octets", LINE_HARD);
+        for (i = 0; i < len; i++) { /* no branch per octet: vectorised */
+            unsigned char c = (unsigned char)p[i];
+            bad |= (unsigned)(c == '\n') | (unsigned)(c == 0) | (unsigned)(c > 127);
         }
+        if (bad || (cr < end && (cr + 1 == end || cr[1] != '\n')))
+            return err_set(e, ERR_INTERNAL, "mime: bare CR/LF, NUL or 8-bit octet in the line at %zu",
+                           (size_t)(p - s));
     }
-    if (n - start > LINE_HARD)
-        return err_set(e, ERR_INTERNAL, "mime: line longer than %d octets", LINE_HARD);
     return 0;
 }
 
-static int write_out(struct mailmime *msg, struct buf *out, struct err *e)
+static int write_out(struct mailmime *msg, size_t size_hint, struct buf *out, struct err *e)
 {
-    MMAPString *s = need(mmap_string_new(""));
+    MMAPString *s = need(mmap_string_sized_new(size_hint)); /* grown once, if ever */
     int col = 0, rc;
 
     if (mailmime_write_mem(s, &col, msg) != MAILIMF_NO_ERROR)
@@ -982,7 +1040,7 @@ int mime_build(const struct mime_msg *m, struct buf *out, struct err *e)
     msg = need(mailmime_new_message_data(NULL));
     mailmime_set_imf_fields(msg, fields);
     need_ok(mailmime_smart_add_part(msg, make_body(m, &p)));
-    rc = write_out(msg, out, e);
+    rc = write_out(msg, p.text_len + p.html_len + 2048, out, e);
 out:
     if (msg)
         mailmime_free(msg); /* frees the fields too */

@@ -19,6 +19,11 @@ int store_history_last(struct store *s, long long *id, char *hash, struct err *e
     const char *h;
     int rc;
 
+    if (s->tail_id && !sqlite3_get_autocommit(s->db)) { /* appended by us, in this transaction */
+        *id = s->tail_id;
+        memcpy(hash, s->tail_hash, 65);
+        return 0;
+    }
     st = store_stmt(s, ST_HISTORY_LAST, "SELECT id, hash FROM history ORDER BY id DESC LIMIT 1", e);
     if (!st)
         return e ? e->code : ERR_DB;
@@ -82,9 +87,15 @@ int store_history_insert(struct store *s, struct store_history *h, struct err *e
     /* the bindings borrow h's strings: drop them before returning */
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    s->tail_id = 0;
     if (rc != SQLITE_DONE)
         return store_dberr(s, rc, e, "history");
     h->id = sqlite3_last_insert_rowid(s->db);
+    /* rows are appended (id = the tail's + 1): this one is the new tail */
+    if (!sqlite3_get_autocommit(s->db) && strlen(h->hash) < sizeof s->tail_hash) {
+        s->tail_id = h->id;
+        memcpy(s->tail_hash, h->hash, strlen(h->hash) + 1);
+    }
     return 0;
 }
 
@@ -203,6 +214,7 @@ int store_history_purge(struct store *s, const char *date, long long *removed,
 
     *removed = *last_id = 0;
     hash[0] = '\0';
+    s->tail_id = 0;
     /* rows are appended in time order: the removed ones are a prefix */
     rc = sqlite3_prepare_v2(s->db,
                             "SELECT id, hash, (SELECT count(*) FROM history h2 WHERE h2.id <= h.id)"

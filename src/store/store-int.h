@@ -47,6 +47,11 @@ struct store {
     struct buf blk;
     long long blk_id;
     int blk_dirty;
+    /* the history row this connection appended last in the current
+     * transaction (tail_id 0: unknown): inside BEGIN IMMEDIATE it is the
+     * chain's tail, so appending needs not read it back */
+    long long tail_id;
+    char tail_hash[65];
 };
 
 /* Fills e from the connection's last error: ERR_EXISTS for a UNIQUE

@@ -137,17 +137,20 @@ int store_rows_end(struct store *s, sqlite3_stmt *st, int is_cached, int rc, str
 
 int store_begin(struct store *s, struct err *e)
 {
+    s->tail_id = 0;
     return store_exec(s, "BEGIN IMMEDIATE", e);
 }
 
 int store_commit(struct store *s, struct err *e)
 {
     int rc = store_search_flush(s, e);
+    s->tail_id = 0; /* others may append once it is committed */
     return rc ? rc : store_exec(s, "COMMIT", e);
 }
 
 void store_rollback(struct store *s)
 {
+    s->tail_id = 0;
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     store_search_forget(s);
     /* a rolled-back insert may have filled the party cache */

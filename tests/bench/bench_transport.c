@@ -1,14 +1,17 @@
-/* The SMTP transport alone (tests/bench/bench_smtp.sh runs it): N copies
- * of one message through transport_smtp_new with C connections, nothing
- * rendered, spooled or recorded.  The ceiling of what `postier run` can
- * reach over SMTP on this machine, to set beside smtp-source's figure.
+/* A transport alone: N copies of one message, nothing rendered, spooled
+ * or recorded.  Over SMTP (tests/bench/bench_smtp.sh runs it) with C
+ * connections: the ceiling of what `postier run` can reach on this
+ * machine, to set beside smtp-source's figure.  Into a Maildir
+ * ("maildir:DIR", C ignored): the cost of the writer thread per message.
  *
- *   bench_transport URL MESSAGE_FILE N CONNECTIONS
+ *   bench_transport URL|maildir:DIR MESSAGE_FILE N CONNECTIONS
  *
- * Prints "transport alone: N messages, C connections, S s = R msg/s" and
- * exits 1 unless every message was accepted. */
+ * Prints "transport alone: N messages, C connections, S s = R msg/s" with
+ * the process's CPU time, and exits 1 unless every message was accepted. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "transport/transport.h"
@@ -66,14 +69,18 @@ int main(int argc, char **argv)
     }
     struct smtp_opts o = {.url = argv[1], .starttls = "never", .connections = conns,
                           .timeout = 30};
-    if (transport_smtp_new(&o, &t, &e)) {
+    int maildir = !strncmp(argv[1], "maildir:", 8);
+    char (*ids)[24] = maildir ? calloc((size_t)n, sizeof *ids) : NULL;
+    if (maildir ? transport_maildir_new(argv[1] + 8, &t, &e) : transport_smtp_new(&o, &t, &e)) {
         fprintf(stderr, "bench_transport: %s\n", e.msg);
         return 2;
     }
     t0 = now_s();
     while (sent + failed < n) {
         while (submitted < n && (size_t)inflight < t->slots) {
-            struct transport_msg m = {.id = "bench", .from = "noreply@example.invalid",
+            if (ids) /* one file each */
+                snprintf(ids[submitted], sizeof ids[submitted], "bench%ld", submitted);
+            struct transport_msg m = {.id = ids ? ids[submitted] : "bench", .from = "noreply@example.invalid",
                                       .to = "compta0@exemple.fr", .data = buf_str(&msg),
                                       .len = msg.len};
             if (t->submit(t, &m, &e)) {
@@ -92,7 +99,13 @@ int main(int argc, char **argv)
     secs = now_s() - t0;
     transport_free(t);
     buf_release(&msg);
-    printf("transport alone: %ld messages, %ld connections, %.2f s = %.0f msg/s\n", sent, conns,
-           secs, (double)sent / secs);
+    free(ids);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("transport alone: %ld messages, %ld connections, %.2f s = %.0f msg/s "
+           "(cpu %.2f s user, %.2f s sys)\n",
+           sent, conns, secs, (double)sent / secs,
+           (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
     return failed ? 1 : 0;
 }

@@ -136,6 +136,48 @@ class InitConfigTest(e2e.PostierCase):
         finally:
             con.close()
 
+    def test_delivery_table_of_version_7_migrated(self):
+        # a version 7 database (state CHECK written "IN (...)"), with a
+        # delivery: the next command copies the table, keeping every row
+        self.ok('init')
+        con = sqlite3.connect(self.db)
+        try:
+            con.executescript("""
+                DELETE FROM schema_version WHERE version >= 8;
+                DROP TABLE delivery;
+                CREATE TABLE delivery (id INTEGER PRIMARY KEY,
+                  document_id INTEGER NOT NULL DEFAULT 0, campaign TEXT NOT NULL DEFAULT '',
+                  contact_id INTEGER, channel TEXT NOT NULL, address TEXT NOT NULL,
+                  message_id TEXT NOT NULL,
+                  state TEXT NOT NULL CHECK (state IN ('queued','sent','deferred','failed')),
+                  attempts INTEGER NOT NULL DEFAULT 0, template TEXT, template_sha256 TEXT,
+                  consent TEXT, updated_at TEXT NOT NULL,
+                  UNIQUE (document_id, campaign, channel, address));
+                CREATE INDEX delivery_state ON delivery(state);
+                CREATE INDEX delivery_contact ON delivery(contact_id);
+                CREATE INDEX delivery_campaign ON delivery(campaign, state);
+                INSERT INTO delivery VALUES (41, 7, '', NULL, 'email', 'a@exemple.fr',
+                  '<x@y>', 'deferred', 2, 'invoice', 'abc', 'email', '2026-11-20T01:00:00Z');
+                """)
+            con.commit()
+        finally:
+            con.close()
+        self.ok('documents', 'list')
+        self.assertEqual(self.sql('SELECT max(version) FROM schema_version'), [(8,)])
+        self.assertEqual(self.sql('SELECT * FROM delivery'),
+                         [(41, 7, '', None, 'email', 'a@exemple.fr', '<x@y>', 'deferred', 2,
+                           'invoice', 'abc', 'email', '2026-11-20T01:00:00Z')])
+        indexes = {r[0] for r in self.sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'delivery'"
+            " AND sql IS NOT NULL")}
+        self.assertEqual(indexes, {'delivery_state', 'delivery_contact', 'delivery_campaign'})
+        con = sqlite3.connect(self.db)
+        try:
+            with self.assertRaises(sqlite3.IntegrityError):  # the CHECK still holds
+                con.execute("UPDATE delivery SET state = 'lost' WHERE id = 41")
+        finally:
+            con.close()
+
     def test_foreign_keys_enforced_by_postier(self):
         # a contact of a type cannot outlive its type, a party's contact
         # needs the party: the binary must keep the database consistent

@@ -314,6 +314,91 @@ static void maildir_delivery(void **state)
     transport_free(t);
 }
 
+/* Many messages through both ways of writing (unnamed O_TMPFILE files
+ * linked into new/, and named tmp/ files renamed, the fallback), with the
+ * writers in parallel: every file whole in new/, none left in tmp/; sent
+ * again with other bytes, a message replaces its file. */
+#define MANY 1500
+
+struct many {
+    char id[MANY][24];
+    char data[MANY][96];
+};
+
+static void count_done(void *ctx, void *cookie, const struct transport_reply *r)
+{
+    struct outcomes *o = ctx;
+
+    (void)cookie;
+    o->n++;
+    o->sent += r->outcome == TRANSPORT_SENT && r->code == 250;
+}
+
+static void deliver_all(struct transport *t, struct many *m, int from, int to, const char *v)
+{
+    struct outcomes o = {0, 0, 0, NULL, ""};
+    struct err e;
+    int i, submitted = from, inflight = 0;
+
+    while (o.n < to - from) {
+        while (submitted < to && (size_t)inflight < t->slots) {
+            snprintf(m->data[submitted], sizeof m->data[submitted],
+                     "Subject: %s %d\r\n\r\nbody %d\r\n", v, submitted, submitted);
+            struct transport_msg msg = {.id = m->id[submitted], .from = "a@x.fr",
+                                        .to = "b@y.fr", .data = m->data[submitted],
+                                        .len = strlen(m->data[submitted])};
+            assert_int_equal(t->submit(t, &msg, &e), 0);
+            submitted++, inflight++;
+        }
+        int before = o.n;
+        assert_int_equal(t->poll(t, 5000, count_done, &o, &e), 0);
+        inflight -= o.n - before;
+    }
+    assert_int_equal(o.sent, to - from);
+    for (i = from; i < to; i++) {
+        char p[256], got[128];
+        FILE *f;
+        size_t n;
+        snprintf(p, sizeof p, "%s/Maildir-%s/new/%s.postier", dir, v[0] == 'n' ? "n" : "u",
+                 m->id[i]);
+        assert_non_null(f = fopen(p, "rb"));
+        n = fread(got, 1, sizeof got, f);
+        fclose(f);
+        assert_int_equal(n, strlen(m->data[i]));
+        assert_memory_equal(got, m->data[i], n);
+    }
+}
+
+static void maildir_many_both_ways(void **state)
+{
+    static const char *const modes[] = {"unnamed", "named"};
+    struct many *m = calloc(1, sizeof *m);
+    char mdir[128], sub[64];
+    struct transport *t;
+    struct err e;
+    int k, i;
+
+    (void)state;
+    for (i = 0; i < MANY; i++)
+        snprintf(m->id[i], sizeof m->id[i], "msg%04d", i);
+    for (k = 0; k < 2; k++) {
+        if (k)
+            setenv("POSTIER_MAILDIR_NAMED", "1", 1);
+        snprintf(mdir, sizeof mdir, "%s/Maildir-%c", dir, modes[k][0]);
+        assert_int_equal(transport_maildir_new(mdir, &t, &e), 0);
+        deliver_all(t, m, 0, MANY, k ? "named" : "unnamed");
+        /* sent again (after a crash, say): replaced, not doubled */
+        deliver_all(t, m, 100, 130, k ? "named again" : "unnamed again");
+        transport_free(t);
+        snprintf(sub, sizeof sub, "Maildir-%c/new", modes[k][0]);
+        assert_int_equal(count_files(sub), MANY);
+        snprintf(sub, sizeof sub, "Maildir-%c/tmp", modes[k][0]);
+        assert_int_equal(count_files(sub), 0);
+        unsetenv("POSTIER_MAILDIR_NAMED");
+    }
+    free(m);
+}
+
 struct lines {
     int n, bad;
     char first[64], last[64];
@@ -404,6 +489,7 @@ int main(void)
         cmocka_unit_test(rewrite_in_one_segment),
         cmocka_unit_test(garbage_in_queue_is_dropped),
         cmocka_unit_test(maildir_delivery),
+        cmocka_unit_test(maildir_many_both_ways),
         cmocka_unit_test(journal_lines),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
