@@ -760,15 +760,27 @@ static void parts_release(struct parts *p, size_t n)
 
 /* RFC 5322 §3.3 date-time, given or now, parsed by libetpan so that only a
  * valid date reaches the header (it rewrites it in canonical form). */
+static void date_at(time_t t, char *out, size_t n);
+
 static int parse_date(const char *given, struct mailimf_date_time **dt, struct err *e)
 {
+    /* "now" is the same for every message of a second: made once */
+    static _Thread_local time_t last;
+    static _Thread_local struct mailimf_date_time was;
     char now[64];
     const char *s = given;
     size_t idx = 0, n;
     struct mailimf_date_time *d = NULL;
+    time_t t = 0;
 
     if (!s) {
-        mime_date_now(now, sizeof now);
+        t = time(NULL);
+        if (t == last) {
+            *dt = need(mailimf_date_time_new(was.dt_day, was.dt_month, was.dt_year, was.dt_hour,
+                                             was.dt_min, was.dt_sec, was.dt_zone));
+            return 0;
+        }
+        date_at(t, now, sizeof now);
         s = now;
     }
     n = strlen(s);
@@ -782,6 +794,8 @@ static int parse_date(const char *given, struct mailimf_date_time **dt, struct e
         mailimf_date_time_free(d);
         return err_set(e, ERR_INPUT, "date: not an RFC 5322 date: \"%s\"", s);
     }
+    if (!given)
+        last = t, was = *d;
     *dt = d;
     return 0;
 }
@@ -985,22 +999,36 @@ static struct mailmime *make_body(const struct mime_msg *m, const struct parts *
 /* RFC 5322 §2.1, §2.3: CR and LF only as CRLF, lines of at most 998
  * octets, and (everything being encoded) 7-bit ASCII only.  A failure is
  * a bug here or in libetpan, never a bad input. */
+/* Whether any of the 8 octets of w is NUL, LF or 8-bit (bit tricks of
+ * "Bit Twiddling Hacks": a zero byte of x sets the high bit of
+ * (x - 0x01..) & ~x & 0x80..). */
+static int word_bad(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t lf = w ^ (ones * '\n');
+
+    return ((w & highs) | ((w - ones) & ~w & highs) | ((lf - ones) & ~lf & highs)) != 0;
+}
+
 static int check_output(const char *s, size_t n, struct err *e)
 {
     const char *p = s, *end = s + n, *cr;
 
     for (; p < end; p = cr + 2) {
-        unsigned bad = 0;
-        size_t i, len;
+        size_t i = 0, len;
+        int bad = 0;
         if (!(cr = memchr(p, '\r', (size_t)(end - p))))
             cr = end;
         len = (size_t)(cr - p);
         if (len > LINE_HARD)
             return err_set(e, ERR_INTERNAL, "mime: line longer than %d octets", LINE_HARD);
-        for (i = 0; i < len; i++) { /* no branch per octet: vectorised */
-            unsigned char c = (unsigned char)p[i];
-            bad |= (unsigned)(c == '\n') | (unsigned)(c == 0) | (unsigned)(c > 127);
+        for (; !bad && i + 8 <= len; i += 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            bad = word_bad(w);
         }
+        for (; !bad && i < len; i++)
+            bad = p[i] == '\n' || p[i] == 0 || (unsigned char)p[i] > 127;
         if (bad || (cr < end && (cr + 1 == end || cr[1] != '\n')))
             return err_set(e, ERR_INTERNAL, "mime: bare CR/LF, NUL or 8-bit octet in the line at %zu",
                            (size_t)(p - s));
@@ -1048,12 +1076,11 @@ out:
     return rc;
 }
 
-void mime_date_now(char *out, size_t n)
+static void date_at(time_t t, char *out, size_t n)
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    time_t t = time(NULL);
     struct tm tm;
     long off;
 
@@ -1064,4 +1091,9 @@ void mime_date_now(char *out, size_t n)
     snprintf(out, n, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday], tm.tm_mday,
              months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
              off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+}
+
+void mime_date_now(char *out, size_t n)
+{
+    date_at(time(NULL), out, n);
 }

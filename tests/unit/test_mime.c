@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <time.h>
+#include <unistd.h>
 /* clang-format on */
 
 #include <dirent.h>
@@ -629,6 +631,20 @@ static void size_limit(void **state)
 
 /* ---- dates and reproducibility ----------------------------------------- */
 
+/* A message without a date, and the date of its second (built again
+ * when the clock ticked in between). */
+static char *build_within_a_second(const struct mime_msg *m, char *d, size_t n)
+{
+    for (;;) {
+        time_t t0 = time(NULL);
+        char *s = build(m, 78);
+        mime_date_now(d, n);
+        if (time(NULL) == t0)
+            return s;
+        free(s);
+    }
+}
+
 static void date_now(void **state)
 {
     struct mime_msg m = base();
@@ -654,6 +670,16 @@ static void date_now(void **state)
     s = build(&m, 78);
     assert_memory_equal(s, "Date: ", 6);
     python_check(s, &m, NULL);
+    /* made once a second: the next message of the same second says the
+     * same, a later one the later time */
+    char *s2 = build_within_a_second(&m, d, sizeof d), *s3;
+    assert_memory_equal(s2 + 6, d, strlen(d));
+    sleep(1);
+    s3 = build_within_a_second(&m, d, sizeof d);
+    assert_memory_equal(s3 + 6, d, strlen(d));
+    assert_memory_not_equal(s2, s3, 6 + strlen(d));
+    free(s2);
+    free(s3);
     free(s);
 }
 
