@@ -164,6 +164,7 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
     if (!op && operator_name[0])
         r->operator_name = operator_name;
     buf_init(&b, 0);
+    buf_reserve(&b, 1024); /* a row's canonical text, in one allocation */
     for (tries = 1;; tries++) {
         rc = store_history_last(s, &last, prev, e);
         if (!rc && !last) /* empty: after a purge of every row, the anchor */

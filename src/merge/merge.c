@@ -363,6 +363,9 @@ static int email(struct merge *m, struct tmpl_file *f, const char *loc, struct l
     buf_init(&subject, 4096);
     buf_init(&text, 0);
     buf_init(&html, 0);
+    buf_reserve(&text, 4096); /* grown once for a usual message, not six times */
+    if (f->html)
+        buf_reserve(&html, 8192);
     rc = render_parts(f, loc, l, &subject, &text, &html, e);
     if (!rc && unsub_url) {
         unsub_line(&text, loc, unsub_url, 0);

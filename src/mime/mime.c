@@ -722,7 +722,9 @@ static int prepare(const struct mime_msg *m, size_t budget, struct parts *p, str
 
     for (i = 0; i < 2 && bodies[i]; i++) {
         struct buf b;
+        size_t n = strlen(bodies[i]);
         buf_init(&b, budget ? budget : 1);
+        buf_reserve(&b, n + n / 4 + 64); /* accents and soft breaks: about a quarter more */
         qp_encode(&b, bodies[i]);
         if (b.err) {
             buf_release(&b);

@@ -63,10 +63,23 @@ static int reserve(struct buf *b, size_t n)
     return 0;
 }
 
+void buf_reserve(struct buf *b, size_t n)
+{
+    if (!b->err && b->len < b->cap)
+        reserve(b, n < b->cap - b->len ? n : b->cap - b->len);
+}
+
 int buf_add(struct buf *b, const void *p, size_t n)
 {
-    int rc = reserve(b, n);
-    if (rc)
+    int rc;
+
+    if (!b->err && n < b->alloc - b->len && n <= b->cap - b->len) { /* it fits: most calls */
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    if ((rc = reserve(b, n)))
         return rc;
     if (n)
         memcpy(b->data + b->len, p, n);

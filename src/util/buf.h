@@ -24,6 +24,10 @@ void buf_release(struct buf *b);
 /* Empties b, keeping its allocation and clearing the sticky error. */
 void buf_reset(struct buf *b);
 
+/* Makes room for n more bytes at once (a hint: never past the cap, never
+ * an error), so that a buffer whose size is known grows in one step. */
+void buf_reserve(struct buf *b, size_t n);
+
 /* Cuts the content back to its first len bytes (len <= b->len). */
 void buf_truncate(struct buf *b, size_t len);
 

@@ -46,6 +46,45 @@ static void buf_cap_is_sticky(void **state)
     buf_release(&b);
 }
 
+/* buf_reserve: one allocation for what is announced, never past the cap
+ * nor an error; appends that fit keep the bytes in place, exactly up to
+ * the last byte before the terminator. */
+static void buf_reserve_hint(void **state)
+{
+    struct buf b;
+    const char *at;
+    char chunk[100];
+    int i;
+
+    (void)state;
+    memset(chunk, 'x', sizeof chunk);
+    buf_init(&b, 0);
+    buf_reserve(&b, 1000);
+    at = b.data;
+    assert_non_null(at);
+    assert_true(b.alloc >= 1001);
+    for (i = 0; i < 10; i++)
+        assert_int_equal(buf_add(&b, chunk, sizeof chunk), 0);
+    assert_ptr_equal(b.data, at); /* 1000 bytes: no move */
+    assert_int_equal(b.len, 1000);
+    assert_int_equal(b.data[1000], '\0');
+    assert_int_equal(buf_add(&b, "y", 1), 0);
+    assert_int_equal(b.len, 1001);
+    assert_string_equal(b.data + 995, "xxxxxy");
+    buf_release(&b);
+
+    buf_init(&b, 10); /* past the cap: a hint only */
+    buf_reserve(&b, 1000);
+    assert_int_equal(b.err, 0);
+    assert_true(b.alloc <= 64);
+    assert_int_equal(buf_add(&b, chunk, 10), 0);
+    assert_int_equal(buf_add(&b, "z", 1), ERR_TOOBIG);
+    assert_int_equal(b.len, 10);
+    buf_reserve(&b, 5); /* full, sticky error: nothing */
+    assert_int_equal(b.err, ERR_TOOBIG);
+    buf_release(&b);
+}
+
 static void buf_printf_over_cap(void **state)
 {
     struct buf b;
@@ -175,7 +214,7 @@ int main(void)
         cmocka_unit_test(buf_grows_and_terminates), cmocka_unit_test(buf_cap_is_sticky),
         cmocka_unit_test(buf_printf_over_cap),      cmocka_unit_test(buf_take_hands_over),
         cmocka_unit_test(err_prefix_and_truncation), cmocka_unit_test(dates),
-        cmocka_unit_test(split_and_trim),
+        cmocka_unit_test(split_and_trim),           cmocka_unit_test(buf_reserve_hint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
