@@ -3,13 +3,16 @@
 # tests/bench/bench_run.sh build/src/postier [PARTIES] [DOCUMENTS]):
 # a book of PARTIES parties x 4 contacts (default 50,000) and DOCUMENTS
 # invoices (default 100,000), then `postier run` with the Maildir transport.
-# Prints messages/s for resolve+render+spool+deliver+record and peak RSS.
+# Prints messages/s for resolve+render+spool+deliver+record and peak RSS,
+# then the Maildir writer alone (bench_transport: the same number of
+# files, nothing rendered or recorded).  BENCH_DIR: where to work
+# (default /tmp; /dev/shm takes the disk out of the figure).
 set -euo pipefail
 postier=$(realpath "$1")
 parties=${2:-50000}
 docs=${3:-100000}
 src=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d /tmp/postier-bench-run-XXXXXX)
+work=$(mktemp -d "${BENCH_DIR:-/tmp}/postier-bench-run-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cfg="$work/config/postier.ini"
 
@@ -31,3 +34,11 @@ t0=$(date +%s.%N)
 "$postier" --config "$cfg" run --date 2026-11-23 | tail -1
 t1=$(date +%s.%N)
 printf 'second run (nothing to send): %.2f s\n' "$(echo "$t1 - $t0" | bc -l)"
+
+# the Maildir writer threads alone, on the same file system: BENCH_TRANSPORT
+# is set by meson, or found in the build folder next to the postier binary
+bt=${BENCH_TRANSPORT:-$(dirname "$postier")/../tests/bench_transport}
+if [ -x "$bt" ]; then
+    one=$(find "$work/spool/sent/new" -type f -print -quit)
+    "$bt" "maildir:$work/writer" "$one" "$msgs" 1 | sed 's/^transport alone/Maildir writer alone/'
+fi

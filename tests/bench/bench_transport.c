@@ -6,8 +6,9 @@
  *
  *   bench_transport URL|maildir:DIR MESSAGE_FILE N CONNECTIONS
  *
- * Prints "transport alone: N messages, C connections, S s = R msg/s" with
- * the process's CPU time, and exits 1 unless every message was accepted. */
+ * Prints "transport alone: N messages, C connections (or: into a Maildir),
+ * S s = R msg/s" with the process's CPU time, and exits 1 unless every
+ * message was accepted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
     struct smtp_opts o = {.url = argv[1], .starttls = "never", .connections = conns,
                           .timeout = 30};
     int maildir = !strncmp(argv[1], "maildir:", 8);
-    char (*ids)[24] = maildir ? calloc((size_t)n, sizeof *ids) : NULL;
+    char (*ids)[32] = maildir ? calloc((size_t)n, sizeof *ids) : NULL;
     if (maildir ? transport_maildir_new(argv[1] + 8, &t, &e) : transport_smtp_new(&o, &t, &e)) {
         fprintf(stderr, "bench_transport: %s\n", e.msg);
         return 2;
@@ -102,9 +103,14 @@ int main(int argc, char **argv)
     free(ids);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("transport alone: %ld messages, %ld connections, %.2f s = %.0f msg/s "
+    char how[48];
+    if (maildir)
+        snprintf(how, sizeof how, "into a Maildir");
+    else
+        snprintf(how, sizeof how, "%ld connections", conns);
+    printf("transport alone: %ld messages, %s, %.2f s = %.0f msg/s "
            "(cpu %.2f s user, %.2f s sys)\n",
-           sent, conns, secs, (double)sent / secs,
+           sent, how, secs, (double)sent / secs,
            (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
     return failed ? 1 : 0;
