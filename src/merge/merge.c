@@ -30,11 +30,13 @@ struct merge {
     struct strv codes; /* contact type codes */
     struct cached *cache;
     size_t ncache;
-    /* the document being merged: its party and the party's contacts */
+    /* the document being merged: its party and the party's contacts
+     * (listed when a template first names a contact type code) */
     long long doc_id;
     struct store_rec party;
     struct store_rec *contacts;
     size_t ncontacts;
+    int contacts_listed;
     struct doc_fields *fields;
 };
 
@@ -77,6 +79,7 @@ static void drop_document(struct merge *m)
     free(m->contacts);
     m->contacts = NULL;
     m->ncontacts = 0;
+    m->contacts_listed = 0;
     store_rec_release(&m->party);
     store_rec_init(&m->party, STORE_PARTY);
     doc_fields_free(m->fields);
@@ -157,14 +160,12 @@ static int contact_cb(void *ctx, const struct store_rec *c)
 
 static int load_document(struct merge *m, const struct store_document *d, struct err *e)
 {
-    struct store_query q = {.party_ref = d->party_ref, .date = m->date};
     int rc;
 
     if (m->doc_id == d->id)
         return 0;
     drop_document(m);
     if ((rc = store_get(m->s, STORE_PARTY, 0, d->party_ref, &m->party, e)) ||
-        (rc = store_list(m->s, STORE_CONTACT, &q, contact_cb, m, NULL, e)) ||
         (rc = doc_fields_parse(d->fields, &m->fields, e)))
         return rc;
     m->doc_id = d->id;
@@ -233,17 +234,31 @@ static int is_code(struct merge *m, const char *ns, size_t n)
     return 0;
 }
 
-/* The party's first active contact of type code (display order). */
-static const struct store_rec *typed(struct merge *m, const char *code, size_t n)
+/* *c = the party's first contact of type code active on the run date
+ * (display order), or NULL.  The party's contacts are listed on first
+ * use: most templates name no type code, and a run need not read every
+ * party's contacts twice (resolving already did).  A negative ERR_* when
+ * they cannot be read. */
+static int typed(struct merge *m, const char *code, size_t n, const struct store_rec **c)
 {
     size_t i;
 
+    *c = NULL;
+    if (!m->contacts_listed && m->party.v[PF_REF]) {
+        struct store_query q = {.party_ref = m->party.v[PF_REF], .date = m->date};
+        int rc = store_list(m->s, STORE_CONTACT, &q, contact_cb, m, NULL, NULL);
+        if (rc)
+            return rc < 0 ? rc : ERR_DB;
+    }
+    m->contacts_listed = 1;
     for (i = 0; i < m->ncontacts; i++) {
         const char *t = m->contacts[i].v[CF_TYPE];
-        if (t && strlen(t) == n && !memcmp(t, code, n))
-            return &m->contacts[i];
+        if (t && strlen(t) == n && !memcmp(t, code, n)) {
+            *c = &m->contacts[i];
+            break;
+        }
     }
-    return NULL;
+    return 0;
 }
 
 static int doc_field(struct look *l, const char *list, size_t index, const char *name,
@@ -293,7 +308,8 @@ static int lookup(void *ctx, const char *name, const struct tmpl_scope *scopes, 
     }
     if (!dot) {
         if (is_code(l->m, name, nslen)) {
-            c = typed(l->m, name, nslen);
+            if ((i = typed(l->m, name, nslen, &c)))
+                return i;
             set_str(out, c ? display_of(l, c) : NULL);
         }
         return 0;
@@ -316,7 +332,8 @@ static int lookup(void *ctx, const char *name, const struct tmpl_scope *scopes, 
     if (!strcmp(name, "sender.email"))
         return set_str(out, l->m->sender_email), 0;
     if (is_code(l->m, name, nslen)) {
-        c = typed(l->m, name, nslen);
+        if ((i = typed(l->m, name, nslen, &c)))
+            return i;
         if (!c)
             return set_str(out, NULL), 0;
         return contact_field(l, c, dot + 1, out);
@@ -469,7 +486,6 @@ int merge_sms(struct merge *m, const struct store_document *d, const struct reso
  * party while consecutive recipients share it. */
 static int load_party(struct merge *m, const char *ref, struct err *e)
 {
-    struct store_query q = {.party_ref = ref, .date = m->date};
     int rc;
 
     if (m->doc_id == -2 && m->party.v[PF_REF] && ref && !strcmp(m->party.v[PF_REF], ref))
@@ -477,8 +493,7 @@ static int load_party(struct merge *m, const char *ref, struct err *e)
     drop_document(m);
     if (!ref)
         return 0;
-    if ((rc = store_get(m->s, STORE_PARTY, 0, ref, &m->party, e)) ||
-        (rc = store_list(m->s, STORE_CONTACT, &q, contact_cb, m, NULL, e)))
+    if ((rc = store_get(m->s, STORE_PARTY, 0, ref, &m->party, e)))
         return rc;
     m->doc_id = -2; /* a campaign's party, not a document's */
     return 0;
