@@ -102,7 +102,7 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 /* Writes one message in tmp/: unnamed (j->fd stays open until linked),
- * or as tmp/<name>; 0 or errno. */
+ * or as tmp/<name> (j->fd = -1); 0 or errno. */
 static int write_tmp(struct maildir *m, struct job *j)
 {
     int fd, rc;
@@ -155,7 +155,7 @@ static int publish(struct maildir *m, struct job *j)
 {
     int rc;
 
-    if (!m->unnamed)
+    if (j->fd < 0) /* named in tmp/ */
         return renameat(m->tmp_fd, j->name, m->new_fd, j->name) ? errno : 0;
     rc = link_new(m, j->fd, j->name);
     close(j->fd); /* unlinked, the file is gone with it */
@@ -171,24 +171,42 @@ static void fail(struct job *j, const char *what, const char *dir, int err)
     snprintf(j->r.text, sizeof j->r.text, "cannot %s %.150s: %s", what, dir, strerror(err));
 }
 
-/* One batch: written, synced once, renamed, then journaled and reported. */
-static void deliver(struct maildir *m, struct job *batch)
+/* Writes the jobs from `from` on, until the process has no descriptor
+ * left to hold one more unnamed file open; returns the first job not
+ * written (NULL: all were). */
+static struct job *write_some(struct maildir *m, struct job *from)
 {
     struct job *j;
-    int synced = 0, err = 0;
 
-    for (j = batch; j; j = j->next) {
-        int rc = write_tmp(m, j);
+    for (j = from; j; j = j->next) {
+        int rc = write_tmp(m, j), waits = 0;
+        if ((rc == EMFILE || rc == ENFILE) && j != from)
+            return j; /* after the sync below frees them */
+        /* none held here: the other writer holds them for a moment */
+        while ((rc == EMFILE || rc == ENFILE) && waits++ < 2000) {
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+            rc = write_tmp(m, j);
+        }
         if (rc)
             fail(j, "write into the Maildir", m->dir, rc);
         else
             j->r.outcome = TRANSPORT_SENT;
     }
+    return NULL;
+}
+
+/* Syncs what [from, to) wrote, then moves it into new/. */
+static void publish_some(struct maildir *m, struct job *from, struct job *to)
+{
+    struct job *j;
+    int synced = 0, err = 0;
+
     if (syncfs(m->tmp_fd))
         err = errno;
     else
         synced = 1;
-    for (j = batch; j; j = j->next) {
+    for (j = from; j != to; j = j->next) {
         int rc;
         if (j->r.outcome != TRANSPORT_SENT)
             continue;
@@ -204,6 +222,19 @@ static void deliver(struct maildir *m, struct job *batch)
         }
         j->r.code = 250;
         snprintf(j->r.text, sizeof j->r.text, "delivered to Maildir new/%.200s", j->name);
+    }
+}
+
+/* One batch: written, synced once (or once per part that the process's
+ * descriptors could hold), moved into new/, new/ synced, then journaled
+ * and reported. */
+static void deliver(struct maildir *m, struct job *batch)
+{
+    struct job *j, *from, *to;
+
+    for (from = batch; from; from = to) {
+        to = write_some(m, from);
+        publish_some(m, from, to);
     }
     if (fsync(m->new_fd)) /* the renames themselves */
         for (j = batch; j; j = j->next)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <sys/resource.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -399,6 +400,38 @@ static void maildir_many_both_ways(void **state)
     free(m);
 }
 
+/* Unnamed files are held open until synced: with no descriptor left for
+ * one, a message is written as a named tmp/ file instead, never failed. */
+static void maildir_out_of_descriptors(void **state)
+{
+    struct many *m = calloc(1, sizeof *m);
+    struct rlimit was, low;
+    char mdir[128];
+    struct transport *t;
+    struct err e;
+    int i, open_fds = 0;
+    DIR *d;
+
+    (void)state;
+    for (i = 0; i < MANY; i++)
+        snprintf(m->id[i], sizeof m->id[i], "fd%04d", i);
+    snprintf(mdir, sizeof mdir, "%s/Maildir-u", dir);
+    assert_int_equal(transport_maildir_new(mdir, &t, &e), 0);
+    assert_non_null(d = opendir("/proc/self/fd"));
+    while (readdir(d))
+        open_fds++;
+    closedir(d);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+    low = was;
+    low.rlim_cur = (rlim_t)open_fds + 8; /* a handful of files at a time, not 512 */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    deliver_all(t, m, 0, 600, "unnamed short of descriptors");
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    transport_free(t);
+    assert_int_equal(count_files("Maildir-u/tmp"), 0);
+    free(m);
+}
+
 struct lines {
     int n, bad;
     char first[64], last[64];
@@ -490,6 +523,7 @@ int main(void)
         cmocka_unit_test(garbage_in_queue_is_dropped),
         cmocka_unit_test(maildir_delivery),
         cmocka_unit_test(maildir_many_both_ways),
+        cmocka_unit_test(maildir_out_of_descriptors),
         cmocka_unit_test(journal_lines),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
