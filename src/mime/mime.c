@@ -552,15 +552,6 @@ static char *disposition_2231(const char *name)
 
 /* ---- RFC 2045 quoted-printable ----------------------------------------- */
 
-/* Quoted-printable (RFC 2045 §6.7) of a text whose lines end in LF or CRLF.
- * libetpan 1.9.4's mailmime_quoted_printable_write doubles the space before
- * a line break ("a \n" gives "a =20") and writes a NUL for " \r", so the
- * body is encoded here and handed over as already encoded: breaks become
- * CRLF (rule 4); SP/HT before a break or at the end become =20/=09 (rule
- * 3); "=", controls and 8-bit octets become =XX (rules 1, 2); a "." or
- * "From " opening a line is =XX too (safe through SMTP and mbox); lines stay
- * within 76 characters with soft breaks (rule 5).  The result always ends
- * with a line break, a soft one when the text did not end with one. */
 /* Octets a quoted-printable line may hold as they are: printable ASCII
  * but "=", and SP/HT (when not before a break, checked by the caller). */
 static int qp_plain(unsigned char c)
@@ -573,6 +564,15 @@ static int qp_break_at(const unsigned char *p)
     return *p == '\0' || *p == '\n' || (*p == '\r' && p[1] == '\n');
 }
 
+/* Quoted-printable (RFC 2045 §6.7) of a text whose lines end in LF or CRLF.
+ * libetpan 1.9.4's mailmime_quoted_printable_write doubles the space before
+ * a line break ("a \n" gives "a =20") and writes a NUL for " \r", so the
+ * body is encoded here and handed over as already encoded: breaks become
+ * CRLF (rule 4); SP/HT before a break or at the end become =20/=09 (rule
+ * 3); "=", controls and 8-bit octets become =XX (rules 1, 2); a "." or
+ * "From " opening a line is =XX too (safe through SMTP and mbox); lines stay
+ * within 76 characters with soft breaks (rule 5).  The result always ends
+ * with a line break, a soft one when the text did not end with one. */
 static void qp_encode(struct buf *b, const char *text)
 {
     const unsigned char *p = (const unsigned char *)text;
@@ -609,7 +609,7 @@ static void qp_encode(struct buf *b, const char *text)
                 continue;
             }
         }
-        lit = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !qp_break_at(p + 1));
+        lit = qp_plain(c) && !((c == ' ' || c == '\t') && qp_break_at(p + 1));
         if (col == 0 && (c == '.' || (c == 'F' && strncmp((const char *)p, "From ", 5) == 0)))
             lit = 0;
         if (lit) {

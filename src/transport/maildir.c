@@ -1,5 +1,5 @@
-/* Maildir transport (the embedded default: no server needed).  A writer
- * thread takes the messages handed over, writes each in tmp/, makes the
+/* Maildir transport (the embedded default: no server needed).  Writer
+ * threads take the messages handed over, write each in tmp/, make a
  * batch durable (one syncfs), moves them into new/ — the Maildir
  * protocol — and only then reports them, so file creation (the costly
  * part, in the kernel) runs beside the rendering.  Where the file system
@@ -25,9 +25,7 @@
 
 #define BATCH_MAX 512 /* messages per syncfs */
 #define FD_SPARE 64   /* descriptors left to the rest of the process */
-#ifndef WRITERS
-#define WRITERS 2     /* one writes while another waits for its sync */
-#endif
+#define WRITERS 2     /* one writes while the other waits for its sync */
 
 struct job {
     struct transport_msg m;

@@ -3,7 +3,7 @@
  * outcome; an outcome is reported only once the transport has made it
  * durable (the Maildir synced, the SMTP server's reply read), so the
  * dispatcher records exactly what happened.  maildir.c (the embedded
- * default: a writer thread), smtp.c (libcurl, a thread and a connection
+ * default: two writer threads), smtp.c (libcurl, a thread and a connection
  * per worker) and sms_http.c (libcurl multi). */
 #ifndef POSTIER_TRANSPORT_H
 #define POSTIER_TRANSPORT_H

@@ -73,13 +73,8 @@ int buf_add(struct buf *b, const void *p, size_t n)
 {
     int rc;
 
-    if (!b->err && n < b->alloc - b->len && n <= b->cap - b->len) { /* it fits: most calls */
-        memcpy(b->data + b->len, p, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-        return 0;
-    }
-    if ((rc = reserve(b, n)))
+    /* reserve (a call) only when it does not fit: most appends do */
+    if ((b->err || n >= b->alloc - b->len || n > b->cap - b->len) && (rc = reserve(b, n)))
         return rc;
     if (n)
         memcpy(b->data + b->len, p, n);

@@ -335,7 +335,10 @@ static void count_done(void *ctx, void *cookie, const struct transport_reply *r)
     o->sent += r->outcome == TRANSPORT_SENT && r->code == 250;
 }
 
-static void deliver_all(struct transport *t, struct many *m, int from, int to, const char *v)
+/* Delivers messages [from, to) through t (text v) and checks each file
+ * in <dir>/<mdir>/new. */
+static void deliver_all(struct transport *t, const char *mdir, struct many *m, int from, int to,
+                        const char *v)
 {
     struct outcomes o = {0, 0, 0, NULL, ""};
     struct err e;
@@ -360,7 +363,7 @@ static void deliver_all(struct transport *t, struct many *m, int from, int to, c
         char p[256], got[128];
         FILE *f;
         size_t n;
-        snprintf(p, sizeof p, "%s/Maildir-%s/new/%s.postier", dir, v[0] == 'n' ? "n" : "u",
+        snprintf(p, sizeof p, "%s/%s/new/%s.postier", dir, mdir,
                  m->id[i]);
         assert_non_null(f = fopen(p, "rb"));
         n = fread(got, 1, sizeof got, f);
@@ -387,9 +390,9 @@ static void maildir_many_both_ways(void **state)
             setenv("POSTIER_MAILDIR_NAMED", "1", 1);
         snprintf(mdir, sizeof mdir, "%s/Maildir-%c", dir, modes[k][0]);
         assert_int_equal(transport_maildir_new(mdir, &t, &e), 0);
-        deliver_all(t, m, 0, MANY, k ? "named" : "unnamed");
+        deliver_all(t, mdir + strlen(dir) + 1, m, 0, MANY, modes[k]);
         /* sent again (after a crash, say): replaced, not doubled */
-        deliver_all(t, m, 100, 130, k ? "named again" : "unnamed again");
+        deliver_all(t, mdir + strlen(dir) + 1, m, 100, 130, "again");
         transport_free(t);
         snprintf(sub, sizeof sub, "Maildir-%c/new", modes[k][0]);
         assert_int_equal(count_files(sub), MANY);
@@ -425,7 +428,7 @@ static void maildir_out_of_descriptors(void **state)
     low = was;
     low.rlim_cur = (rlim_t)open_fds + 8; /* a handful of files at a time, not 512 */
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-    deliver_all(t, m, 0, 600, "unnamed short of descriptors");
+    deliver_all(t, "Maildir-u", m, 0, 600, "short of descriptors");
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
     transport_free(t);
     assert_int_equal(count_files("Maildir-u/tmp"), 0);
