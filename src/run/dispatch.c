@@ -59,6 +59,7 @@ struct dispatch {
     struct store_pending q; /* which deliveries */
     int sms_as_mail;        /* SMS into a Maildir */
     struct queue ready, waiting, finished;
+    struct queue recorded; /* recorded in the caller's transaction, not yet committed */
     size_t inflight, slots;
     long long after;
     int eof;      /* nothing more to load (until the next commit) */
@@ -229,30 +230,36 @@ static void journal_trim(struct dispatch *d)
     pthread_mutex_unlock(&j->journal_mu);
 }
 
-/* Records the finished outcomes in one transaction, then lets the spool
- * forget what will not be sent again, and requeues what will. */
-static int record_finished(struct dispatch *d, struct err *e)
+/* Writes the rows of the finished outcomes in the current transaction;
+ * they wait in d->recorded for its commit. */
+static int record_rows(struct dispatch *d, struct err *e)
+{
+    struct pending *p;
+    int rc = 0;
+
+    for (p = d->finished.head; !rc && p; p = p->next)
+        rc = record_one(d->j, p, &p->reply, e);
+    if (rc)
+        return rc; /* rolled back by the caller: still finished */
+    while ((p = q_pop(&d->finished)))
+        q_push(&d->recorded, p);
+    return 0;
+}
+
+/* After the commit of the recorded rows: the journal may forget them, the
+ * spool forgets what will not be sent again, and what will is requeued. */
+static void settle(struct dispatch *d)
 {
     struct job *j = d->j;
     struct pending *p;
-    int rc;
 
-    d->last_commit = now_s();
-    if (!d->finished.n)
-        return 0;
-    if ((rc = store_begin(j->s, e)))
-        return rc;
-    for (p = d->finished.head; !rc && p; p = p->next)
-        rc = record_one(j, p, &p->reply, e);
-    if (rc || (rc = store_commit(j->s, e))) {
-        store_rollback(j->s);
-        return rc;
-    }
+    if (!d->recorded.n)
+        return;
     pthread_mutex_lock(&j->journal_mu);
-    j->recorded += (long long)d->finished.n;
+    j->recorded += (long long)d->recorded.n;
     pthread_mutex_unlock(&j->journal_mu);
     journal_trim(d);
-    while ((p = q_pop(&d->finished))) {
+    while ((p = q_pop(&d->recorded))) {
         enum transport_outcome o = p->reply.outcome;
         if (o == TRANSPORT_DEFERRED && p->tries < d->max_tries) {
             double wait = 1.0;
@@ -274,6 +281,39 @@ static int record_finished(struct dispatch *d, struct err *e)
         d->settled++;
         pending_free(p);
     }
+}
+
+/* Rows recorded in a transaction that was rolled back: finished again,
+ * ahead of the others. */
+static void unrecord(struct dispatch *d)
+{
+    if (!d->recorded.n)
+        return;
+    *d->recorded.tail = d->finished.head;
+    if (!d->finished.head)
+        d->finished.tail = d->recorded.tail;
+    d->finished.head = d->recorded.head;
+    d->finished.n += d->recorded.n;
+    q_init(&d->recorded);
+}
+
+/* Records the finished outcomes in one transaction of their own. */
+static int record_finished(struct dispatch *d, struct err *e)
+{
+    struct job *j = d->j;
+    int rc;
+
+    d->last_commit = now_s();
+    if (!d->finished.n)
+        return 0;
+    if ((rc = store_begin(j->s, e)))
+        return rc;
+    if ((rc = record_rows(d, e)) || (rc = store_commit(j->s, e))) {
+        store_rollback(j->s);
+        unrecord(d);
+        return rc;
+    }
+    settle(d);
     return 0;
 }
 
@@ -457,7 +497,7 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
     d->channel = channel;
     d->from = sms ? j->cfg->sms_sender : j->cfg->sender_email;
     d->sms_as_mail = sms && !strcmp(tr->name, "maildir");
-    q_init(&d->ready), q_init(&d->waiting), q_init(&d->finished);
+    q_init(&d->ready), q_init(&d->waiting), q_init(&d->finished), q_init(&d->recorded);
     d->max_tries = smtp ? j->cfg->smtp_max_attempts : sms ? j->cfg->sms_max_attempts : 1;
     d->per_second = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_second : 0, .window = 1};
     d->per_hour = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_hour : 0, .window = 3600};
@@ -517,9 +557,22 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
 
 int dispatch_pump(struct dispatch *d, int committed, struct err *e)
 {
-    if (committed)
+    if (committed) {
+        settle(d); /* what dispatch_record wrote is committed now */
         d->eof = 0; /* a batch was committed: there may be more to load */
+    }
     return turn(d, committed, 0, e);
+}
+
+int dispatch_record(struct dispatch *d, struct err *e)
+{
+    int rc = turn(d, 0, 0, e); /* collects what the transport has finished */
+
+    if (!rc && d->finished.n) {
+        d->last_commit = now_s();
+        rc = record_rows(d, e);
+    }
+    return rc;
 }
 
 int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
@@ -527,6 +580,7 @@ int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
     struct job *j = d->j;
     int rc = 0;
 
+    unrecord(d); /* not settled by a pump: their transaction did not commit */
     d->stopping = d->stopping || !send_all;
     d->eof = !send_all;
     while (!rc) {
@@ -541,7 +595,7 @@ int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
     d->tr->record = NULL;
     /* messages that wait for a backoff stay deferred for the next run */
     j->sum->deferred += (long long)d->waiting.n;
-    q_free(&d->ready), q_free(&d->waiting), q_free(&d->finished);
+    q_free(&d->ready), q_free(&d->waiting), q_free(&d->finished), q_free(&d->recorded);
     free(d->per_second.t);
     free(d->per_hour.t);
     if (!rc && d->fatal.code && send_all)

@@ -74,6 +74,10 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
  * transaction (after a batch's commit): then it also loads the newly
  * queued deliveries and records outcomes. */
 int dispatch_pump(struct dispatch *d, int committed, struct err *e);
+/* Records the outcomes finished so far in the caller's open transaction
+ * (while the spool syncs); the next dispatch_pump(d, 1) takes them as
+ * committed, dispatch_finish without one records them again. */
+int dispatch_record(struct dispatch *d, struct err *e);
 /* send_all: sends everything left (retries included) and records it;
  * else only waits for and records what is in flight.  Frees d.  A failure
  * of the transport is returned when send_all. */

@@ -15,6 +15,9 @@
 #include "util/xalloc.h"
 
 #define DOC_BATCH 200
+/* A batch stops at the document that brings its messages past this (big
+ * attachments): memory holds two batches and a spool segment. */
+#define BATCH_BYTES ((size_t)8 << 20)
 
 void run_count_reason(struct run_summary *sum, const char *reason)
 {
@@ -73,9 +76,82 @@ static const char *consent_of(const struct resolve_rcpt *r)
     return r->contact.v[CF_CONSENTS];
 }
 
+/* A batch of new documents and what was decided for each of their
+ * candidates (the plan): made while the previous batch's spool segment
+ * syncs, written once that batch is committed. */
+enum step_kind { STEP_SKIP, STEP_QUEUE, STEP_FAIL };
+
+struct step {
+    enum step_kind kind;
+    size_t doc;        /* in the batch */
+    size_t res, rcpt;  /* res[res].v[rcpt] */
+    int sms;
+    const char *reason; /* SKIP, FAIL */
+    char spool_name[40], mid[320];
+    struct merge_info info;
+    size_t off, len;   /* QUEUE: the message in text; FAIL: the error */
+};
+
+struct plan {
+    struct store_document d[DOC_BATCH];
+    char *strings[DOC_BATCH][7];
+    size_t n;
+    struct resolve_result *res;
+    size_t nres, ares;
+    struct step *steps;
+    size_t nsteps, asteps;
+    struct buf text; /* the messages and error texts, back to back */
+};
+
+static void plan_reset(struct plan *b)
+{
+    size_t i, k;
+
+    for (i = 0; i < b->n; i++)
+        for (k = 0; k < 7; k++)
+            free(b->strings[i][k]);
+    b->n = 0;
+    for (i = 0; i < b->nres; i++)
+        resolve_release(&b->res[i]);
+    b->nres = b->nsteps = 0;
+    buf_reset(&b->text);
+}
+
+static void plan_free(struct plan *b)
+{
+    plan_reset(b);
+    free(b->res);
+    free(b->steps);
+    buf_release(&b->text);
+    free(b);
+}
+
+static struct step *add_step(struct plan *b, enum step_kind kind, size_t doc, size_t rcpt,
+                             int sms)
+{
+    struct step *st;
+
+    if (b->nsteps == b->asteps) {
+        b->asteps = b->asteps ? 2 * b->asteps : 256;
+        b->steps = xrealloc(b->steps, b->asteps * sizeof *b->steps);
+    }
+    st = &b->steps[b->nsteps++];
+    st->kind = kind;
+    st->doc = doc;
+    st->res = b->nres - 1;
+    st->rcpt = rcpt;
+    st->sms = sms;
+    st->reason = NULL;
+    st->spool_name[0] = st->mid[0] = '\0';
+    st->info = (struct merge_info){{0}, {0}};
+    st->off = st->len = 0;
+    return st;
+}
+
 static int history(struct job *j, const struct store_document *d, const struct resolve_rcpt *r,
                    const char *channel, const char *event, const char *reason, const char *mid,
-                   const struct merge_info *info, const char *reply, struct err *e)
+                   const struct merge_info *info, const char *reply, const char *msg,
+                   size_t len, struct err *e)
 {
     char sha[65];
     struct store_history h = {
@@ -86,8 +162,8 @@ static int history(struct job *j, const struct store_document *d, const struct r
         .template_sha256 = info && info->template_sha256[0] ? info->template_sha256 : NULL,
         .message_id = mid, .reason = reason, .server_reply = reply, .consent = consent_of(r),
     };
-    if (!strcmp(event, "queued")) { /* the rendered message, as spooled and sent */
-        audit_sha256_hex(buf_str(&j->msg), j->msg.len, sha);
+    if (msg) { /* the rendered message, as spooled and sent */
+        audit_sha256_hex(msg, len, sha);
         h.message_sha256 = sha;
     }
     return audit_append(j->s, &h, e);
@@ -123,14 +199,17 @@ static int render(struct job *j, const struct store_document *d, const struct re
     return 0;
 }
 
-/* One recipient of a new document: render, spool, record as queued; or
- * record why not (template failure, SMS too long). */
-static int queue_one(struct job *j, const struct store_document *d, const struct resolve_rcpt *r,
-                     int sms, struct err *e)
+/* Plans one recipient of a new document: rendered, to be spooled and
+ * recorded as queued; or failed (template, SMS too long). */
+static int plan_one(struct job *j, struct plan *b, size_t doc, size_t rcpt, int sms,
+                    struct err *e)
 {
+    const struct store_document *d = &b->d[doc];
+    const struct resolve_rcpt *r = &b->res[b->nres - 1].v[rcpt];
     const char *channel = sms ? "sms" : "email", *state = NULL, *reason;
     struct merge_info info = {{0}, {0}};
     char spool_name[40], mid[320];
+    struct step *st;
     struct err me;
     int rc;
 
@@ -144,30 +223,68 @@ static int queue_one(struct job *j, const struct store_document *d, const struct
         j->sum->failed++;
         run_count_reason(j->sum, reason);
         run_line(j, "%s %s -> %s: FAILED (%s) %s", d->type, d->ref, r->address, reason, me.msg);
-        if (j->o->dry_run)
-            return 0;
-        struct store_delivery dl = {.document_id = d->id, .contact_id = r->contact.id,
-                                    .channel = channel, .address = r->address,
-                                    .message_id = mid, .state = "failed",
-                                    .template_name = info.template_name};
-        if ((rc = store_delivery_add(j->s, &dl, e)))
-            return rc;
-        return history(j, d, r, channel, "failed", reason, mid, &info, me.msg, e);
+        st = add_step(b, STEP_FAIL, doc, rcpt, sms);
+        st->reason = reason;
+        st->off = b->text.len;
+        st->len = strlen(me.msg);
+        buf_add(&b->text, me.msg, st->len + 1);
+    } else {
+        j->sum->queued++;
+        run_line(j, "%s %s -> %s <%s> (%s)", d->type, d->ref, r->display, r->address,
+                 info.template_name);
+        st = add_step(b, STEP_QUEUE, doc, rcpt, sms);
+        st->off = b->text.len;
+        st->len = j->msg.len;
+        buf_add(&b->text, buf_str(&j->msg), j->msg.len);
     }
-    j->sum->queued++;
-    run_line(j, "%s %s -> %s <%s> (%s)", d->type, d->ref, r->display, r->address,
-             info.template_name);
-    if (j->o->dry_run)
+    if (b->text.err)
+        return err_set(e, ERR_TOOBIG, "a batch of messages larger than the buffer");
+    memcpy(st->spool_name, spool_name, sizeof spool_name);
+    memcpy(st->mid, mid, sizeof mid);
+    st->info = info;
+    return 0;
+}
+
+/* Writes one planned step's delivery and, when queued, its spool record. */
+static int apply_delivery(struct job *j, struct plan *b, const struct step *st, struct err *e)
+{
+    const struct store_document *d = &b->d[st->doc];
+    const struct resolve_rcpt *r = &b->res[st->res].v[st->rcpt];
+    struct store_delivery dl = {.document_id = d->id, .channel = st->sms ? "sms" : "email",
+                                .address = r->address, .message_id = st->mid,
+                                .template_name = st->info.template_name};
+    int rc;
+
+    if (st->kind == STEP_SKIP)
         return 0;
-    struct store_delivery dl = {.document_id = d->id,
-                                .contact_id = r->level == RESOLVE_CONTACT ? r->contact.id : 0,
-                                .channel = channel, .address = r->address, .message_id = mid,
-                                .state = "queued", .template_name = info.template_name,
-                                .template_sha256 = info.template_sha256, .consent = consent_of(r)};
-    if ((rc = store_delivery_add(j->s, &dl, e)) ||
-        (rc = spool_write(j->spool, spool_name, dl.id, buf_str(&j->msg), j->msg.len, e)))
+    if (st->kind == STEP_FAIL) {
+        dl.contact_id = r->contact.id;
+        dl.state = "failed";
+        return store_delivery_add(j->s, &dl, e);
+    }
+    dl.contact_id = r->level == RESOLVE_CONTACT ? r->contact.id : 0;
+    dl.state = "queued";
+    dl.template_sha256 = st->info.template_sha256;
+    dl.consent = consent_of(r);
+    if ((rc = store_delivery_add(j->s, &dl, e)))
         return rc;
-    return history(j, d, r, channel, "queued", NULL, mid, &info, NULL, e);
+    return spool_write(j->spool, st->spool_name, dl.id, buf_str(&b->text) + st->off, st->len, e);
+}
+
+/* Writes one planned step's history row. */
+static int apply_history(struct job *j, struct plan *b, const struct step *st, struct err *e)
+{
+    const struct store_document *d = &b->d[st->doc];
+    const struct resolve_rcpt *r = &b->res[st->res].v[st->rcpt];
+    const char *channel = st->sms ? "sms" : "email", *text = buf_str(&b->text) + st->off;
+
+    if (st->kind == STEP_SKIP)
+        return history(j, d, r, channel, "skipped", r->reason, NULL, NULL, NULL, NULL, 0, e);
+    if (st->kind == STEP_FAIL)
+        return history(j, d, r, channel, "failed", st->reason, st->mid, &st->info, text,
+                       NULL, 0, e);
+    return history(j, d, r, channel, "queued", NULL, st->mid, &st->info, NULL, text, st->len,
+                   e);
 }
 
 /* Is the document's type one of [run] sms_types? */
@@ -189,62 +306,43 @@ static int by_sms(struct job *j, const char *type)
     return 0;
 }
 
-/* Resolves d for one channel and queues or skips each candidate. */
-static int process_channel(struct job *j, const struct store_document *d, int sms,
-                           struct err *e)
+/* Resolves document doc for one channel and plans each candidate. */
+static int plan_channel(struct job *j, struct plan *b, size_t doc, int sms, struct err *e)
 {
+    const struct store_document *d = &b->d[doc];
     struct resolve_opts o = j->ropts;
-    struct resolve_result res = {0};
-    const char *channel = sms ? "sms" : "email";
+    struct resolve_result *res;
     size_t i;
     int rc;
 
+    if (b->nres == b->ares) {
+        b->ares = b->ares ? 2 * b->ares : 2 * DOC_BATCH;
+        b->res = xrealloc(b->res, b->ares * sizeof *b->res);
+    }
+    res = &b->res[b->nres++];
+    memset(res, 0, sizeof *res);
     o.sms = sms;
-    rc = resolve_document(j->s, d, &o, &res, e);
-    if (!rc && !res.n)
+    rc = resolve_document(j->s, d, &o, res, e);
+    if (!rc && !res->n)
         run_line(j, "%s %s: nobody to send to%s", d->type, d->ref, sms ? " by SMS" : "");
-    for (i = 0; !rc && i < res.n; i++) {
-        const struct resolve_rcpt *r = &res.v[i];
+    for (i = 0; !rc && i < res->n; i++) {
+        const struct resolve_rcpt *r = &res->v[i];
         if (!r->reason) {
-            rc = queue_one(j, d, r, sms, e);
+            rc = plan_one(j, b, doc, i, sms, e);
             continue;
         }
         j->sum->skipped++;
         run_count_reason(j->sum, r->reason);
         run_line(j, "%s %s: skipped %s%s%s%s (%s)", d->type, d->ref, sms ? "SMS " : "",
                  r->display, r->address[0] ? " " : "", r->address, r->reason);
-        if (!j->o->dry_run)
-            rc = history(j, d, r, channel, "skipped", r->reason, NULL, NULL, NULL, e);
+        add_step(b, STEP_SKIP, doc, i, sms);
     }
-    resolve_release(&res);
     return rc;
 }
-
-static int process_document(struct job *j, const struct store_document *d, const char *now,
-                            struct err *e)
-{
-    int rc;
-
-    j->sum->documents++;
-    rc = process_channel(j, d, 0, e);
-    if (!rc && by_sms(j, d->type))
-        rc = process_channel(j, d, 1, e);
-    if (!rc && !j->o->dry_run)
-        rc = store_document_processed(j->s, d->id, now, e);
-    return rc;
-}
-
-/* A batch of new documents, copied out of the listing so the listing is
- * finished before they are written. */
-struct doc_batch {
-    struct store_document d[DOC_BATCH];
-    char *strings[DOC_BATCH][8];
-    size_t n;
-};
 
 static int collect_doc(void *ctx, const struct store_document *d)
 {
-    struct doc_batch *b = ctx;
+    struct plan *b = ctx;
     struct store_document *x = &b->d[b->n];
     char **s = b->strings[b->n++];
 
@@ -256,18 +354,64 @@ static int collect_doc(void *ctx, const struct store_document *d)
     x->to_level = s[4] = xstrdup(d->to_level);
     x->fields = s[5] = xstrdup(d->fields);
     x->attachment = s[6] = xstrdup(d->attachment);
-    s[7] = NULL;
     return 0;
 }
 
-static void free_batch(struct doc_batch *b)
+/* Reads the next batch of new documents (after *after) and plans them:
+ * reads only, so that it can run while the previous batch syncs. */
+static int plan_batch(struct job *j, struct plan *b, long long *after, struct err *e)
 {
-    size_t i, k;
+    size_t i;
+    int rc;
 
-    for (i = 0; i < b->n; i++)
-        for (k = 0; k < 7; k++)
-            free(b->strings[i][k]);
-    b->n = 0;
+    plan_reset(b);
+    rc = store_document_list(j->s, j->o->type, 1, *after, DOC_BATCH, collect_doc, b, e);
+    if (rc || !b->n)
+        return rc;
+    *after = b->d[b->n - 1].id;
+    for (i = 0; !rc && i < b->n; i++) {
+        j->sum->documents++;
+        rc = plan_channel(j, b, i, 0, e);
+        if (!rc && by_sms(j, b->d[i].type))
+            rc = plan_channel(j, b, i, 1, e);
+        /* earlier batches go out while this one is rendered */
+        if (!rc && j->dispatch)
+            rc = dispatch_pump(j->dispatch, 0, e);
+        if (!rc && j->sms_dispatch)
+            rc = dispatch_pump(j->sms_dispatch, 0, e);
+        if (!rc && b->text.len >= BATCH_BYTES && i + 1 < b->n) { /* the rest next time */
+            for (size_t k = i + 1; k < b->n; k++)
+                for (size_t f = 0; f < 7; f++)
+                    free(b->strings[k][f]);
+            b->n = i + 1;
+            *after = b->d[i].id;
+        }
+    }
+    return rc;
+}
+
+/* Writes a planned batch's deliveries and spool records. */
+static int apply_deliveries(struct job *j, struct plan *b, struct err *e)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; !rc && i < b->nsteps; i++)
+        rc = apply_delivery(j, b, &b->steps[i], e);
+    return rc;
+}
+
+/* Writes a planned batch's history rows and marks its documents processed. */
+static int apply_rest(struct job *j, struct plan *b, const char *now, struct err *e)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; !rc && i < b->nsteps; i++)
+        rc = apply_history(j, b, &b->steps[i], e);
+    for (i = 0; !rc && i < b->n; i++)
+        rc = store_document_processed(j->s, b->d[i].id, now, e);
+    return rc;
 }
 
 static void utc_now(char *out, size_t n)
@@ -279,47 +423,52 @@ static void utc_now(char *out, size_t n)
     strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Batch after batch, in one transaction each: batch k's deliveries are
+ * written and its spool segment synced while the rest of k (history,
+ * documents processed) is written, the outcomes sent so far are recorded
+ * and batch k+1 is planned (resolved, rendered); then k is committed. */
 static int resolve_all(struct job *j, struct err *e)
 {
-    struct doc_batch *b = xcalloc(1, sizeof *b);
+    struct plan *cur = xcalloc(1, sizeof *cur), *next = xcalloc(1, sizeof *next), *t;
     long long after = 0;
     char now[32];
-    size_t i;
     int rc = 0;
 
+    buf_init(&cur->text, 0);
+    buf_init(&next->text, 0);
     utc_now(now, sizeof now);
-    for (;;) {
-        rc = store_document_list(j->s, j->o->type, 1, after, DOC_BATCH, collect_doc, b, e);
-        if (rc || !b->n)
+    do {
+        if ((rc = store_begin(j->s, e)))
             break;
-        after = b->d[b->n - 1].id;
-        if (!(rc = store_begin(j->s, e))) {
-            for (i = 0; !rc && i < b->n; i++) {
-                rc = process_document(j, &b->d[i], now, e);
-                /* earlier batches go out while this one is rendered */
-                if (!rc && j->dispatch)
-                    rc = dispatch_pump(j->dispatch, 0, e);
-                if (!rc && j->sms_dispatch)
-                    rc = dispatch_pump(j->sms_dispatch, 0, e);
-            }
+        if (j->o->dry_run) {
+            rc = plan_batch(j, next, &after, e);
+        } else if (!(rc = apply_deliveries(j, cur, e)) &&
+                   !(rc = spool_commit_start(j->spool, e))) {
             /* messages durable in the queue before the db says queued */
-            if (!rc && !j->o->dry_run)
-                rc = spool_commit(j->spool, e);
-            if (rc || j->o->dry_run)
-                store_rollback(j->s);
-            else
-                rc = store_commit(j->s, e);
+            rc = apply_rest(j, cur, now, e);
             if (!rc && j->dispatch)
-                rc = dispatch_pump(j->dispatch, 1, e);
+                rc = dispatch_record(j->dispatch, e);
             if (!rc && j->sms_dispatch)
-                rc = dispatch_pump(j->sms_dispatch, 1, e);
+                rc = dispatch_record(j->sms_dispatch, e);
+            if (!rc)
+                rc = plan_batch(j, next, &after, e);
+            struct err ce;
+            int crc = spool_commit_finish(j->spool, &ce);
+            if (crc && !rc)
+                rc = crc, *e = ce;
         }
-        free_batch(b);
-        if (rc)
-            break;
-    }
-    free_batch(b);
-    free(b);
+        if (rc || j->o->dry_run)
+            store_rollback(j->s);
+        else
+            rc = store_commit(j->s, e);
+        if (!rc && j->dispatch)
+            rc = dispatch_pump(j->dispatch, 1, e);
+        if (!rc && j->sms_dispatch)
+            rc = dispatch_pump(j->sms_dispatch, 1, e);
+        t = cur, cur = next, next = t;
+    } while (!rc && cur->n);
+    plan_free(cur);
+    plan_free(next);
     return rc;
 }
 

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -54,6 +55,19 @@ struct slot {
     uint32_t seg, idx;
 };
 
+/* A segment being made durable by a thread of its own (spool_commit_start
+ * .. spool_commit_finish), while the caller does other work. */
+struct commit {
+    pthread_t thread;
+    int running;
+    char file[64];
+    struct buf data;
+    struct entry *ent;
+    size_t n;
+    int rc;
+    struct err e;
+};
+
 struct spool {
     char *dir;
     int lock_fd, tmp_fd, queue_fd;
@@ -69,6 +83,7 @@ struct spool {
     int read_fd;        /* the segment last read from (reads go in order) */
     size_t read_seg;
     unsigned long seq;
+    struct commit c;
 };
 
 static int io_err(struct err *e, const char *what, const char *path)
@@ -324,6 +339,10 @@ void spool_close(struct spool *sp)
 {
     if (!sp)
         return;
+    if (sp->c.running == 1) /* started, never finished: recovery judges the file */
+        pthread_join(sp->c.thread, NULL);
+    buf_release(&sp->c.data);
+    free(sp->c.ent);
     if (sp->tmp_fd >= 0)
         close(sp->tmp_fd);
     if (sp->queue_fd >= 0)
@@ -369,15 +388,16 @@ static int write_all(int fd, const char *data, size_t n)
     return 0;
 }
 
-/* Writes the pending buffer as tmp/<file>, durable, then into queue/. */
-static int write_segment(struct spool *sp, const char *file, struct err *e)
+/* Writes data as tmp/<file>, durable, then into queue/ (the folder synced). */
+static int write_segment(const struct spool *sp, const char *file, const struct buf *data,
+                         struct err *e)
 {
     int fd = openat(sp->tmp_fd, file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     int rc = 0;
 
     if (fd < 0)
         return io_err(e, "cannot create spool segment", file);
-    if (write_all(fd, buf_str(&sp->pending), sp->pending.len) || fdatasync(fd))
+    if (write_all(fd, buf_str(data), data->len) || fdatasync(fd))
         rc = io_err(e, "cannot write spool segment", file);
     if (close(fd) && !rc)
         rc = io_err(e, "cannot write spool segment", file);
@@ -390,37 +410,75 @@ static int write_segment(struct spool *sp, const char *file, struct err *e)
     return rc;
 }
 
-int spool_commit(struct spool *sp, struct err *e)
+static void *commit_main(void *arg)
 {
-    char file[64];
-    struct timespec ts;
-    struct entry *ent;
-    char *mem = NULL;
-    size_t n, len;
-    int rc;
+    struct spool *sp = arg;
 
+    sp->c.rc = write_segment(sp, sp->c.file, &sp->c.data, &sp->c.e);
+    return NULL;
+}
+
+int spool_commit_start(struct spool *sp, struct err *e)
+{
+    struct commit *c = &sp->c;
+    struct timespec ts;
+
+    if (c->running)
+        return err_set(e, ERR_INTERNAL, "spool: a commit is already under way");
     if (!sp->pending.len)
         return 0;
     clock_gettime(CLOCK_REALTIME, &ts);
     /* names sort in commit order: recovery replays oldest first */
-    snprintf(file, sizeof file, "%lld.%09ld.%ld.%lu", (long long)ts.tv_sec, ts.tv_nsec,
+    snprintf(c->file, sizeof c->file, "%lld.%09ld.%ld.%lu", (long long)ts.tv_sec, ts.tv_nsec,
              (long)getpid(), ++sp->seq);
-    if ((rc = write_segment(sp, file, e))) {
-        buf_reset(&sp->pending);
-        sp->npend = 0;
-        return rc;
-    }
-    len = sp->pending.len;
-    if (sp->cached + len <= CACHE_MAX) { /* the buffer becomes the cache */
-        mem = sp->pending.data;
-        buf_init(&sp->pending, 0);
-    } else {
-        buf_reset(&sp->pending);
-    }
-    ent = sp->pend, n = sp->npend;
+    c->data = sp->pending;
+    c->ent = sp->pend, c->n = sp->npend;
+    buf_init(&sp->pending, 0);
     sp->pend = NULL, sp->npend = sp->apend = 0;
-    add_segment(sp, file, ent, n, mem, len);
+    c->rc = 0;
+    c->running = 1;
+    if (pthread_create(&c->thread, NULL, commit_main, sp)) {
+        c->running = 0; /* no thread to spare: written here, now */
+        commit_main(sp);
+        c->running = 2;
+    }
     return 0;
+}
+
+int spool_commit_finish(struct spool *sp, struct err *e)
+{
+    struct commit *c = &sp->c;
+    char *mem = NULL;
+    size_t len = c->data.len;
+
+    if (!c->running)
+        return 0;
+    if (c->running == 1)
+        pthread_join(c->thread, NULL);
+    c->running = 0;
+    if (c->rc) {
+        *e = c->e;
+        buf_release(&c->data);
+        free(c->ent);
+        c->ent = NULL;
+        return c->rc;
+    }
+    if (sp->cached + len <= CACHE_MAX) { /* the buffer becomes the cache */
+        mem = c->data.data;
+        buf_init(&c->data, 0);
+    } else {
+        buf_release(&c->data);
+    }
+    add_segment(sp, c->file, c->ent, c->n, mem, len);
+    c->ent = NULL;
+    return 0;
+}
+
+int spool_commit(struct spool *sp, struct err *e)
+{
+    int rc = spool_commit_start(sp, e);
+
+    return rc ? rc : spool_commit_finish(sp, e);
 }
 
 int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *e)

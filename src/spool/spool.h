@@ -30,6 +30,13 @@ int spool_write(struct spool *sp, const char *name, long long tag, const void *d
 /* Writes the batch as one segment file in tmp/, fsyncs it, renames it into
  * queue/ and syncs the folder.  On error the batch is dropped. */
 int spool_commit(struct spool *sp, struct err *e);
+/* spool_commit in two halves, so that the caller works while the disk
+ * syncs: _start hands the batch to a thread of its own (a new batch may
+ * be written at once; ERR_INTERNAL if one is still under way); _finish
+ * waits for it and returns its outcome, as spool_commit would (0 when
+ * nothing was started).  Until _finish, the batch is not readable. */
+int spool_commit_start(struct spool *sp, struct err *e);
+int spool_commit_finish(struct spool *sp, struct err *e);
 /* Appends message name's bytes to out.  ERR_NOTFOUND if absent. */
 int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *e);
 /* Removes message name (its segment file goes with its last message);

@@ -146,6 +146,31 @@ class Run(e2e.PostierCase):
         self.ok('run', '--date', '2026-11-24')
         self.assertEqual(len(os.listdir(os.path.join(self.maildir, 'new'))), len(first) + 1)
 
+    def test_big_attachments_cut_the_batches(self):
+        # 14 invoices of 1 MB each: more than a batch holds in memory (8 MB),
+        # so the run cuts its batches; every one is sent once, whole
+        pdfs = {}
+        rows = ['ref,party_ref,amount,attachment']
+        for k in range(14):
+            pdf = b'%PDF-1.4\n' + os.urandom(1 << 20) + b'\n%%EOF\n'
+            ref = 'B%02d' % k
+            pdfs[ref] = pdf
+            rows.append('%s,C2,%d,%s' % (ref, k + 1, self.write(os.path.join('docs', ref + '.pdf'), pdf)))
+        self.ok('documents', 'import', self.write('big.csv', '\n'.join(rows) + '\n'),
+                '--type', 'invoice')
+        self.ok('run', '--date', '2026-11-23')
+        got = {}
+        for msg in self.messages()['accounts@harbour.example']:
+            for a in msg.iter_attachments():
+                got[a.get_filename()] = a.get_content()
+        self.assertEqual(sorted(got), sorted(r + '.pdf' for r in pdfs))
+        for ref, pdf in pdfs.items():
+            self.assertEqual(got[ref + '.pdf'], pdf, ref)
+        self.assertEqual(os.listdir(self.path('spool', 'queue')), [])
+        self.assertEqual(self.sql("SELECT count(*) FROM delivery WHERE state = 'sent' AND "
+                                  "address = 'accounts@harbour.example'")[0][0], 15)
+        self.ok('history', 'verify')
+
     def test_dry_run_writes_nothing(self):
         before = self.sql('SELECT count(*) FROM history')[0][0]
         r = self.ok('run', '--dry-run', '--date', '2026-11-23')

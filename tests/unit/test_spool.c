@@ -227,6 +227,67 @@ static void rewrite_in_one_segment(void **state)
     spool_close(sp);
 }
 
+static int absent(struct spool *sp, const char *name)
+{
+    struct buf b;
+    struct err e;
+    int rc;
+
+    buf_init(&b, 0);
+    rc = spool_read(sp, name, &b, &e);
+    buf_release(&b);
+    return rc == ERR_NOTFOUND;
+}
+
+/* A commit in two halves: the next batch is written while the first
+ * syncs; nothing of the batch is readable before _finish; a second start
+ * while one is under way is refused; one started and never finished is in
+ * the queue for the next open to judge; one that cannot be written fails
+ * at _finish and leaves the queue as it was. */
+static void commit_in_two_halves(void **state)
+{
+    char sdir[128], p[192];
+    struct spool *sp;
+    struct err e;
+    int n = 0;
+
+    (void)state;
+    snprintf(sdir, sizeof sdir, "%s/spool5", dir);
+    assert_int_equal(spool_open(sdir, &sp, &e), 0);
+    assert_int_equal(spool_commit_start(sp, &e), 0); /* nothing pending: nothing to do */
+    assert_int_equal(spool_commit_finish(sp, &e), 0);
+    assert_int_equal(count_files("spool5/queue"), 0);
+    assert_int_equal(spool_write(sp, "m1", 1, "one", 3, &e), 0);
+    assert_int_equal(spool_write(sp, "m2", 2, "two", 3, &e), 0);
+    assert_int_equal(spool_commit_start(sp, &e), 0);
+    assert_int_equal(spool_write(sp, "m3", 3, "three", 5, &e), 0); /* the next batch */
+    assert_int_equal(spool_commit_start(sp, &e), ERR_INTERNAL);
+    assert_true(absent(sp, "m1"));
+    assert_int_equal(spool_commit_finish(sp, &e), 0);
+    assert_int_equal(spool_commit_finish(sp, &e), 0); /* nothing under way */
+    read_back(sp, "m1", "one");
+    read_back(sp, "m2", "two");
+    assert_true(absent(sp, "m3"));
+    assert_int_equal(count_files("spool5/queue"), 1);
+    assert_int_equal(count_files("spool5/tmp"), 0);
+    assert_int_equal(spool_commit_start(sp, &e), 0);
+    spool_close(sp); /* never finished: the segment is whole, in queue/ */
+    assert_int_equal(spool_open(sdir, &sp, &e), 0);
+    assert_int_equal(spool_list(sp, count_cb, &n, &e), 0);
+    assert_int_equal(n, 3);
+    read_back(sp, "m3", "three");
+    /* tmp/ gone under the open spool: the commit fails at _finish */
+    snprintf(p, sizeof p, "%s/tmp", sdir);
+    assert_int_equal(rmdir(p), 0);
+    assert_int_equal(spool_write(sp, "m4", 4, "four", 4, &e), 0);
+    assert_int_equal(spool_commit_start(sp, &e), 0);
+    assert_int_equal(spool_commit_finish(sp, &e), ERR_IO);
+    assert_non_null(strstr(e.msg, "spool segment"));
+    assert_true(absent(sp, "m4"));
+    assert_int_equal(count_files("spool5/queue"), 2);
+    spool_close(sp);
+}
+
 static void garbage_in_queue_is_dropped(void **state)
 {
     char sdir[128], p[192];
@@ -523,6 +584,7 @@ int main(void)
         cmocka_unit_test(batches_segments_and_reopen),
         cmocka_unit_test(many_segments_and_rewrites),
         cmocka_unit_test(rewrite_in_one_segment),
+        cmocka_unit_test(commit_in_two_halves),
         cmocka_unit_test(garbage_in_queue_is_dropped),
         cmocka_unit_test(maildir_delivery),
         cmocka_unit_test(maildir_many_both_ways),
