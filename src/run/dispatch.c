@@ -60,6 +60,7 @@ struct dispatch {
     int sms_as_mail;        /* SMS into a Maildir */
     struct queue ready, waiting, finished;
     struct queue recorded; /* recorded in the caller's transaction, not yet committed */
+    int batched; /* the caller records outcomes in its transactions (dispatch_record) */
     size_t inflight, slots;
     long long after;
     int eof;      /* nothing more to load (until the next commit) */
@@ -548,7 +549,7 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
         nanosleep(&ts, NULL);
     }
     now = now_s();
-    if (committed && d->finished.n &&
+    if (committed && d->finished.n && !d->batched &&
         (d->finished.n >= RECORD_BATCH || now - d->last_commit >= RECORD_EVERY || !d->inflight))
         rc = record_finished(d, e);
     progress(d, now, 0);
@@ -568,6 +569,8 @@ int dispatch_record(struct dispatch *d, struct err *e)
 {
     int rc = turn(d, 0, 0, e); /* collects what the transport has finished */
 
+    d->batched = 1; /* no transaction of their own until dispatch_finish */
+
     if (!rc && d->finished.n) {
         d->last_commit = now_s();
         rc = record_rows(d, e);
@@ -581,6 +584,7 @@ int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
     int rc = 0;
 
     unrecord(d); /* not settled by a pump: their transaction did not commit */
+    d->batched = 0;
     d->stopping = d->stopping || !send_all;
     d->eof = !send_all;
     while (!rc) {

@@ -76,7 +76,9 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
 int dispatch_pump(struct dispatch *d, int committed, struct err *e);
 /* Records the outcomes finished so far in the caller's open transaction
  * (while the spool syncs); the next dispatch_pump(d, 1) takes them as
- * committed, dispatch_finish without one records them again. */
+ * committed, dispatch_finish without one records them again.  From the
+ * first call on, pumps record nothing in transactions of their own: the
+ * caller's next batch does, until dispatch_finish. */
 int dispatch_record(struct dispatch *d, struct err *e);
 /* send_all: sends everything left (retries included) and records it;
  * else only waits for and records what is in flight.  Frees d.  A failure

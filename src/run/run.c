@@ -424,9 +424,9 @@ static void utc_now(char *out, size_t n)
 }
 
 /* Batch after batch, in one transaction each: batch k's deliveries are
- * written and its spool segment synced while the rest of k (history,
- * documents processed) is written, the outcomes sent so far are recorded
- * and batch k+1 is planned (resolved, rendered); then k is committed. */
+ * written and its spool segment synced while the outcomes sent so far are
+ * recorded, the rest of k (history, documents processed) is written and
+ * batch k+1 is planned (resolved, rendered); then k is committed. */
 static int resolve_all(struct job *j, struct err *e)
 {
     struct plan *cur = xcalloc(1, sizeof *cur), *next = xcalloc(1, sizeof *next), *t;
@@ -445,11 +445,12 @@ static int resolve_all(struct job *j, struct err *e)
         } else if (!(rc = apply_deliveries(j, cur, e)) &&
                    !(rc = spool_commit_start(j->spool, e))) {
             /* messages durable in the queue before the db says queued */
-            rc = apply_rest(j, cur, now, e);
-            if (!rc && j->dispatch)
+            if (j->dispatch)
                 rc = dispatch_record(j->dispatch, e);
             if (!rc && j->sms_dispatch)
                 rc = dispatch_record(j->sms_dispatch, e);
+            if (!rc)
+                rc = apply_rest(j, cur, now, e);
             if (!rc)
                 rc = plan_batch(j, next, &after, e);
             struct err ce;

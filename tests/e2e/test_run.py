@@ -171,6 +171,48 @@ class Run(e2e.PostierCase):
                                   "address = 'accounts@harbour.example'")[0][0], 15)
         self.ok('history', 'verify')
 
+    def test_batch_that_fails_after_recording_sends(self):
+        # 1,000 invoices: batches of 200.  A batch's transaction also records
+        # the outcomes sent since the last one (before its own history rows);
+        # a trigger makes the first such batch past the first fail and roll
+        # back.  Those outcomes are recorded again on the way out: every
+        # delivered file has exactly one 'sent' row, and the next run sends
+        # the rest, none twice.
+        rows = ['ref,party_ref,amount'] + ['X%04d,C2,%d' % (k, k + 1) for k in range(1000)]
+        self.ok('documents', 'import', self.write('many.csv', '\n'.join(rows) + '\n'),
+                '--type', 'invoice')
+        # the row before this batch's first 'queued' row is a 'sent' one:
+        # outcomes were recorded in this transaction
+        self.sql("CREATE TRIGGER boom BEFORE UPDATE OF processed_at ON document "
+                 "WHEN NEW.ref >= 'X0200' AND (SELECT event FROM history WHERE id = "
+                 " (SELECT min(h.id) FROM history h JOIN document d ON d.ref = h.document_ref "
+                 "  AND d.type = h.document_type WHERE h.event = 'queued' "
+                 "  AND d.processed_at IS NULL) - 1) = 'sent' "
+                 "BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        r = self.run_postier('run', '--date', '2026-11-23')
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn('boom', r.err)
+
+        def check():
+            files = {n.split('.')[0] for n in os.listdir(os.path.join(self.maildir, 'new'))}
+            sent = self.sql("SELECT message_id, count(*) FROM history WHERE event = 'sent' "
+                            "GROUP BY message_id")
+            for mid, n in sent:
+                self.assertEqual(n, 1, mid)
+            self.assertEqual({mid[1:].split('@')[0] for mid, _ in sent}, files)
+            self.assertEqual(self.sql("SELECT count(*) FROM delivery WHERE state = 'sent'")[0][0],
+                             len(files))
+            return len(files)
+        first = check()
+        self.assertGreater(first, 0)
+        self.ok('history', 'verify')
+        self.sql('DROP TRIGGER boom')
+        self.ok('run', '--date', '2026-11-23')
+        self.assertEqual(check(), 1008)  # the 1,000 and the 8 of the book
+        self.assertEqual(self.sql("SELECT count(*) FROM document WHERE processed_at IS NULL")[0][0], 0)
+        self.assertEqual(os.listdir(self.path('spool', 'queue')), [])
+        self.ok('history', 'verify')
+
     def test_dry_run_writes_nothing(self):
         before = self.sql('SELECT count(*) FROM history')[0][0]
         r = self.ok('run', '--dry-run', '--date', '2026-11-23')
