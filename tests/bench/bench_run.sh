@@ -6,14 +6,28 @@
 # Prints messages/s for resolve+render+spool+deliver+record and peak RSS,
 # then the Maildir writer alone (bench_transport: the same number of
 # files, nothing rendered or recorded).  BENCH_DIR: where to work
-# (default /tmp; /dev/shm takes the disk out of the figure).
+# (default /tmp; /dev/shm takes the disk out of the figure).  BENCH_FRESH=1
+# (root): works on a new ext4 file system (a loop device over an image in
+# BENCH_DIR), so that earlier runs' deleted files do not slow this one down.
 set -euo pipefail
 postier=$(realpath "$1")
 parties=${2:-50000}
 docs=${3:-100000}
 src=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d "${BENCH_DIR:-/tmp}/postier-bench-run-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+if [ "${BENCH_FRESH:-0}" = 1 ]; then
+    img=$(mktemp "${BENCH_DIR:-/tmp}/postier-bench-fs-XXXXXX")
+    mnt=$(mktemp -d)
+    truncate -s 8G "$img"
+    mkfs.ext4 -q -F -N 1000000 "$img"
+    dev=$(losetup -f --show --direct-io=on "$img")
+    mount "$dev" "$mnt"
+    work="$mnt/work"
+    mkdir "$work"
+    trap 'umount "$mnt"; losetup -d "$dev" 2>/dev/null; rm -rf "$img" "$mnt"' EXIT
+else
+    work=$(mktemp -d "${BENCH_DIR:-/tmp}/postier-bench-run-XXXXXX")
+    trap 'rm -rf "$work"' EXIT
+fi
 cfg="$work/config/postier.ini"
 
 /usr/bin/python3 "$src/tests/bench/gen_run.py" "$parties" "$docs" "$work/data"
