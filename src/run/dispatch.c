@@ -33,6 +33,7 @@ struct pending {
     char *campaign;
     char spool[40];
     char msg_sha[65]; /* SHA-256 of the bytes handed to the transport, or "" */
+    int journaled;    /* this attempt's outcome has its journal line */
     struct buf data; /* the message, while in flight */
     struct transport_reply reply;
     struct pending *next;
@@ -205,7 +206,7 @@ static void journal_hook(void *ctx, const char *id, void *cookie,
                          const struct transport_reply *r)
 {
     struct dispatch *d = ctx;
-    const struct pending *p = cookie; /* not touched by the main thread while in flight */
+    struct pending *p = cookie; /* not touched by the main thread while in flight */
     char line[600];
 
     snprintf(line, sizeof line, "=%lld\t%s\t%c\t%d\t%d\t%s\t%s", p->id, id,
@@ -214,6 +215,7 @@ static void journal_hook(void *ctx, const char *id, void *cookie,
     for (char *c = line; *c; c++)
         if (*c == '\n' || *c == '\r')
             *c = ' ';
+    p->journaled = 1; /* (the main thread reads it once the outcome is reported) */
     pthread_mutex_lock(&d->j->journal_mu);
     d->j->journaled++; /* counted first: a clear never drops an unrecorded line */
     journal_append(d->j->journal, line);
@@ -254,14 +256,19 @@ static void settle(struct dispatch *d)
     struct job *j = d->j;
     struct pending *p;
 
+    long long lines = 0;
+
     if (!d->recorded.n)
         return;
+    for (p = d->recorded.head; p; p = p->next) /* (refused ones have no line) */
+        lines += p->journaled;
     pthread_mutex_lock(&j->journal_mu);
-    j->recorded += (long long)d->recorded.n;
+    j->recorded += lines;
     pthread_mutex_unlock(&j->journal_mu);
     journal_trim(d);
     while ((p = q_pop(&d->recorded))) {
         enum transport_outcome o = p->reply.outcome;
+        p->journaled = 0;
         if (o == TRANSPORT_DEFERRED && p->tries < d->max_tries) {
             double wait = 1.0;
             for (int i = 1; i < p->tries && wait < BACKOFF_MAX; i++)
@@ -554,6 +561,11 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
         rc = record_finished(d, e);
     progress(d, now, 0);
     return rc;
+}
+
+void dispatch_committed(struct dispatch *d)
+{
+    settle(d);
 }
 
 int dispatch_pump(struct dispatch *d, int committed, struct err *e)

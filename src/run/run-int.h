@@ -71,9 +71,13 @@ struct dispatch;
 int dispatch_new(struct job *j, struct transport *tr, const char *channel,
                  struct dispatch **out, struct err *e);
 /* Moves the queue along without waiting.  committed = 1 only outside a
- * transaction (after a batch's commit): then it also loads the newly
- * queued deliveries and records outcomes. */
+ * transaction (after a batch's commit): then it also settles what
+ * dispatch_record wrote, loads the newly queued deliveries and, unless
+ * dispatch_record is in use, records outcomes. */
 int dispatch_pump(struct dispatch *d, int committed, struct err *e);
+/* The caller's transaction holding what dispatch_record wrote committed:
+ * settles it (as dispatch_pump(d, 1) would first), and cannot fail. */
+void dispatch_committed(struct dispatch *d);
 /* Records the outcomes finished so far in the caller's open transaction
  * (while the spool syncs); the next dispatch_pump(d, 1) takes them as
  * committed, dispatch_finish without one records them again.  From the

@@ -16,7 +16,8 @@
 
 #define DOC_BATCH 200
 /* A batch stops at the document that brings its messages past this (big
- * attachments): memory holds two batches and a spool segment. */
+ * attachments): memory holds two batches, the segment being synced and
+ * the spool's cache of committed segments (spool.c CACHE_MAX). */
 #define BATCH_BYTES ((size_t)8 << 20)
 
 void run_count_reason(struct run_summary *sum, const char *reason)
@@ -444,7 +445,7 @@ static int resolve_all(struct job *j, struct err *e)
             rc = plan_batch(j, next, &after, e);
         } else if (!(rc = apply_deliveries(j, cur, e)) &&
                    !(rc = spool_commit_start(j->spool, e))) {
-            /* messages durable in the queue before the db says queued */
+            /* while the segment syncs: */
             if (j->dispatch)
                 rc = dispatch_record(j->dispatch, e);
             if (!rc && j->sms_dispatch)
@@ -453,15 +454,18 @@ static int resolve_all(struct job *j, struct err *e)
                 rc = apply_rest(j, cur, now, e);
             if (!rc)
                 rc = plan_batch(j, next, &after, e);
+            /* messages durable in the queue before the db says queued */
             struct err ce;
             int crc = spool_commit_finish(j->spool, &ce);
             if (crc && !rc)
                 rc = crc, *e = ce;
         }
-        if (rc || j->o->dry_run)
+        if (rc || j->o->dry_run || (rc = store_commit(j->s, e)))
             store_rollback(j->s);
-        else
-            rc = store_commit(j->s, e);
+        if (!rc && j->dispatch) /* both settled before either may fail */
+            dispatch_committed(j->dispatch);
+        if (!rc && j->sms_dispatch)
+            dispatch_committed(j->sms_dispatch);
         if (!rc && j->dispatch)
             rc = dispatch_pump(j->dispatch, 1, e);
         if (!rc && j->sms_dispatch)

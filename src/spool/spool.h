@@ -24,7 +24,7 @@ void spool_close(struct spool *sp);
 /* Adds message name (at most 64 characters, no space, '/' or newline) to
  * the batch being built, with the caller's key for it (tag, > 0, or 0 for
  * none: the delivery's id), given back by spool_list.  Nothing is in the
- * queue until spool_commit. */
+ * queue until spool_commit (or spool_commit_finish). */
 int spool_write(struct spool *sp, const char *name, long long tag, const void *data, size_t n,
                 struct err *e);
 /* Writes the batch as one segment file in tmp/, fsyncs it, renames it into

@@ -17,13 +17,14 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 if [ "${BENCH_FRESH:-0}" = 1 ]; then
     img=$(mktemp "${BENCH_DIR:-/tmp}/postier-bench-fs-XXXXXX")
     mnt=$(mktemp -d)
+    dev=""
+    trap 'umount "$mnt" 2>/dev/null; [ -z "$dev" ] || losetup -d "$dev" 2>/dev/null; rm -rf "$img" "$mnt"' EXIT
     truncate -s 8G "$img"
     mkfs.ext4 -q -F -N 1000000 "$img"
     dev=$(losetup -f --show --direct-io=on "$img")
     mount "$dev" "$mnt"
     work="$mnt/work"
     mkdir "$work"
-    trap 'umount "$mnt"; losetup -d "$dev" 2>/dev/null; rm -rf "$img" "$mnt"' EXIT
 else
     work=$(mktemp -d "${BENCH_DIR:-/tmp}/postier-bench-run-XXXXXX")
     trap 'rm -rf "$work"' EXIT

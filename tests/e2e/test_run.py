@@ -158,7 +158,14 @@ class Run(e2e.PostierCase):
             rows.append('%s,C2,%d,%s' % (ref, k + 1, self.write(os.path.join('docs', ref + '.pdf'), pdf)))
         self.ok('documents', 'import', self.write('big.csv', '\n'.join(rows) + '\n'),
                 '--type', 'invoice')
+        # each batch marks its documents processed after writing its
+        # deliveries: the delivery count seen then tells the batches apart
+        self.sql('CREATE TABLE cutlog (n INTEGER)')
+        self.sql("CREATE TRIGGER cut AFTER UPDATE OF processed_at ON document "
+                 "WHEN NEW.ref LIKE 'B%' BEGIN "
+                 "INSERT INTO cutlog VALUES ((SELECT count(*) FROM delivery)); END")
         self.ok('run', '--date', '2026-11-23')
+        self.assertGreaterEqual(self.sql('SELECT count(DISTINCT n) FROM cutlog')[0][0], 2)
         got = {}
         for msg in self.messages()['accounts@harbour.example']:
             for a in msg.iter_attachments():
@@ -174,8 +181,8 @@ class Run(e2e.PostierCase):
     def test_batch_that_fails_after_recording_sends(self):
         # 1,000 invoices: batches of 200.  A batch's transaction also records
         # the outcomes sent since the last one (before its own history rows);
-        # a trigger makes the first such batch past the first fail and roll
-        # back.  Those outcomes are recorded again on the way out: every
+        # a trigger on a batch's first document processed makes the first
+        # such batch from the third on fail and roll back.  Those outcomes are recorded again on the way out: every
         # delivered file has exactly one 'sent' row, and the next run sends
         # the rest, none twice.
         rows = ['ref,party_ref,amount'] + ['X%04d,C2,%d' % (k, k + 1) for k in range(1000)]
