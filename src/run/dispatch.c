@@ -255,7 +255,6 @@ static void settle(struct dispatch *d)
 {
     struct job *j = d->j;
     struct pending *p;
-
     long long lines = 0;
 
     if (!d->recorded.n)
@@ -570,10 +569,8 @@ void dispatch_committed(struct dispatch *d)
 
 int dispatch_pump(struct dispatch *d, int committed, struct err *e)
 {
-    if (committed) {
-        settle(d); /* what dispatch_record wrote is committed now */
+    if (committed)
         d->eof = 0; /* a batch was committed: there may be more to load */
-    }
     return turn(d, committed, 0, e);
 }
 
@@ -582,12 +579,7 @@ int dispatch_record(struct dispatch *d, struct err *e)
     int rc = turn(d, 0, 0, e); /* collects what the transport has finished */
 
     d->batched = 1; /* no transaction of their own until dispatch_finish */
-
-    if (!rc && d->finished.n) {
-        d->last_commit = now_s();
-        rc = record_rows(d, e);
-    }
-    return rc;
+    return rc ? rc : record_rows(d, e);
 }
 
 int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
@@ -595,7 +587,7 @@ int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
     struct job *j = d->j;
     int rc = 0;
 
-    unrecord(d); /* not settled by a pump: their transaction did not commit */
+    unrecord(d); /* never settled: their transaction did not commit */
     d->batched = 0;
     d->stopping = d->stopping || !send_all;
     d->eof = !send_all;

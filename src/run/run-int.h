@@ -71,19 +71,19 @@ struct dispatch;
 int dispatch_new(struct job *j, struct transport *tr, const char *channel,
                  struct dispatch **out, struct err *e);
 /* Moves the queue along without waiting.  committed = 1 only outside a
- * transaction (after a batch's commit): then it also settles what
- * dispatch_record wrote, loads the newly queued deliveries and, unless
- * dispatch_record is in use, records outcomes. */
+ * transaction (after a batch's commit): then it also loads the newly
+ * queued deliveries and, unless dispatch_record is in use, records
+ * outcomes. */
 int dispatch_pump(struct dispatch *d, int committed, struct err *e);
-/* The caller's transaction holding what dispatch_record wrote committed:
- * settles it (as dispatch_pump(d, 1) would first), and cannot fail. */
-void dispatch_committed(struct dispatch *d);
 /* Records the outcomes finished so far in the caller's open transaction
- * (while the spool syncs); the next dispatch_pump(d, 1) takes them as
- * committed, dispatch_finish without one records them again.  From the
- * first call on, pumps record nothing in transactions of their own: the
+ * (while the spool syncs); once it commits, dispatch_committed settles
+ * them; dispatch_finish without that records them again.  From the first
+ * call on, pumps record nothing in transactions of their own: the
  * caller's next batch does, until dispatch_finish. */
 int dispatch_record(struct dispatch *d, struct err *e);
+/* The caller's transaction holding what dispatch_record wrote committed:
+ * the journal may forget it, the spool drops what is done, retries wait. */
+void dispatch_committed(struct dispatch *d);
 /* send_all: sends everything left (retries included) and records it;
  * else only waits for and records what is in flight.  Frees d.  A failure
  * of the transport is returned when send_all. */

@@ -93,9 +93,11 @@ struct step {
     size_t off, len;   /* QUEUE: the message in text; FAIL: the error */
 };
 
+#define DOC_STRINGS 7 /* the strings of a store_document, copied */
+
 struct plan {
     struct store_document d[DOC_BATCH];
-    char *strings[DOC_BATCH][7];
+    char *strings[DOC_BATCH][DOC_STRINGS];
     size_t n;
     struct resolve_result *res;
     size_t nres, ares;
@@ -104,14 +106,20 @@ struct plan {
     struct buf text; /* the messages and error texts, back to back */
 };
 
+/* Drops the documents from the n-th on. */
+static void drop_docs(struct plan *b, size_t n)
+{
+    for (size_t i = n; i < b->n; i++)
+        for (size_t k = 0; k < DOC_STRINGS; k++)
+            free(b->strings[i][k]);
+    b->n = n;
+}
+
 static void plan_reset(struct plan *b)
 {
-    size_t i, k;
+    size_t i;
 
-    for (i = 0; i < b->n; i++)
-        for (k = 0; k < 7; k++)
-            free(b->strings[i][k]);
-    b->n = 0;
+    drop_docs(b, 0);
     for (i = 0; i < b->nres; i++)
         resolve_release(&b->res[i]);
     b->nres = b->nsteps = 0;
@@ -137,15 +145,7 @@ static struct step *add_step(struct plan *b, enum step_kind kind, size_t doc, si
         b->steps = xrealloc(b->steps, b->asteps * sizeof *b->steps);
     }
     st = &b->steps[b->nsteps++];
-    st->kind = kind;
-    st->doc = doc;
-    st->res = b->nres - 1;
-    st->rcpt = rcpt;
-    st->sms = sms;
-    st->reason = NULL;
-    st->spool_name[0] = st->mid[0] = '\0';
-    st->info = (struct merge_info){{0}, {0}};
-    st->off = st->len = 0;
+    *st = (struct step){.kind = kind, .doc = doc, .res = b->nres - 1, .rcpt = rcpt, .sms = sms};
     return st;
 }
 
@@ -381,10 +381,7 @@ static int plan_batch(struct job *j, struct plan *b, long long *after, struct er
         if (!rc && j->sms_dispatch)
             rc = dispatch_pump(j->sms_dispatch, 0, e);
         if (!rc && b->text.len >= BATCH_BYTES && i + 1 < b->n) { /* the rest next time */
-            for (size_t k = i + 1; k < b->n; k++)
-                for (size_t f = 0; f < 7; f++)
-                    free(b->strings[k][f]);
-            b->n = i + 1;
+            drop_docs(b, i + 1);
             *after = b->d[i].id;
         }
     }
@@ -462,7 +459,7 @@ static int resolve_all(struct job *j, struct err *e)
         }
         if (rc || j->o->dry_run || (rc = store_commit(j->s, e)))
             store_rollback(j->s);
-        if (!rc && j->dispatch) /* both settled before either may fail */
+        if (!rc && j->dispatch) /* both settled before either pump may fail */
             dispatch_committed(j->dispatch);
         if (!rc && j->sms_dispatch)
             dispatch_committed(j->sms_dispatch);
