@@ -22,6 +22,9 @@
 #define RECORD_BATCH 500   /* outcomes recorded per transaction, at most */
 #define RECORD_EVERY 0.25  /* seconds between transactions, at most */
 #define BACKOFF_MAX 60.0   /* seconds */
+/* Bytes of messages in flight, at most (besides the transport's slots):
+ * thousands of slots hold little text, but not thousands of attachments. */
+#define INFLIGHT_BYTES ((size_t)64 << 20)
 
 struct pending {
     long long id, contact_id;
@@ -63,6 +66,7 @@ struct dispatch {
     struct queue recorded; /* recorded in the caller's transaction, not yet committed */
     int batched; /* the caller records outcomes in its transactions (dispatch_record) */
     size_t inflight, slots;
+    size_t inflight_bytes;
     long long after;
     int eof;      /* nothing more to load (until the next commit) */
     int stopping; /* the run failed: only drain what is in flight */
@@ -330,6 +334,7 @@ static void on_done(void *ctx, void *cookie, const struct transport_reply *r)
     struct pending *p = cookie;
 
     d->inflight--;
+    d->inflight_bytes -= p->data.len;
     buf_release(&p->data);
     buf_init(&p->data, 0);
     p->reply = *r;
@@ -434,7 +439,8 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             *wake = p->not_before;
         pp = &p->next;
     }
-    while (d->inflight < d->slots && d->ready.head) {
+    while (d->inflight < d->slots && d->ready.head &&
+           (!d->inflight || d->inflight_bytes < INFLIGHT_BYTES)) {
         double at = rate_next(&d->per_second), h = rate_next(&d->per_hour);
         struct transport_msg m;
         int rc;
@@ -473,6 +479,7 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             return rc;
         }
         d->inflight++;
+        d->inflight_bytes += p->data.len;
         rate_take(&d->per_second, now - d->t0);
         rate_take(&d->per_hour, now - d->t0);
     }

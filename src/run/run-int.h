@@ -43,8 +43,6 @@ void run_job_release(struct job *j);
 
 /* Counts one skipped or failed message under its reason code. */
 void run_count_reason(struct run_summary *sum, const char *reason);
-/* One line for the caller (dry-run decisions), printf-style. */
-void run_line(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Opens j->tr (the [email] transport) and, when [sms] has one, j->sms_tr. */
 int run_open_transports(struct job *j, struct err *e);

@@ -6,6 +6,7 @@
  * not know as pending (their documents are still new: they are resolved
  * again).  At-least-once only for messages sent but not yet recorded. */
 #include <ctype.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "audit/audit.h"
@@ -15,46 +16,43 @@
 #include "util/xalloc.h"
 
 #define DOC_BATCH 200
-/* A batch stops at the document that brings its messages past this (big
- * attachments): memory holds two batches, the segment being synced and
- * the spool's cache of committed segments (spool.c CACHE_MAX). */
+/* A plan stops at the document that brings its messages past this (big
+ * attachments), and so does a transaction: memory holds three plans (one
+ * being written, one ready, one being made), the segment being written
+ * and the spool's cache of committed segments (spool.c CACHE_MAX). */
 #define BATCH_BYTES ((size_t)8 << 20)
+/* Plans per transaction, at most: each transaction waits for one sync of
+ * its spool segment. */
+#define COMMIT_PLANS 4
+/* Plans made ahead, at most: the planner goes on while a segment syncs. */
+#define READY_MAX 4
 
-void run_count_reason(struct run_summary *sum, const char *reason)
+static void count_reason(struct run_summary *sum, const char *reason, long long n)
 {
     size_t i;
 
     for (i = 0; i < sum->nreasons; i++)
         if (!strcmp(sum->reasons[i].reason, reason)) {
-            sum->reasons[i].n++;
+            sum->reasons[i].n += n;
             return;
         }
     if (sum->nreasons < RUN_MAX_REASONS) {
         snprintf(sum->reasons[i].reason, sizeof sum->reasons[i].reason, "%s", reason);
-        sum->reasons[i].n = 1;
+        sum->reasons[i].n = n;
         sum->nreasons++;
     }
 }
 
-void run_line(struct job *j, const char *fmt, ...)
+void run_count_reason(struct run_summary *sum, const char *reason)
 {
-    struct buf b;
-    va_list ap;
-
-    if (!j->o->on_line)
-        return;
-    buf_init(&b, 0);
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    j->o->on_line(j->o->ctx, buf_str(&b));
-    buf_release(&b);
+    count_reason(sum, reason, 1);
 }
 
 /* Stable Message-ID and spool name for (document, address, channel):
  * a resend is recognisable (SPEC §4). */
-static void message_id(struct job *j, const struct store_document *d, const char *address,
-                       const char *channel, char *spool_name, char *mid, size_t n)
+static void message_id(const struct job *j, const struct store_document *d,
+                       const char *address, const char *channel, char *spool_name, char *mid,
+                       size_t n)
 {
     char hex[65];
     struct buf key;
@@ -78,8 +76,8 @@ static const char *consent_of(const struct resolve_rcpt *r)
 }
 
 /* A batch of new documents and what was decided for each of their
- * candidates (the plan): made while the previous batch's spool segment
- * syncs, written once that batch is committed. */
+ * candidates (the plan): made by the planner thread while the previous
+ * batches are written and committed. */
 enum step_kind { STEP_SKIP, STEP_QUEUE, STEP_FAIL };
 
 struct step {
@@ -89,6 +87,7 @@ struct step {
     int sms;
     const char *reason; /* SKIP, FAIL */
     char spool_name[40], mid[320];
+    char msg_sha[65];  /* QUEUE: SHA-256 of the message, as spooled and sent */
     struct merge_info info;
     size_t off, len;   /* QUEUE: the message in text; FAIL: the error */
 };
@@ -104,7 +103,48 @@ struct plan {
     struct step *steps;
     size_t nsteps, asteps;
     struct buf text; /* the messages and error texts, back to back */
+    struct run_summary sum; /* what planning counted */
+    struct buf lines;       /* dry-run lines, each ending in NUL */
+    struct plan *next;      /* in the planner's lists */
 };
+
+/* The planner: a thread with a connection and a merge of its own plans
+ * batch after batch (reads only, of committed data: the documents come in
+ * id order, each batch after the last one planned) while the caller
+ * writes and commits the earlier ones.  One plan at most waits to be
+ * taken; the caller gives used plans back to be filled again. */
+struct planner {
+    const struct job *j; /* read only here: cfg, o, ropts, sms_on, domain */
+    struct store *s;
+    struct merge *merge;
+    struct buf msg;
+    long long after;
+    pthread_t th;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct plan *ready, **ready_tail, *spare; /* made, in order; given back */
+    size_t nready;
+    int end; /* no plan will come after those ready (rc: why) */
+    int rc;
+    struct err e;
+    atomic_int stop;
+};
+
+/* One line for the caller, kept with the plan until it is taken. */
+static void plan_line(const struct planner *p, struct plan *b, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void plan_line(const struct planner *p, struct plan *b, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!p->j->o->on_line)
+        return;
+    va_start(ap, fmt);
+    buf_vprintf(&b->lines, fmt, ap);
+    va_end(ap);
+    buf_addc(&b->lines, '\0');
+}
 
 /* Drops the documents from the n-th on. */
 static void drop_docs(struct plan *b, size_t n)
@@ -124,14 +164,28 @@ static void plan_reset(struct plan *b)
         resolve_release(&b->res[i]);
     b->nres = b->nsteps = 0;
     buf_reset(&b->text);
+    buf_reset(&b->lines);
+    memset(&b->sum, 0, sizeof b->sum);
+}
+
+static struct plan *plan_new(void)
+{
+    struct plan *b = xcalloc(1, sizeof *b);
+
+    buf_init(&b->text, 0);
+    buf_init(&b->lines, 0);
+    return b;
 }
 
 static void plan_free(struct plan *b)
 {
+    if (!b)
+        return;
     plan_reset(b);
     free(b->res);
     free(b->steps);
     buf_release(&b->text);
+    buf_release(&b->lines);
     free(b);
 }
 
@@ -151,10 +205,9 @@ static struct step *add_step(struct plan *b, enum step_kind kind, size_t doc, si
 
 static int history(struct job *j, const struct store_document *d, const struct resolve_rcpt *r,
                    const char *channel, const char *event, const char *reason, const char *mid,
-                   const struct merge_info *info, const char *reply, const char *msg,
-                   size_t len, struct err *e)
+                   const struct merge_info *info, const char *reply, const char *msg_sha,
+                   struct err *e)
 {
-    char sha[65];
     struct store_history h = {
         .event = event, .channel = channel, .address = r->address[0] ? r->address : NULL,
         .contact_id = r->level == RESOLVE_CONTACT ? r->contact.id : 0,
@@ -162,47 +215,44 @@ static int history(struct job *j, const struct store_document *d, const struct r
         .template_name = info && info->template_name[0] ? info->template_name : NULL,
         .template_sha256 = info && info->template_sha256[0] ? info->template_sha256 : NULL,
         .message_id = mid, .reason = reason, .server_reply = reply, .consent = consent_of(r),
+        .message_sha256 = msg_sha,
     };
-    if (msg) { /* the rendered message, as spooled and sent */
-        audit_sha256_hex(msg, len, sha);
-        h.message_sha256 = sha;
-    }
     return audit_append(j->s, &h, e);
 }
 
-/* Renders the message of d for r on channel into j->msg.  A message that
+/* Renders the message of d for r on channel into p->msg.  A message that
  * cannot be made is ERR_INPUT with *reason (template, too_long). */
-static int render(struct job *j, const struct store_document *d, const struct resolve_rcpt *r,
-                  int sms, const char *mid, struct merge_info *info, const char **reason,
-                  struct err *e)
+static int render(struct planner *p, const struct store_document *d,
+                  const struct resolve_rcpt *r, int sms, const char *mid,
+                  struct merge_info *info, const char **reason, struct err *e)
 {
     struct sms_size size;
+    long max = p->j->cfg->sms_max_segments;
     int rc;
 
-    buf_reset(&j->msg);
+    buf_reset(&p->msg);
     *reason = "template";
     if (!sms)
-        return merge_document(j->merge, d, r, mid, &j->msg, info, e);
-    if ((rc = merge_sms(j->merge, d, r, &j->msg, info, e)))
+        return merge_document(p->merge, d, r, mid, &p->msg, info, e);
+    if ((rc = merge_sms(p->merge, d, r, &p->msg, info, e)))
         return rc;
-    if (j->msg.data) { /* typography that would make it UCS-2 for nothing */
-        sms_simplify(j->msg.data);
-        j->msg.len = strlen(j->msg.data);
+    if (p->msg.data) { /* typography that would make it UCS-2 for nothing */
+        sms_simplify(p->msg.data);
+        p->msg.len = strlen(p->msg.data);
     }
-    if ((rc = sms_measure(buf_str(&j->msg), &size, e)))
+    if ((rc = sms_measure(buf_str(&p->msg), &size, e)))
         return rc;
-    if (size.segments > (size_t)j->cfg->sms_max_segments) {
+    if (size.segments > (size_t)max) {
         *reason = "too_long";
         return err_set(e, ERR_INPUT, "%s, %zu segments: more than [sms] max_segments = %ld",
-                       size.coding == SMS_UCS2 ? "UCS-2" : "GSM-7", size.segments,
-                       j->cfg->sms_max_segments);
+                       size.coding == SMS_UCS2 ? "UCS-2" : "GSM-7", size.segments, max);
     }
     return 0;
 }
 
 /* Plans one recipient of a new document: rendered, to be spooled and
  * recorded as queued; or failed (template, SMS too long). */
-static int plan_one(struct job *j, struct plan *b, size_t doc, size_t rcpt, int sms,
+static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, int sms,
                     struct err *e)
 {
     const struct store_document *d = &b->d[doc];
@@ -214,29 +264,31 @@ static int plan_one(struct job *j, struct plan *b, size_t doc, size_t rcpt, int 
     struct err me;
     int rc;
 
-    rc = store_delivery_find(j->s, d->id, NULL, channel, r->address, &state, e);
+    rc = store_delivery_find(p->s, d->id, NULL, channel, r->address, &state, e);
     if (rc || state) /* sent (or tried) before: at most once, ever */
         return rc;
-    message_id(j, d, r->address, channel, spool_name, mid, sizeof mid);
-    if (render(j, d, r, sms, mid, &info, &reason, &me)) {
+    message_id(p->j, d, r->address, channel, spool_name, mid, sizeof mid);
+    if (render(p, d, r, sms, mid, &info, &reason, &me)) {
         if (me.code != ERR_INPUT && me.code != ERR_IO && me.code != ERR_TOOBIG)
             return (*e = me, me.code);
-        j->sum->failed++;
-        run_count_reason(j->sum, reason);
-        run_line(j, "%s %s -> %s: FAILED (%s) %s", d->type, d->ref, r->address, reason, me.msg);
+        b->sum.failed++;
+        run_count_reason(&b->sum, reason);
+        plan_line(p, b, "%s %s -> %s: FAILED (%s) %s", d->type, d->ref, r->address, reason,
+                  me.msg);
         st = add_step(b, STEP_FAIL, doc, rcpt, sms);
         st->reason = reason;
         st->off = b->text.len;
         st->len = strlen(me.msg);
         buf_add(&b->text, me.msg, st->len + 1);
     } else {
-        j->sum->queued++;
-        run_line(j, "%s %s -> %s <%s> (%s)", d->type, d->ref, r->display, r->address,
-                 info.template_name);
+        b->sum.queued++;
+        plan_line(p, b, "%s %s -> %s <%s> (%s)", d->type, d->ref, r->display, r->address,
+                  info.template_name);
         st = add_step(b, STEP_QUEUE, doc, rcpt, sms);
         st->off = b->text.len;
-        st->len = j->msg.len;
-        buf_add(&b->text, buf_str(&j->msg), j->msg.len);
+        st->len = p->msg.len;
+        buf_add(&b->text, buf_str(&p->msg), p->msg.len);
+        audit_sha256_hex(buf_str(&p->msg), p->msg.len, st->msg_sha);
     }
     if (b->text.err)
         return err_set(e, ERR_TOOBIG, "a batch of messages larger than the buffer");
@@ -280,16 +332,15 @@ static int apply_history(struct job *j, struct plan *b, const struct step *st, s
     const char *channel = st->sms ? "sms" : "email", *text = buf_str(&b->text) + st->off;
 
     if (st->kind == STEP_SKIP)
-        return history(j, d, r, channel, "skipped", r->reason, NULL, NULL, NULL, NULL, 0, e);
+        return history(j, d, r, channel, "skipped", r->reason, NULL, NULL, NULL, NULL, e);
     if (st->kind == STEP_FAIL)
-        return history(j, d, r, channel, "failed", st->reason, st->mid, &st->info, text,
-                       NULL, 0, e);
-    return history(j, d, r, channel, "queued", NULL, st->mid, &st->info, NULL, text, st->len,
-                   e);
+        return history(j, d, r, channel, "failed", st->reason, st->mid, &st->info, text, NULL,
+                       e);
+    return history(j, d, r, channel, "queued", NULL, st->mid, &st->info, NULL, st->msg_sha, e);
 }
 
 /* Is the document's type one of [run] sms_types? */
-static int by_sms(struct job *j, const char *type)
+static int by_sms(const struct job *j, const char *type)
 {
     const char *p = j->cfg->run_sms_types;
     size_t n = strlen(type);
@@ -308,10 +359,10 @@ static int by_sms(struct job *j, const char *type)
 }
 
 /* Resolves document doc for one channel and plans each candidate. */
-static int plan_channel(struct job *j, struct plan *b, size_t doc, int sms, struct err *e)
+static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, struct err *e)
 {
     const struct store_document *d = &b->d[doc];
-    struct resolve_opts o = j->ropts;
+    struct resolve_opts o = p->j->ropts;
     struct resolve_result *res;
     size_t i;
     int rc;
@@ -323,19 +374,19 @@ static int plan_channel(struct job *j, struct plan *b, size_t doc, int sms, stru
     res = &b->res[b->nres++];
     memset(res, 0, sizeof *res);
     o.sms = sms;
-    rc = resolve_document(j->s, d, &o, res, e);
+    rc = resolve_document(p->s, d, &o, res, e);
     if (!rc && !res->n)
-        run_line(j, "%s %s: nobody to send to%s", d->type, d->ref, sms ? " by SMS" : "");
+        plan_line(p, b, "%s %s: nobody to send to%s", d->type, d->ref, sms ? " by SMS" : "");
     for (i = 0; !rc && i < res->n; i++) {
         const struct resolve_rcpt *r = &res->v[i];
         if (!r->reason) {
-            rc = plan_one(j, b, doc, i, sms, e);
+            rc = plan_one(p, b, doc, i, sms, e);
             continue;
         }
-        j->sum->skipped++;
-        run_count_reason(j->sum, r->reason);
-        run_line(j, "%s %s: skipped %s%s%s%s (%s)", d->type, d->ref, sms ? "SMS " : "",
-                 r->display, r->address[0] ? " " : "", r->address, r->reason);
+        b->sum.skipped++;
+        run_count_reason(&b->sum, r->reason);
+        plan_line(p, b, "%s %s: skipped %s%s%s%s (%s)", d->type, d->ref, sms ? "SMS " : "",
+                  r->display, r->address[0] ? " " : "", r->address, r->reason);
         add_step(b, STEP_SKIP, doc, i, sms);
     }
     return rc;
@@ -358,34 +409,184 @@ static int collect_doc(void *ctx, const struct store_document *d)
     return 0;
 }
 
-/* Reads the next batch of new documents (after *after) and plans them:
- * reads only, so that it can run while the previous batch syncs. */
-static int plan_batch(struct job *j, struct plan *b, long long *after, struct err *e)
+/* Reads the next batch of new documents (after p->after) and plans them,
+ * each in a read transaction of its own: one snapshot per document, and
+ * none held long (a reader that stays on the WAL keeps the writer's
+ * checkpoints from starting it over: it would grow all night). */
+static int plan_batch(struct planner *p, struct plan *b, struct err *e)
 {
     size_t i;
     int rc;
 
     plan_reset(b);
-    rc = store_document_list(j->s, j->o->type, 1, *after, DOC_BATCH, collect_doc, b, e);
-    if (rc || !b->n)
-        return rc;
-    *after = b->d[b->n - 1].id;
+    rc = store_document_list(p->s, p->j->o->type, 1, p->after, DOC_BATCH, collect_doc, b, e);
+    if (!rc && b->n)
+        p->after = b->d[b->n - 1].id;
     for (i = 0; !rc && i < b->n; i++) {
-        j->sum->documents++;
-        rc = plan_channel(j, b, i, 0, e);
-        if (!rc && by_sms(j, b->d[i].type))
-            rc = plan_channel(j, b, i, 1, e);
-        /* earlier batches go out while this one is rendered */
-        if (!rc && j->dispatch)
-            rc = dispatch_pump(j->dispatch, 0, e);
-        if (!rc && j->sms_dispatch)
-            rc = dispatch_pump(j->sms_dispatch, 0, e);
+        if (atomic_load(&p->stop))
+            break;
+        if ((rc = store_begin_read(p->s, e)))
+            break;
+        b->sum.documents++;
+        rc = plan_channel(p, b, i, 0, e);
+        if (!rc && by_sms(p->j, b->d[i].type))
+            rc = plan_channel(p, b, i, 1, e);
+        store_end_read(p->s);
         if (!rc && b->text.len >= BATCH_BYTES && i + 1 < b->n) { /* the rest next time */
             drop_docs(b, i + 1);
-            *after = b->d[i].id;
+            p->after = b->d[i].id;
         }
     }
     return rc;
+}
+
+static void *planner_main(void *arg)
+{
+    struct planner *p = arg;
+    struct plan *b;
+    struct err e;
+    int rc, last;
+
+    do {
+        pthread_mutex_lock(&p->mu);
+        if ((b = p->spare))
+            p->spare = b->next;
+        pthread_mutex_unlock(&p->mu);
+        if (!b)
+            b = plan_new();
+        rc = plan_batch(p, b, &e);
+        last = rc || !b->n;
+        pthread_mutex_lock(&p->mu);
+        while (p->nready >= READY_MAX && !atomic_load(&p->stop))
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (rc || atomic_load(&p->stop)) {
+            p->rc = rc, p->e = e;
+            plan_free(b);
+            last = 1;
+        } else {
+            b->next = NULL;
+            *p->ready_tail = b;
+            p->ready_tail = &b->next;
+            p->nready++;
+        }
+        p->end = last;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    } while (!last);
+    return NULL;
+}
+
+/* Opens the planner's connection and merge and starts it. */
+static int planner_start(struct job *j, struct planner *p, struct err *e)
+{
+    const struct config *c = j->cfg;
+    int rc;
+
+    memset(p, 0, sizeof *p);
+    p->j = j;
+    p->ready_tail = &p->ready;
+    buf_init(&p->msg, 0);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    atomic_init(&p->stop, 0);
+    if ((rc = store_open_reader(j->s, &p->s, e)) ||
+        (rc = merge_new(p->s, c->templates, c->sender_name, c->sender_email, j->o->date,
+                        &p->merge, e)))
+        return rc;
+    if (pthread_create(&p->th, NULL, planner_main, p))
+        return err_set(e, ERR_IO, "cannot start the planner thread");
+    p->started = 1;
+    return 0;
+}
+
+/* Stops the planner (when it is still planning) and frees it all. */
+static void planner_stop(struct planner *p)
+{
+    struct plan *b;
+
+    if (p->started) {
+        pthread_mutex_lock(&p->mu);
+        atomic_store(&p->stop, 1);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->th, NULL);
+    }
+    while ((b = p->ready))
+        p->ready = b->next, plan_free(b);
+    while ((b = p->spare))
+        p->spare = b->next, plan_free(b);
+    merge_free(p->merge);
+    store_close(p->s);
+    buf_release(&p->msg);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+}
+
+/* Gives *b back to be filled again and puts the next plan in its place
+ * (n = 0: there are no more new documents; NULL on failure); the
+ * dispatchers are pumped while it is being made, so that earlier batches
+ * go out. */
+static int planner_take(struct job *j, struct planner *p, struct plan **b, struct err *e)
+{
+    struct plan *old = *b;
+    int rc = 0;
+
+    *b = NULL;
+    if (j->dispatch) /* the writers are fed at each plan at least */
+        rc = dispatch_pump(j->dispatch, 0, e);
+    if (!rc && j->sms_dispatch)
+        rc = dispatch_pump(j->sms_dispatch, 0, e);
+    if (rc) {
+        plan_free(old);
+        return rc;
+    }
+    pthread_mutex_lock(&p->mu);
+    old->next = p->spare;
+    p->spare = old;
+    while (!p->ready && !p->end) {
+        struct timespec ts;
+        pthread_mutex_unlock(&p->mu);
+        if (j->dispatch)
+            rc = dispatch_pump(j->dispatch, 0, e);
+        if (!rc && j->sms_dispatch)
+            rc = dispatch_pump(j->sms_dispatch, 0, e);
+        pthread_mutex_lock(&p->mu);
+        if (rc)
+            break;
+        if (p->ready || p->end)
+            break;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 1000000; /* writers are fed at least every millisecond */
+        if (ts.tv_nsec >= 1000000000)
+            ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    if (!rc && (*b = p->ready)) {
+        if (!(p->ready = (*b)->next))
+            p->ready_tail = &p->ready;
+        p->nready--;
+        pthread_cond_broadcast(&p->cv); /* it may publish the next one */
+    } else if (!rc) {
+        rc = p->rc ? (*e = p->e, p->rc) : err_set(e, ERR_DB, "the planner stopped");
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* The plan's counts and lines become the run's. */
+static void adopt(struct job *j, struct plan *b)
+{
+    struct run_summary *s = j->sum;
+    size_t i;
+
+    s->documents += b->sum.documents;
+    s->queued += b->sum.queued;
+    s->failed += b->sum.failed;
+    s->skipped += b->sum.skipped;
+    for (i = 0; i < b->sum.nreasons; i++)
+        count_reason(s, b->sum.reasons[i].reason, b->sum.reasons[i].n);
+    for (i = 0; j->o->on_line && i < b->lines.len; i += strlen(b->lines.data + i) + 1)
+        j->o->on_line(j->o->ctx, b->lines.data + i);
 }
 
 /* Writes a planned batch's deliveries and spool records. */
@@ -421,43 +622,52 @@ static void utc_now(char *out, size_t n)
     strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Batch after batch, in one transaction each: batch k's deliveries are
- * written and its spool segment synced while the outcomes sent so far are
- * recorded, the rest of k (history, documents processed) is written and
- * batch k+1 is planned (resolved, rendered); then k is committed. */
+/* Transaction after transaction: the plans taken from the planner are
+ * written (deliveries and spool records, history, documents processed)
+ * until the spool segment holds COMMIT_PLANS plans or BATCH_BYTES; then
+ * the segment syncs while the outcomes sent so far are recorded, and the
+ * transaction commits once the segment is durable.  A dry run only takes
+ * the plans. */
 static int resolve_all(struct job *j, struct err *e)
 {
-    struct plan *cur = xcalloc(1, sizeof *cur), *next = xcalloc(1, sizeof *next), *t;
-    long long after = 0;
+    struct planner p;
+    struct plan *cur = plan_new();
     char now[32];
-    int rc = 0;
+    int rc;
 
-    buf_init(&cur->text, 0);
-    buf_init(&next->text, 0);
     utc_now(now, sizeof now);
-    do {
+    rc = planner_start(j, &p, e);
+    while (!rc) {
+        size_t plans = 0, bytes = 0;
+
+        if (j->o->dry_run) {
+            if (!(rc = planner_take(j, &p, &cur, e)))
+                adopt(j, cur);
+            if (rc || !cur->n)
+                break;
+            continue;
+        }
         if ((rc = store_begin(j->s, e)))
             break;
-        if (j->o->dry_run) {
-            rc = plan_batch(j, next, &after, e);
-        } else if (!(rc = apply_deliveries(j, cur, e)) &&
-                   !(rc = spool_commit_start(j->spool, e))) {
+        do {
+            bytes += cur->text.len;
+            if (!(rc = apply_deliveries(j, cur, e)) && !(rc = apply_rest(j, cur, now, e)) &&
+                !(rc = planner_take(j, &p, &cur, e)))
+                adopt(j, cur);
+        } while (!rc && cur->n && ++plans < COMMIT_PLANS && bytes < BATCH_BYTES);
+        if (!rc && !(rc = spool_commit_start(j->spool, e))) {
             /* while the segment syncs: */
             if (j->dispatch)
                 rc = dispatch_record(j->dispatch, e);
             if (!rc && j->sms_dispatch)
                 rc = dispatch_record(j->sms_dispatch, e);
-            if (!rc)
-                rc = apply_rest(j, cur, now, e);
-            if (!rc)
-                rc = plan_batch(j, next, &after, e);
             /* messages durable in the queue before the db says queued */
             struct err ce;
             int crc = spool_commit_finish(j->spool, &ce);
             if (crc && !rc)
                 rc = crc, *e = ce;
         }
-        if (rc || j->o->dry_run || (rc = store_commit(j->s, e)))
+        if (rc || (rc = store_commit(j->s, e)))
             store_rollback(j->s);
         if (!rc && j->dispatch) /* both settled before either pump may fail */
             dispatch_committed(j->dispatch);
@@ -467,10 +677,11 @@ static int resolve_all(struct job *j, struct err *e)
             rc = dispatch_pump(j->dispatch, 1, e);
         if (!rc && j->sms_dispatch)
             rc = dispatch_pump(j->sms_dispatch, 1, e);
-        t = cur, cur = next, next = t;
-    } while (!rc && cur->n);
+        if (rc || !cur->n)
+            break;
+    }
+    planner_stop(&p);
     plan_free(cur);
-    plan_free(next);
     return rc;
 }
 

@@ -90,6 +90,45 @@ fail:
     return rc;
 }
 
+int store_open_reader(struct store *s, struct store **out, struct err *e)
+{
+    const char *path = sqlite3_db_filename(s->db, "main");
+    struct store *r;
+    int rc;
+
+    if (!path || !*path)
+        return err_set(e, ERR_DB, "an in-memory database has no second connection");
+    r = xcalloc(1, sizeof *r);
+    buf_init(&r->blk, 0);
+    r->blk_id = -1;
+    r->version = s->version;
+    rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        rc = err_set(e, ERR_IO, "%s: cannot open database: %s", path,
+                     r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+        store_close(r);
+        return rc;
+    }
+    sqlite3_busy_timeout(r->db, 5000);
+    if ((rc = store_exec(r, "PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;", e))) {
+        err_prefix(e, "%s", path);
+        store_close(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int store_begin_read(struct store *s, struct err *e)
+{
+    return store_exec(s, "BEGIN DEFERRED", e);
+}
+
+void store_end_read(struct store *s)
+{
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+}
+
 void store_close(struct store *s)
 {
     int i;

@@ -18,6 +18,15 @@ struct store;
  * current schema version.  Use ":memory:" in tests.  Errors: ERR_DB with
  * SQLite's message, ERR_IO when the file cannot be created. */
 int store_open(const char *path, struct store **out, struct err *e);
+/* Opens a second connection to s's database, for reads only, to be used
+ * by one other thread (WAL: it sees what s has committed, never waits for
+ * s's transaction).  Closed with store_close.  Errors: ERR_DB (an
+ * in-memory database), ERR_IO. */
+int store_open_reader(struct store *s, struct store **out, struct err *e);
+/* A read transaction: the reads between begin and end see one snapshot.
+ * Errors: ERR_DB. */
+int store_begin_read(struct store *s, struct err *e);
+void store_end_read(struct store *s);
 /* Closes; NULL-safe. */
 void store_close(struct store *s);
 /* The schema version the database is at after store_open. */

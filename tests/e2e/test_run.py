@@ -179,26 +179,30 @@ class Run(e2e.PostierCase):
         self.ok('history', 'verify')
 
     def test_batch_that_fails_after_recording_sends(self):
-        # 1,000 invoices: batches of 200.  A batch's transaction also records
-        # the outcomes sent since the last one (before its own history rows);
-        # a trigger on a batch's first document processed makes the first
-        # such batch from the third on fail and roll back.  Those outcomes are recorded again on the way out: every
-        # delivered file has exactly one 'sent' row, and the next run sends
-        # the rest, none twice.
-        rows = ['ref,party_ref,amount'] + ['X%04d,C2,%d' % (k, k + 1) for k in range(1000)]
+        # 2,400 invoices: a transaction writes the rows of 600 documents
+        # (three plans of 200), then records the outcomes sent since the
+        # last one while its spool segment syncs.  A trigger makes the
+        # second transaction (the one that queues X1000, not yet X1700)
+        # fail at COMMIT once it has recorded an outcome (a deferred foreign
+        # key), so it rolls back.  Its outcomes are recorded again on the way
+        # out (the trigger does not fire then: X1000 is no longer queued):
+        # every delivered file has exactly one 'sent' row, and the next run
+        # sends the rest, none twice.
+        rows = ['ref,party_ref,amount'] + ['X%04d,C2,%d' % (k, k + 1) for k in range(2400)]
         self.ok('documents', 'import', self.write('many.csv', '\n'.join(rows) + '\n'),
                 '--type', 'invoice')
-        # the row before this batch's first 'queued' row is a 'sent' one:
-        # outcomes were recorded in this transaction
-        self.sql("CREATE TRIGGER boom BEFORE UPDATE OF processed_at ON document "
-                 "WHEN NEW.ref >= 'X0200' AND (SELECT event FROM history WHERE id = "
-                 " (SELECT min(h.id) FROM history h JOIN document d ON d.ref = h.document_ref "
-                 "  AND d.type = h.document_type WHERE h.event = 'queued' "
-                 "  AND d.processed_at IS NULL) - 1) = 'sent' "
-                 "BEGIN SELECT RAISE(ABORT, 'boom'); END")
+        self.sql("CREATE TABLE boomparent (id INTEGER PRIMARY KEY)")
+        self.sql("CREATE TABLE boom (p INTEGER REFERENCES boomparent(id) "
+                 "DEFERRABLE INITIALLY DEFERRED)")
+        self.sql("CREATE TRIGGER boom AFTER INSERT ON history WHEN NEW.event = 'sent' "
+                 "AND EXISTS (SELECT 1 FROM history WHERE event = 'queued' "
+                 "            AND document_ref = 'X1000') "
+                 "AND NOT EXISTS (SELECT 1 FROM history WHERE event = 'queued' "
+                 "                AND document_ref = 'X1700') "
+                 "BEGIN INSERT INTO boom VALUES (1); END")
         r = self.run_postier('run', '--date', '2026-11-23')
         self.assertNotEqual(r.rc, 0, r)
-        self.assertIn('boom', r.err)
+        self.assertIn('FOREIGN KEY', r.err)
 
         def check():
             files = {n.split('.')[0] for n in os.listdir(os.path.join(self.maildir, 'new'))}
@@ -215,9 +219,35 @@ class Run(e2e.PostierCase):
         self.ok('history', 'verify')
         self.sql('DROP TRIGGER boom')
         self.ok('run', '--date', '2026-11-23')
-        self.assertEqual(check(), 1008)  # the 1,000 and the 8 of the book
+        self.assertEqual(check(), 2408)  # the 2,400 and the 8 of the book
         self.assertEqual(self.sql("SELECT count(*) FROM document WHERE processed_at IS NULL")[0][0], 0)
         self.assertEqual(os.listdir(self.path('spool', 'queue')), [])
+        self.ok('history', 'verify')
+
+    def test_few_file_descriptors(self):
+        # each Maildir writer holds a batch of unnamed files open: under a
+        # hard limit of 128 descriptors the batches are small (and cut where
+        # descriptors run out); a soft one of 128 is raised; either way
+        # every message is delivered, once
+        import resource
+        import subprocess
+
+        def run_with(name, limits):
+            rows = ['ref,party_ref,amount'] + ['%s%04d,C2,%d' % (name, k, k + 1)
+                                               for k in range(600)]
+            self.ok('documents', 'import', self.write(name + '.csv', '\n'.join(rows) + '\n'),
+                    '--type', 'invoice')
+            p = subprocess.run(self.postier_argv('run', '--date', '2026-11-23'),
+                               env=self.postier_env(), cwd=self.tmp, capture_output=True,
+                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                                                     limits),
+                               timeout=e2e.TIMEOUT)
+            self.assertEqual(p.returncode, 0, (limits, p.stderr))
+            self.assertIn(b' 0 deferred, 0 failed', p.stdout)
+        run_with('L', (128, 128))
+        run_with('M', (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        self.assertEqual(len(os.listdir(os.path.join(self.maildir, 'new'))), 1208)
+        self.assertEqual(self.sql("SELECT count(*) FROM delivery WHERE state = 'sent'")[0][0], 1208)
         self.ok('history', 'verify')
 
     def test_dry_run_writes_nothing(self):
