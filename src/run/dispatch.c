@@ -546,8 +546,11 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
             d->stopping = 1; /* paused elsewhere: what is in flight ends, no more */
     }
     if (!d->fatal.code && !d->stopping) {
-        if (committed && !d->eof && d->ready.n < LOAD_BATCH / 2 && (rc = load_more(d, e)))
-            return rc;
+        /* enough ready to fill every slot: a commit may have queued
+         * thousands (a transaction of several plans) */
+        while (committed && !d->eof && (d->ready.n < LOAD_BATCH / 2 || d->ready.n < d->slots))
+            if ((rc = load_more(d, e)))
+                return rc;
         if (submit_ready(d, now, &wake, &d->fatal))
             wake = 0;
     }

@@ -17,15 +17,17 @@
 
 #define DOC_BATCH 200
 /* A plan stops at the document that brings its messages past this (big
- * attachments), and so does a transaction: memory holds three plans (one
- * being written, one ready, one being made), the segment being written
- * and the spool's cache of committed segments (spool.c CACHE_MAX). */
+ * attachments); a transaction takes no plan that would bring its segment
+ * past it (but always one).  Memory holds READY_MAX + 2 plans (ready, one
+ * being written, one being made) and as many spares, the segment being
+ * written and the spool's cache of committed segments (spool.c
+ * CACHE_MAX). */
 #define BATCH_BYTES ((size_t)8 << 20)
 /* Plans per transaction, at most: each transaction waits for one sync of
  * its spool segment. */
 #define COMMIT_PLANS 4
 /* Plans made ahead, at most: the planner goes on while a segment syncs. */
-#define READY_MAX 4
+#define READY_MAX 2
 
 static void count_reason(struct run_summary *sum, const char *reason, long long n)
 {
@@ -111,8 +113,8 @@ struct plan {
 /* The planner: a thread with a connection and a merge of its own plans
  * batch after batch (reads only, of committed data: the documents come in
  * id order, each batch after the last one planned) while the caller
- * writes and commits the earlier ones.  One plan at most waits to be
- * taken; the caller gives used plans back to be filled again. */
+ * writes and commits the earlier ones.  READY_MAX plans at most wait to
+ * be taken; the caller gives used plans back to be filled again. */
 struct planner {
     const struct job *j; /* read only here: cfg, o, ropts, sms_on, domain */
     struct store *s;
@@ -444,7 +446,7 @@ static void *planner_main(void *arg)
 {
     struct planner *p = arg;
     struct plan *b;
-    struct err e;
+    struct err e = {0};
     int rc, last;
 
     do {
@@ -487,7 +489,11 @@ static int planner_start(struct job *j, struct planner *p, struct err *e)
     p->ready_tail = &p->ready;
     buf_init(&p->msg, 0);
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
     atomic_init(&p->stop, 0);
     if ((rc = store_open_reader(j->s, &p->s, e)) ||
         (rc = merge_new(p->s, c->templates, c->sender_name, c->sender_email, j->o->date,
@@ -555,8 +561,8 @@ static int planner_take(struct job *j, struct planner *p, struct plan **b, struc
             break;
         if (p->ready || p->end)
             break;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 1000000; /* writers are fed at least every millisecond */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 2000000; /* writers are fed every 2 ms at least */
         if (ts.tv_nsec >= 1000000000)
             ts.tv_sec++, ts.tv_nsec -= 1000000000;
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
@@ -573,19 +579,22 @@ static int planner_take(struct job *j, struct planner *p, struct plan **b, struc
     return rc;
 }
 
-/* The plan's counts and lines become the run's. */
-static void adopt(struct job *j, struct plan *b)
+/* Adds the counts of src to dst. */
+static void sum_add(struct run_summary *dst, const struct run_summary *src)
 {
-    struct run_summary *s = j->sum;
-    size_t i;
+    dst->documents += src->documents;
+    dst->queued += src->queued;
+    dst->failed += src->failed;
+    dst->skipped += src->skipped;
+    for (size_t i = 0; i < src->nreasons; i++)
+        count_reason(dst, src->reasons[i].reason, src->reasons[i].n);
+}
 
-    s->documents += b->sum.documents;
-    s->queued += b->sum.queued;
-    s->failed += b->sum.failed;
-    s->skipped += b->sum.skipped;
-    for (i = 0; i < b->sum.nreasons; i++)
-        count_reason(s, b->sum.reasons[i].reason, b->sum.reasons[i].n);
-    for (i = 0; j->o->on_line && i < b->lines.len; i += strlen(b->lines.data + i) + 1)
+/* The plan's lines go to the caller; its counts to sum. */
+static void adopt(struct job *j, struct plan *b, struct run_summary *sum)
+{
+    sum_add(sum, &b->sum);
+    for (size_t i = 0; j->o->on_line && i < b->lines.len; i += strlen(b->lines.data + i) + 1)
         j->o->on_line(j->o->ctx, b->lines.data + i);
 }
 
@@ -632,6 +641,7 @@ static int resolve_all(struct job *j, struct err *e)
 {
     struct planner p;
     struct plan *cur = plan_new();
+    struct run_summary done;
     char now[32];
     int rc;
 
@@ -642,19 +652,21 @@ static int resolve_all(struct job *j, struct err *e)
 
         if (j->o->dry_run) {
             if (!(rc = planner_take(j, &p, &cur, e)))
-                adopt(j, cur);
+                adopt(j, cur, j->sum);
             if (rc || !cur->n)
                 break;
             continue;
         }
         if ((rc = store_begin(j->s, e)))
             break;
-        do {
+        memset(&done, 0, sizeof done);
+        do { /* counted in the run once committed */
+            plans += cur->n > 0; /* (the first transaction starts with none) */
             bytes += cur->text.len;
-            if (!(rc = apply_deliveries(j, cur, e)) && !(rc = apply_rest(j, cur, now, e)) &&
-                !(rc = planner_take(j, &p, &cur, e)))
-                adopt(j, cur);
-        } while (!rc && cur->n && ++plans < COMMIT_PLANS && bytes < BATCH_BYTES);
+            adopt(j, cur, &done);
+            if (!(rc = apply_deliveries(j, cur, e)) && !(rc = apply_rest(j, cur, now, e)))
+                rc = planner_take(j, &p, &cur, e);
+        } while (!rc && cur->n && plans < COMMIT_PLANS && bytes + cur->text.len <= BATCH_BYTES);
         if (!rc && !(rc = spool_commit_start(j->spool, e))) {
             /* while the segment syncs: */
             if (j->dispatch)
@@ -669,6 +681,8 @@ static int resolve_all(struct job *j, struct err *e)
         }
         if (rc || (rc = store_commit(j->s, e)))
             store_rollback(j->s);
+        else
+            sum_add(j->sum, &done);
         if (!rc && j->dispatch) /* both settled before either pump may fail */
             dispatch_committed(j->dispatch);
         if (!rc && j->sms_dispatch)

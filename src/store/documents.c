@@ -164,7 +164,7 @@ int store_delivery_find(struct store *s, long long document_id, const char *camp
                         const char *channel, const char *address, const char **state,
                         struct err *e)
 {
-    static char found[16];
+    char *found = s->found_state; /* one per connection: threads have their own */
     sqlite3_stmt *st;
     int rc;
 
@@ -181,7 +181,7 @@ int store_delivery_find(struct store *s, long long document_id, const char *camp
     sqlite3_bind_text(st, 4, address, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        snprintf(found, sizeof found, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(found, sizeof s->found_state, "%s", (const char *)sqlite3_column_text(st, 0));
         *state = found;
     }
     sqlite3_reset(st);

@@ -52,6 +52,7 @@ struct store {
      * chain's tail, so appending needs not read it back */
     long long tail_id;
     char tail_hash[65];
+    char found_state[16]; /* store_delivery_find's answer */
 };
 
 /* Fills e from the connection's last error: ERR_EXISTS for a UNIQUE

@@ -31,6 +31,11 @@
  * spent waiting for its syncfs). */
 #define WRITERS 4
 
+/* Descriptors that the unnamed files of every Maildir in the process may
+ * hold at once, each claiming its writers' batches (e-mail and SMS may
+ * both go to a Maildir). */
+static atomic_long fds_claimed;
+
 struct job {
     struct transport_msg m;
     char name[96]; /* "<id>.postier" */
@@ -50,6 +55,7 @@ struct maildir {
     int tmp_fd, new_fd;
     int unnamed;      /* O_TMPFILE + linkat; else named tmp/ files + rename */
     size_t batch_max; /* messages per syncfs (unnamed: bounded by RLIMIT_NOFILE) */
+    long fds;         /* descriptors its unnamed files may hold (fds_claimed) */
     pthread_t writer[WRITERS];
     int started, stop; /* started: writer threads running */
     pthread_mutex_t mu;
@@ -359,6 +365,7 @@ static void md_free(struct transport *t)
         m->todo.head = j->next, free(j);
     while ((j = m->finished.head))
         m->finished.head = j->next, free(j);
+    atomic_fetch_sub(&fds_claimed, m->fds);
     pthread_cond_destroy(&m->work);
     pthread_cond_destroy(&m->done);
     pthread_mutex_destroy(&m->mu);
@@ -374,6 +381,8 @@ static void md_free(struct transport *t)
  * and how many of them may be open at once. */
 static void choose_mode(struct maildir *m)
 {
+    long claimed = atomic_load(&fds_claimed);
+    rlim_t want = (rlim_t)(FD_SPARE + claimed + WRITERS * BATCH_MAX);
     struct rlimit rl;
     char probe[64];
     int fd;
@@ -383,27 +392,28 @@ static void choose_mode(struct maildir *m)
         return;
     if (getrlimit(RLIMIT_NOFILE, &rl))
         return;
-    if (rl.rlim_cur < (rlim_t)(FD_SPARE + WRITERS * BATCH_MAX) && rl.rlim_cur < rl.rlim_max) {
+    if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
         /* each writer holds a batch of unnamed files open: the soft
          * limit (often 1024) is raised as far as the hard one allows */
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > FD_SPARE + WRITERS * BATCH_MAX
-                          ? (rlim_t)(FD_SPARE + WRITERS * BATCH_MAX)
-                          : rl.rlim_max;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
         if (getrlimit(RLIMIT_NOFILE, &rl))
             return;
     }
-    if (rl.rlim_cur < FD_SPARE * 2)
-        return;
+    if (rl.rlim_cur < (rlim_t)(FD_SPARE + claimed + 2 * WRITERS))
+        return; /* too few left: named files, none held open */
     if ((fd = openat(m->tmp_fd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, 0640)) < 0)
         return;
     snprintf(probe, sizeof probe, ".probe-%ld", (long)getpid());
     unlinkat(m->tmp_fd, probe, 0);
     if (!name_file(fd, m->tmp_fd, probe)) {
+        rlim_t avail = rl.rlim_cur - (rlim_t)(FD_SPARE + claimed);
         unlinkat(m->tmp_fd, probe, 0);
         m->unnamed = 1;
-        if ((rl.rlim_cur - FD_SPARE) / WRITERS < (rlim_t)m->batch_max)
-            m->batch_max = (size_t)((rl.rlim_cur - FD_SPARE) / WRITERS);
+        if (avail / WRITERS < (rlim_t)m->batch_max)
+            m->batch_max = (size_t)(avail / WRITERS);
+        m->fds = (long)(m->batch_max * WRITERS);
+        atomic_fetch_add(&fds_claimed, m->fds);
     }
     close(fd);
 }

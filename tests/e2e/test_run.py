@@ -179,8 +179,8 @@ class Run(e2e.PostierCase):
         self.ok('history', 'verify')
 
     def test_batch_that_fails_after_recording_sends(self):
-        # 2,400 invoices: a transaction writes the rows of 600 documents
-        # (three plans of 200), then records the outcomes sent since the
+        # 2,400 invoices: a transaction writes the rows of 800 documents
+        # (four plans of 200), then records the outcomes sent since the
         # last one while its spool segment syncs.  A trigger makes the
         # second transaction (the one that queues X1000, not yet X1700)
         # fail at COMMIT once it has recorded an outcome (a deferred foreign
