@@ -1,14 +1,15 @@
 /* Dispatch: sends the queue (every queued or deferred delivery) through
- * the transport, keeping `slots` messages in flight, within the [smtp]
- * rate limits, and retrying deferred messages with a short backoff up to
- * max_attempts in the run.
+ * the transport, keeping `slots` messages (and at most INFLIGHT_BYTES)
+ * in flight, within the [smtp] rate limits, and retrying deferred
+ * messages with a short backoff up to max_attempts in the run.
  *
  * Every outcome is journaled (spool/journal) by the transport the moment
  * the peer answers, and recorded in the database (delivery state + one
  * history row per attempt) in batches.  After a crash the next run
  * replays the journal first: an accepted message is recorded as sent,
  * not sent again.  Only messages in flight at the crash — at most one per
- * connection — can go twice, with the same Message-ID. */
+ * SMTP connection; into a Maildir, the writers' batches, which land again
+ * under the same file name — can go twice, with the same Message-ID. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
