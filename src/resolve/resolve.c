@@ -90,27 +90,39 @@ static int valid_on(const struct store_rec *c, const char *date)
     return (!from || strcmp(from, date) <= 0) && (!until || strcmp(until, date) >= 0);
 }
 
-/* Applies the per-recipient rules (4-6) to the last pushed entry. */
-/* A contact matching the asset-freeze register is never a recipient. */
-static int registry_flagged(struct store *s, const struct resolve_rcpt *p)
+/* A contact matching the asset-freeze register is never a recipient:
+ * *flagged = 1 for one.  A lookup that fails is an error (never "not
+ * flagged"); a contact gone meanwhile is not flagged. */
+static int registry_flagged(struct store *s, const struct resolve_rcpt *p, int *flagged,
+                            struct err *e)
 {
     char match[8];
+    int rc;
 
-    return p->level == RESOLVE_CONTACT && p->contact.id &&
-           !store_contact_registry_get(s, p->contact.id, match, sizeof match, NULL, 0, NULL) &&
-           match[0];
+    *flagged = 0;
+    if (p->level != RESOLVE_CONTACT || !p->contact.id)
+        return 0;
+    rc = store_contact_registry_get(s, p->contact.id, match, sizeof match, NULL, 0, e);
+    if (rc == ERR_NOTFOUND)
+        return 0;
+    *flagged = !rc && match[0];
+    return rc;
 }
 
-static void check_rcpt(struct store *s, struct resolve_result *r, const struct store_document *d,
-                       const struct resolve_opts *o)
+/* Applies the per-recipient rules (4-6) to the last pushed entry. */
+static int check_rcpt(struct store *s, struct resolve_result *r, const struct store_document *d,
+                      const struct resolve_opts *o, struct err *e)
 {
     struct resolve_rcpt *p = &r->v[r->n - 1];
     size_t i;
+    int flagged = 0, rc = 0;
 
     resolve_address(p, o->sms);
     if (p->level == RESOLVE_CONTACT && !valid_on(&p->contact, o->date))
         p->reason = "inactive";
-    else if (registry_flagged(s, p))
+    else if ((rc = registry_flagged(s, p, &flagged, e)))
+        return rc;
+    else if (flagged)
         p->reason = "registry_match";
     else if (!p->address[0])
         p->reason = o->sms ? "no_phone" : "no_email";
@@ -121,6 +133,7 @@ static void check_rcpt(struct store *s, struct resolve_result *r, const struct s
             p->reason = "duplicate_address";
     if (!p->reason)
         r->recipients++;
+    return rc;
 }
 
 static void copy_contact(struct store_rec *dst, const struct store_rec *src)
@@ -209,6 +222,8 @@ struct flagged {
     struct resolve_result *r;
     unsigned flag;
     long long only_id;
+    struct err *e;
+    int rc; /* a rule that could not be checked (store_list only stops) */
 };
 
 /* Rule 2: flagged contacts at the document's site or at none. */
@@ -228,29 +243,31 @@ static int contact_cb(void *ctx, const struct store_rec *c)
     x = push(f->r);
     x->level = RESOLVE_CONTACT;
     copy_contact(&x->contact, c);
-    check_rcpt(f->s, f->r, f->d, f->o);
-    return 0;
+    return f->rc = check_rcpt(f->s, f->r, f->d, f->o, f->e);
 }
 
 int resolve_document(struct store *s, const struct store_document *d,
                      const struct resolve_opts *o, struct resolve_result *r, struct err *e)
 {
-    struct flagged f = {s, d, o, r, documents_type_flag(d->type), d->contact_id};
+    struct flagged f = {s, d, o, r, documents_type_flag(d->type), d->contact_id, e, 0};
     struct store_query q = {.party_ref = d->party_ref};
     const char *level = d->to_level ? d->to_level : "contacts";
     int rc;
 
-    if (d->contact_id || !strcmp(level, "contacts"))
+    if (d->contact_id || !strcmp(level, "contacts")) {
         rc = store_list(s, STORE_CONTACT, &q, contact_cb, &f, NULL, e);
+        if (!rc)
+            rc = f.rc;
+    }
     else if (!strcmp(level, "main"))
         rc = add_main(s, d->party_ref, r, e);
     else
         rc = add_site_contact(s, d, r, e);
     if (!rc && !d->contact_id && strcmp(level, "contacts"))
-        check_rcpt(s, r, d, o);
+        rc = check_rcpt(s, r, d, o, e);
     if (!rc && !r->recipients && o->fallback_main && !d->contact_id &&
         !strcmp(level, "contacts") && !(rc = add_main(s, d->party_ref, r, e)))
-        check_rcpt(s, r, d, o);
+        rc = check_rcpt(s, r, d, o, e);
     return rc;
 }
 

@@ -117,6 +117,7 @@ struct select {
     campaign_rcpt_cb cb;
     void *ctx;
     struct err *e;
+    int rc; /* what stopped the listing (store_list only stops) */
 };
 
 static int kind_cb(void *ctx, const struct store_rec *p)
@@ -141,8 +142,12 @@ static const char *decide(struct select *x, struct resolve_rcpt *r, struct err *
 
     *rc = 0;
     resolve_address(r, sms);
-    if (!store_contact_registry_get(x->s, r->contact.id, match, sizeof match, NULL, 0, NULL) &&
-        match[0])
+    /* a lookup that fails is never taken for "not flagged" */
+    *rc = store_contact_registry_get(x->s, r->contact.id, match, sizeof match, NULL, 0, e);
+    if (*rc && *rc != ERR_NOTFOUND)
+        return NULL;
+    *rc = 0;
+    if (match[0])
         return "registry_match";
     if (!r->address[0])
         return sms ? "no_phone" : "no_email";
@@ -192,6 +197,7 @@ static int select_cb(void *ctx, const struct store_rec *rec)
     r.reason = decide(x, &r, x->e, &rc);
     if (!rc)
         rc = x->cb(x->ctx, &r);
+    x->rc = rc;
     store_rec_release(&r.contact);
     return rc;
 }
@@ -222,6 +228,8 @@ int campaign_candidates(struct store *s, const struct store_campaign *c, const c
         if (x.sel.search)
             q.search = search = contacts_search_query(x.sel.search);
         rc = store_list(s, STORE_CONTACT, &q, select_cb, &x, NULL, e);
+        if (!rc)
+            rc = x.rc;
     }
     free(search);
     free(x.city);

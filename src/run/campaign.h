@@ -24,7 +24,8 @@ int campaign_create(struct store *s, const struct config *cfg, const char *name,
                     const struct campaign_sel *sel, struct err *e);
 
 /* Every candidate of c's selection on date, in order, decided: reason
- * NULL for a recipient, else the skip reason (SPEC §2.5). */
+ * NULL for a recipient, else the skip reason (SPEC §2.5).  cb returns 0,
+ * or a negative ERR_* that stops the listing and is returned. */
 typedef int (*campaign_rcpt_cb)(void *ctx, const struct resolve_rcpt *r);
 int campaign_candidates(struct store *s, const struct store_campaign *c, const char *date,
                         campaign_rcpt_cb cb, void *ctx, struct err *e);

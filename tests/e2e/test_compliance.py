@@ -1319,6 +1319,19 @@ class Registry(ComplianceCase):
         self.assertNotIn(('sent', 'F4', 'sfie@exemple.fr', None), got)
         self.verify_history()
 
+    def test_run_stops_when_the_register_cannot_be_read(self):
+        # a lookup that fails is never taken for "not flagged": the run
+        # stops before sending anything
+        self.reg_book([c for c in REG_CONTACTS if c[0] in ('exact', 'clean', 'company')])
+        self.load()
+        self.import_docs('invoice', [('F1', 'P1'), ('F2', 'P2')])
+        self.sql('ALTER TABLE contact RENAME COLUMN registry_cleared TO was_cleared')
+        r = self.run_postier('run', '--date', RUN_DATE)
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn('registry_cleared', r.err)
+        self.assertEqual(glob.glob(os.path.join(self.maildir, '*')), [])
+        self.assertFalse([h for h in self.history_rows() if h['event'] in ('queued', 'sent')])
+
     def test_campaign_skips_registry_match(self):
         ids = self.reg_book([c for c in REG_CONTACTS if c[0] in ('exact', 'alias', 'clean')])
         self.load()
@@ -1331,6 +1344,18 @@ class Registry(ComplianceCase):
         self.assertEqual(skipped.get(ids['alias']), 'registry_match', rows)
         sent = {h['address'] for h in rows if h['event'] == 'sent'}
         self.assertEqual(sent, {'compta@exemple.fr'})
+
+    def test_campaign_stops_when_the_register_cannot_be_read(self):
+        self.reg_book([c for c in REG_CONTACTS if c[0] in ('exact', 'alias', 'clean')])
+        self.load()
+        self.ok('campaign', 'new', 'noel', '--template', 'info', '--channel', 'email',
+                '--purpose', 'service', '--party', 'P1')
+        self.sql('ALTER TABLE contact RENAME COLUMN registry_cleared TO was_cleared')
+        r = self.run_postier('campaign', 'launch', 'noel', '--yes')
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn('registry_cleared', r.err)
+        self.assertEqual(glob.glob(os.path.join(self.maildir, '*')), [])
+        self.assertFalse([h for h in self.history_rows() if h['event'] in ('queued', 'sent')])
 
     def test_csv_register(self):
         ids = self.reg_book([c for c in REG_CONTACTS if c[0] in ('clean', 'near', 'exact')] +
