@@ -487,16 +487,18 @@ static int emit_rows(struct store *s, sqlite3_stmt *st, enum store_kind kind, st
                      void *ctx, struct err *e)
 {
     struct store_rec r;
-    int rc;
+    int rc, crc = 0;
 
     store_rec_init(&r, kind);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         store_rec_clear(&r, kind);
         read_row(st, &r);
-        if (cb(ctx, &r))
+        if ((crc = cb(ctx, &r)))
             break;
     }
     store_rec_release(&r);
+    if (crc < 0) /* the callback's error: never taken for the end of the list */
+        return crc;
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, descs[kind].table);
 }
 

@@ -146,7 +146,9 @@ typedef int (*store_rec_cb)(void *ctx, const struct store_rec *r);
 
 /* Counts and lists records matching q (contacts ordered by party ref,
  * display order, id; parties by ref; addresses by party ref, label).
- * *total (may be NULL) receives the count before limit/offset. */
+ * *total (may be NULL) receives the count before limit/offset.  cb
+ * returns 0 to go on, > 0 to stop, or a negative ERR_* (e filled by it),
+ * which stops the listing and is returned. */
 int store_list(struct store *s, enum store_kind kind, const struct store_query *q,
                store_rec_cb cb, void *ctx, long long *total, struct err *e);
 

@@ -1331,6 +1331,10 @@ class Registry(ComplianceCase):
         self.assertIn('registry_cleared', r.err)
         self.assertEqual(glob.glob(os.path.join(self.maildir, '*')), [])
         self.assertFalse([h for h in self.history_rows() if h['event'] in ('queued', 'sent')])
+        # nor does loading the register report success having checked part
+        r = self.run_postier('registry', 'load', REGISTER)
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn('registry_cleared', r.err)
 
     def test_campaign_skips_registry_match(self):
         ids = self.reg_book([c for c in REG_CONTACTS if c[0] in ('exact', 'alias', 'clean')])
