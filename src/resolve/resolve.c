@@ -223,7 +223,6 @@ struct flagged {
     unsigned flag;
     long long only_id;
     struct err *e;
-    int rc; /* a rule that could not be checked (store_list only stops) */
 };
 
 /* Rule 2: flagged contacts at the document's site or at none. */
@@ -243,22 +242,19 @@ static int contact_cb(void *ctx, const struct store_rec *c)
     x = push(f->r);
     x->level = RESOLVE_CONTACT;
     copy_contact(&x->contact, c);
-    return f->rc = check_rcpt(f->s, f->r, f->d, f->o, f->e);
+    return check_rcpt(f->s, f->r, f->d, f->o, f->e);
 }
 
 int resolve_document(struct store *s, const struct store_document *d,
                      const struct resolve_opts *o, struct resolve_result *r, struct err *e)
 {
-    struct flagged f = {s, d, o, r, documents_type_flag(d->type), d->contact_id, e, 0};
+    struct flagged f = {s, d, o, r, documents_type_flag(d->type), d->contact_id, e};
     struct store_query q = {.party_ref = d->party_ref};
     const char *level = d->to_level ? d->to_level : "contacts";
     int rc;
 
-    if (d->contact_id || !strcmp(level, "contacts")) {
+    if (d->contact_id || !strcmp(level, "contacts"))
         rc = store_list(s, STORE_CONTACT, &q, contact_cb, &f, NULL, e);
-        if (!rc)
-            rc = f.rc;
-    }
     else if (!strcmp(level, "main"))
         rc = add_main(s, d->party_ref, r, e);
     else

@@ -117,7 +117,6 @@ struct select {
     campaign_rcpt_cb cb;
     void *ctx;
     struct err *e;
-    int rc; /* what stopped the listing (store_list only stops) */
 };
 
 static int kind_cb(void *ctx, const struct store_rec *p)
@@ -197,7 +196,6 @@ static int select_cb(void *ctx, const struct store_rec *rec)
     r.reason = decide(x, &r, x->e, &rc);
     if (!rc)
         rc = x->cb(x->ctx, &r);
-    x->rc = rc;
     store_rec_release(&r.contact);
     return rc;
 }
@@ -228,8 +226,6 @@ int campaign_candidates(struct store *s, const struct store_campaign *c, const c
         if (x.sel.search)
             q.search = search = contacts_search_query(x.sel.search);
         rc = store_list(s, STORE_CONTACT, &q, select_cb, &x, NULL, e);
-        if (!rc)
-            rc = x.rc;
     }
     free(search);
     free(x.city);

@@ -528,6 +528,16 @@ static void planner_stop(struct planner *p)
     pthread_mutex_destroy(&p->mu);
 }
 
+/* Moves both dispatchers along (committed: see dispatch_pump). */
+static int pump_all(struct job *j, int committed, struct err *e)
+{
+    int rc = j->dispatch ? dispatch_pump(j->dispatch, committed, e) : 0;
+
+    if (!rc && j->sms_dispatch)
+        rc = dispatch_pump(j->sms_dispatch, committed, e);
+    return rc;
+}
+
 /* Gives *b back to be filled again and puts the next plan in its place
  * (n = 0: there are no more new documents; NULL on failure); the
  * dispatchers are pumped while it is being made, so that earlier batches
@@ -538,34 +548,24 @@ static int planner_take(struct job *j, struct planner *p, struct plan **b, struc
     int rc = 0;
 
     *b = NULL;
-    if (j->dispatch) /* the writers are fed at each plan at least */
-        rc = dispatch_pump(j->dispatch, 0, e);
-    if (!rc && j->sms_dispatch)
-        rc = dispatch_pump(j->sms_dispatch, 0, e);
-    if (rc) {
-        plan_free(old);
-        return rc;
-    }
     pthread_mutex_lock(&p->mu);
     old->next = p->spare;
     p->spare = old;
-    while (!p->ready && !p->end) {
+    pthread_mutex_unlock(&p->mu);
+    rc = pump_all(j, 0, e); /* the writers are fed at each plan at least */
+    pthread_mutex_lock(&p->mu);
+    while (!rc && !p->ready && !p->end) { /* and every 2 ms while it is made */
         struct timespec ts;
-        pthread_mutex_unlock(&p->mu);
-        if (j->dispatch)
-            rc = dispatch_pump(j->dispatch, 0, e);
-        if (!rc && j->sms_dispatch)
-            rc = dispatch_pump(j->sms_dispatch, 0, e);
-        pthread_mutex_lock(&p->mu);
-        if (rc)
-            break;
-        if (p->ready || p->end)
-            break;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 2000000; /* writers are fed every 2 ms at least */
+        ts.tv_nsec += 2000000;
         if (ts.tv_nsec >= 1000000000)
             ts.tv_sec++, ts.tv_nsec -= 1000000000;
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        if (p->ready || p->end)
+            break;
+        pthread_mutex_unlock(&p->mu);
+        rc = pump_all(j, 0, e);
+        pthread_mutex_lock(&p->mu);
     }
     if (!rc && (*b = p->ready)) {
         if (!(p->ready = (*b)->next))
@@ -687,10 +687,8 @@ static int resolve_all(struct job *j, struct err *e)
             dispatch_committed(j->dispatch);
         if (!rc && j->sms_dispatch)
             dispatch_committed(j->sms_dispatch);
-        if (!rc && j->dispatch)
-            rc = dispatch_pump(j->dispatch, 1, e);
-        if (!rc && j->sms_dispatch)
-            rc = dispatch_pump(j->sms_dispatch, 1, e);
+        if (!rc)
+            rc = pump_all(j, 1, e);
         if (rc || !cur->n)
             break;
     }

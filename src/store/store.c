@@ -58,65 +58,63 @@ static const char *const pragmas =
     "PRAGMA synchronous = NORMAL;"
     "PRAGMA temp_store = MEMORY;";
 
-int store_open(const char *path, struct store **out, struct err *e)
+/* Opens a connection to path with flags and runs pragmas on it. */
+static int connect_db(const char *path, int flags, const char *setup, struct store **out,
+                      struct err *e)
 {
     struct store *s = xcalloc(1, sizeof *s);
     int rc;
 
     buf_init(&s->blk, 0);
     s->blk_id = -1;
-    /* one connection per thread: no per-call mutex; no global memory
-     * statistics (a global lock on every allocation) */
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    rc = sqlite3_open_v2(path, &s->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         rc = err_set(e, ERR_IO, "%s: cannot open database: %s", path,
                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-        goto fail;
+        store_close(s);
+        return rc;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    rc = store_exec(s, pragmas, e);
-    if (!rc)
-        rc = store_migrate(s, e);
-    if (rc) {
+    if ((rc = store_exec(s, setup, e))) {
         err_prefix(e, "%s", path);
-        goto fail;
+        store_close(s);
+        return rc;
     }
     *out = s;
     return 0;
-fail:
-    store_close(s);
-    return rc;
+}
+
+int store_open(const char *path, struct store **out, struct err *e)
+{
+    struct store *s = NULL;
+    int rc;
+
+    /* one connection per thread: no per-call mutex; no global memory
+     * statistics (a global lock on every allocation) */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if ((rc = connect_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, pragmas, &s, e)))
+        return rc;
+    if ((rc = store_migrate(s, e))) {
+        err_prefix(e, "%s", path);
+        store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
 }
 
 int store_open_reader(struct store *s, struct store **out, struct err *e)
 {
     const char *path = sqlite3_db_filename(s->db, "main");
-    struct store *r;
     int rc;
 
     if (!path || !*path)
         return err_set(e, ERR_DB, "an in-memory database has no second connection");
-    r = xcalloc(1, sizeof *r);
-    buf_init(&r->blk, 0);
-    r->blk_id = -1;
-    r->version = s->version;
-    rc = sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        rc = err_set(e, ERR_IO, "%s: cannot open database: %s", path,
-                     r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
-        store_close(r);
-        return rc;
-    }
-    sqlite3_busy_timeout(r->db, 5000);
-    if ((rc = store_exec(r, "PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;", e))) {
-        err_prefix(e, "%s", path);
-        store_close(r);
-        return rc;
-    }
-    *out = r;
-    return 0;
+    rc = connect_db(path, SQLITE_OPEN_READWRITE,
+                    "PRAGMA query_only = ON; PRAGMA temp_store = MEMORY;", out, e);
+    if (!rc)
+        (*out)->version = s->version;
+    return rc;
 }
 
 int store_begin_read(struct store *s, struct err *e)
