@@ -253,6 +253,7 @@ static void *reader(void *arg)
     struct err e;
     int rc = 1;
 
+    pthread_setname_np(pthread_self(), "postier-csv");
     while (rc == 1) {
         struct batch *b;
         int stop;

@@ -449,6 +449,7 @@ static void *planner_main(void *arg)
     struct err e = {0};
     int rc, last;
 
+    pthread_setname_np(pthread_self(), "postier-plan");
     do {
         pthread_mutex_lock(&p->mu);
         if ((b = p->spare))

@@ -29,6 +29,10 @@
  * it reads them right after the commit, so a read is a copy, not a
  * pread.  A segment that does not fit is read back from its file. */
 #define CACHE_MAX (8u << 20)
+/* Buffers of emptied segments kept for the next segments: building a
+ * segment in a new buffer costs a copy at each doubling and a page fault
+ * per page, as much as writing it. */
+#define SPARES 2
 
 struct entry {
     char name[NAME_MAX_LEN + 1];
@@ -47,7 +51,7 @@ struct segment {
     size_t nent, aent;
     size_t live;  /* messages not yet removed */
     char *mem;    /* the file's bytes, if cached */
-    size_t memlen;
+    size_t memlen, memalloc;
 };
 
 /* A hash slot: 1 + segment index (0 = empty) and entry index. */
@@ -78,6 +82,8 @@ struct spool {
     size_t dead; /* entries of emptied segments, still in the slots */
     size_t cached; /* bytes of segments kept in memory */
     struct buf pending; /* the segment being built */
+    struct buf spare[SPARES]; /* emptied segments' buffers, for the next ones */
+    size_t nspare;
     struct entry *pend; /* its records */
     size_t npend, apend;
     int read_fd;        /* the segment last read from (reads go in order) */
@@ -154,13 +160,26 @@ static struct entry *find(struct spool *sp, const char *name)
     return NULL;
 }
 
+/* Keeps b's allocation as a spare (or frees it); b is left empty. */
+static void keep_spare(struct spool *sp, struct buf *b)
+{
+    if (b->data && sp->nspare < SPARES) {
+        struct buf *k = &sp->spare[sp->nspare++];
+        buf_init(k, 0);
+        k->data = b->data, k->alloc = b->alloc;
+        buf_reset(k);
+        buf_init(b, 0);
+    }
+    buf_release(b);
+}
+
 static void segment_emptied(struct spool *sp, size_t seg)
 {
     struct segment *g = &sp->segs[seg];
 
     if (g->mem) {
         sp->cached -= g->memlen;
-        free(g->mem);
+        keep_spare(sp, &(struct buf){.data = g->mem, .alloc = g->memalloc});
         g->mem = NULL;
     }
     sp->dead += g->nent;
@@ -172,7 +191,7 @@ static void segment_emptied(struct spool *sp, size_t seg)
 
 /* Indexes the given records as segment file (its bytes in mem, or NULL). */
 static size_t add_segment(struct spool *sp, const char *file, struct entry *ent, size_t n,
-                          char *mem, size_t memlen)
+                          const struct buf *mem)
 {
     size_t i, seg = sp->nsegs;
     struct segment *g;
@@ -181,9 +200,12 @@ static size_t add_segment(struct spool *sp, const char *file, struct entry *ent,
     g = &sp->segs[sp->nsegs++];
     memset(g, 0, sizeof *g);
     snprintf(g->file, sizeof g->file, "%.63s", file);
-    g->mem = mem;
-    g->memlen = memlen;
-    sp->cached += mem ? memlen : 0;
+    if (mem) {
+        g->mem = mem->data;
+        g->memlen = mem->len;
+        g->memalloc = mem->alloc;
+        sp->cached += mem->len;
+    }
     if (sp->dead > 4096 && sp->dead > sp->nindexed / 2)
         reindex(sp, n);
     if (2 * (sp->nindexed + n) > sp->nslots)
@@ -251,7 +273,7 @@ static int load_segment(struct spool *sp, const char *file, struct err *e)
         unlinkat(sp->queue_fd, file, 0);
         return 0;
     }
-    add_segment(sp, file, ent, n, NULL, 0);
+    add_segment(sp, file, ent, n, NULL);
     return 0;
 }
 
@@ -357,6 +379,8 @@ void spool_close(struct spool *sp)
     free(sp->segs);
     free(sp->pend);
     buf_release(&sp->pending);
+    while (sp->nspare)
+        buf_release(&sp->spare[--sp->nspare]);
     free(sp->dir);
     free(sp);
 }
@@ -366,6 +390,8 @@ int spool_write(struct spool *sp, const char *name, long long tag, const void *d
 {
     if (strlen(name) > NAME_MAX_LEN || strpbrk(name, " \n/"))
         return err_set(e, ERR_INTERNAL, "bad spool name '%s'", name);
+    if (!sp->pending.data && sp->nspare) /* a new segment: in a spare buffer */
+        sp->pending = sp->spare[--sp->nspare];
     buf_printf(&sp->pending, "%s %zu %lld\n", name, n, tag);
     push_entry(&sp->pend, &sp->npend, &sp->apend, name, tag, (off_t)sp->pending.len, n);
     buf_add(&sp->pending, data, n);
@@ -414,6 +440,7 @@ static void *commit_main(void *arg)
 {
     struct spool *sp = arg;
 
+    pthread_setname_np(pthread_self(), "postier-spool");
     sp->c.rc = write_segment(sp, sp->c.file, &sp->c.data, &sp->c.e);
     return NULL;
 }
@@ -448,8 +475,6 @@ int spool_commit_start(struct spool *sp, struct err *e)
 int spool_commit_finish(struct spool *sp, struct err *e)
 {
     struct commit *c = &sp->c;
-    char *mem = NULL;
-    size_t len = c->data.len;
 
     if (!c->running)
         return 0;
@@ -458,18 +483,18 @@ int spool_commit_finish(struct spool *sp, struct err *e)
     c->running = 0;
     if (c->rc) {
         *e = c->e;
-        buf_release(&c->data);
+        keep_spare(sp, &c->data);
         free(c->ent);
         c->ent = NULL;
         return c->rc;
     }
-    if (sp->cached + len <= CACHE_MAX) { /* the buffer becomes the cache */
-        mem = c->data.data;
+    if (sp->cached + c->data.len <= CACHE_MAX) { /* the buffer becomes the cache */
+        add_segment(sp, c->file, c->ent, c->n, &c->data);
         buf_init(&c->data, 0);
     } else {
-        buf_release(&c->data);
+        add_segment(sp, c->file, c->ent, c->n, NULL);
+        keep_spare(sp, &c->data);
     }
-    add_segment(sp, c->file, c->ent, c->n, mem, len);
     c->ent = NULL;
     return 0;
 }

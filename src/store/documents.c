@@ -291,19 +291,22 @@ static int delivery_rows(struct store *s, sqlite3_stmt *st, int is_cached, store
     " AND NOT (?5 AND y.campaign <> '' AND EXISTS (SELECT 1 FROM campaign c"               \
     "        WHERE c.name = y.campaign AND c.purpose <> 'service'))"
 
-/* Walks deliveries by id (the unary + keeps SQLite off the state index,
- * which would make every batch scan all queued rows again). */
+/* The pending deliveries' condition, written as delivery_pending's
+ * (schema version 9) so that SQLite takes that index. */
+#define PENDING "(y.state = 'queued' OR y.state = 'deferred')"
+
+/* Walks the pending deliveries by id, through delivery_pending: a seek,
+ * however many deliveries were ever sent. */
 int store_delivery_pending(struct store *s, const struct store_pending *q, long long after_id,
                            long long limit, store_delivery_cb cb, void *ctx, struct err *e)
 {
     sqlite3_stmt *st;
     int rc;
 
-    rc = store_prepare(s,
-                 DELIVERY_COLUMNS
-                 " WHERE +y.state IN ('queued', 'deferred') AND y.channel = ?1 AND y.id > ?2"
-                 SENDABLE " ORDER BY y.id LIMIT ?3",
-                 &st, e);
+    rc = cached(s, ST_DELIVERY_PENDING,
+                DELIVERY_COLUMNS " WHERE " PENDING " AND y.channel = ?1 AND y.id > ?2" SENDABLE
+                                 " ORDER BY y.id LIMIT ?3",
+                &st, e);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, q->channel, -1, SQLITE_STATIC);
@@ -311,7 +314,7 @@ int store_delivery_pending(struct store *s, const struct store_pending *q, long 
     sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
     store_bind_text(st, 4, q->campaign);
     sqlite3_bind_int(st, 5, q->hold_marketing);
-    return delivery_rows(s, st, 0, cb, ctx, e);
+    return delivery_rows(s, st, 1, cb, ctx, e);
 }
 
 int store_delivery_count_pending(struct store *s, const struct store_pending *q, long long *n,
@@ -322,8 +325,7 @@ int store_delivery_count_pending(struct store *s, const struct store_pending *q,
 
     *n = 0;
     rc = store_prepare(s,
-                 "SELECT count(*) FROM delivery y WHERE y.state IN ('queued', 'deferred')"
-                 " AND y.channel = ?1" SENDABLE, /* (?2, ?3 unused here) */
+                 "SELECT count(*) FROM delivery y WHERE " PENDING " AND y.channel = ?1" SENDABLE, /* (?2, ?3 unused here) */
                  &st, e);
     if (rc)
         return rc;

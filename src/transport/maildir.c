@@ -267,6 +267,7 @@ static void *writer_main(void *arg)
 {
     struct maildir *m = arg;
 
+    pthread_setname_np(pthread_self(), "postier-maildir");
     pthread_mutex_lock(&m->mu);
     for (;;) {
         struct job *batch, *j, **tail;

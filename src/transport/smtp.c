@@ -268,6 +268,7 @@ static void *worker_main(void *arg)
     struct smtp *s = w->s;
     struct job *j;
 
+    pthread_setname_np(pthread_self(), "postier-smtp");
     pthread_mutex_lock(&s->mu);
     for (;;) {
         struct err fatal = {.code = 0};

@@ -163,14 +163,19 @@ class InitConfigTest(e2e.PostierCase):
         finally:
             con.close()
         self.ok('documents', 'list')
-        self.assertEqual(self.sql('SELECT max(version) FROM schema_version'), [(8,)])
+        self.assertEqual(self.sql('SELECT max(version) FROM schema_version'), [(9,)])
         self.assertEqual(self.sql('SELECT * FROM delivery'),
                          [(41, 7, '', None, 'email', 'a@exemple.fr', '<x@y>', 'deferred', 2,
                            'invoice', 'abc', 'email', '2026-11-20T01:00:00Z')])
         indexes = {r[0] for r in self.sql(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'delivery'"
             " AND sql IS NOT NULL")}
-        self.assertEqual(indexes, {'delivery_state', 'delivery_contact', 'delivery_campaign'})
+        # version 9: the index of pending deliveries holds only them, the
+        # campaigns' leaves out the nightly run's
+        self.assertEqual(indexes, {'delivery_pending', 'delivery_contact', 'delivery_campaign'})
+        self.assertEqual(self.sql("SELECT id FROM delivery INDEXED BY delivery_pending"
+                                  " WHERE (state = 'queued' OR state = 'deferred')"
+                                  " AND channel = 'email'"), [(41,)])
         con = sqlite3.connect(self.db)
         try:
             with self.assertRaises(sqlite3.IntegrityError):  # the CHECK still holds
