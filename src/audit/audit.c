@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/date.h"
+
 /* The "previous hash" of the first row. */
 static const char zero_hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -123,15 +125,6 @@ static int chain_hash(const char *prev, const struct store_history *r, struct bu
     return rc;
 }
 
-static void utc_now(char *out, size_t n)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-
-    if (!gmtime_r(&t, &tm) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(out, n, "1970-01-01T00:00:00Z");
-}
-
 /* The new row takes the id after the tail it was chained to: if another
  * connection appended in between (possible outside a transaction), the
  * insert fails on the primary key rather than forking the chain, and we
@@ -158,7 +151,7 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
     if (!r->event || !*r->event)
         return err_set(e, ERR_INPUT, "history row without an event");
     if (!at || !*at) {
-        utc_now(now, sizeof now);
+        date_utc_stamp(now);
         r->at = now;
     }
     if (!op && operator_name[0])

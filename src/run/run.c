@@ -12,6 +12,7 @@
 #include "audit/audit.h"
 #include "run-int.h"
 #include "sms/sms.h"
+#include "util/date.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -623,15 +624,6 @@ static int apply_rest(struct job *j, struct plan *b, const char *now, struct err
     return rc;
 }
 
-static void utc_now(char *out, size_t n)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Transaction after transaction: the plans taken from the planner are
  * written (deliveries and spool records, history, documents processed)
  * until the spool segment holds COMMIT_PLANS plans or BATCH_BYTES; then
@@ -643,10 +635,13 @@ static int resolve_all(struct job *j, struct err *e)
     struct planner p;
     struct plan *cur = plan_new();
     struct run_summary done;
+    struct store_checkpointer *ckpt = NULL;
     char now[32];
     int rc;
 
-    utc_now(now, sizeof now);
+    date_utc_stamp(now);
+    if (!j->o->dry_run)
+        ckpt = store_checkpointer_start(j->s);
     rc = planner_start(j, &p, e);
     while (!rc) {
         size_t plans = 0, bytes = 0;
@@ -694,6 +689,7 @@ static int resolve_all(struct job *j, struct err *e)
             break;
     }
     planner_stop(&p);
+    store_checkpointer_stop(ckpt);
     plan_free(cur);
     return rc;
 }

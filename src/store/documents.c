@@ -4,7 +4,7 @@
  * invoked) and moves deliveries through the spool states. */
 #include "store-int.h"
 
-#include <time.h>
+#include "util/date.h"
 
 /* Runs a cached statement to completion and resets it. */
 static int done_cached(struct store *s, sqlite3_stmt *st, struct err *e, const char *what)
@@ -151,15 +151,6 @@ int store_document_processed(struct store *s, long long id, const char *at, stru
     return done_cached(s, st, e, "document");
 }
 
-static void now_utc(char *out, size_t n)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int store_delivery_find(struct store *s, long long document_id, const char *campaign,
                         const char *channel, const char *address, const char **state,
                         struct err *e)
@@ -201,7 +192,7 @@ int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
                 &st, e);
     if (rc)
         return rc;
-    now_utc(now, sizeof now);
+    date_utc_stamp(now);
     sqlite3_bind_int64(st, 1, d->document_id);
     sqlite3_bind_text(st, 2, d->campaign ? d->campaign : "", -1, SQLITE_STATIC);
     if (d->contact_id)
@@ -234,7 +225,7 @@ int store_delivery_update(struct store *s, long long id, const char *state, int 
                 "UPDATE delivery SET state = ?, attempts = ?, updated_at = ? WHERE id = ?", &st, e);
     if (rc)
         return rc;
-    now_utc(now, sizeof now);
+    date_utc_stamp(now);
     sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, attempts);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);

@@ -3,6 +3,7 @@
 #include "store-int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "util/xalloc.h"
@@ -115,6 +116,138 @@ int store_open_reader(struct store *s, struct store **out, struct err *e)
     if (!rc)
         (*out)->version = s->version;
     return rc;
+}
+
+/* Pages in the log that make the writer wake the checkpointer (SQLite's
+ * own threshold); left behind, at most, for the writer to copy itself; and
+ * at which the writer stops the checkpointer and empties the log itself
+ * (the log must not grow without end when the writer outruns it). */
+#define CKPT_PAGES 1000
+#define CKPT_LEFT 64
+#define CKPT_PAGES_MAX (4 * CKPT_PAGES)
+
+/* SQLite restarts the log only once every page in it is copied, which a
+ * checkpoint running beside a busy writer never sees: the checkpointer
+ * copies the bulk, chasing the writer until little is left, and the
+ * writer copies that rest itself after a commit (a short copy and sync),
+ * so that its next transaction starts the log again. */
+struct store_checkpointer {
+    struct store *s, *own;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int due, busy, copying, left, hold, stop;
+};
+
+/* The writer's commit hook (in place of SQLite's autocheckpoint). */
+static int wal_written(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct store_checkpointer *c = arg;
+    int mode = -1;
+
+    if (pages < CKPT_PAGES)
+        return SQLITE_OK;
+    pthread_mutex_lock(&c->mu);
+    if (pages >= CKPT_PAGES_MAX) {
+        /* the whole log, once the checkpointer's pass ends (one copier at
+         * a time), waiting for readers to leave it (busy timeout) */
+        c->hold = 1;
+        while (c->copying)
+            pthread_cond_wait(&c->cv, &c->mu);
+        mode = SQLITE_CHECKPOINT_RESTART;
+    } else if (c->left) {
+        mode = SQLITE_CHECKPOINT_PASSIVE;
+    } else if (!c->busy) {
+        c->due = c->busy = 1;
+        pthread_cond_broadcast(&c->cv);
+    }
+    c->left = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (mode >= 0)
+        sqlite3_wal_checkpoint_v2(db, name, mode, NULL, NULL);
+    if (mode == SQLITE_CHECKPOINT_RESTART) {
+        pthread_mutex_lock(&c->mu);
+        c->hold = c->busy = c->due = 0;
+        pthread_mutex_unlock(&c->mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    struct store_checkpointer *c = arg;
+    int before = -1; /* pages copied by the last pass of this round */
+
+    pthread_setname_np(pthread_self(), "postier-ckpt");
+    pthread_mutex_lock(&c->mu);
+    while (!c->stop) {
+        int log = 0, copied = 0;
+        if (!c->due || c->hold) {
+            before = -1; /* a new round */
+            pthread_cond_wait(&c->cv, &c->mu);
+            continue;
+        }
+        c->due = 0;
+        c->copying = 1;
+        pthread_mutex_unlock(&c->mu);
+        /* passive: copies what no reader still needs, never waits */
+        if (sqlite3_wal_checkpoint_v2(c->own->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+                                      &copied) != SQLITE_OK)
+            log = copied = 0;
+        pthread_mutex_lock(&c->mu);
+        c->copying = 0;
+        pthread_cond_broadcast(&c->cv); /* (a writer may wait for it) */
+        if (log - copied > CKPT_LEFT && copied > before)
+            c->due = 1; /* written meanwhile: again */
+        else /* (or a reader holds the rest back) */
+            c->busy = 0, c->left = log > copied;
+        before = copied;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+struct store_checkpointer *store_checkpointer_start(struct store *s)
+{
+    const char *path = sqlite3_db_filename(s->db, "main");
+    struct store_checkpointer *c = xcalloc(1, sizeof *c);
+    struct err e;
+
+    c->s = s;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (!path || !*path || connect_db(path, SQLITE_OPEN_READWRITE,
+                                    /* a first read opens the log for it */
+                                    "SELECT count(*) FROM sqlite_master", &c->own, &e)) {
+        store_checkpointer_stop(c);
+        return NULL;
+    }
+    if (pthread_create(&c->th, NULL, checkpointer_main, c)) {
+        store_close(c->own);
+        c->own = NULL;
+        store_checkpointer_stop(c);
+        return NULL;
+    }
+    sqlite3_wal_hook(s->db, wal_written, c);
+    return c;
+}
+
+void store_checkpointer_stop(struct store_checkpointer *c)
+{
+    if (!c)
+        return;
+    if (c->own) {
+        sqlite3_wal_autocheckpoint(c->s->db, CKPT_PAGES); /* the writer's own hook again */
+        pthread_mutex_lock(&c->mu);
+        c->stop = 1;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        pthread_join(c->th, NULL);
+        store_close(c->own);
+    }
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
 }
 
 int store_begin_read(struct store *s, struct err *e)

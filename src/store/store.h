@@ -23,6 +23,14 @@ int store_open(const char *path, struct store **out, struct err *e);
  * s's transaction).  Closed with store_close.  Errors: ERR_DB (an
  * in-memory database), ERR_IO. */
 int store_open_reader(struct store *s, struct store **out, struct err *e);
+/* Checkpoints s's write-ahead log from a thread of its own (its own
+ * connection) while s writes a lot, so that s's commits neither copy pages
+ * into the database nor wait for its sync.  Never fails: without a thread
+ * or a connection, s keeps checkpointing itself.  Stopped (s checkpoints
+ * itself again) by store_checkpointer_stop, NULL-safe. */
+struct store_checkpointer;
+struct store_checkpointer *store_checkpointer_start(struct store *s);
+void store_checkpointer_stop(struct store_checkpointer *c);
 /* A read transaction: the reads between begin and end see one snapshot.
  * Errors: ERR_DB. */
 int store_begin_read(struct store *s, struct err *e);

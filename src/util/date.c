@@ -2,6 +2,8 @@
 #include "date.h"
 
 #include <ctype.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static int days_in_month(int y, int m)
@@ -46,4 +48,19 @@ void date_today_plus(int days, char *out)
     tm.tm_hour = 12;    /* away from DST transitions */
     mktime(&tm);
     strftime(out, DATE_LEN + 1, "%Y-%m-%d", &tm);
+}
+
+void date_utc_stamp(char *out)
+{
+    static _Thread_local time_t last = (time_t)-1;
+    static _Thread_local char stamp[STAMP_LEN + 1];
+    time_t t = time(NULL);
+
+    if (t != last) {
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) || !strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm))
+            snprintf(stamp, sizeof stamp, "1970-01-01T00:00:00Z");
+        last = t;
+    }
+    memcpy(out, stamp, sizeof stamp);
 }

@@ -17,4 +17,12 @@ void date_today(char *out);
 /* Writes into out the date days after (or before, when negative) today. */
 void date_today_plus(int days, char *out);
 
+/* "YYYY-MM-DDTHH:MM:SSZ": the UTC timestamps of rows (history, deliveries). */
+#define STAMP_LEN 20
+
+/* Writes the current UTC time as a stamp into out (STAMP_LEN + 1 bytes);
+ * formatted once a second per thread (a row is written every few
+ * microseconds). */
+void date_utc_stamp(char *out);
+
 #endif

@@ -6,10 +6,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "audit/audit.h"
 #include "contacts/contacts.h"
 #include "store/store.h"
 
@@ -297,6 +300,90 @@ static void deletion_guarded_and_sync(void **state)
     remove(path);
 }
 
+/* Writes rows of 8 KB (100 transactions of 10, ~13 MB) and returns the
+ * largest size the log reached after a commit; a reader takes a short
+ * snapshot after each (as the run's planner does). */
+static long long write_and_watch(struct store *fs, sqlite3 *reader, const char *wal,
+                                 long long *rows)
+{
+    static char reply[8192];
+    long long most = 0;
+    struct err e;
+    struct stat sb;
+
+    memset(reply, 'x', sizeof reply - 1);
+    for (int t = 0; t < 100; t++) {
+        assert_int_equal(store_begin(fs, &e), 0);
+        for (int i = 0; i < 10; i++) {
+            struct store_history h = {.event = "sent", .channel = "email",
+                                      .address = "a@exemple.fr", .server_reply = reply};
+            assert_int_equal(audit_append(fs, &h, &e), 0);
+            ++*rows;
+        }
+        assert_int_equal(store_commit(fs, &e), 0);
+        assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM party; COMMIT",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        if (!stat(wal, &sb) && sb.st_size > most)
+            most = sb.st_size;
+    }
+    return most;
+}
+
+/* The checkpointer keeps the log short while a writer writes without
+ * pause (SQLite restarts the log only once all of it is copied, which a
+ * checkpoint beside a busy writer alone never achieves), every row lands,
+ * and once it stops the writer checkpoints itself again. */
+static void checkpointer_bounds_the_log(void **state)
+{
+    char dir[] = "/tmp/postier-ckpt-XXXXXX", path[64], wal[72];
+    struct store *fs;
+    struct store_checkpointer *c;
+    sqlite3 *reader, *db;
+    sqlite3_stmt *st;
+    long long rows = 0, most;
+    struct err e;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/p.db", dir);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    assert_int_equal(store_open(path, &fs, &e), 0);
+    assert_int_equal(sqlite3_open(path, &reader), SQLITE_OK);
+    /* 16 KB pages: the checkpointer is woken at 1,000 pages (16 MB) and,
+     * however fast the writer, the log never passes 4,000 (64 MB, where the
+     * writer copies the rest itself); the rows below are ~90 MB */
+    assert_non_null(c = store_checkpointer_start(fs));
+    assert_int_equal(sqlite3_exec(reader, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL),
+                     SQLITE_OK);
+    most = write_and_watch(fs, reader, wal, &rows);
+    assert_true(most > (16ll << 20)); /* (the test wrote enough) */
+    for (int round = 0; round < 6; round++)
+        assert_true((most = write_and_watch(fs, reader, wal, &rows)) < (72ll << 20));
+    store_checkpointer_stop(c);
+    for (int round = 0; round < 7; round++) /* the writer's own checkpoints */
+        assert_true((most = write_and_watch(fs, reader, wal, &rows)) < (72ll << 20));
+    {
+        long long checked = 0, bad = 0;
+        assert_int_equal(audit_verify(fs, &checked, &bad, &e), 0);
+        assert_int_equal(checked, rows);
+    }
+    sqlite3_close(reader);
+    store_close(fs);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM history", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(st, 0), rows);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    remove(path);
+    remove(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path);
+    remove(wal);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +394,7 @@ int main(void)
         cmocka_unit_test(validation_names_the_field),
         cmocka_unit_test(order_validity_and_search),
         cmocka_unit_test(deletion_guarded_and_sync),
+        cmocka_unit_test(checkpointer_bounds_the_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
