@@ -207,13 +207,18 @@ static int record_one(struct job *j, const struct pending *p, const struct trans
  * "=<delivery id>\t<spool name>\t<S|D|F>\t<attempt>\t<code>\t<reason or ->\t<reply>"
  * (earlier versions wrote the same without "=<delivery id>\t") */
 
+/* The lines a transport thread journaled since its last flush (a Maildir
+ * writer reports a batch of a thousand at once: one write for all). */
+static _Thread_local struct buf thread_lines;
+static _Thread_local long long thread_count;
+
 static void journal_hook(void *ctx, const char *id, void *cookie,
                          const struct transport_reply *r)
 {
-    struct dispatch *d = ctx;
     struct pending *p = cookie; /* not touched by the main thread while in flight */
     char line[600];
 
+    (void)ctx;
     snprintf(line, sizeof line, "=%lld\t%s\t%c\t%d\t%d\t%s\t%s", p->id, id,
              r->outcome == TRANSPORT_SENT ? 'S' : r->outcome == TRANSPORT_FAILED ? 'F' : 'D',
              p->attempts, r->code, r->reason ? r->reason : "-", r->text);
@@ -221,10 +226,25 @@ static void journal_hook(void *ctx, const char *id, void *cookie,
         if (*c == '\n' || *c == '\r')
             *c = ' ';
     p->journaled = 1; /* (the main thread reads it once the outcome is reported) */
+    if (!thread_lines.cap) /* (zeroed: no room at all) */
+        buf_init(&thread_lines, 0);
+    buf_adds(&thread_lines, line);
+    buf_addc(&thread_lines, '\n');
+    thread_count++;
+}
+
+static void journal_flush(void *ctx)
+{
+    struct dispatch *d = ctx;
+
+    if (!thread_count)
+        return;
     pthread_mutex_lock(&d->j->journal_mu);
-    d->j->journaled++; /* counted first: a clear never drops an unrecorded line */
-    journal_append(d->j->journal, line);
+    d->j->journaled += thread_count; /* with the write: a clear never drops an unrecorded line */
+    journal_append_lines(d->j->journal, buf_str(&thread_lines), thread_lines.len);
     pthread_mutex_unlock(&d->j->journal_mu);
+    buf_release(&thread_lines);
+    thread_count = 0;
 }
 
 /* Empties the journal when every line in it has been recorded. */
@@ -523,6 +543,7 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
         d->slots = tr->slots * 64; /* (a campaign can be paused: never more than it sends) */
     d->t0 = d->last_commit = now_s();
     tr->record = journal_hook;
+    tr->record_flush = journal_flush;
     tr->record_ctx = d;
     d->q = (struct store_pending){.channel = channel, .campaign = j->campaign,
                                   .hold_marketing = sms && j->quiet_now};

@@ -66,6 +66,36 @@ int journal_append(struct journal *j, const char *line)
     return -1;
 }
 
+int journal_append_lines(struct journal *j, const char *lines, size_t n)
+{
+    const char *p, *nl;
+
+    if (n && lines[n - 1] != '\n') {
+        errno = EINVAL;
+        return -1;
+    }
+    for (p = lines; p < lines + n; p = nl + 1) {
+        nl = memchr(p, '\n', (size_t)(lines + n - p));
+        if ((size_t)(nl - p) > LINE_MAX_LEN) {
+            errno = EINVAL;
+            return -1;
+        }
+    }
+    while (n) { /* (a short write leaves a torn line at worst: replay ignores it) */
+        ssize_t w = write(j->fd, lines, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (!w)
+                errno = ENOSPC;
+            return -1;
+        }
+        lines += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 int journal_replay(struct journal *j, int (*cb)(void *ctx, char *line), void *ctx,
                    struct err *e)
 {

@@ -21,6 +21,10 @@ void journal_close(struct journal *j);
 /* Appends one line (no newline in it; at most 1000 bytes).  Thread-safe.
  * Returns 0 or -1 (errno set). */
 int journal_append(struct journal *j, const char *line);
+/* Appends n bytes of whole lines (each ended by a newline, at most 1000
+ * bytes) at once.  Not atomic for other writers: callers serialise.
+ * Returns 0 or -1 (errno set). */
+int journal_append_lines(struct journal *j, const char *lines, size_t n);
 /* Calls cb with each complete line (newline removed; cb may modify it),
  * in order; a torn last line is ignored.  cb returning non-zero stops. */
 int journal_replay(struct journal *j, int (*cb)(void *ctx, char *line), void *ctx,

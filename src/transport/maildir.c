@@ -258,9 +258,12 @@ static void deliver(struct maildir *m, struct job *batch)
         for (j = batch; j; j = j->next)
             if (j->r.outcome == TRANSPORT_SENT)
                 fail(j, "sync the Maildir", m->dir, errno);
-    if (m->t.record)
+    if (m->t.record) {
         for (j = batch; j; j = j->next)
             m->t.record(m->t.record_ctx, j->m.id, j->m.cookie, &j->r);
+        if (m->t.record_flush) /* one journal write for the batch */
+            m->t.record_flush(m->t.record_ctx);
+    }
 }
 
 static void *writer_main(void *arg)

@@ -218,8 +218,11 @@ static void finish(struct sms_http *s, struct req *q, CURLcode rc, transport_don
     q->url = q->body = NULL;
     q->busy = 0;
     s->busy--;
-    if (r.outcome != TRANSPORT_UNTRIED && s->t.record)
+    if (r.outcome != TRANSPORT_UNTRIED && s->t.record) {
         s->t.record(s->t.record_ctx, q->m.id, q->m.cookie, &r);
+        if (s->t.record_flush)
+            s->t.record_flush(s->t.record_ctx);
+    }
     done(ctx, q->m.cookie, &r);
 }
 

@@ -287,8 +287,11 @@ static void *worker_main(void *arg)
             snprintf(j->r.text, sizeof j->r.text, "not attempted");
         } else {
             send_one(w, j, &fatal, &connected);
-            if (j->r.outcome != TRANSPORT_UNTRIED && s->t.record)
+            if (j->r.outcome != TRANSPORT_UNTRIED && s->t.record) {
                 s->t.record(s->t.record_ctx, j->m.id, j->m.cookie, &j->r);
+                if (s->t.record_flush)
+                    s->t.record_flush(s->t.record_ctx);
+            }
         }
 
         pthread_mutex_lock(&s->mu);

@@ -55,9 +55,12 @@ struct transport {
                 struct err *e);
     void (*free)(struct transport *t);
     /* Set by the caller (optional): called with each outcome as soon as
-     * it is known, from whatever thread learnt it and before that thread
-     * takes another message, so it can be journaled (spool/journal.h). */
+     * it is known, from whatever thread learnt it, so it can be journaled
+     * (spool/journal.h); record may keep the outcomes of a thread until
+     * that thread calls record_flush, which it does before it reports
+     * them or takes another message (a Maildir writer: once per batch). */
     void (*record)(void *ctx, const char *id, void *cookie, const struct transport_reply *r);
+    void (*record_flush)(void *ctx); /* (optional) */
     void *record_ctx;
 };
 

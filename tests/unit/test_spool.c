@@ -575,6 +575,21 @@ static void journal_lines(void **state)
     assert_int_equal(journal_replay(j, collect_line, &l, &e), 0);
     assert_int_equal(l.n, 1);
     assert_string_equal(l.first, "after\t1\t");
+    /* several lines in one write (a Maildir writer's batch); a chunk that
+     * does not end a line, or holds a line too long, is refused whole */
+    {
+        char big[1100];
+        memset(big, 'y', sizeof big - 1);
+        big[sizeof big - 2] = '\n';
+        big[sizeof big - 1] = '\0';
+        assert_int_equal(journal_append_lines(j, "a\t1\nb\t2\n", 8), 0);
+        assert_int_equal(journal_append_lines(j, "c\t3\nd\t4", 7), -1);
+        assert_int_equal(journal_append_lines(j, big, strlen(big)), -1);
+    }
+    memset(&l, 0, sizeof l);
+    assert_int_equal(journal_replay(j, collect_line, &l, &e), 0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.last, "b\t2");
     journal_close(j);
 }
 
