@@ -1,9 +1,10 @@
-/* Message construction (SPEC §4): the RFC 5322 header and the MIME tree are
- * libetpan structures (mailimf fields, mailmime parts) serialised by
- * mailmime_write_mem.  This file adds what libetpan leaves to its caller or
- * gets wrong: input checks that make header injection impossible, RFC 2047
- * encoded-words, RFC 2231 file names, RFC 2045 quoted-printable, and a last
- * check of the bytes (CRLF only, lines <= 998).  Reads attachments only. */
+/* Message construction (SPEC §4): libetpan writes the RFC 5322 header
+ * fields, each MIME part's fields and the base64 of attachments; the parts
+ * and delimiters are laid out here as its mailmime_write_mem would.  This
+ * file adds what libetpan leaves to its caller or gets wrong: input checks
+ * that make header injection impossible, RFC 2047 encoded-words, RFC 2231
+ * file names, RFC 2045 quoted-printable, and a last check of the bytes
+ * (CRLF only, lines <= 998).  Reads attachments only. */
 #include "mime/mime.h"
 
 #include <errno.h>
@@ -27,22 +28,17 @@
 #define HDR_TEXT_MAX 4096     /* bytes of a display name or subject */
 #define QP_LINE 76            /* RFC 2045 §6.7 rule 5, "=" of a soft break included */
 #define SEG_2231 60           /* RFC 2231 §3: value bytes per continuation line */
+#define MSGID_MAX 900         /* bytes of a Message-ID, "<" and ">" included */
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* libetpan constructors return NULL (or non-zero) only when malloc fails:
- * abort like the x* allocators, out of memory is not an error path here. */
+/* libetpan constructors return NULL only when malloc fails: abort like the
+ * x* allocators, out of memory is not an error path here. */
 static void *need(void *p)
 {
     if (!p)
         abort();
     return p;
-}
-
-static void need_ok(int r)
-{
-    if (r != 0)
-        abort();
 }
 
 /* Locale-independent ASCII classes. */
@@ -80,29 +76,33 @@ static size_t u8_seq(const unsigned char *s)
     return 0;
 }
 
+/* Most of a body is ASCII: it is skipped 8 octets at a time. */
 static int is_utf8(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    uint64_t w;
     size_t n;
 
-    for (; *p; p += n) {
-        if (*p < 0x80) { /* most of it */
-            n = 1;
-            continue;
-        }
-        if ((n = u8_seq(p)) == 0)
+    for (; p < end; p += n) {
+        n = 1;
+        if (end - p >= 8 && (memcpy(&w, p, 8), (w & 0x8080808080808080u) == 0))
+            n = 8;
+        else if (*p >= 0x80 && (n = u8_seq(p)) == 0)
             return 0;
     }
     return 1;
 }
 
-/* "=XX" (quoted-printable, Q) or "%XX" (RFC 2231), upper-case hex. */
-static void hex_put(struct buf *b, char lead, unsigned char c)
+/* "=XX" (quoted-printable, Q) or "%XX" (RFC 2231), upper-case hex, at w;
+ * returns the end. */
+static char *hex_put(char *w, char lead, unsigned char c)
 {
     static const char hex[] = "0123456789ABCDEF";
-    char t[3] = {lead, hex[c >> 4], hex[c & 15]};
 
-    buf_add(b, t, 3);
+    w[0] = lead;
+    w[1] = hex[c >> 4];
+    w[2] = hex[c & 15];
+    return w + 3;
 }
 
 static int has_break(const char *s)
@@ -211,7 +211,8 @@ static int check_msgid(const char *s, struct err *e)
     if (has_break(s))
         return err_set(e, ERR_INPUT, "message_id: contains a line break (CR or LF)");
     n = strlen(s);
-    if (n < 5 || n > 900 || s[0] != '<' || s[n - 1] != '>' || !is_addr_spec(s + 1, n - 2, &local))
+    if (n < 5 || n > MSGID_MAX || s[0] != '<' || s[n - 1] != '>' ||
+        !is_addr_spec(s + 1, n - 2, &local))
         return err_set(e, ERR_INPUT, "message_id: not of the form <left@right> (RFC 5322 §3.6.4)");
     return 0;
 }
@@ -346,32 +347,36 @@ static int is_raw_ok(const char *s, size_t maxlen)
  * digits and "!*+-/"; "_" is a space (§4.2 (2)); all else is "=XX". */
 static size_t q_size(unsigned char c)
 {
-    return (is_alnum(c) || c == ' ' || (c && strchr("!*+-/", c))) ? 1 : 3;
+    return (is_alnum(c) || c == ' ' || c == '!' || c == '*' || c == '+' || c == '-' || c == '/')
+               ? 1
+               : 3;
 }
 
-static void q_put(struct buf *b, unsigned char c)
+/* The Q form of c at w; returns the end. */
+static char *q_put(char *w, unsigned char c)
 {
-    if (c == ' ')
-        buf_addc(b, '_');
-    else if (q_size(c) == 1)
-        buf_addc(b, (char)c);
-    else
-        hex_put(b, '=', c);
+    if (q_size(c) == 3)
+        return hex_put(w, '=', c);
+    *w = c == ' ' ? '_' : (char)c;
+    return w + 1;
 }
 
-/* Base64 (RFC 2045 §6.8, the "B" encoding of RFC 2047 §4.1). */
-static void b64_put(struct buf *b, const unsigned char *p, size_t n)
+/* Base64 (RFC 2045 §6.8, the "B" encoding of RFC 2047 §4.1) of p[0..n) at
+ * w; returns the end. */
+static char *b64_put(char *w, const unsigned char *p, size_t n)
 {
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t i;
 
-    for (i = 0; i < n; i += 3) {
+    for (i = 0; i < n; i += 3, w += 4) {
         unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
                      (i + 2 < n ? p[i + 2] : 0);
-        char q[4] = {abc[v >> 18], abc[(v >> 12) & 63], i + 1 < n ? abc[(v >> 6) & 63] : '=',
-                     i + 2 < n ? abc[v & 63] : '='};
-        buf_add(b, q, 4);
+        w[0] = abc[v >> 18];
+        w[1] = abc[(v >> 12) & 63];
+        w[2] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        w[3] = i + 2 < n ? abc[v & 63] : '=';
     }
+    return w;
 }
 
 /* How many octets of p[0..n) go into the next encoded-word: whole
@@ -410,6 +415,7 @@ static size_t ew_take(const unsigned char *p, size_t n, int useb)
 static void ew_encode(struct buf *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
+    char word[1 + EW_MAX], *w; /* a space and a word, appended at once */
     size_t i, j, k, qtot = 0;
     int useb;
 
@@ -418,15 +424,18 @@ static void ew_encode(struct buf *b, const char *s, size_t n)
     useb = (n + 2) / 3 * 4 < qtot;
     for (i = 0; i < n; i = j) {
         j = i + ew_take(p + i, n - i, useb);
+        w = word;
         if (i > 0)
-            buf_addc(b, ' ');
-        buf_adds(b, useb ? "=?UTF-8?B?" : "=?UTF-8?Q?");
+            *w++ = ' ';
+        memcpy(w, useb ? "=?UTF-8?B?" : "=?UTF-8?Q?", 10);
+        w += 10;
         if (useb)
-            b64_put(b, p + i, j - i);
+            w = b64_put(w, p + i, j - i);
         else
             for (k = i; k < j; k++)
-                q_put(b, p[k]);
-        buf_adds(b, "?=");
+                w = q_put(w, p[k]);
+        memcpy(w, "?=", 2);
+        buf_add(b, word, (size_t)(w + 2 - word));
     }
 }
 
@@ -509,13 +518,14 @@ static size_t pct_size(const unsigned char *p, size_t *cl)
 
 static void pct_put(struct buf *b, const unsigned char *p, size_t n)
 {
+    char t[3];
     size_t i;
 
     for (i = 0; i < n; i++) {
         if (is_attr_char(p[i]))
             buf_addc(b, (char)p[i]);
         else
-            hex_put(b, '%', p[i]);
+            buf_add(b, t, (size_t)(hex_put(t, '%', p[i]) - t));
     }
 }
 
@@ -564,46 +574,75 @@ static int qp_break_at(const unsigned char *p)
     return *p == '\0' || *p == '\n' || (*p == '\r' && p[1] == '\n');
 }
 
-/* Quoted-printable (RFC 2045 §6.7) of a text whose lines end in LF or CRLF.
- * libetpan 1.9.4's mailmime_quoted_printable_write doubles the space before
- * a line break ("a \n" gives "a =20") and writes a NUL for " \r", so the
- * body is encoded here and handed over as already encoded: breaks become
+/* Whether the 8 octets of w are all SP or printable ASCII but "=" ("Bit
+ * Twiddling Hacks" again: hasless(w, 32), hasmore(w, 126), haszero(w ^
+ * "=" * 8)).  HT is left to the octet-by-octet path. */
+static int word_plain(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t eq = w ^ (ones * '=');
+
+    return ((((w - ones * ' ') & ~w) | ((w + ones) | w) | ((eq - ones) & ~eq)) & highs) == 0;
+}
+
+/* The end of the run of octets from p, up to lim, that qp_plain lets
+ * through: most of a text, taken 8 at a time. */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *lim)
+{
+    uint64_t w;
+
+    for (; lim - p >= 8; p += 8) {
+        memcpy(&w, p, 8);
+        if (!word_plain(w))
+            break;
+    }
+    while (p < lim && qp_plain(*p))
+        p++;
+    return p;
+}
+
+/* Quoted-printable (RFC 2045 §6.7) of text (len octets and a NUL) whose
+ * lines end in LF or CRLF.  libetpan 1.9.4's
+ * mailmime_quoted_printable_write doubles the space before a line break
+ * ("a \n" gives "a =20") and writes a NUL for " \r", so the body is
+ * encoded here, and spliced into the message as it is: breaks become
  * CRLF (rule 4); SP/HT before a break or at the end become =20/=09 (rule
  * 3); "=", controls and 8-bit octets become =XX (rules 1, 2); a "." or
  * "From " opening a line is =XX too (safe through SMTP and mbox); lines stay
  * within 76 characters with soft breaks (rule 5).  The result always ends
  * with a line break, a soft one when the text did not end with one. */
-static void qp_encode(struct buf *b, const char *text)
+static void qp_encode(struct buf *b, const char *text, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)text;
-    size_t col = 0;
+    const unsigned char *p = (const unsigned char *)text, *end = p + len, *run;
+    char line[QP_LINE + 2]; /* a line and its break, appended at once */
+    size_t col = 0;         /* = the octets of line in use */
 
     while (*p) {
         unsigned char c = *p;
-        const unsigned char *run;
         size_t n, room;
         int lit;
         if (c == '\n' || (c == '\r' && p[1] == '\n')) {
-            buf_add(b, "\r\n", 2);
+            memcpy(line + col, "\r\n", 2);
+            buf_add(b, line, col + 2);
             col = 0;
             p += c == '\r' ? 2 : 1;
             continue;
         }
         if (col + 4 > QP_LINE) { /* room for "=XX" and the "=" of a soft break */
-            buf_add(b, "=\r\n", 3);
+            memcpy(line + col, "=\r\n", 3);
+            buf_add(b, line, col + 3);
             col = 0;
         }
         /* the common case: a run of octets that stay as they are, up to
          * where a soft break must come, copied at once */
         if (qp_plain(c) && (col > 0 || (c != '.' && c != 'F'))) {
             room = QP_LINE - 3 - col; /* each at a column <= QP_LINE - 4 */
-            for (run = p; qp_plain(*run) && (size_t)(run - p) < room; run++)
-                ;
+            run = plain_run(p, (size_t)(end - p) < room ? end : p + room);
             n = (size_t)(run - p);
             if ((run[-1] == ' ' || run[-1] == '\t') && qp_break_at(run))
                 n--; /* white space before a break: encoded below */
             if (n) {
-                buf_add(b, p, n);
+                memcpy(line + col, p, n);
                 col += n;
                 p += n;
                 continue;
@@ -612,17 +651,16 @@ static void qp_encode(struct buf *b, const char *text)
         lit = qp_plain(c) && !((c == ' ' || c == '\t') && qp_break_at(p + 1));
         if (col == 0 && (c == '.' || (c == 'F' && strncmp((const char *)p, "From ", 5) == 0)))
             lit = 0;
-        if (lit) {
-            buf_add(b, p, 1);
-            col++;
-        } else {
-            hex_put(b, '=', c);
-            col += 3;
-        }
+        if (lit)
+            line[col++] = (char)c;
+        else
+            col = (size_t)(hex_put(line + col, '=', c) - line);
         p++;
     }
-    if (p != (const unsigned char *)text && p[-1] != '\n')
-        buf_add(b, "=\r\n", 3);
+    if (p != (const unsigned char *)text && p[-1] != '\n') {
+        memcpy(line + col, "=\r\n", 3);
+        buf_add(b, line, col + 3);
+    }
 }
 
 /* ---- attachments ------------------------------------------------------- */
@@ -725,7 +763,7 @@ static int prepare(const struct mime_msg *m, size_t budget, struct parts *p, str
         size_t n = strlen(bodies[i]);
         buf_init(&b, budget ? budget : 1);
         buf_reserve(&b, n + n / 4 + 64); /* accents and soft breaks: about a quarter more */
-        qp_encode(&b, bodies[i]);
+        qp_encode(&b, bodies[i], n);
         if (b.err) {
             buf_release(&b);
             return err_set(e, ERR_TOOBIG, "%s: too big for the message size limit",
@@ -758,13 +796,33 @@ static void parts_release(struct parts *p, size_t n)
     free(p->att);
 }
 
-/* ---- the libetpan tree ------------------------------------------------- */
+/* ---- the header fields ------------------------------------------------ */
+
+/* libetpan writes each field (it folds, quotes, formats dates) from its
+ * structures, built here on the stack over our strings: nothing to
+ * allocate or free per message.  They hold char * but libetpan only reads
+ * through them, hence the casts of const strings, here and in the body.
+ * The writers return 0, or non-zero when libetpan or an append failed
+ * (out of memory). */
+
+static int put(MMAPString *s, const char *p, size_t n)
+{
+    return mmap_string_append_len(s, p, n) == NULL;
+}
+
+/* A one-element libetpan list in the caller's storage. */
+static clist *list1(clist *l, clistcell *c, void *data)
+{
+    *c = (clistcell){data, NULL, NULL};
+    *l = (clist){c, c, 1};
+    return l;
+}
 
 /* RFC 5322 §3.3 date-time, given or now, parsed by libetpan so that only a
  * valid date reaches the header (it rewrites it in canonical form). */
 static void date_at(time_t t, char *out, size_t n);
 
-static int parse_date(const char *given, struct mailimf_date_time **dt, struct err *e)
+static int parse_date(const char *given, struct mailimf_date_time *dt, struct err *e)
 {
     /* "now" is the same for every message of a second: made once */
     static _Thread_local time_t last;
@@ -778,8 +836,7 @@ static int parse_date(const char *given, struct mailimf_date_time **dt, struct e
     if (!s) {
         t = time(NULL);
         if (t == last) {
-            *dt = need(mailimf_date_time_new(was.dt_day, was.dt_month, was.dt_year, was.dt_hour,
-                                             was.dt_min, was.dt_sec, was.dt_zone));
+            *dt = was;
             return 0;
         }
         date_at(t, now, sizeof now);
@@ -790,210 +847,259 @@ static int parse_date(const char *given, struct mailimf_date_time **dt, struct e
         return err_set(e, ERR_INPUT, "date: not an RFC 5322 date: \"%s\"", s);
     while (idx < n && (s[idx] == ' ' || s[idx] == '\t'))
         idx++;
-    if (idx != n || d->dt_day < 1 || d->dt_day > 31 || d->dt_month < 1 || d->dt_month > 12 ||
-        d->dt_year < 1900 || d->dt_hour > 23 || d->dt_min > 59 || d->dt_sec > 60 ||
-        d->dt_zone > 9959 || d->dt_zone < -9959 || abs(d->dt_zone) % 100 > 59) {
-        mailimf_date_time_free(d);
+    *dt = *d;
+    mailimf_date_time_free(d);
+    if (idx != n || dt->dt_day < 1 || dt->dt_day > 31 || dt->dt_month < 1 || dt->dt_month > 12 ||
+        dt->dt_year < 1900 || dt->dt_hour > 23 || dt->dt_min > 59 || dt->dt_sec > 60 ||
+        dt->dt_zone > 9959 || dt->dt_zone < -9959 || abs(dt->dt_zone) % 100 > 59)
         return err_set(e, ERR_INPUT, "date: not an RFC 5322 date: \"%s\"", s);
-    }
     if (!given)
-        last = t, was = *d;
-    *dt = d;
+        last = t, was = *dt;
     return 0;
 }
 
-/* A display name is a phrase: in it a run of white space means one space
+/* The header form of a display name (malloc'd), NULL when there is none.
+ * A display name is a phrase: in it a run of white space means one space
  * (RFC 5322 §3.2.2), so runs are collapsed and the ends trimmed first. */
-static struct mailimf_mailbox *mailbox(const char *name, const char *addr)
+static char *display_name(const char *name)
 {
-    char *dn = NULL, *w;
+    char *dn, *w;
     const char *p;
 
-    if (name) {
-        w = dn = xmalloc(strlen(name) + 1);
-        for (p = name; *p; p++)
-            if (*p != ' ' && *p != '\t')
-                *w++ = *p;
-            else if (w > dn && p[1] != ' ' && p[1] != '\t' && p[1] != '\0')
-                *w++ = ' ';
-        *w = '\0';
-    }
-    if (dn && *dn) {
-        w = phrase_text(dn);
-        free(dn);
-        dn = w;
-    } else {
-        free(dn);
-        dn = NULL;
-    }
-    return need(mailimf_mailbox_new(dn, xstrdup(addr)));
+    if (!name)
+        return NULL;
+    w = dn = xmalloc(strlen(name) + 1);
+    for (p = name; *p; p++)
+        if (*p != ' ' && *p != '\t')
+            *w++ = *p;
+        else if (w > dn && p[1] != ' ' && p[1] != '\t' && p[1] != '\0')
+            *w++ = ' ';
+    *w = '\0';
+    w = *dn ? phrase_text(dn) : NULL;
+    free(dn);
+    return w;
 }
 
-static void add_field(struct mailimf_fields *f, const char *name, size_t nlen, const char *value)
+static int write_optional(MMAPString *s, const char *name, const char *value)
 {
-    need_ok(mailimf_fields_add(
-        f, need(mailimf_field_new_custom(xstrndup(name, nlen), xstrdup(value)))));
+    struct mailimf_optional_field opt = {(char *)name, (char *)value};
+    struct mailimf_field f = {MAILIMF_FIELD_OPTIONAL_FIELD, {.fld_optional_field = &opt}};
+    int col = 0;
+
+    return mailimf_field_write_mem(s, &col, &f) != MAILIMF_NO_ERROR;
 }
 
 /* Auto-Submitted (RFC 3834 §5), List-Unsubscribe (RFC 2369 §3.2) with
  * List-Unsubscribe-Post (RFC 8058 §3.1: only beside an HTTPS URI), then the
  * extra headers in their order. */
-static void add_optional(struct mailimf_fields *f, const struct mime_msg *m)
+static int write_optionals(MMAPString *s, const struct mime_msg *m)
 {
     size_t i;
+    int r = m->auto_submitted && write_optional(s, "Auto-Submitted", "auto-generated");
 
-    if (m->auto_submitted)
-        add_field(f, "Auto-Submitted", 14, "auto-generated");
-    if (m->list_unsubscribe) {
+    if (!r && m->list_unsubscribe) {
         struct buf v;
         buf_init(&v, 0);
         buf_printf(&v, "<%s>", m->list_unsubscribe);
         if (m->list_unsubscribe_mailto)
             buf_printf(&v, ", <%s>", m->list_unsubscribe_mailto);
-        add_field(f, "List-Unsubscribe", 16, buf_str(&v));
+        r = write_optional(s, "List-Unsubscribe", buf_str(&v)) ||
+            (strncasecmp(m->list_unsubscribe, "https://", 8) == 0 &&
+             write_optional(s, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
         buf_release(&v);
-        if (strncasecmp(m->list_unsubscribe, "https://", 8) == 0)
-            add_field(f, "List-Unsubscribe-Post", 21, "List-Unsubscribe=One-Click");
     }
-    for (i = 0; m->extra_headers && m->extra_headers[i]; i++) {
+    for (i = 0; !r && m->extra_headers && m->extra_headers[i]; i++) {
         const char *h = m->extra_headers[i], *colon = strchr(h, ':'), *v = colon + 1;
+        char *name = xstrndup(h, (size_t)(colon - h));
         while (*v == ' ' || *v == '\t')
             v++;
-        add_field(f, h, (size_t)(colon - h), v);
+        r = write_optional(s, name, v);
+        free(name);
     }
+    return r;
 }
 
-/* Date, From, To, Subject, Message-ID (RFC 5322 §3.6), then the rest. */
-static int make_fields(const struct mime_msg *m, struct mailimf_fields **out, struct err *e)
+/* Date, From, To, Message-ID, Subject (RFC 5322 §3.6), then the rest. */
+static int write_fields(MMAPString *s, const struct mime_msg *m, struct mailimf_date_time *date)
 {
-    struct mailimf_date_time *date = NULL;
-    struct mailimf_mailbox_list *from;
-    struct mailimf_address_list *to;
-    char *subject, *id;
-    int rc;
+    char *from_name = display_name(m->from_name), *to_name = display_name(m->to_name);
+    char *subject = m->subject ? header_text(m->subject) : NULL, id[MSGID_MAX];
+    struct mailimf_orig_date orig_date = {date};
+    struct mailimf_mailbox from = {from_name, (char *)m->from_addr};
+    struct mailimf_mailbox to = {to_name, (char *)m->to_addr};
+    struct mailimf_address to_address = {MAILIMF_ADDRESS_MAILBOX, {.ad_mailbox = &to}};
+    clistcell from_cell, to_cell;
+    clist from_list, to_list;
+    struct mailimf_mailbox_list from_mailboxes = {list1(&from_list, &from_cell, &from)};
+    struct mailimf_address_list to_addresses = {list1(&to_list, &to_cell, &to_address)};
+    struct mailimf_from from_field = {&from_mailboxes};
+    struct mailimf_to to_field = {&to_addresses};
+    struct mailimf_message_id message_id = {id};
+    struct mailimf_subject subject_field = {subject};
+    struct mailimf_field f[] = {
+        {MAILIMF_FIELD_ORIG_DATE, {.fld_orig_date = &orig_date}},
+        {MAILIMF_FIELD_FROM, {.fld_from = &from_field}},
+        {MAILIMF_FIELD_TO, {.fld_to = &to_field}},
+        {MAILIMF_FIELD_MESSAGE_ID, {.fld_message_id = &message_id}},
+        {MAILIMF_FIELD_SUBJECT, {.fld_subject = &subject_field}},
+    };
+    size_t i, n = strlen(m->message_id) - 2;
+    int col = 0, r = 0;
 
-    if ((rc = parse_date(m->date, &date, e)) < 0)
-        return rc;
-    from = need(mailimf_mailbox_list_new_empty());
-    need_ok(mailimf_mailbox_list_add(from, mailbox(m->from_name, m->from_addr)));
-    to = need(mailimf_address_list_new_empty());
-    need_ok(mailimf_address_list_add(
-        to,
-        need(mailimf_address_new(MAILIMF_ADDRESS_MAILBOX, mailbox(m->to_name, m->to_addr), NULL))));
-    subject = m->subject ? header_text(m->subject) : NULL;
-    /* libetpan adds the angle brackets back */
-    id = xstrndup(m->message_id + 1, strlen(m->message_id) - 2);
-    *out = need(mailimf_fields_new_with_data_all(date, from, NULL, NULL, to, NULL, NULL, id, NULL,
-                                                 NULL, subject));
-    add_optional(*out, m);
-    return 0;
+    memcpy(id, m->message_id + 1, n); /* libetpan adds the angle brackets back */
+    id[n] = '\0';
+    for (i = 0; !r && i < sizeof f / sizeof f[0] - !subject; i++)
+        r = mailimf_field_write_mem(s, &col, &f[i]) != MAILIMF_NO_ERROR;
+    r = r || write_optionals(s, m);
+    free(from_name);
+    free(to_name);
+    free(subject);
+    return r;
 }
 
-/* A content type built as a structure (parsing "text/plain; ..." for
- * every message would cost more than the rest of the part): a discrete
- * text/<subtype> or a composite multipart/<subtype>, no parameters yet. */
-static struct mailmime_content *content_type(int multipart, const char *subtype)
-{
-    struct mailmime_type *t =
-        multipart ? need(mailmime_type_new(
-                        MAILMIME_TYPE_COMPOSITE_TYPE, NULL,
-                        need(mailmime_composite_type_new(MAILMIME_COMPOSITE_TYPE_MULTIPART, NULL))))
-                  : need(mailmime_type_new(
-                        MAILMIME_TYPE_DISCRETE_TYPE,
-                        need(mailmime_discrete_type_new(MAILMIME_DISCRETE_TYPE_TEXT, NULL)), NULL));
+/* ---- the body --------------------------------------------------------- */
 
-    return need(mailmime_content_new(t, xstrdup(subtype), need(clist_new())));
+/* mailmime_write_mem would rescan every octet of the already-encoded
+ * contents, and want them in a tree to build and free: the body is laid
+ * out here instead, exactly as it does it.  libetpan writes each part's
+ * header fields; the contents and the delimiters are spliced in between
+ * (RFC 2046 §5.1.1): a part is its fields, an empty line and its content;
+ * a multipart's content is "--boundary" CRLF before each part, CRLF
+ * between two parts and CRLF "--boundary--" CRLF at the end, with no
+ * preamble and no epilogue. */
+
+/* A part's header fields, written by libetpan (it folds and quotes the
+ * parameters), and the empty line that ends them. */
+static int part_header(MMAPString *s, struct mailmime_content *ct, struct mailmime_fields *f)
+{
+    int col = 0;
+
+    return mailmime_content_write_mem(s, &col, ct) || mailmime_fields_write_mem(s, &col, f) ||
+           put(s, "\r\n", 2);
 }
 
-static void add_param(struct mailmime_content *ct, const char *name, char *value)
+/* A text/<subtype>; charset="utf-8" part over our quoted-printable
+ * content. */
+static int write_text(MMAPString *s, const char *subtype, const char *qp, size_t len)
 {
-    need_ok(clist_append(ct->ct_parameters, need(mailmime_parameter_new(xstrdup(name), value))));
+    struct mailmime_discrete_type text = {MAILMIME_DISCRETE_TYPE_TEXT, NULL};
+    struct mailmime_type type = {MAILMIME_TYPE_DISCRETE_TYPE, {.tp_discrete_type = &text}};
+    struct mailmime_parameter param = {(char *)"charset", (char *)"utf-8"};
+    struct mailmime_mechanism mech = {MAILMIME_MECHANISM_QUOTED_PRINTABLE, NULL};
+    struct mailmime_field cte = {MAILMIME_FIELD_TRANSFER_ENCODING, {.fld_encoding = &mech}};
+    clistcell pcell, fcell;
+    clist params, list;
+    struct mailmime_content ct = {&type, (char *)subtype, list1(&params, &pcell, &param)};
+    struct mailmime_fields fields = {list1(&list, &fcell, &cte)};
+
+    return part_header(s, &ct, &fields) || put(s, qp, len);
 }
 
-/* A text/<subtype>; charset=utf-8 part over our quoted-printable data,
- * marked as already encoded (libetpan writes it as it is). */
-static struct mailmime *text_part(const char *subtype, const char *qp, size_t len)
-{
-    struct mailmime_content *ct = content_type(0, subtype);
-    struct mailmime *part;
+/* A boundary holds "=_", which neither quoted-printable nor base64 can
+ * produce (RFC 2045 §6.7, §6.8): it cannot occur in any part (RFC 2046
+ * §5.1.1) without being random, and deriving it from the Message-ID keeps
+ * the output reproducible: "=_postier_" FNV-1a(seed) in 16 lower-case hex
+ * digits "_" tag (3 letters). */
+#define BOUNDARY_SIZE 31
 
-    add_param(ct, "charset", xstrdup("utf-8"));
-    part = need(mailmime_new_empty(
-        ct,
-        need(mailmime_fields_new_encoding(MAILMIME_MECHANISM_QUOTED_PRINTABLE))));
-    part->mm_data.mm_single =
-        need(mailmime_data_new_data(MAILMIME_MECHANISM_QUOTED_PRINTABLE, 1, qp, len));
-    return part;
+static void make_boundary(char *b, const char *seed, const char *tag)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t h = fnv1a(seed);
+    int i;
+
+    memcpy(b, "=_postier_", 10);
+    for (i = 0; i < 16; i++)
+        b[10 + i] = hex[(h >> (60 - 4 * i)) & 15];
+    b[26] = '_';
+    memcpy(b + 27, tag, 4);
 }
 
-/* A multipart whose boundary holds "=_", which neither quoted-printable
- * nor base64 can produce (RFC 2045 §6.7, §6.8): it cannot occur in any
- * part (RFC 2046 §5.1.1) without being random, and deriving it from the
- * Message-ID keeps the output reproducible. */
-static struct mailmime *multipart(const char *subtype, const char *tag, const char *seed)
+/* multipart/<subtype>; boundary="...", on the stack like write_text's. */
+static int multipart_header(MMAPString *s, const char *subtype, char *boundary)
 {
-    struct mailmime_content *ct = content_type(1, subtype);
-    char *boundary = xmalloc(48);
+    struct mailmime_composite_type multi = {MAILMIME_COMPOSITE_TYPE_MULTIPART, NULL};
+    struct mailmime_type type = {MAILMIME_TYPE_COMPOSITE_TYPE, {.tp_composite_type = &multi}};
+    struct mailmime_parameter param = {(char *)"boundary", boundary};
+    clistcell pcell;
+    clist params, none = {NULL, NULL, 0};
+    struct mailmime_content ct = {&type, (char *)subtype, list1(&params, &pcell, &param)};
+    struct mailmime_fields fields = {&none};
 
-    /* built by hand: mailmime_multiple_new and mailmime_new_empty would
-     * make a random boundary (uname, getpid) only to have it replaced */
-    snprintf(boundary, 48, "=_postier_%016llx_%s", (unsigned long long)fnv1a(seed), tag);
-    add_param(ct, "boundary", boundary);
-    return need(mailmime_new(MAILMIME_MULTIPLE, NULL, 0, need(mailmime_fields_new_empty()), ct,
-                             NULL, NULL, NULL, need(clist_new()), NULL, NULL));
+    return part_header(s, &ct, &fields);
 }
 
-/* base64 (RFC 2045 §6.8, libetpan's encoder), Content-Disposition:
- * attachment with filename="..." for printable ASCII names, else RFC 2231
- * (libetpan quotes every parameter value, which RFC 2231 §7 extended values
- * must not be, so that disposition is handed over as an extension token). */
-static struct mailmime *attachment_part(const struct attach *a)
+/* The delimiter before a part, after the CRLF that ends the one before it
+ * (none before the first); last: the close-delimiter. */
+static int delimiter(MMAPString *s, const char *boundary, int first, int last)
 {
-    struct mailmime_fields *fields;
-    struct mailmime *part;
+    return (!first && put(s, "\r\n", 2)) || put(s, "--", 2) ||
+           put(s, boundary, BOUNDARY_SIZE - 1) || (last && put(s, "--", 2)) || put(s, "\r\n", 2);
+}
+
+/* Content-Disposition: attachment with filename="..." for printable ASCII
+ * names, else RFC 2231 (libetpan quotes every parameter value, which RFC
+ * 2231 §7 extended values must not be, so that disposition is handed over
+ * as an extension token). */
+static struct mailmime_fields *attachment_fields(const struct attach *a)
+{
     const unsigned char *p;
 
     for (p = (const unsigned char *)a->name; *p >= 32 && *p <= 126; p++)
         ;
-    if (!*p) {
-        fields = need(mailmime_fields_new_filename(MAILMIME_DISPOSITION_TYPE_ATTACHMENT,
-                                                   xstrdup(a->name), MAILMIME_MECHANISM_BASE64));
-    } else {
-        struct mailmime_disposition *d = need(mailmime_disposition_new(
+    if (!*p)
+        return need(mailmime_fields_new_filename(MAILMIME_DISPOSITION_TYPE_ATTACHMENT,
+                                                 xstrdup(a->name), MAILMIME_MECHANISM_BASE64));
+    return need(mailmime_fields_new_with_data(
+        need(mailmime_mechanism_new(MAILMIME_MECHANISM_BASE64, NULL)), NULL, NULL,
+        need(mailmime_disposition_new(
             need(mailmime_disposition_type_new(MAILMIME_DISPOSITION_TYPE_EXTENSION,
                                                disposition_2231(a->name))),
-            need(clist_new())));
-        fields = need(mailmime_fields_new_with_data(
-            need(mailmime_mechanism_new(MAILMIME_MECHANISM_BASE64, NULL)), NULL, NULL, d, NULL));
-    }
-    part = need(mailmime_new_empty(need(mailmime_content_new_with_str(a->type)), fields));
-    part->mm_data.mm_single =
-        need(mailmime_data_new_data(MAILMIME_MECHANISM_BASE64, 0, a->data ? a->data : "", a->len));
-    return part;
+            need(clist_new()))),
+        NULL));
 }
 
-/* text/plain; with html multipart/alternative (RFC 2046 §5.1.4: the
- * preferred, richer part last); with attachments multipart/mixed around
- * that (§5.1.3). */
-static struct mailmime *make_body(const struct mime_msg *m, const struct parts *p)
+/* An attachment: base64 (RFC 2045 §6.8) by libetpan's encoder. */
+static int write_attachment(MMAPString *s, const struct attach *a)
 {
-    struct mailmime *body = text_part("plain", p->text, p->text_len);
-    size_t i;
+    struct mailmime_content *ct = need(mailmime_content_new_with_str(a->type));
+    struct mailmime_fields *fields = attachment_fields(a);
+    int col = 0, r;
 
-    if (p->html) {
-        struct mailmime *alt = multipart("alternative", "alt", m->message_id);
-        need_ok(mailmime_add_part(alt, body));
-        need_ok(mailmime_add_part(alt, text_part("html", p->html, p->html_len)));
-        body = alt;
-    }
-    if (p->natt) {
-        struct mailmime *mix = multipart("mixed", "mix", m->message_id);
-        need_ok(mailmime_add_part(mix, body));
-        for (i = 0; i < p->natt; i++)
-            need_ok(mailmime_add_part(mix, attachment_part(&p->att[i])));
-        body = mix;
-    }
-    return body;
+    r = part_header(s, ct, fields) || mailmime_base64_write_mem(s, &col, a->data, a->len);
+    mailmime_content_free(ct);
+    mailmime_fields_free(fields);
+    return r;
+}
+
+/* text/plain alone, or beside text/html in multipart/alternative (RFC
+ * 2046 §5.1.4: the preferred, richer part last). */
+static int write_texts(MMAPString *s, const struct mime_msg *m, const struct parts *p)
+{
+    char b[BOUNDARY_SIZE];
+
+    if (!p->html)
+        return write_text(s, "plain", p->text, p->text_len);
+    make_boundary(b, m->message_id, "alt");
+    return multipart_header(s, "alternative", b) || delimiter(s, b, 1, 0) ||
+           write_text(s, "plain", p->text, p->text_len) || delimiter(s, b, 0, 0) ||
+           write_text(s, "html", p->html, p->html_len) || delimiter(s, b, 0, 1);
+}
+
+/* That, or with attachments multipart/mixed around it (§5.1.3). */
+static int write_body(MMAPString *s, const struct mime_msg *m, const struct parts *p)
+{
+    char b[BOUNDARY_SIZE];
+    size_t i;
+    int r;
+
+    if (!p->natt)
+        return write_texts(s, m, p);
+    make_boundary(b, m->message_id, "mix");
+    r = multipart_header(s, "mixed", b) || delimiter(s, b, 1, 0) || write_texts(s, m, p);
+    for (i = 0; !r && i < p->natt; i++)
+        r = delimiter(s, b, 0, 0) || write_attachment(s, &p->att[i]);
+    return r || delimiter(s, b, 0, 1);
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -1038,12 +1144,16 @@ static int check_output(const char *s, size_t n, struct err *e)
     return 0;
 }
 
-static int write_out(struct mailmime *msg, size_t size_hint, struct buf *out, struct err *e)
+/* The header fields, MIME-Version: 1.0 (RFC 2045 §4) and the body,
+ * checked, then appended to out at once. */
+static int write_out(const struct mime_msg *m, struct mailimf_date_time *date,
+                     const struct parts *p, struct buf *out, struct err *e)
 {
-    MMAPString *s = need(mmap_string_sized_new(size_hint)); /* grown once, if ever */
-    int col = 0, rc;
+    /* grown once, if ever */
+    MMAPString *s = need(mmap_string_sized_new(p->text_len + p->html_len + 2048));
+    int rc;
 
-    if (mailmime_write_mem(s, &col, msg) != MAILIMF_NO_ERROR)
+    if (write_fields(s, m, date) || put(s, "MIME-Version: 1.0\r\n", 19) || write_body(s, m, p))
         rc = err_set(e, ERR_INTERNAL, "mime: libetpan could not write the message");
     else if ((rc = check_output(s->str, s->len, e)) == 0 && buf_add(out, s->str, s->len) < 0)
         rc = err_set(e, ERR_TOOBIG, "mime: message larger than %zu bytes", out->cap);
@@ -1054,8 +1164,7 @@ static int write_out(struct mailmime *msg, size_t size_hint, struct buf *out, st
 int mime_build(const struct mime_msg *m, struct buf *out, struct err *e)
 {
     struct parts p = {0};
-    struct mailimf_fields *fields = NULL;
-    struct mailmime *msg = NULL;
+    struct mailimf_date_time date;
     int rc;
 
     if (!m || !out)
@@ -1063,17 +1172,10 @@ int mime_build(const struct mime_msg *m, struct buf *out, struct err *e)
     if (out->err || out->len >= out->cap)
         return err_set(e, ERR_TOOBIG, "mime_build: output buffer already full");
     if ((rc = check_msg(m, e)) < 0 || (rc = prepare(m, out->cap - out->len, &p, e)) < 0 ||
-        (rc = make_fields(m, &fields, e)) < 0)
+        (rc = parse_date(m->date, &date, e)) < 0)
         goto out;
-    /* message/rfc822 root: writes the fields, MIME-Version: 1.0 (RFC 2045
-     * §4), then the body part's Content-* fields and content. */
-    msg = need(mailmime_new_message_data(NULL));
-    mailmime_set_imf_fields(msg, fields);
-    need_ok(mailmime_smart_add_part(msg, make_body(m, &p)));
-    rc = write_out(msg, p.text_len + p.html_len + 2048, out, e);
+    rc = write_out(m, &date, &p, out, e);
 out:
-    if (msg)
-        mailmime_free(msg); /* frees the fields too */
     parts_release(&p, m->nattachments);
     return rc;
 }

@@ -709,6 +709,87 @@ static void boundary_in_body(void **state)
     free(s);
 }
 
+/* The exact bytes of a text-only message and of multipart/mixed around
+ * multipart/alternative: mime.c lays out the parts and their delimiters
+ * itself (as libetpan's mailmime_write_mem did, octet for octet), so the
+ * layout is pinned here, down to the CRLF between two parts. */
+static void exact_bytes(void **state)
+{
+    static const char plain[] = "Date: Mon, 23 Nov 2026 14:05:00 +0100\r\n"
+                                "From: Alice Martin <alice@example.fr>\r\n"
+                                "To: Bob <bob@example.org>\r\n"
+                                "Message-ID: <doc42.rcpt7.email@postier.example.fr>\r\n"
+                                "Subject: Your invoice 42\r\n"
+                                "MIME-Version: 1.0\r\n"
+                                "Content-Type: text/plain; charset=\"utf-8\"\r\n"
+                                "Content-Transfer-Encoding: quoted-printable\r\n"
+                                "\r\n"
+                                "Hello Bob,\r\n"
+                                "\r\n"
+                                "your invoice is attached.\r\n";
+    static const char mixed[] =
+        "Date: Mon, 23 Nov 2026 14:05:00 +0100\r\n"
+        "From: Alice Martin <alice@example.fr>\r\n"
+        "To: Bob <bob@example.org>\r\n"
+        "Message-ID: <doc42.rcpt7.email@postier.example.fr>\r\n"
+        "Subject: =?UTF-8?B?w4ljaMOpYW5jZQ==?=\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=\"=_postier_4a17ee9bb29e0f17_mix\"\r\n"
+        "\r\n"
+        "--=_postier_4a17ee9bb29e0f17_mix\r\n"
+        "Content-Type: multipart/alternative; boundary=\"=_postier_4a17ee9bb29e0f17_alt\"\r\n"
+        "\r\n"
+        "--=_postier_4a17ee9bb29e0f17_alt\r\n"
+        "Content-Type: text/plain; charset=\"utf-8\"\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n"
+        "\r\n"
+        "Hello Bob,\r\n"
+        "\r\n"
+        "your invoice is attached.\r\n"
+        "\r\n"
+        "--=_postier_4a17ee9bb29e0f17_alt\r\n"
+        "Content-Type: text/html; charset=\"utf-8\"\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n"
+        "\r\n"
+        "<p>Bonjour</p>=\r\n"
+        "\r\n"
+        "--=_postier_4a17ee9bb29e0f17_alt--\r\n"
+        "\r\n"
+        "--=_postier_4a17ee9bb29e0f17_mix\r\n"
+        "Content-Type: text/plain\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        "Content-Disposition: attachment; filename=\"a.txt\"\r\n"
+        "\r\n"
+        "YWJj\r\n"
+        "\r\n"
+        "--=_postier_4a17ee9bb29e0f17_mix\r\n"
+        "Content-Type: application/pdf\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        "Content-Disposition: attachment;\r\n"
+        " filename*=UTF-8''Relev%C3%A9.pdf\r\n"
+        "\r\n"
+        "aGVsbG8=\r\n"
+        "\r\n"
+        "--=_postier_4a17ee9bb29e0f17_mix--\r\n";
+    const char *paths[2];
+    struct mime_msg m = base();
+    char *s;
+
+    (void)state;
+    s = build(&m, 78);
+    assert_string_equal(s, plain);
+    free(s);
+    paths[0] = make_file("a.txt", "abc", 3);
+    paths[1] = make_file("Relevé.pdf", "hello", 5);
+    m.subject = "Échéance";
+    m.html = "<p>Bonjour</p>";
+    m.attachments = paths;
+    m.nattachments = 2;
+    s = build(&m, 78);
+    assert_string_equal(s, mixed);
+    free(s);
+}
+
 /* Same input, same bytes: the boundaries come from the Message-ID. */
 static void reproducible(void **state)
 {
@@ -768,6 +849,7 @@ int main(void)
         cmocka_unit_test(date_now),
         cmocka_unit_test(boundary_in_body),
         cmocka_unit_test(reproducible),
+        cmocka_unit_test(exact_bytes),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
