@@ -115,11 +115,8 @@ static struct pending *q_pop(struct queue *q)
 
 static void pending_free(struct pending *p)
 {
-    free(p->address), free(p->message_id), free(p->doc_ref), free(p->doc_type);
-    free(p->party_ref), free(p->tmpl), free(p->sha), free(p->consent);
-    free(p->campaign);
     buf_release(&p->data);
-    free(p);
+    free(p); /* its strings with it */
 }
 
 static void q_free(struct queue *q)
@@ -139,23 +136,28 @@ static void spool_name(const char *message_id, char *out, size_t n)
              message_id + 1);
 }
 
+/* A pending delivery and copies of its strings, in one allocation (one
+ * malloc per message instead of ten). */
 static struct pending *pending_new(const struct store_delivery *d)
 {
-    struct pending *p = xcalloc(1, sizeof *p);
+    const char *from[] = {d->address,       d->message_id,    d->document_ref,
+                          d->document_type, d->party_ref,     d->template_name,
+                          d->template_sha256, d->consent,     d->campaign};
+    size_t len[sizeof from / sizeof *from], total = 0, i;
+    struct pending *p;
+    char *w;
 
+    for (i = 0; i < sizeof from / sizeof *from; i++)
+        total += len[i] = from[i] ? strlen(from[i]) + 1 : 0;
+    p = xcalloc(1, sizeof *p + total);
+    char **to[] = {&p->address, &p->message_id, &p->doc_ref, &p->doc_type, &p->party_ref,
+                   &p->tmpl,    &p->sha,        &p->consent, &p->campaign};
+    for (i = 0, w = (char *)(p + 1); i < sizeof from / sizeof *from; w += len[i++])
+        *to[i] = from[i] ? memcpy(w, from[i], len[i]) : NULL;
     p->id = d->id;
     p->contact_id = d->contact_id;
     p->attempts = d->attempts;
     snprintf(p->channel, sizeof p->channel, "%s", d->channel);
-    p->address = xstrdup(d->address);
-    p->message_id = xstrdup(d->message_id);
-    p->doc_ref = xstrdup(d->document_ref);
-    p->doc_type = xstrdup(d->document_type);
-    p->party_ref = xstrdup(d->party_ref);
-    p->tmpl = xstrdup(d->template_name);
-    p->sha = xstrdup(d->template_sha256);
-    p->consent = xstrdup(d->consent);
-    p->campaign = xstrdup(d->campaign);
     spool_name(d->message_id, p->spool, sizeof p->spool);
     buf_init(&p->data, 0);
     return p;

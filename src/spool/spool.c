@@ -515,6 +515,7 @@ int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *
 
     if (!x)
         return err_set(e, ERR_NOTFOUND, "message %s is not in the spool", name);
+    buf_reserve(out, x->len); /* one allocation, not one per doubling */
     g = &sp->segs[seg = x->seg];
     if (g->mem) {
         if (buf_add(out, g->mem + x->offset, x->len))

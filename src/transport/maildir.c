@@ -62,6 +62,10 @@ struct maildir {
     pthread_cond_t work, done;
     struct list todo, finished;
     size_t inflight;
+    /* jobs reported, for the next submits (both in the caller's thread):
+     * thousands in flight come and go in bursts that malloc's caches
+     * cannot hold */
+    struct list spare;
 };
 
 static void list_init(struct list *l)
@@ -310,7 +314,13 @@ static int md_submit(struct transport *t, const struct transport_msg *msg, struc
 
     if (strlen(msg->id) + sizeof ".postier" > sizeof j->name || strchr(msg->id, '/'))
         return err_set(e, ERR_INTERNAL, "maildir: bad message id '%.64s'", msg->id);
-    j = xcalloc(1, sizeof *j);
+    if ((j = m->spare.head)) {
+        m->spare.head = j->next;
+        m->spare.n--;
+        memset(j, 0, sizeof *j);
+    } else {
+        j = xcalloc(1, sizeof *j);
+    }
     j->m = *msg;
     j->fd = -1;
     snprintf(j->name, sizeof j->name, "%s.postier", msg->id);
@@ -347,7 +357,13 @@ static int md_poll(struct transport *t, int timeout_ms, transport_done_fn done, 
     while ((j = got.head)) {
         got.head = j->next;
         done(ctx, j->m.cookie, &j->r);
-        free(j);
+        if (m->spare.n < m->t.slots) {
+            j->next = m->spare.head;
+            m->spare.head = j;
+            m->spare.n++;
+        } else {
+            free(j);
+        }
     }
     return 0;
 }
@@ -369,6 +385,8 @@ static void md_free(struct transport *t)
         m->todo.head = j->next, free(j);
     while ((j = m->finished.head))
         m->finished.head = j->next, free(j);
+    while ((j = m->spare.head))
+        m->spare.head = j->next, free(j);
     atomic_fetch_sub(&fds_claimed, m->fds);
     pthread_cond_destroy(&m->work);
     pthread_cond_destroy(&m->done);
@@ -443,6 +461,7 @@ int transport_maildir_new(const char *dir, struct transport **out, struct err *e
     pthread_cond_init(&m->work, NULL);
     list_init(&m->todo);
     list_init(&m->finished);
+    list_init(&m->spare);
     if (mkdir(dir, 0750) && errno != EEXIST)
         rc = err_set(e, ERR_IO, "cannot create %s: %s", dir, strerror(errno));
     else if (!(rc = sub_dir(dir, "tmp", &m->tmp_fd, e)) && !(rc = sub_dir(dir, "new", &m->new_fd, e)))
