@@ -65,11 +65,15 @@ struct dispatch {
     int sms_as_mail;        /* SMS into a Maildir */
     struct queue ready, waiting, finished;
     struct queue recorded; /* recorded in the caller's transaction, not yet committed */
+    struct queue incoming; /* queued in the caller's transaction (dispatch_adopt) */
+    long long adopted_last; /* the id of its last */
     int batched; /* the caller records outcomes in its transactions (dispatch_record) */
     size_t inflight, slots;
     size_t inflight_bytes;
     long long after;
     int eof;      /* nothing more to load (until the next commit) */
+    long long scan_version; /* the store's data_version when the scan that set eof began */
+    int handed;   /* the last commit's deliveries were handed over: eof holds */
     int stopping; /* the run failed: only drain what is in flight */
     struct err fatal; /* the transport's failure: stop submitting */
     long max_tries;
@@ -382,11 +386,14 @@ static int collect(void *ctx, const struct store_delivery *dl)
 static int load_more(struct dispatch *d, struct err *e)
 {
     size_t before = d->ready.n;
+    long long version = store_data_version(d->j->s);
     int rc;
 
     rc = store_delivery_pending(d->j->s, &d->q, d->after, LOAD_BATCH, collect, d, e);
-    if (!rc && d->ready.n - before < LOAD_BATCH)
+    if (!rc && d->ready.n - before < LOAD_BATCH) {
         d->eof = 1;
+        d->scan_version = version;
+    }
     return rc;
 }
 
@@ -466,6 +473,7 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
            (!d->inflight || d->inflight_bytes < INFLIGHT_BYTES)) {
         double at = rate_next(&d->per_second), h = rate_next(&d->per_hour);
         struct transport_msg m;
+        struct err me; /* this message's own failure, not the transport's */
         int rc;
 
         if (h > at)
@@ -481,14 +489,14 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             refuse(d, p, "bad_address", "CR or LF in the envelope address");
             continue;
         }
-        if ((rc = spool_read(j->spool, p->spool, &p->data, e))) {
+        if (spool_read(j->spool, p->spool, &p->data, &me)) {
             /* the message is gone from the spool: fail it, never guess */
-            refuse(d, p, "spool", e->msg);
+            refuse(d, p, "spool", me.msg);
             continue;
         }
         if (d->sms_as_mail &&
-            (rc = run_sms_as_mail(j->cfg, p->address, p->message_id, &p->data, e))) {
-            refuse(d, p, "template", e->msg);
+            run_sms_as_mail(j->cfg, p->address, p->message_id, &p->data, &me)) {
+            refuse(d, p, "template", me.msg);
             continue;
         }
         audit_sha256_hex(buf_str(&p->data), p->data.len, p->msg_sha);
@@ -535,6 +543,8 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
     d->from = sms ? j->cfg->sms_sender : j->cfg->sender_email;
     d->sms_as_mail = sms && !strcmp(tr->name, "maildir");
     q_init(&d->ready), q_init(&d->waiting), q_init(&d->finished), q_init(&d->recorded);
+    q_init(&d->incoming);
+    d->scan_version = -1;
     d->max_tries = smtp ? j->cfg->smtp_max_attempts : sms ? j->cfg->sms_max_attempts : 1;
     d->per_second = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_second : 0, .window = 1};
     d->per_hour = (struct rate){.limit = smtp ? j->cfg->smtp_rate_per_hour : 0, .window = 3600};
@@ -596,15 +606,43 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
     return rc;
 }
 
+void dispatch_adopt(struct dispatch *d, const struct store_delivery *dl)
+{
+    q_push(&d->incoming, pending_new(dl));
+    d->adopted_last = dl->id;
+}
+
+void dispatch_discard(struct dispatch *d)
+{
+    q_free(&d->incoming);
+}
+
 void dispatch_committed(struct dispatch *d)
 {
     settle(d);
+    /* the last scan found every pending delivery there was and no other
+     * connection has committed since it began: the queue now holds what it
+     * held then (loaded or settled here) plus what the caller queued, in
+     * id order, so these are exactly what a scan would find next */
+    if (d->eof && d->scan_version >= 0 && store_data_version(d->j->s) == d->scan_version) {
+        if (d->incoming.n) {
+            d->after = d->adopted_last;
+            *d->ready.tail = d->incoming.head;
+            d->ready.tail = d->incoming.tail;
+            d->ready.n += d->incoming.n;
+            q_init(&d->incoming);
+        }
+        d->handed = 1;
+    } else {
+        q_free(&d->incoming); /* the next scan reads them */
+    }
 }
 
 int dispatch_pump(struct dispatch *d, int committed, struct err *e)
 {
-    if (committed)
+    if (committed && !d->handed)
         d->eof = 0; /* a batch was committed: there may be more to load */
+    d->handed = 0;
     return turn(d, committed, 0, e);
 }
 
@@ -638,6 +676,7 @@ int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
     /* messages that wait for a backoff stay deferred for the next run */
     j->sum->deferred += (long long)d->waiting.n;
     q_free(&d->ready), q_free(&d->waiting), q_free(&d->finished), q_free(&d->recorded);
+    q_free(&d->incoming);
     free(d->per_second.t);
     free(d->per_hour.t);
     if (!rc && d->fatal.code && send_all)

@@ -79,8 +79,16 @@ int dispatch_pump(struct dispatch *d, int committed, struct err *e);
  * call on, pumps record nothing in transactions of their own: the
  * caller's next batch does, until dispatch_finish. */
 int dispatch_record(struct dispatch *d, struct err *e);
+/* A delivery of d's channel that the caller queued (with its document's
+ * ref, type and party ref) in its open transaction: once that commits,
+ * dispatch_committed hands it over instead of the queue being read again
+ * (when nothing else can have been queued meanwhile); dispatch_discard
+ * forgets it if the transaction is rolled back. */
+void dispatch_adopt(struct dispatch *d, const struct store_delivery *dl);
+void dispatch_discard(struct dispatch *d);
 /* The caller's transaction holding what dispatch_record wrote committed:
- * the journal may forget it, the spool drops what is done, retries wait. */
+ * the journal may forget it, the spool drops what is done, retries wait;
+ * what dispatch_adopt was given is handed over, or read again later. */
 void dispatch_committed(struct dispatch *d);
 /* send_all: sends everything left (retries included) and records it;
  * else only waits for and records what is in flight.  Frees d.  A failure

@@ -309,6 +309,7 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
     struct store_delivery dl = {.document_id = d->id, .channel = st->sms ? "sms" : "email",
                                 .address = r->address, .message_id = st->mid,
                                 .template_name = st->info.template_name};
+    struct dispatch *to;
     int rc;
 
     if (st->kind == STEP_SKIP)
@@ -322,9 +323,14 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
     dl.state = "queued";
     dl.template_sha256 = st->info.template_sha256;
     dl.consent = consent_of(r);
-    if ((rc = store_delivery_add(j->s, &dl, e)))
+    if ((rc = store_delivery_add(j->s, &dl, e)) ||
+        (rc = spool_write(j->spool, st->spool_name, dl.id, buf_str(&b->text) + st->off, st->len,
+                          e)))
         return rc;
-    return spool_write(j->spool, st->spool_name, dl.id, buf_str(&b->text) + st->off, st->len, e);
+    dl.document_ref = d->ref, dl.document_type = d->type, dl.party_ref = d->party_ref;
+    if ((to = st->sms ? j->sms_dispatch : j->dispatch))
+        dispatch_adopt(to, &dl);
+    return 0;
 }
 
 /* Writes one planned step's history row. */
@@ -675,10 +681,15 @@ static int resolve_all(struct job *j, struct err *e)
             if (crc && !rc)
                 rc = crc, *e = ce;
         }
-        if (rc || (rc = store_commit(j->s, e)))
+        if (rc || (rc = store_commit(j->s, e))) {
             store_rollback(j->s);
-        else
+            if (j->dispatch)
+                dispatch_discard(j->dispatch);
+            if (j->sms_dispatch)
+                dispatch_discard(j->sms_dispatch);
+        } else {
             sum_add(j->sum, &done);
+        }
         if (!rc && j->dispatch) /* both settled before either pump may fail */
             dispatch_committed(j->dispatch);
         if (!rc && j->sms_dispatch)

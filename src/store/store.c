@@ -250,6 +250,18 @@ void store_checkpointer_stop(struct store_checkpointer *c)
     free(c);
 }
 
+long long store_data_version(struct store *s)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_DATA_VERSION, "PRAGMA data_version", NULL);
+    long long v = -1;
+
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
+    return v;
+}
+
 int store_begin_read(struct store *s, struct err *e)
 {
     return store_exec(s, "BEGIN DEFERRED", e);

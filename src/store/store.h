@@ -31,6 +31,9 @@ int store_open_reader(struct store *s, struct store **out, struct err *e);
 struct store_checkpointer;
 struct store_checkpointer *store_checkpointer_start(struct store *s);
 void store_checkpointer_stop(struct store_checkpointer *c);
+/* A number that changes when another connection commits to s's database
+ * (never for s's own commits): SQLite's data_version.  -1 on error. */
+long long store_data_version(struct store *s);
 /* A read transaction: the reads between begin and end see one snapshot.
  * Errors: ERR_DB. */
 int store_begin_read(struct store *s, struct err *e);

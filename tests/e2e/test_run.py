@@ -224,6 +224,54 @@ class Run(e2e.PostierCase):
         self.assertEqual(os.listdir(self.path('spool', 'queue')), [])
         self.ok('history', 'verify')
 
+    def test_delivery_queued_by_another_connection_during_the_run(self):
+        # the run hands what it queues to its dispatcher without reading
+        # it back, but only while no other connection has committed: a
+        # delivery queued meanwhile by someone else (here by hand; its
+        # message is not in the spool, so it fails with reason 'spool') is
+        # still taken up by this run, not skipped until the next one
+        import subprocess
+        import time
+        rows = ['ref,party_ref,amount'] + ['Y%05d,C2,%d' % (k, k + 1) for k in range(6000)]
+        self.ok('documents', 'import', self.write('many.csv', '\n'.join(rows) + '\n'),
+                '--type', 'invoice')
+        doc = self.sql("SELECT id FROM document WHERE ref = 'Y00000'")[0][0]
+        p = subprocess.Popen(self.postier_argv('run', '--date', '2026-11-23'),
+                             env=self.postier_env(), cwd=self.tmp,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        inserted = False
+        try:
+            while p.poll() is None and not inserted:
+                time.sleep(0.005)
+                con = sqlite3.connect(self.db, timeout=10)
+                try:
+                    con.execute('BEGIN IMMEDIATE')
+                    sent, left = con.execute(
+                        "SELECT (SELECT count(*) FROM delivery WHERE state = 'sent'),"
+                        " (SELECT count(*) FROM document WHERE processed_at IS NULL)").fetchone()
+                    # once the dispatcher has handed over a commit's
+                    # deliveries, and while the run has more to commit
+                    if sent > 100 and left > 0:
+                        con.execute(
+                            "INSERT INTO delivery (document_id, campaign, channel, address,"
+                            " message_id, state, attempts, updated_at) VALUES (?, '', 'email',"
+                            " 'autre@exemple.fr', '<aaaa0000@x>', 'queued', 0,"
+                            " '2026-11-23T00:00:00Z')", (doc,))
+                        inserted = True
+                    con.commit()
+                finally:
+                    con.close()
+        finally:
+            _, err = p.communicate(timeout=600)
+        self.assertEqual(p.returncode, 1, err)  # one message failed: not in the spool
+        self.assertTrue(inserted, 'the run ended before the insert: make it bigger')
+        self.assertEqual(self.sql("SELECT state FROM delivery WHERE address = 'autre@exemple.fr'"),
+                         [('failed',)])
+        self.assertEqual(self.sql("SELECT reason FROM history WHERE address = 'autre@exemple.fr'"),
+                         [('spool',)])
+        self.assertEqual(self.sql("SELECT count(*) FROM delivery WHERE state = 'sent'")[0][0],
+                         len(os.listdir(os.path.join(self.maildir, 'new'))))
+
     def test_few_file_descriptors(self):
         # each Maildir writer holds a batch of unnamed files open: under a
         # hard limit of 128 descriptors the batches are small (and cut where
