@@ -269,7 +269,7 @@ static int hist_show(struct cli *c, int argc, char **argv)
     if (spool_open(c->cfg->spool, &sp, &e)) {
         printf("\nmessage: not shown (%s)\n", e.code == ERR_LOCKED ? "a run holds the spool"
                                                                   : e.msg);
-    } else if (spool_read(sp, name, &msg, &e) && maildir_read(c, name, &msg)) {
+    } else if (spool_read(sp, name, &msg, NULL, &e) && maildir_read(c, name, &msg)) {
         puts("\nmessage: no longer in the spool (sent, failed or purged)");
     } else {
         char sha[65];

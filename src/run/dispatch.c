@@ -474,7 +474,7 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
         double at = rate_next(&d->per_second), h = rate_next(&d->per_hour);
         struct transport_msg m;
         struct err me; /* this message's own failure, not the transport's */
-        int rc;
+        int rc, in_memory = 0;
 
         if (h > at)
             at = h;
@@ -489,7 +489,7 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             refuse(d, p, "bad_address", "CR or LF in the envelope address");
             continue;
         }
-        if (spool_read(j->spool, p->spool, &p->data, &me)) {
+        if (spool_read(j->spool, p->spool, &p->data, &in_memory, &me)) {
             /* the message is gone from the spool: fail it, never guess */
             refuse(d, p, "spool", me.msg);
             continue;
@@ -499,7 +499,10 @@ static int submit_ready(struct dispatch *d, double now, double *wake, struct err
             refuse(d, p, "template", me.msg);
             continue;
         }
-        audit_sha256_hex(buf_str(&p->data), p->data.len, p->msg_sha);
+        /* the planner hashed the very bytes the spool kept in memory (a
+         * delivery handed over): hashed here when read back, or converted */
+        if (!p->msg_sha[0] || !in_memory || d->sms_as_mail)
+            audit_sha256_hex(buf_str(&p->data), p->data.len, p->msg_sha);
         m = (struct transport_msg){.id = p->spool, .from = d->from,
                                    .to = p->address, .data = buf_str(&p->data),
                                    .len = p->data.len, .cookie = p};
@@ -606,9 +609,12 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
     return rc;
 }
 
-void dispatch_adopt(struct dispatch *d, const struct store_delivery *dl)
+void dispatch_adopt(struct dispatch *d, const struct store_delivery *dl, const char *msg_sha)
 {
-    q_push(&d->incoming, pending_new(dl));
+    struct pending *p = pending_new(dl);
+
+    snprintf(p->msg_sha, sizeof p->msg_sha, "%s", msg_sha ? msg_sha : "");
+    q_push(&d->incoming, p);
     d->adopted_last = dl->id;
 }
 

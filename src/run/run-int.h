@@ -80,11 +80,12 @@ int dispatch_pump(struct dispatch *d, int committed, struct err *e);
  * caller's next batch does, until dispatch_finish. */
 int dispatch_record(struct dispatch *d, struct err *e);
 /* A delivery of d's channel that the caller queued (with its document's
- * ref, type and party ref) in its open transaction: once that commits,
+ * ref, type and party ref, and the SHA-256 of the message it spooled, or
+ * NULL) in its open transaction: once that commits,
  * dispatch_committed hands it over instead of the queue being read again
  * (when nothing else can have been queued meanwhile); dispatch_discard
  * forgets it if the transaction is rolled back. */
-void dispatch_adopt(struct dispatch *d, const struct store_delivery *dl);
+void dispatch_adopt(struct dispatch *d, const struct store_delivery *dl, const char *msg_sha);
 void dispatch_discard(struct dispatch *d);
 /* The caller's transaction holding what dispatch_record wrote committed:
  * the journal may forget it, the spool drops what is done, retries wait;

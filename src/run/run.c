@@ -329,7 +329,7 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
         return rc;
     dl.document_ref = d->ref, dl.document_type = d->type, dl.party_ref = d->party_ref;
     if ((to = st->sms ? j->sms_dispatch : j->dispatch))
-        dispatch_adopt(to, &dl);
+        dispatch_adopt(to, &dl, st->msg_sha);
     return 0;
 }
 

@@ -506,7 +506,8 @@ int spool_commit(struct spool *sp, struct err *e)
     return rc ? rc : spool_commit_finish(sp, e);
 }
 
-int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *e)
+int spool_read(struct spool *sp, const char *name, struct buf *out, int *in_memory,
+               struct err *e)
 {
     struct entry *x = find(sp, name);
     size_t start = out->len, got = 0, seg;
@@ -517,6 +518,8 @@ int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *
         return err_set(e, ERR_NOTFOUND, "message %s is not in the spool", name);
     buf_reserve(out, x->len); /* one allocation, not one per doubling */
     g = &sp->segs[seg = x->seg];
+    if (in_memory)
+        *in_memory = g->mem != NULL;
     if (g->mem) {
         if (buf_add(out, g->mem + x->offset, x->len))
             return err_set(e, ERR_TOOBIG, "message %s: larger than the buffer", name);

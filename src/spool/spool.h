@@ -37,8 +37,11 @@ int spool_commit(struct spool *sp, struct err *e);
  * nothing was started).  Until _finish, the batch is not readable. */
 int spool_commit_start(struct spool *sp, struct err *e);
 int spool_commit_finish(struct spool *sp, struct err *e);
-/* Appends message name's bytes to out.  ERR_NOTFOUND if absent. */
-int spool_read(struct spool *sp, const char *name, struct buf *out, struct err *e);
+/* Appends message name's bytes to out.  ERR_NOTFOUND if absent.  With
+ * in_memory, *in_memory = whether they came from a committed segment kept
+ * in memory (the bytes written, never read back from the file). */
+int spool_read(struct spool *sp, const char *name, struct buf *out, int *in_memory,
+               struct err *e);
 /* Removes message name (its segment file goes with its last message);
  * absent is not an error. */
 int spool_remove(struct spool *sp, const char *name, struct err *e);

@@ -63,15 +63,25 @@ static int count_cb(void *ctx, const char *name, long long tag)
     return 0;
 }
 
-static void read_back(struct spool *sp, const char *name, const char *want)
+/* Reads name back; in_memory: whether it must come from a segment kept
+ * in memory (1), from its file (0), or either (-1). */
+static void read_back_from(struct spool *sp, const char *name, const char *want, int in_memory)
 {
     struct buf b;
     struct err e;
+    int mem = -1;
 
     buf_init(&b, 0);
-    assert_int_equal(spool_read(sp, name, &b, &e), 0);
+    assert_int_equal(spool_read(sp, name, &b, &mem, &e), 0);
     assert_string_equal(buf_str(&b), want);
+    if (in_memory >= 0)
+        assert_int_equal(mem, in_memory);
     buf_release(&b);
+}
+
+static void read_back(struct spool *sp, const char *name, const char *want)
+{
+    read_back_from(sp, name, want, -1);
 }
 
 static void batches_segments_and_reopen(void **state)
@@ -90,7 +100,7 @@ static void batches_segments_and_reopen(void **state)
     assert_int_equal(spool_write(sp, "b2", 0, "", 0, &e), 0);
     assert_int_equal(spool_write(sp, "bad name", 0, "x", 1, &e), ERR_INTERNAL);
     buf_init(&b, 0);
-    assert_int_equal(spool_read(sp, "a1", &b, &e), ERR_NOTFOUND); /* not committed yet */
+    assert_int_equal(spool_read(sp, "a1", &b, NULL, &e), ERR_NOTFOUND); /* not committed yet */
     assert_int_equal(count_files("spool/queue"), 0);
     assert_int_equal(spool_commit(sp, &e), 0);
     assert_int_equal(count_files("spool/queue"), 1);
@@ -98,7 +108,7 @@ static void batches_segments_and_reopen(void **state)
     assert_int_equal(spool_write(sp, "c3", 0, "third", 5, &e), 0);
     assert_int_equal(spool_commit(sp, &e), 0);
     assert_int_equal(count_files("spool/queue"), 2);
-    read_back(sp, "a1", "first\r\nmessage\r\n");
+    read_back_from(sp, "a1", "first\r\nmessage\r\n", 1); /* the buffer written */
     read_back(sp, "b2", "");
     read_back(sp, "c3", "third");
     assert_int_equal(spool_remove(sp, "a1", &e), 0);
@@ -118,7 +128,7 @@ static void batches_segments_and_reopen(void **state)
     assert_int_equal(count_files("spool/tmp"), 0);
     assert_int_equal(spool_list(sp, count_cb, &n, &e), 0);
     assert_int_equal(n, 3); /* a1, b2, c3: removal is recorded by the caller's db */
-    read_back(sp, "c3", "third");
+    read_back_from(sp, "c3", "third", 0); /* found again: read from its file */
     assert_int_equal(spool_remove(sp, "a1", &e), 0);
     assert_int_equal(spool_remove(sp, "b2", &e), 0);
     assert_int_equal(count_files("spool/queue"), 1);
@@ -234,7 +244,7 @@ static int absent(struct spool *sp, const char *name)
     int rc;
 
     buf_init(&b, 0);
-    rc = spool_read(sp, name, &b, &e);
+    rc = spool_read(sp, name, &b, NULL, &e);
     buf_release(&b);
     return rc == ERR_NOTFOUND;
 }
