@@ -1,6 +1,7 @@
 /* The merge: template lookup callback over the recipient, the party, the
- * document's fields, the sender and the party's typed contacts; template
- * file cache; MIME assembly.  Names follow SPEC §3. */
+ * document's fields, the sender and the party's typed contacts (each name
+ * worked out once per template, each free field read once per document);
+ * template file cache; MIME assembly.  Names follow SPEC §3. */
 #include "merge.h"
 
 #include <dirent.h>
@@ -15,12 +16,47 @@
 #include "util/strv.h"
 #include "util/xalloc.h"
 
+#define KEEP_MAX ((size_t)1 << 20) /* bytes of a part buffer kept for the next message */
+
 struct cached {
-    char *key; /* "type/locale" */
+    char *key; /* "type/locale.ext" */
     struct tmpl_file *f;
     char sha[65];
     char name[128];
     int missing;
+};
+
+/* What a placeholder name refers to, worked out from its text once per
+ * distinct name when a template is loaded (tmpl_bind: the key is its
+ * index in merge.names) rather than at every lookup; see lookup(). */
+enum ns {
+    NS_OTHER,         /* a dotless name, or none of the below */
+    NS_CONTACT,       /* contact.x */
+    NS_DOC,           /* doc.x */
+    NS_CAMPAIGN_NAME, /* campaign.name */
+    NS_UNSUB_URL,     /* unsubscribe.url */
+    NS_PARTY,         /* party.x */
+    NS_SENDER_NAME,   /* sender.name */
+    NS_SENDER_EMAIL,  /* sender.email */
+};
+
+/* A contact-like field (contact.x, <code>.x): a store column or one of
+ * these; a party field: a store column or F_NONE; doc.ref, doc.type. */
+enum { F_NONE = -1, F_NAME = -2, F_PHONE = -3, F_EMAIL = -4, F_DOC_REF = -5, F_DOC_TYPE = -6 };
+
+struct pname {
+    char *text;    /* the name */
+    size_t nslen;  /* bytes before the first dot (all of a dotless name) */
+    int dotted;    /* has a dot */
+    int code;      /* those bytes are a contact type code */
+    enum ns ns;
+    int cfield;    /* dotted: what follows the dot as a contact-like field */
+    int field;     /* NS_PARTY: the party column; NS_DOC: F_DOC_REF, F_DOC_TYPE or F_NONE */
+    /* a document's free field is read once per document (see doc_memo) */
+    unsigned long memo_gen; /* the value is that of merge.doc_gen */
+    enum tmpl_vtype memo_type;
+    size_t memo_count; /* TMPL_LIST */
+    size_t memo_off;   /* TMPL_STR: in merge.doc_values */
 };
 
 struct merge {
@@ -30,6 +66,9 @@ struct merge {
     struct strv codes; /* contact type codes */
     struct cached *cache;
     size_t ncache;
+    struct pname *names; /* the distinct names of the loaded templates */
+    size_t nnames;
+    struct buf subject, text, html; /* email()'s parts, reused message after message */
     /* the document being merged: its party and the party's contacts
      * (listed when a template first names a contact type code) */
     long long doc_id;
@@ -38,6 +77,8 @@ struct merge {
     size_t ncontacts;
     int contacts_listed;
     struct doc_fields *fields;
+    unsigned long doc_gen;  /* changes with the document (or campaign party) */
+    struct buf doc_values;  /* the free fields' values read so far, NUL after each */
 };
 
 static int code_cb(void *ctx, const struct store_type *t)
@@ -59,6 +100,11 @@ int merge_new(struct store *s, const char *templates_dir, const char *sender_nam
     m->sender_name = xstrdup(sender_name);
     m->sender_email = xstrdup(sender_email);
     m->doc_id = -1;
+    m->doc_gen = 1; /* no name's memo (0) is valid */
+    buf_init(&m->doc_values, 0);
+    buf_init(&m->subject, 4096);
+    buf_init(&m->text, 0);
+    buf_init(&m->html, 0);
     strv_init(&m->codes);
     store_rec_init(&m->party, STORE_PARTY);
     rc = store_type_list(s, code_cb, &m->codes, e);
@@ -85,6 +131,8 @@ static void drop_document(struct merge *m)
     doc_fields_free(m->fields);
     m->fields = NULL;
     m->doc_id = -1;
+    m->doc_gen++;
+    buf_reset(&m->doc_values);
 }
 
 void merge_free(struct merge *m)
@@ -99,12 +147,31 @@ void merge_free(struct merge *m)
         tmpl_file_free(m->cache[i].f);
     }
     free(m->cache);
+    for (i = 0; i < m->nnames; i++)
+        free(m->names[i].text);
+    free(m->names);
+    buf_release(&m->doc_values);
+    buf_release(&m->subject);
+    buf_release(&m->text);
+    buf_release(&m->html);
     strv_release(&m->codes);
     free(m->dir);
     free(m->sender_name);
     free(m->sender_email);
     free(m);
 }
+
+/* Is key the string type + "/" + locale + ext?  (Compared piece by
+ * piece: the template is looked up for every message.) */
+static int key_is(const char *key, const char *type, const char *locale, const char *ext)
+{
+    size_t n = strlen(type), k = strlen(locale);
+
+    return !strncmp(key, type, n) && key[n] == '/' && !strncmp(key + n + 1, locale, k) &&
+           !strcmp(key + n + 1 + k, ext);
+}
+
+static void bind_file(struct merge *m, struct tmpl_file *f);
 
 /* Loads (once) templates/<type>/<locale><ext> (ext ".eml.tmpl" or
  * ".sms.tmpl"); c->missing when absent. */
@@ -116,14 +183,13 @@ static int template_for(struct merge *m, const char *type, const char *locale, c
     size_t i;
     int rc = 0;
 
-    buf_init(&key, 0);
-    buf_printf(&key, "%s/%s%s", type, locale, ext);
     for (i = 0; i < m->ncache; i++)
-        if (!strcmp(m->cache[i].key, buf_str(&key))) {
+        if (key_is(m->cache[i].key, type, locale, ext)) {
             *out = &m->cache[i];
-            buf_release(&key);
             return 0;
         }
+    buf_init(&key, 0);
+    buf_printf(&key, "%s/%s%s", type, locale, ext);
     m->cache = xrealloc(m->cache, (m->ncache + 1) * sizeof *m->cache);
     c = &m->cache[m->ncache++];
     memset(c, 0, sizeof *c);
@@ -135,6 +201,7 @@ static int template_for(struct merge *m, const char *type, const char *locale, c
         c->missing = 1;
     } else if ((rc = tmpl_file_load(buf_str(&path), !strcmp(ext, ".sms.tmpl"), &c->f, e)) == 0) {
         audit_sha256_hex(c->f->source, c->f->source_len, c->sha);
+        bind_file(m, c->f);
     } else {
         m->ncache--; /* not cached: the error is reported each time */
         free(c->key);
@@ -179,6 +246,8 @@ struct look {
     const struct store_rec *rcpt; /* recipient as a contact record */
     const char *rcpt_display;
     char tmp[512];
+    int named;      /* name holds the recipient's display name */
+    char name[512]; /* (the text and the HTML part both say it) */
 };
 
 static void set_str(struct tmpl_val *out, const char *v)
@@ -201,24 +270,41 @@ static const char *first_of(struct look *l, const char *v)
 
 static const char *display_of(struct look *l, const struct store_rec *c)
 {
-    contacts_display_name(c, l->tmp, sizeof l->tmp);
-    return l->tmp;
+    if (c != l->rcpt) {
+        contacts_display_name(c, l->tmp, sizeof l->tmp);
+        return l->tmp;
+    }
+    if (!l->named) {
+        contacts_display_name(c, l->name, sizeof l->name);
+        l->named = 1;
+    }
+    return l->name;
 }
 
-/* contact-like fields: the store's columns plus name, phone. */
-static int contact_field(struct look *l, const struct store_rec *c, const char *field,
+/* What follows "contact." or "<code>." as a contact-like field: the
+ * store's columns plus name, phone (the first) and email (the first). */
+static int contact_like_field(const char *f)
+{
+    if (!strcmp(f, "name"))
+        return F_NAME;
+    if (!strcmp(f, "phone"))
+        return F_PHONE;
+    if (!strcmp(f, "email"))
+        return F_EMAIL;
+    return store_field_index(STORE_CONTACT, f); /* -1: F_NONE */
+}
+
+static int contact_field(struct look *l, const struct store_rec *c, int field,
                          struct tmpl_val *out)
 {
-    int i;
-
-    if (!strcmp(field, "name"))
+    if (field == F_NAME)
         set_str(out, display_of(l, c));
-    else if (!strcmp(field, "phone"))
+    else if (field == F_PHONE)
         set_str(out, first_of(l, c->v[CF_PHONES]));
-    else if (!strcmp(field, "email"))
+    else if (field == F_EMAIL)
         set_str(out, first_of(l, c->v[CF_EMAIL]));
-    else if ((i = store_field_index(STORE_CONTACT, field)) >= 0)
-        set_str(out, c->v[i]);
+    else if (field >= 0)
+        set_str(out, c->v[field]);
     else
         out->type = TMPL_MISSING;
     return 0;
@@ -261,16 +347,18 @@ static int typed(struct merge *m, const char *code, size_t n, const struct store
     return 0;
 }
 
-static int doc_field(struct look *l, const char *list, size_t index, const char *name,
+/* The document's field name (which: F_DOC_REF, F_DOC_TYPE for doc.ref and
+ * doc.type, else F_NONE), or with list that field of item index. */
+static int doc_field(struct look *l, const char *list, size_t index, const char *name, int which,
                      struct tmpl_val *out)
 {
     const char *str;
     size_t count;
     int is_list;
 
-    if (!list && !strcmp(name, "ref"))
+    if (which == F_DOC_REF)
         return set_str(out, l->d->ref), 0;
-    if (!list && !strcmp(name, "type"))
+    if (which == F_DOC_TYPE)
         return set_str(out, l->d->type), 0;
     if (doc_fields_get(l->m->fields, list, index, name, &str, &count, &is_list)) {
         /* documents differ in their free fields: an absent one is empty
@@ -287,56 +375,156 @@ static int doc_field(struct look *l, const char *list, size_t index, const char 
     return 0;
 }
 
-static int lookup(void *ctx, const char *name, const struct tmpl_scope *scopes, size_t nscopes,
-                  struct tmpl_val *out)
+/* doc_field for the bound name p (a document's free field, not doc.ref
+ * or doc.type): looked up in the JSON once per document, then read from
+ * p's memo by every message and part that names it. */
+static int doc_memo(struct look *l, struct pname *p, const char *field, struct tmpl_val *out)
+{
+    struct merge *m = l->m;
+
+    if (p->memo_gen != m->doc_gen) {
+        doc_field(l, NULL, 0, field, F_NONE, out);
+        p->memo_off = m->doc_values.len;
+        if (out->type == TMPL_STR && buf_add(&m->doc_values, out->str, strlen(out->str) + 1))
+            return 0; /* too big to keep: not kept */
+        p->memo_gen = m->doc_gen;
+        p->memo_type = out->type;
+        p->memo_count = out->count;
+        return 0;
+    }
+    out->type = p->memo_type;
+    out->count = p->memo_count;
+    out->str = p->memo_type == TMPL_STR ? m->doc_values.data + p->memo_off : NULL;
+    return 0;
+}
+
+/* Works out what name refers to (see struct pname). */
+static void classify(struct merge *m, const char *name, struct pname *p)
+{
+    const char *dot = strchr(name, '.');
+
+    memset(p, 0, sizeof *p);
+    p->nslen = dot ? (size_t)(dot - name) : strlen(name);
+    p->dotted = dot != NULL;
+    p->code = is_code(m, name, p->nslen);
+    p->ns = NS_OTHER;
+    p->cfield = p->field = F_NONE;
+    if (!dot)
+        return;
+    p->cfield = contact_like_field(dot + 1);
+    if (!strncmp(name, "contact.", 8)) {
+        p->ns = NS_CONTACT;
+    } else if (!strncmp(name, "doc.", 4)) {
+        p->ns = NS_DOC;
+        p->field = !strcmp(dot + 1, "ref") ? F_DOC_REF : !strcmp(dot + 1, "type") ? F_DOC_TYPE
+                                                                                   : F_NONE;
+    } else if (!strcmp(name, "campaign.name")) {
+        p->ns = NS_CAMPAIGN_NAME;
+    } else if (!strcmp(name, "unsubscribe.url")) {
+        p->ns = NS_UNSUB_URL;
+    } else if (!strncmp(name, "party.", 6)) {
+        p->ns = NS_PARTY;
+        p->field = store_field_index(STORE_PARTY, dot + 1);
+    } else if (!strcmp(name, "sender.name")) {
+        p->ns = NS_SENDER_NAME;
+    } else if (!strcmp(name, "sender.email")) {
+        p->ns = NS_SENDER_EMAIL;
+    }
+}
+
+/* tmpl_bind's function: the index of name in m->names, added when new. */
+static int bind_name(void *ctx, const char *name, const char *const *lists, size_t nlists)
+{
+    struct merge *m = ctx;
+    size_t i;
+
+    (void)lists, (void)nlists; /* the scopes are looked at when rendering */
+    for (i = 0; i < m->nnames; i++)
+        if (!strcmp(m->names[i].text, name))
+            return (int)i;
+    m->names = xrealloc(m->names, (m->nnames + 1) * sizeof *m->names);
+    classify(m, name, &m->names[m->nnames]);
+    m->names[m->nnames].text = xstrdup(name);
+    return (int)m->nnames++;
+}
+
+static void bind_file(struct merge *m, struct tmpl_file *f)
+{
+    tmpl_bind(f->subject, bind_name, m);
+    tmpl_bind(f->text, bind_name, m);
+    tmpl_bind(f->html, bind_name, m);
+}
+
+/* The lookup callback: a bound name's meaning is in m->names[key]; an
+ * unbound one (key -1) is classified here. */
+static int lookup(void *ctx, const char *name, int key, const struct tmpl_scope *scopes,
+                  size_t nscopes, struct tmpl_val *out)
 {
     struct look *l = ctx;
-    const char *dot = strchr(name, '.');
-    size_t nslen = dot ? (size_t)(dot - name) : strlen(name);
+    struct merge *m = l->m;
     const struct store_rec *c;
-    int i;
+    struct pname *p, tmp;
+    int rc;
 
-    out->type = TMPL_MISSING;
-    if (l->d && nscopes && !dot && !strncmp(scopes[nscopes - 1].list, "doc.", 4)) {
-        doc_field(l, scopes[nscopes - 1].list + 4, scopes[nscopes - 1].index, name, out);
-        if (out->type != TMPL_MISSING)
-            return 0;
-        if (!is_code(l->m, name, nslen)) { /* items differ too: absent is empty */
-            out->type = TMPL_EMPTY;
-            return 0;
-        }
+    if (key >= 0 && (size_t)key < m->nnames) {
+        p = &m->names[key];
+    } else {
+        classify(m, name, &tmp);
+        p = &tmp;
     }
-    if (!dot) {
-        if (is_code(l->m, name, nslen)) {
-            if ((i = typed(l->m, name, nslen, &c)))
-                return i;
+    out->type = TMPL_MISSING;
+    if (!p->dotted) {
+        if (l->d && nscopes && !strncmp(scopes[nscopes - 1].list, "doc.", 4)) {
+            doc_field(l, scopes[nscopes - 1].list + 4, scopes[nscopes - 1].index, name, F_NONE,
+                      out);
+            if (out->type != TMPL_MISSING)
+                return 0;
+            if (!p->code) { /* items differ too: absent is empty */
+                out->type = TMPL_EMPTY;
+                return 0;
+            }
+        }
+        if (p->code) {
+            if ((rc = typed(m, name, p->nslen, &c)))
+                return rc;
             set_str(out, c ? display_of(l, c) : NULL);
         }
         return 0;
     }
-    if (!strncmp(name, "contact.", 8))
-        return contact_field(l, l->rcpt, dot + 1, out);
-    if (!strncmp(name, "doc.", 4))
-        return l->d ? doc_field(l, NULL, 0, dot + 1, out) : 0;
-    if (!strcmp(name, "campaign.name") && l->campaign)
-        return set_str(out, l->campaign), 0;
-    if (!strcmp(name, "unsubscribe.url") && l->campaign)
-        return set_str(out, l->unsub_url), 0;
-    if (!strncmp(name, "party.", 6)) {
-        if ((i = store_field_index(STORE_PARTY, dot + 1)) >= 0)
-            set_str(out, l->m->party.v[i]);
+    switch (p->ns) {
+    case NS_CONTACT:
+        return contact_field(l, l->rcpt, p->cfield, out);
+    case NS_DOC:
+        if (!l->d)
+            return 0;
+        if (p != &tmp && p->field == F_NONE)
+            return doc_memo(l, p, name + 4, out);
+        return doc_field(l, NULL, 0, name + 4, p->field, out);
+    case NS_CAMPAIGN_NAME:
+        if (l->campaign)
+            return set_str(out, l->campaign), 0;
+        break; /* not a campaign: maybe a type code */
+    case NS_UNSUB_URL:
+        if (l->campaign)
+            return set_str(out, l->unsub_url), 0;
+        break;
+    case NS_PARTY:
+        if (p->field >= 0)
+            set_str(out, m->party.v[p->field]);
         return 0;
+    case NS_SENDER_NAME:
+        return set_str(out, m->sender_name), 0;
+    case NS_SENDER_EMAIL:
+        return set_str(out, m->sender_email), 0;
+    case NS_OTHER:
+        break;
     }
-    if (!strcmp(name, "sender.name"))
-        return set_str(out, l->m->sender_name), 0;
-    if (!strcmp(name, "sender.email"))
-        return set_str(out, l->m->sender_email), 0;
-    if (is_code(l->m, name, nslen)) {
-        if ((i = typed(l->m, name, nslen, &c)))
-            return i;
+    if (p->code) {
+        if ((rc = typed(m, name, p->nslen, &c)))
+            return rc;
         if (!c)
             return set_str(out, NULL), 0;
-        return contact_field(l, c, dot + 1, out);
+        return contact_field(l, c, p->cfield, out);
     }
     return 0;
 }
@@ -373,34 +561,35 @@ static void unsub_line(struct buf *b, const char *loc, const char *url, int html
 static int email(struct merge *m, struct tmpl_file *f, const char *loc, struct look *l,
                  struct mime_msg *msg, const char *unsub_url, struct buf *out, struct err *e)
 {
-    struct buf subject, text, html;
+    struct buf *subject = &m->subject, *text = &m->text, *html = &m->html;
     size_t mark = out->len;
     int rc;
 
-    buf_init(&subject, 4096);
-    buf_init(&text, 0);
-    buf_init(&html, 0);
-    buf_reserve(&text, 4096); /* grown once for a usual message, not six times */
+    buf_reset(subject);
+    buf_reset(text);
+    buf_reset(html);
+    buf_reserve(text, 4096); /* grown once for a usual message, not six times */
     if (f->html)
-        buf_reserve(&html, 8192);
-    rc = render_parts(f, loc, l, &subject, &text, &html, e);
+        buf_reserve(html, 8192);
+    rc = render_parts(f, loc, l, subject, text, html, e);
     if (!rc && unsub_url) {
-        unsub_line(&text, loc, unsub_url, 0);
+        unsub_line(text, loc, unsub_url, 0);
         if (f->html)
-            unsub_line(&html, loc, unsub_url, 1);
+            unsub_line(html, loc, unsub_url, 1);
     }
     if (!rc) {
         msg->from_name = m->sender_name;
         msg->from_addr = m->sender_email;
-        msg->subject = buf_str(&subject);
-        msg->text = buf_str(&text);
-        msg->html = f->html ? buf_str(&html) : NULL;
+        msg->subject = buf_str(subject);
+        msg->text = buf_str(text);
+        msg->html = f->html ? buf_str(html) : NULL;
         if ((rc = mime_build(msg, out, e)))
             buf_truncate(out, mark);
     }
-    buf_release(&subject);
-    buf_release(&text);
-    buf_release(&html);
+    if (text->alloc > KEEP_MAX) /* an odd large message: not kept all run */
+        buf_release(text);
+    if (html->alloc > KEEP_MAX)
+        buf_release(html);
     return rc;
 }
 
@@ -421,7 +610,8 @@ static int pick(struct merge *m, const char *name, const struct resolve_rcpt *r,
                        ext);
     if (rc)
         return rc;
-    snprintf(info->template_name, sizeof info->template_name, "%s", (*c)->name);
+    _Static_assert(sizeof info->template_name == sizeof (*c)->name, "template names");
+    memcpy(info->template_name, (*c)->name, sizeof info->template_name);
     memcpy(info->template_sha256, (*c)->sha, sizeof info->template_sha256);
     *loc = strncmp((*c)->name + strlen(name) + 1, "en", 2) ? "fr" : "en";
     return 0;

@@ -2,7 +2,7 @@
  * placeholder (name + filters), #if/else and #each nodes, by recursive
  * descent with a depth cap.  Every syntax error names file:line:col; an
  * unclosed section is reported where it opened.  Also walks the tree for
- * tmpl_names().  Does not render: see render.c. */
+ * tmpl_names() and tmpl_bind().  Does not render: see render.c. */
 #include "template-int.h"
 
 #include <string.h>
@@ -114,6 +114,7 @@ static struct node *node_new(enum node_kind kind, struct tpos tag, const struct 
 
     n->kind = kind;
     n->tag = tag;
+    n->key = -1;
     if (name) {
         n->at = name->at;
         n->name = xstrndup(name->s, name->n);
@@ -411,4 +412,32 @@ int tmpl_names(const struct tmpl *t, tmpl_name_fn fn, void *ctx)
     const char *lists[TMPL_MAX_DEPTH + 1];
 
     return t ? walk(t->root, lists, 0, fn, ctx) : 0;
+}
+
+static int bind_walk(struct node *n, const char **lists, size_t nlists, tmpl_bind_fn fn,
+                     void *ctx)
+{
+    int rc = 0;
+
+    for (; n && rc >= 0; n = n->next) {
+        if (n->kind == N_TEXT)
+            continue;
+        if ((rc = fn(ctx, n->name, lists, nlists)) < 0)
+            break;
+        n->key = rc;
+        if (n->kind == N_IF && (rc = bind_walk(n->body, lists, nlists, fn, ctx)) >= 0)
+            rc = bind_walk(n->alt, lists, nlists, fn, ctx);
+        if (n->kind == N_EACH) {
+            lists[nlists] = n->name;
+            rc = bind_walk(n->body, lists, nlists + 1, fn, ctx);
+        }
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int tmpl_bind(struct tmpl *t, tmpl_bind_fn fn, void *ctx)
+{
+    const char *lists[TMPL_MAX_DEPTH + 1];
+
+    return t ? bind_walk(t->root, lists, 0, fn, ctx) : 0;
 }

@@ -11,6 +11,10 @@
 #include "util/date.h"
 
 #define MONEY_MAX_DIGITS 40        /* integer digits accepted by |money */
+/* The longest |money text: sign, euro sign, each integer digit (one more
+ * for a carry) with a separator of up to three bytes, decimal mark, two
+ * decimals, NBSP and euro sign, NUL. */
+#define MONEY_OUT_MAX (1 + 3 + (MONEY_MAX_DIGITS + 1) * 4 + 1 + 2 + 5 + 1)
 #define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 #define NNBSP "\xE2\x80\xAF"       /* U+202F, French thousands separator */
 #define NBSP "\xC2\xA0"            /* U+00A0, before the French currency sign */
@@ -26,7 +30,11 @@ struct render {
     struct err *e;
     struct tmpl_scope scopes[TMPL_MAX_DEPTH];
     size_t nscopes;
-    struct buf work[2]; /* filter results, used in turn */
+    /* filter results, used in turn: |upper and |lower in a buffer (as
+     * long as the value), |date and |money in a few bytes that need no
+     * allocation */
+    struct buf work[2];
+    char fixed[2][MONEY_OUT_MAX];
 };
 
 static int too_big(struct render *r, struct tpos at)
@@ -45,9 +53,10 @@ static int bad_value(struct render *r, const struct filter *f, const char *s, si
 }
 
 /* YYYY-MM-DD, or an ISO timestamp of which the date part is used, as
- * DD/MM/YYYY in both languages (SPEC §3; en-GB order, never US order). */
+ * DD/MM/YYYY in both languages (SPEC §3; en-GB order, never US order):
+ * DATE_LEN bytes into out. */
 static int fmt_date(struct render *r, const struct filter *f, const char *s, size_t n,
-                    struct buf *dst)
+                    char *out, size_t *len)
 {
     char d[DATE_LEN + 1];
 
@@ -57,7 +66,12 @@ static int fmt_date(struct render *r, const struct filter *f, const char *s, siz
     d[DATE_LEN] = '\0';
     if (date_check(d, NULL))
         return bad_value(r, f, s, n, "a date (YYYY-MM-DD)");
-    buf_printf(dst, "%.2s/%.2s/%.4s", d + 8, d + 5, d);
+    memcpy(out, d + 8, 2); /* digits only: date_check saw to it */
+    out[2] = '/';
+    memcpy(out + 3, d + 5, 2);
+    out[5] = '/';
+    memcpy(out + 6, d, 4);
+    *len = DATE_LEN;
     return 0;
 }
 
@@ -123,30 +137,43 @@ static int money_cents(const char *s, size_t n, int *neg, char *d, size_t *nd)
     return 0;
 }
 
-/* fr: -1 234,50 € (U+202F between groups, U+00A0 before €); en: -€1,234.50 */
+/* Appends the n bytes at s to out at *k (the caller sized out). */
+static void put(char *out, size_t *k, const char *s, size_t n)
+{
+    memcpy(out + *k, s, n);
+    *k += n;
+}
+
+/* fr: -1 234,50 € (U+202F between groups, U+00A0 before €); en: -€1,234.50;
+ * at most MONEY_OUT_MAX - 1 bytes into out. */
 static int fmt_money(struct render *r, const struct filter *f, const char *s, size_t n,
-                     struct buf *dst)
+                     char *out, size_t *len)
 {
     char d[MONEY_MAX_DIGITS + 4];
-    size_t nd, nint, i;
+    size_t nd, nint, i, k = 0;
     int neg;
 
     if (money_cents(s, n, &neg, d, &nd))
         return bad_value(r, f, s, n, "a number");
     nint = nd - 2;
     if (neg)
-        buf_addc(dst, '-');
+        out[k++] = '-';
     if (r->en)
-        buf_adds(dst, EURO);
+        put(out, &k, EURO, sizeof EURO - 1);
     for (i = 0; i < nint; i++) {
-        if (i && (nint - i) % 3 == 0)
-            buf_adds(dst, r->en ? "," : NNBSP);
-        buf_addc(dst, d[i]);
+        if (i && (nint - i) % 3 == 0) {
+            if (r->en)
+                out[k++] = ',';
+            else
+                put(out, &k, NNBSP, sizeof NNBSP - 1);
+        }
+        out[k++] = d[i];
     }
-    buf_addc(dst, r->en ? '.' : ',');
-    buf_add(dst, d + nint, 2);
+    out[k++] = r->en ? '.' : ',';
+    put(out, &k, d + nint, 2);
     if (!r->en)
-        buf_adds(dst, NBSP EURO);
+        put(out, &k, NBSP EURO, sizeof NBSP EURO - 1);
+    *len = k;
     return 0;
 }
 
@@ -161,6 +188,7 @@ static int apply_filters(struct render *r, const struct node *n, const char **s,
     for (i = 0; i < n->nfilters; i++) {
         const struct filter *f = &n->filters[i];
         struct buf *dst = &r->work[w];
+        size_t k;
 
         if (f->kind == F_DEFAULT && !*len) {
             *s = f->arg;
@@ -168,17 +196,26 @@ static int apply_filters(struct render *r, const struct node *n, const char **s,
         }
         if (f->kind == F_DEFAULT || !*len)
             continue;
+        if (f->kind == F_DATE || f->kind == F_MONEY) {
+            if (f->kind == F_DATE)
+                rc = fmt_date(r, f, *s, *len, r->fixed[w], &k);
+            else
+                rc = fmt_money(r, f, *s, *len, r->fixed[w], &k);
+            if (rc)
+                return rc;
+            if (k > r->out->cap) /* as a buffer of that cap would say */
+                return too_big(r, f->at);
+            r->fixed[w][k] = '\0';
+            *s = r->fixed[w];
+            *len = k;
+            w ^= 1;
+            continue;
+        }
         buf_reset(dst);
         if (f->kind == F_UPPER)
             text_upper_buf(dst, *s, *len);
-        else if (f->kind == F_LOWER)
-            text_lower_buf(dst, *s, *len);
-        else if (f->kind == F_DATE)
-            rc = fmt_date(r, f, *s, *len, dst);
         else
-            rc = fmt_money(r, f, *s, *len, dst);
-        if (rc)
-            return rc;
+            text_lower_buf(dst, *s, *len);
         if (dst->err)
             return too_big(r, f->at);
         *s = buf_str(dst);
@@ -188,23 +225,10 @@ static int apply_filters(struct render *r, const struct node *n, const char **s,
     return 0;
 }
 
-static const char *html_entity(unsigned char c)
-{
-    switch (c) {
-    case '&':
-        return "&amp;";
-    case '<':
-        return "&lt;";
-    case '>':
-        return "&gt;";
-    case '"':
-        return "&quot;";
-    case '\'':
-        return "&#39;";
-    default:
-        return NULL;
-    }
-}
+/* What HTML mode writes for each byte: NULL for the byte itself. */
+static const char *const html_entity[256] = {
+    ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;", ['\''] = "&#39;",
+};
 
 /* Writes n bytes of valid UTF-8 escaped for the mode: HTML entities, or in
  * a header every control character (C0, DEL, C1) as a space, so that data
@@ -219,17 +243,19 @@ static void emit_valid(struct render *r, const char *s, size_t n)
     }
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        const char *rep = NULL;
+        const char *rep;
         size_t skip = 1;
 
-        if (r->mode == TMPL_HTML)
-            rep = html_entity(c);
-        else if (c < 0x20 || c == 0x7F)
+        if (r->mode == TMPL_HTML) {
+            if (!(rep = html_entity[c]))
+                continue;
+        } else if (c < 0x20 || c == 0x7F) {
             rep = " ";
-        else if (c == 0xC2 && (unsigned char)s[i + 1] <= 0x9F) /* U+0080-U+009F */
+        } else if (c == 0xC2 && (unsigned char)s[i + 1] <= 0x9F) { /* U+0080-U+009F */
             rep = " ", skip = 2;
-        if (!rep)
+        } else {
             continue;
+        }
         buf_add(r->out, s + run, i - run);
         buf_adds(r->out, rep);
         i += skip - 1;
@@ -260,7 +286,7 @@ static int lookup(struct render *r, const struct node *n, struct tmpl_val *v)
 
     memset(v, 0, sizeof *v);
     v->type = TMPL_MISSING;
-    rc = r->lookup(r->ctx, n->name, r->scopes, r->nscopes, v);
+    rc = r->lookup(r->ctx, n->name, n->key, r->scopes, r->nscopes, v);
     if (rc > 0)
         rc = ERR_INTERNAL;
     if (rc)
@@ -351,12 +377,19 @@ static int render_seq(struct render *r, const struct node *n)
 int tmpl_render(const struct tmpl *t, enum tmpl_mode mode, const struct tmpl_locale *loc,
                 tmpl_lookup_fn lookup_fn, void *ctx, struct buf *out, struct err *e)
 {
-    struct render r = {.t = t, .mode = mode, .lookup = lookup_fn, .ctx = ctx, .out = out, .e = e};
+    struct render r; /* (its arrays are written before they are read: not cleared) */
     size_t len0 = out->len;
     int err0 = out->err, rc;
 
     if (!t || !lookup_fn)
         return err_set(e, ERR_INTERNAL, "tmpl_render: no template or no lookup function");
+    r.t = t;
+    r.mode = mode;
+    r.lookup = lookup_fn;
+    r.ctx = ctx;
+    r.out = out;
+    r.e = e;
+    r.nscopes = 0;
     r.en = loc && loc->lang && strncmp(loc->lang, "en", 2) == 0;
     buf_init(&r.work[0], out->cap);
     buf_init(&r.work[1], out->cap);

@@ -117,6 +117,7 @@ struct node {
     const char *text; /* N_TEXT: bytes inside the tmpl's copy of the source */
     size_t len;
     char *name;      /* N_VAR, N_IF, N_EACH */
+    int key;         /* the name's key (tmpl_bind), -1 until bound */
     struct tpos tag; /* the tag's "{{" */
     struct tpos at;  /* the name */
     struct filter *filters;

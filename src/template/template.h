@@ -44,9 +44,12 @@ struct tmpl_scope {
     size_t index;
 };
 
-/* Returns 0 and fills *out, or a negative ERR_* to abort the render. */
-typedef int (*tmpl_lookup_fn)(void *ctx, const char *name, const struct tmpl_scope *scopes,
-                              size_t nscopes, struct tmpl_val *out);
+/* Returns 0 and fills *out, or a negative ERR_* to abort the render.  key
+ * is what tmpl_bind's function returned for this name, -1 when the
+ * template was not bound (the callback then works from name alone). */
+typedef int (*tmpl_lookup_fn)(void *ctx, const char *name, int key,
+                              const struct tmpl_scope *scopes, size_t nscopes,
+                              struct tmpl_val *out);
 
 /* Rendering locale for |date and |money: "fr" (22/11/2026, 1 234,56 €) or
  * "en" (22/11/2026, €1,234.56). */
@@ -76,6 +79,16 @@ int tmpl_render(const struct tmpl *t, enum tmpl_mode mode, const struct tmpl_loc
 typedef int (*tmpl_name_fn)(void *ctx, const char *name, const char *const *lists,
                             size_t nlists, int line, int col);
 int tmpl_names(const struct tmpl *t, tmpl_name_fn fn, void *ctx);
+
+/* Lets the caller work out once per template what each name means,
+ * rather than from its text at every lookup: fn is called for every name
+ * t refers to (as tmpl_names, with the enclosing #each lists) and the key
+ * it returns is handed to the lookup callback with that name at each
+ * render.  fn returning a negative ERR_* stops; its value is returned and
+ * t's names keep the keys given so far (the others -1). */
+typedef int (*tmpl_bind_fn)(void *ctx, const char *name, const char *const *lists,
+                            size_t nlists);
+int tmpl_bind(struct tmpl *t, tmpl_bind_fn fn, void *ctx);
 
 /* A template file of SPEC §3 split into parts and parsed.  html is NULL
  * when the file has no "--- html ---" part; for an SMS template (no

@@ -69,33 +69,19 @@ void buf_reserve(struct buf *b, size_t n)
         reserve(b, n < b->cap - b->len ? n : b->cap - b->len);
 }
 
-int buf_add(struct buf *b, const void *p, size_t n)
+/* buf_add when the bytes do not fit in what is allocated (or b is in
+ * error): grows b first. */
+int buf_add_grow(struct buf *b, const void *p, size_t n)
 {
     int rc;
 
-    /* reserve (a call) only when it does not fit: most appends do */
-    if ((b->err || n >= b->alloc - b->len || n > b->cap - b->len) && (rc = reserve(b, n)))
+    if ((rc = reserve(b, n)))
         return rc;
     if (n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = '\0';
     return 0;
-}
-
-int buf_adds(struct buf *b, const char *s)
-{
-    return buf_add(b, s, strlen(s));
-}
-
-int buf_addc(struct buf *b, char c)
-{
-    if (!b->err && b->len + 2 <= b->alloc && b->len < b->cap) { /* the common case */
-        b->data[b->len++] = c;
-        b->data[b->len] = '\0';
-        return 0;
-    }
-    return buf_add(b, &c, 1);
 }
 
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 struct buf {
     char *data;   /* NULL until the first append; use buf_str() to read */
@@ -32,10 +33,32 @@ void buf_reserve(struct buf *b, size_t n);
 void buf_truncate(struct buf *b, size_t len);
 
 /* Appends; on overflow sets the sticky error and returns ERR_TOOBIG,
- * leaving the content as it was before the call.  Return 0 otherwise. */
-int buf_add(struct buf *b, const void *p, size_t n);
-int buf_adds(struct buf *b, const char *s);
-int buf_addc(struct buf *b, char c);
+ * leaving the content as it was before the call.  Return 0 otherwise.
+ * (Inline when the bytes fit in what is allocated, the usual case: texts
+ * are built a few bytes at a time; buf_add_grow does the rest.) */
+int buf_add_grow(struct buf *b, const void *p, size_t n);
+static inline int buf_add(struct buf *b, const void *p, size_t n)
+{
+    if (b->err || n >= b->alloc - b->len || n > b->cap - b->len)
+        return buf_add_grow(b, p, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+static inline int buf_adds(struct buf *b, const char *s)
+{
+    return buf_add(b, s, strlen(s));
+}
+static inline int buf_addc(struct buf *b, char c)
+{
+    if (b->err || b->len + 2 > b->alloc || b->len >= b->cap)
+        return buf_add_grow(b, &c, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+    return 0;
+}
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 

@@ -75,13 +75,14 @@ static void scope_path(char *out, size_t cap, const struct tmpl_scope *sc, size_
         k += (size_t)snprintf(out + k, cap - k, "%s%s[%zu]", i ? "/" : "", sc[i].list, sc[i].index);
 }
 
-static int fake_lookup(void *ctx, const char *name, const struct tmpl_scope *sc, size_t nsc,
-                       struct tmpl_val *out)
+static int fake_lookup(void *ctx, const char *name, int bound, const struct tmpl_scope *sc,
+                       size_t nsc, struct tmpl_val *out)
 {
     struct fake *f = ctx;
     char path[200], key[300];
     size_t depth, i;
 
+    assert_int_equal(bound, -1); /* these templates are never bound */
     if (f->log) {
         scope_path(path, sizeof path, sc, nsc);
         buf_printf(f->log, "%s@%s ", name, path);
@@ -242,6 +243,10 @@ static const struct fcase money_cases[] = {
      "10" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000"
      NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000,00" NBSP EURO,
      EURO "10,000,000,000,000,000,000,000,000,000,000,000,000,000.00"},
+    {"-9999999999999999999999999999999999999999.999", /* the longest result */
+     "-10" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000"
+     NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000" NNBSP "000,00" NBSP EURO,
+     "-" EURO "10,000,000,000,000,000,000,000,000,000,000,000,000,000.00"},
     {"0", "0,00" NBSP EURO, EURO "0.00"},
     {"007.1", "7,10" NBSP EURO, EURO "7.10"},
     {".5", "0,50" NBSP EURO, EURO "0.50"},
@@ -478,6 +483,29 @@ static void output_cap(void **state)
     assert_string_equal(buf_str(&out), "keep:");
     assert_int_equal(run("{{v|upper}}", TMPL_TEXT, "fr", &f, &out, &e), ERR_TOOBIG);
     assert_string_equal(buf_str(&out), "keep:");
+    /* |money and |date results count against the cap as |upper's do */
+    assert_int_equal(run("{{v|money}}", TMPL_TEXT, "fr", &f, &out, &e), ERR_TOOBIG);
+    assert_string_equal(e.msg, "t.tmpl:1:5: rendered text larger than 12 bytes");
+    assert_string_equal(buf_str(&out), "keep:");
+    f.v = "2026-11-23";
+    assert_int_equal(run("{{v|date}}", TMPL_TEXT, "fr", &f, &out, &e), ERR_TOOBIG);
+    assert_string_equal(e.msg, "t.tmpl:1:1: rendered text larger than 12 bytes");
+    assert_string_equal(buf_str(&out), "keep:");
+    buf_reset(&out);
+    assert_int_equal(run("{{v|date}}", TMPL_TEXT, "fr", &f, &out, &e), 0);
+    assert_string_equal(buf_str(&out), "23/11/2026");
+    buf_release(&out);
+    buf_init(&out, 15); /* one byte short of the filter's result */
+    f.v = "-1234567.5";
+    assert_int_equal(run("{{v|money}}", TMPL_TEXT, "en", &f, &out, &e), ERR_TOOBIG);
+    assert_string_equal(e.msg, "t.tmpl:1:5: rendered text larger than 15 bytes");
+    buf_release(&out);
+    buf_init(&out, 16);
+    assert_int_equal(run("{{v|money}}", TMPL_TEXT, "en", &f, &out, &e), 0);
+    assert_string_equal(buf_str(&out), "-" EURO "1,234,567.50");
+    buf_release(&out);
+    buf_init(&out, 12);
+    buf_adds(&out, "keep:");
     assert_int_equal(run("1234567", TMPL_TEXT, "fr", &f, &out, &e), 0);
     assert_string_equal(buf_str(&out), "keep:1234567");
     buf_release(&out);
@@ -540,6 +568,79 @@ static void names(void **state)
     buf_release(&b);
     tmpl_free(t);
     tmpl_free(NULL);
+}
+
+/* tmpl_bind: each name node gets the key its function returned, and the
+ * lookup callback is handed it at every render. */
+struct keyed {
+    int next;        /* the key the bind function gives next */
+    struct buf *log; /* "name[lists]=key " while binding, "name:key " at lookups */
+};
+
+static int bind_fn(void *ctx, const char *name, const char *const *lists, size_t nlists)
+{
+    struct keyed *k = ctx;
+    size_t i;
+
+    if (strcmp(name, "stop") == 0)
+        return ERR_DB;
+    buf_printf(k->log, "%s[", name);
+    for (i = 0; i < nlists; i++)
+        buf_printf(k->log, "%s%s", i ? "," : "", lists[i]);
+    buf_printf(k->log, "]=%d ", k->next);
+    return k->next++;
+}
+
+static int keyed_lookup(void *ctx, const char *name, int key, const struct tmpl_scope *sc,
+                        size_t nsc, struct tmpl_val *out)
+{
+    struct keyed *k = ctx;
+
+    (void)sc;
+    buf_printf(k->log, "%s:%d ", name, key);
+    if (strcmp(name, "doc.lines") == 0) {
+        out->type = TMPL_LIST;
+        out->count = nsc ? 0 : 2;
+    } else {
+        out->type = TMPL_STR;
+        out->str = name;
+    }
+    return 0;
+}
+
+static void bind_keys(void **state)
+{
+    const char *src = "{{a}}{{#if b}}{{c}}{{else}}{{d}}{{/if}}"
+                      "{{#each doc.lines}}{{a}}{{/each}}{{stop}}{{e}}";
+    struct tmpl_locale loc = {"fr"};
+    struct tmpl *t = NULL;
+    struct keyed k = {10, NULL};
+    struct buf log, out;
+    struct err e;
+
+    (void)state;
+    buf_init(&log, 0);
+    buf_init(&out, 0);
+    k.log = &log;
+    assert_int_equal(tmpl_parse("t.tmpl", 1, src, strlen(src), &t, &e), 0);
+    /* unbound: every name has key -1 */
+    assert_int_equal(tmpl_render(t, TMPL_TEXT, &loc, keyed_lookup, &k, &out, &e), 0);
+    assert_string_equal(buf_str(&log), "a:-1 b:-1 c:-1 doc.lines:-1 a:-1 a:-1 stop:-1 e:-1 ");
+    assert_string_equal(buf_str(&out), "acaastope");
+    /* a failing bind function stops there: the names after it keep -1 */
+    buf_reset(&log);
+    assert_int_equal(tmpl_bind(t, bind_fn, &k), ERR_DB);
+    assert_string_equal(buf_str(&log), "a[]=10 b[]=11 c[]=12 d[]=13 doc.lines[]=14 "
+                                       "a[doc.lines]=15 ");
+    buf_reset(&log);
+    buf_reset(&out);
+    assert_int_equal(tmpl_render(t, TMPL_TEXT, &loc, keyed_lookup, &k, &out, &e), 0);
+    assert_string_equal(buf_str(&log), "a:10 b:11 c:12 doc.lines:14 a:15 a:15 stop:-1 e:-1 ");
+    assert_string_equal(buf_str(&out), "acaastope");
+    assert_int_equal(tmpl_bind(NULL, bind_fn, &k), 0);
+    buf_release(&log);
+    buf_release(&out);
+    tmpl_free(t);
 }
 
 /* Template files: written to a fresh directory, loaded, rendered. */
@@ -702,7 +803,8 @@ int main(void)
         cmocka_unit_test(date_filter),   cmocka_unit_test(syntax_errors),
         cmocka_unit_test(nesting_depth), cmocka_unit_test(render_errors_keep_output),
         cmocka_unit_test(output_cap),    cmocka_unit_test(lookup_scopes),
-        cmocka_unit_test(names),         cmocka_unit_test(file_loading),
+        cmocka_unit_test(names),         cmocka_unit_test(bind_keys),
+        cmocka_unit_test(file_loading),
         cmocka_unit_test(file_limits),
     };
 
