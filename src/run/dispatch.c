@@ -82,7 +82,7 @@ struct dispatch {
     long long total, settled;
 };
 
-static double now_s(void)
+double run_now(void)
 {
     struct timespec ts;
 
@@ -303,7 +303,7 @@ static void settle(struct dispatch *d)
             double wait = 1.0;
             for (int i = 1; i < p->tries && wait < BACKOFF_MAX; i++)
                 wait *= 2;
-            p->not_before = now_s() + (wait < BACKOFF_MAX ? wait : BACKOFF_MAX);
+            p->not_before = run_now() + (wait < BACKOFF_MAX ? wait : BACKOFF_MAX);
             q_push(&d->waiting, p);
             continue;
         }
@@ -341,7 +341,7 @@ static int record_finished(struct dispatch *d, struct err *e)
     struct job *j = d->j;
     int rc;
 
-    d->last_commit = now_s();
+    d->last_commit = run_now();
     if (!d->finished.n)
         return 0;
     if ((rc = store_begin(j->s, e)))
@@ -556,7 +556,7 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
     d->slots = tr->slots;
     if (smtp && !d->per_second.limit && !d->per_hour.limit && !j->stop_check)
         d->slots = tr->slots * 64; /* (a campaign can be paused: never more than it sends) */
-    d->t0 = d->last_commit = now_s();
+    d->t0 = d->last_commit = run_now();
     tr->record = journal_hook;
     tr->record_flush = journal_flush;
     tr->record_ctx = d;
@@ -574,7 +574,7 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
  * timeout seconds when something is in flight), record (when allowed). */
 static int turn(struct dispatch *d, int committed, double timeout, struct err *e)
 {
-    double now = now_s(), wake = 0;
+    double now = run_now(), wake = 0;
     int rc = 0;
 
     if (d->j->stop_check && now - d->last_stop_check >= 0.1) {
@@ -601,7 +601,7 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
         struct timespec ts = {0, (long)(timeout * 1e9)};
         nanosleep(&ts, NULL);
     }
-    now = now_s();
+    now = run_now();
     if (committed && d->finished.n && !d->batched &&
         (d->finished.n >= RECORD_BATCH || now - d->last_commit >= RECORD_EVERY || !d->inflight))
         rc = record_finished(d, e);
@@ -677,7 +677,7 @@ int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
     }
     if (!rc)
         rc = record_finished(d, e);
-    progress(d, now_s(), 1);
+    progress(d, run_now(), 1);
     d->tr->record = NULL;
     /* messages that wait for a backoff stay deferred for the next run */
     j->sum->deferred += (long long)d->waiting.n;

@@ -41,6 +41,9 @@ struct job {
 void run_job_init(struct job *j);
 void run_job_release(struct job *j);
 
+/* Seconds on CLOCK_MONOTONIC (waits and deadlines). */
+double run_now(void);
+
 /* Counts one skipped or failed message under its reason code. */
 void run_count_reason(struct run_summary *sum, const char *reason);
 

@@ -27,6 +27,9 @@
 /* Plans per transaction, at most: each transaction waits for one sync of
  * its spool segment. */
 #define COMMIT_PLANS 4
+/* Seconds a transaction waits for its next plan, from its start: past
+ * it, it commits what it holds (another process may be waiting to write). */
+#define TX_WAIT 0.1
 /* Plans made ahead, at most: the planner goes on while a segment syncs. */
 #define READY_MAX 2
 
@@ -547,24 +550,22 @@ static int pump_all(struct job *j, int committed, struct err *e)
 }
 
 /* Gives *b back to be filled again and puts the next plan in its place
- * (n = 0: there are no more new documents; NULL on failure); the
- * dispatchers are pumped while it is being made, so that earlier batches
- * go out. */
-static int planner_take(struct job *j, struct planner *p, struct plan **b, struct err *e)
+ * (n = 0: there are no more new documents), *took = 1; the dispatchers
+ * are pumped while it is being made, so that earlier batches go out.
+ * until (run_now() seconds, 0: no limit): when no plan is ready by then,
+ * *took = 0 and *b is left as it was (so too on failure). */
+static int planner_take(struct job *j, struct planner *p, struct plan **b, double until,
+                        int *took, struct err *e)
 {
-    struct plan *old = *b;
-    int rc = 0;
+    int rc = pump_all(j, 0, e); /* the writers are fed at each plan at least */
 
-    *b = NULL;
-    pthread_mutex_lock(&p->mu);
-    old->next = p->spare;
-    p->spare = old;
-    pthread_mutex_unlock(&p->mu);
-    rc = pump_all(j, 0, e); /* the writers are fed at each plan at least */
+    *took = 0;
     pthread_mutex_lock(&p->mu);
     while (!rc && !p->ready && !p->end) { /* and every 2 ms while it is made */
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (until && run_now() >= until)
+            break;
         ts.tv_nsec += 2000000;
         if (ts.tv_nsec >= 1000000000)
             ts.tv_sec++, ts.tv_nsec -= 1000000000;
@@ -575,12 +576,16 @@ static int planner_take(struct job *j, struct planner *p, struct plan **b, struc
         rc = pump_all(j, 0, e);
         pthread_mutex_lock(&p->mu);
     }
-    if (!rc && (*b = p->ready)) {
+    if (!rc && p->ready) {
+        (*b)->next = p->spare; /* given back */
+        p->spare = *b;
+        *b = p->ready;
         if (!(p->ready = (*b)->next))
             p->ready_tail = &p->ready;
         p->nready--;
+        *took = 1;
         pthread_cond_broadcast(&p->cv); /* it may publish the next one */
-    } else if (!rc) {
+    } else if (!rc && p->end) {
         rc = p->rc ? (*e = p->e, p->rc) : err_set(e, ERR_DB, "the planner stopped");
     }
     pthread_mutex_unlock(&p->mu);
@@ -632,10 +637,11 @@ static int apply_rest(struct job *j, struct plan *b, const char *now, struct err
 
 /* Transaction after transaction: the plans taken from the planner are
  * written (deliveries and spool records, history, documents processed)
- * until the spool segment holds COMMIT_PLANS plans or BATCH_BYTES; then
- * the segment syncs while the outcomes sent so far are recorded, and the
- * transaction commits once the segment is durable.  A dry run only takes
- * the plans. */
+ * until the spool segment holds COMMIT_PLANS plans or BATCH_BYTES, or no
+ * plan is ready TX_WAIT after the transaction began (the write lock is
+ * not held while a slow plan is made: waits outside); then the segment
+ * syncs while the outcomes sent so far are recorded, and the transaction
+ * commits once the segment is durable.  A dry run only takes the plans. */
 static int resolve_all(struct job *j, struct err *e)
 {
     struct planner p;
@@ -643,32 +649,34 @@ static int resolve_all(struct job *j, struct err *e)
     struct run_summary done;
     struct store_checkpointer *ckpt = NULL;
     char now[32];
-    int rc;
+    int rc, took;
 
     date_utc_stamp(now);
     if (!j->o->dry_run)
         ckpt = store_checkpointer_start(j->s);
-    rc = planner_start(j, &p, e);
-    while (!rc) {
+    if (!(rc = planner_start(j, &p, e)))
+        rc = planner_take(j, &p, &cur, 0, &took, e);
+    while (!rc && cur->n) {
         size_t plans = 0, bytes = 0;
+        double until;
 
         if (j->o->dry_run) {
-            if (!(rc = planner_take(j, &p, &cur, e)))
-                adopt(j, cur, j->sum);
-            if (rc || !cur->n)
-                break;
+            adopt(j, cur, j->sum);
+            rc = planner_take(j, &p, &cur, 0, &took, e);
             continue;
         }
         if ((rc = store_begin(j->s, e)))
             break;
+        until = run_now() + TX_WAIT;
         memset(&done, 0, sizeof done);
         do { /* counted in the run once committed */
-            plans += cur->n > 0; /* (the first transaction starts with none) */
+            plans++;
             bytes += cur->text.len;
             adopt(j, cur, &done);
             if (!(rc = apply_deliveries(j, cur, e)) && !(rc = apply_rest(j, cur, now, e)))
-                rc = planner_take(j, &p, &cur, e);
-        } while (!rc && cur->n && plans < COMMIT_PLANS && bytes + cur->text.len <= BATCH_BYTES);
+                rc = planner_take(j, &p, &cur, until, &took, e);
+        } while (!rc && took && cur->n && plans < COMMIT_PLANS &&
+                 bytes + cur->text.len <= BATCH_BYTES);
         if (!rc && !(rc = spool_commit_start(j->spool, e))) {
             /* while the segment syncs: */
             if (j->dispatch)
@@ -696,8 +704,8 @@ static int resolve_all(struct job *j, struct err *e)
             dispatch_committed(j->sms_dispatch);
         if (!rc)
             rc = pump_all(j, 1, e);
-        if (rc || !cur->n)
-            break;
+        if (!rc && !took) /* cur was written: the next one, outside a transaction */
+            rc = planner_take(j, &p, &cur, 0, &took, e);
     }
     planner_stop(&p);
     store_checkpointer_stop(ckpt);

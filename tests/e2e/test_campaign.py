@@ -1130,28 +1130,28 @@ class Scheduled(CampaignCase):
         self.numbered_book(3)
         peer = self.start_peer()
         self.new('relance', 'info', 'email', 'service')
-        r = self.run_at('2026-12-01 09:00:00', 'campaign', 'launch', 'relance', '--yes',
-                        '--at', '2026-12-01 14:30')
-        self.assertIn('campaign relance scheduled for 2026-12-01 14:30', r.out)
+        r = self.run_at('2036-12-01 09:00:00', 'campaign', 'launch', 'relance', '--yes',
+                        '--at', '2036-12-01 14:30')
+        self.assertIn('campaign relance scheduled for 2036-12-01 14:30', r.out)
         self.assertEqual(peer.messages(), [])
         self.assertEqual(self.counts('relance')['state'], 'scheduled')
         (c,) = self.json('campaign', 'list')
-        self.assertRegex(c['scheduled_at'] or '', r'^2026-12-01[ T]14:30')
+        self.assertRegex(c['scheduled_at'] or '', r'^2036-12-01[ T]14:30')
         self.assertEqual(c['state'], 'scheduled')
         self.ok('run')  # the real clock: before
-        self.run_at('2026-12-01 14:00:00', 'run')
+        self.run_at('2036-12-01 14:00:00', 'run')
         self.assertEqual(peer.messages(), [])
         self.assertEqual(self.counts('relance')['state'], 'scheduled')
-        self.run_at('2026-12-01 14:31:00', 'run')
+        self.run_at('2036-12-01 14:31:00', 'run')
         self.assertEqual(sorted(m['rcpt'][0] for m in peer.messages()),
                          ['c00@lefevre.fr', 'c01@lefevre.fr', 'c02@lefevre.fr'])
         self.assertEqual(self.counts('relance'),
                          dict(state='done', recipients=3, queued=0, sent=3, deferred=0,
                               failed=0, skipped=0))
-        self.run_at('2026-12-01 15:00:00', 'run')
+        self.run_at('2036-12-01 15:00:00', 'run')
         self.assertEqual(len(peer.messages()), 3)
         rows = self.camp_history('relance')
-        self.assertTrue(all(h['at'].startswith('2026-12-01') for h in rows
+        self.assertTrue(all(h['at'].startswith('2036-12-01') for h in rows
                             if h['event'] == 'sent'), rows)
         self.verify_history()
 
