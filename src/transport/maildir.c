@@ -60,6 +60,8 @@ struct maildir {
     int started, stop; /* started: writer threads running */
     pthread_mutex_t mu;
     pthread_cond_t work, done;
+    /* held by the writer that creates or links files (see write_some) */
+    pthread_mutex_t dir_mu;
     struct list todo, finished;
     size_t inflight;
     /* jobs reported, for the next submits (both in the caller's thread):
@@ -195,19 +197,27 @@ static void fail(struct job *j, const char *what, const char *dir, int err)
 
 /* Writes the jobs from `from` on, until the process has no descriptor
  * left to hold one more unnamed file open; returns the first job not
- * written (NULL: all were). */
+ * written (NULL: all were).  One writer at a time creates (here) or links
+ * (publish_some) files, the others wait asleep or sync: in the kernel the
+ * writers would contend for the directory's lock and the file system's
+ * orphan list, spinning as they wait, a third more CPU time for the same
+ * files (tests/bench: 200,000 files by 4 writers on a new ext4, 3.8 s of
+ * system time against 5.8-6.3 s, in the same 6.1-6.5 s). */
 static struct job *write_some(struct maildir *m, struct job *from)
 {
     struct job *j;
 
+    pthread_mutex_lock(&m->dir_mu);
     for (j = from; j; j = j->next) {
         int rc = write_tmp(m, j), waits = 0;
         if ((rc == EMFILE || rc == ENFILE) && j != from)
-            return j; /* after the sync below frees them */
+            break; /* after the sync below frees them */
         /* none held here: the other writer holds them for a moment */
         while ((rc == EMFILE || rc == ENFILE) && waits++ < 2000) {
             struct timespec ms = {0, 1000000};
+            pthread_mutex_unlock(&m->dir_mu); /* (it links them to close them) */
             nanosleep(&ms, NULL);
+            pthread_mutex_lock(&m->dir_mu);
             rc = write_tmp(m, j);
         }
         if (rc)
@@ -215,7 +225,8 @@ static struct job *write_some(struct maildir *m, struct job *from)
         else
             j->r.outcome = TRANSPORT_SENT;
     }
-    return NULL;
+    pthread_mutex_unlock(&m->dir_mu);
+    return j;
 }
 
 /* Syncs what [from, to) wrote, then moves it into new/. */
@@ -228,6 +239,7 @@ static void publish_some(struct maildir *m, struct job *from, struct job *to)
         err = errno;
     else
         synced = 1;
+    pthread_mutex_lock(&m->dir_mu);
     for (j = from; j != to; j = j->next) {
         int rc;
         if (j->r.outcome != TRANSPORT_SENT)
@@ -245,6 +257,7 @@ static void publish_some(struct maildir *m, struct job *from, struct job *to)
         j->r.code = 250;
         snprintf(j->r.text, sizeof j->r.text, "delivered to Maildir new/%.200s", j->name);
     }
+    pthread_mutex_unlock(&m->dir_mu);
 }
 
 /* One batch: written, synced once (or once per part that the process's
@@ -391,6 +404,7 @@ static void md_free(struct transport *t)
     pthread_cond_destroy(&m->work);
     pthread_cond_destroy(&m->done);
     pthread_mutex_destroy(&m->mu);
+    pthread_mutex_destroy(&m->dir_mu);
     if (m->tmp_fd >= 0)
         close(m->tmp_fd);
     if (m->new_fd >= 0)
@@ -454,6 +468,7 @@ int transport_maildir_new(const char *dir, struct transport **out, struct err *e
     m->dir = xstrdup(dir);
     m->tmp_fd = m->new_fd = -1;
     pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->dir_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&m->done, &ca);
