@@ -101,19 +101,21 @@ int store_document_insert(struct store *s, struct store_document *d, struct err 
 int store_document_list(struct store *s, const char *type, int only_new, long long after_id,
                         long long limit, store_document_cb cb, void *ctx, struct err *e)
 {
-    sqlite3_stmt *st;
+    /* (cached: the run lists the next few hundred again and again; cb must
+     * not list documents itself) */
+    sqlite3_stmt *st = store_stmt(
+        s, ST_DOCUMENT_LIST,
+        "SELECT d.id, d.type, d.ref, p.ref, coalesce(d.contact_id, 0), a.label,"
+        " d.to_level, d.esign, d.fields, d.attachment, d.processed_at"
+        " FROM document d JOIN party p ON p.id = d.party_id"
+        " LEFT JOIN address a ON a.id = d.address_id"
+        " WHERE (?1 IS NULL OR d.type = ?1) AND (?2 = 0 OR d.processed_at IS NULL)"
+        " AND d.id > ?3 ORDER BY d.id LIMIT ?4",
+        e);
     int rc;
 
-    rc = store_prepare(s,
-                 "SELECT d.id, d.type, d.ref, p.ref, coalesce(d.contact_id, 0), a.label,"
-                 " d.to_level, d.esign, d.fields, d.attachment, d.processed_at"
-                 " FROM document d JOIN party p ON p.id = d.party_id"
-                 " LEFT JOIN address a ON a.id = d.address_id"
-                 " WHERE (?1 IS NULL OR d.type = ?1) AND (?2 = 0 OR d.processed_at IS NULL)"
-                 " AND d.id > ?3 ORDER BY d.id LIMIT ?4",
-                 &st, e);
-    if (rc)
-        return rc;
+    if (!st)
+        return ERR_DB;
     store_bind_text(st, 1, type);
     sqlite3_bind_int(st, 2, only_new);
     sqlite3_bind_int64(st, 3, after_id);
@@ -135,7 +137,7 @@ int store_document_list(struct store *s, const char *type, int only_new, long lo
         if ((rc = cb(ctx, &d)))
             break;
     }
-    return store_rows_end(s, st, 0, rc, e, "document");
+    return store_rows_end(s, st, 1, rc, e, "document");
 }
 
 int store_document_processed(struct store *s, long long id, const char *at, struct err *e)

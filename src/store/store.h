@@ -183,7 +183,8 @@ typedef int (*store_document_cb)(void *ctx, const struct store_document *d);
 int store_document_insert(struct store *s, struct store_document *d, struct err *e);
 /* Documents of type (NULL = all), only the unprocessed ones when only_new,
  * with id > after_id, in id order, at most limit (0 = all); strings valid
- * during the callback, which returns 0 or a negative ERR_* to stop. */
+ * during the callback, which returns 0 or a negative ERR_* to stop (and
+ * must not list documents itself: one prepared statement serves). */
 int store_document_list(struct store *s, const char *type, int only_new, long long after_id,
                         long long limit, store_document_cb cb, void *ctx, struct err *e);
 /* Marks a document processed at the given UTC timestamp. */
