@@ -199,39 +199,24 @@ int contacts_normalise(struct store_rec *r, struct err *e)
     return ERR_INTERNAL;
 }
 
-/* Copies what of s (NULL: nothing) fits after the o bytes of out (n > o)
- * and keeps room for the NUL; returns the new length. */
-static size_t put_cut(char *out, size_t n, size_t o, const char *s)
-{
-    size_t k;
-
-    if (!s)
-        return o;
-    k = strlen(s);
-    if (k > n - 1 - o)
-        k = n - 1 - o;
-    memcpy(out + o, s, k);
-    return o + k;
-}
-
 /* Cut to n - 1 bytes as snprintf would: the resolver and the merge make
  * it for every recipient, printf's parsing was most of its cost. */
 void contacts_display_name(const struct store_rec *c, char *out, size_t n)
 {
     char *const *v = c->v;
-    size_t o = 0;
+    const char *first = v[CF_FIRST_NAME], *last = v[CF_LAST_NAME];
+    size_t o;
 
     if (!n)
         return;
-    if (v[CF_LAST_NAME] || v[CF_FIRST_NAME]) {
-        o = put_cut(out, n, o, v[CF_FIRST_NAME]);
-        if (v[CF_FIRST_NAME] && v[CF_LAST_NAME])
-            o = put_cut(out, n, o, " ");
-        o = put_cut(out, n, o, v[CF_LAST_NAME]);
+    if (last || first) {
+        o = str_put(out, n, 0, first, first ? strlen(first) : 0);
+        if (first && last)
+            o = str_put(out, n, o, " ", 1);
+        str_put(out, n, o, last, last ? strlen(last) : 0);
     } else {
-        o = put_cut(out, n, o, v[CF_COMPANY]);
+        str_put(out, n, 0, v[CF_COMPANY], v[CF_COMPANY] ? strlen(v[CF_COMPANY]) : 0);
     }
-    out[o] = '\0';
 }
 
 /* Phones are searchable in E.164 and in the national form users type. */

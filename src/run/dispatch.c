@@ -17,6 +17,7 @@
 #include "audit/audit.h"
 #include "mime/mime.h"
 #include "run-int.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #define LOAD_BATCH 500     /* deliveries read from the database at once */
@@ -136,8 +137,7 @@ static void spool_name(const char *message_id, char *out, size_t n)
 {
     const char *at = strchr(message_id, '@');
 
-    snprintf(out, n, "%.*s", at && at > message_id ? (int)(at - message_id - 1) : 0,
-             message_id + 1);
+    str_put(out, n, 0, message_id + 1, at && at > message_id ? (size_t)(at - message_id - 1) : 0);
 }
 
 /* A pending delivery and copies of its strings, in one allocation (one
@@ -161,7 +161,7 @@ static struct pending *pending_new(const struct store_delivery *d)
     p->id = d->id;
     p->contact_id = d->contact_id;
     p->attempts = d->attempts;
-    snprintf(p->channel, sizeof p->channel, "%s", d->channel);
+    str_put(p->channel, sizeof p->channel, 0, d->channel, strlen(d->channel));
     spool_name(d->message_id, p->spool, sizeof p->spool);
     buf_init(&p->data, 0);
     return p;
@@ -200,10 +200,19 @@ static int record_one(struct job *j, const struct pending *p, const struct trans
     int rc;
 
     /* "250 2.0.0 Ok: queued as X": the peer's line, with its code */
-    if (r->code && !(r->text[0] >= '1' && r->text[0] <= '5' && starts_with_code(r->text, r->code)))
-        snprintf(reply, sizeof reply, "%d %s", r->code, r->text);
-    else
-        snprintf(reply, sizeof reply, "%s", r->text);
+    if (r->code && !(r->text[0] >= '1' && r->text[0] <= '5' && starts_with_code(r->text, r->code))) {
+        if (r->code > 0 && r->code < 1000) { /* (a reply code: as "%d %s" would) */
+            char c[4] = {(char)('0' + r->code / 100), (char)('0' + r->code / 10 % 10),
+                         (char)('0' + r->code % 10), ' '};
+            size_t skip = r->code < 10 ? 2 : r->code < 100 ? 1 : 0;
+            str_put(reply, sizeof reply, str_put(reply, sizeof reply, 0, c + skip, 4 - skip),
+                    r->text, strlen(r->text));
+        } else {
+            snprintf(reply, sizeof reply, "%d %s", r->code, r->text);
+        }
+    } else {
+        str_put(reply, sizeof reply, 0, r->text, strlen(r->text));
+    }
     if ((rc = store_delivery_update(j->s, p->id, state, p->attempts, e)))
         return rc;
     return audit_append(j->s, &h, e);
@@ -613,7 +622,7 @@ void dispatch_adopt(struct dispatch *d, const struct store_delivery *dl, const c
 {
     struct pending *p = pending_new(dl);
 
-    snprintf(p->msg_sha, sizeof p->msg_sha, "%s", msg_sha ? msg_sha : "");
+    str_put(p->msg_sha, sizeof p->msg_sha, 0, msg_sha, msg_sha ? strlen(msg_sha) : 0);
     q_push(&d->incoming, p);
     d->adopted_last = dl->id;
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 /* A segment is a sequence of records: "<name> <length> <tag>\n" then the
@@ -240,7 +241,7 @@ static void push_entry(struct entry **v, size_t *n, size_t *a, const char *name,
         *v = xrealloc(*v, *a * sizeof **v);
     }
     x = &(*v)[(*n)++];
-    snprintf(x->name, sizeof x->name, "%s", name);
+    str_put(x->name, sizeof x->name, 0, name, strlen(name));
     x->removed = 0;
     x->tag = tag;
     x->offset = off;

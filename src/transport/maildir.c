@@ -22,9 +22,11 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 #define BATCH_MAX 2048 /* messages per syncfs (fewer syncs, fewer journal commits) */
+#define DELIVERED "delivered to Maildir new/" /* the reply text, before the name */
 #define FD_SPARE 64   /* descriptors left to the rest of the process */
 /* Writers: while some wait for their sync, the others write (on a disk,
  * four deliver about 1.5 times as fast as two: most of a writer's time is
@@ -255,7 +257,9 @@ static void publish_some(struct maildir *m, struct job *from, struct job *to)
             continue;
         }
         j->r.code = 250;
-        snprintf(j->r.text, sizeof j->r.text, "delivered to Maildir new/%.200s", j->name);
+        str_put(j->r.text, sizeof j->r.text,
+                str_put(j->r.text, sizeof j->r.text, 0, DELIVERED, sizeof DELIVERED - 1),
+                j->name, strlen(j->name));
     }
     pthread_mutex_unlock(&m->dir_mu);
 }
@@ -336,7 +340,8 @@ static int md_submit(struct transport *t, const struct transport_msg *msg, struc
     }
     j->m = *msg;
     j->fd = -1;
-    snprintf(j->name, sizeof j->name, "%s.postier", msg->id);
+    str_put(j->name, sizeof j->name, str_put(j->name, sizeof j->name, 0, msg->id, strlen(msg->id)),
+            ".postier", sizeof ".postier" - 1);
     pthread_mutex_lock(&m->mu);
     list_push(&m->todo, j);
     m->inflight++;

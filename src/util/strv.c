@@ -86,3 +86,14 @@ char *str_trim(char *s)
     s[n] = '\0';
     return s;
 }
+
+size_t str_put(char *out, size_t n, size_t o, const char *s, size_t len)
+{
+    if (!s)
+        len = 0;
+    if (len > n - 1 - o)
+        len = n - 1 - o;
+    memcpy(out + o, s ? s : "", len);
+    out[o + len] = '\0';
+    return o + len;
+}

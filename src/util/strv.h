@@ -21,6 +21,12 @@ void strv_push_take(struct strv *s, char *str);
  * empty items are skipped.  Returns the number of items added. */
 size_t strv_split(struct strv *s, const char *str, char sep);
 
+/* Copies the first len bytes of s (NULL: none) to out + o, as many as fit
+ * with a NUL after them in out's n bytes (o < n), and writes that NUL;
+ * returns the new length.  snprintf "%.*s" without parsing a format:
+ * names are made this way for every message. */
+size_t str_put(char *out, size_t n, size_t o, const char *s, size_t len);
+
 /* Trims leading and trailing ASCII blanks (space, tab, CR, LF) in place;
  * returns s. */
 char *str_trim(char *s);

@@ -138,6 +138,8 @@ class Run(e2e.PostierCase):
         for h in sent:
             self.assertTrue(h['message_id'].startswith('<') and h['message_id'].endswith('>'))
             self.assertEqual(len(h['template_sha256']), 64)
+            self.assertEqual(h['server_reply'], '250 delivered to Maildir new/%s.postier'
+                             % h['message_id'][1:].split('@')[0])
             self.assertRegex(h['template'], r'^[a-z_]+/(fr|en)\.eml\.tmpl$')
             self.assertEqual(len(h['hash']), 64)
 

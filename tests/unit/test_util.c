@@ -208,6 +208,34 @@ static void split_and_trim(void **state)
     assert_string_equal(str_trim(s), "a b");
 }
 
+/* str_put writes what snprintf "%.*s" would, after o bytes, for every
+ * buffer size; NULL is nothing. */
+static void str_put_cuts_as_snprintf(void **state)
+{
+    static const char *const texts[] = {"", "a", "delivered to Maildir new/", "\xc3\xa9t\xc3\xa9"};
+    size_t t, n, o, len;
+
+    (void)state;
+    for (t = 0; t < sizeof texts / sizeof *texts; t++)
+        for (n = 1; n < 32; n++)
+            for (o = 0; o < n; o++)
+                for (len = 0; len <= strlen(texts[t]); len++) {
+                    char want[32], got[32];
+                    memset(want, 'x', sizeof want);
+                    memset(got, 'x', sizeof got);
+                    memcpy(want, "0123456789012345678901234567890", o);
+                    memcpy(got, want, o);
+                    snprintf(want + o, n - o, "%.*s", (int)len, texts[t]);
+                    assert_int_equal(str_put(got, n, o, texts[t], len), strlen(want));
+                    assert_memory_equal(got, want, sizeof want);
+                }
+    {
+        char b[4] = "xyz";
+        assert_int_equal(str_put(b, sizeof b, 1, NULL, 5), 1);
+        assert_string_equal(b, "x");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +243,7 @@ int main(void)
         cmocka_unit_test(buf_printf_over_cap),      cmocka_unit_test(buf_take_hands_over),
         cmocka_unit_test(err_prefix_and_truncation), cmocka_unit_test(dates),
         cmocka_unit_test(split_and_trim),           cmocka_unit_test(buf_reserve_hint),
+        cmocka_unit_test(str_put_cuts_as_snprintf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
