@@ -202,9 +202,10 @@ static void fail(struct job *j, const char *what, const char *dir, int err)
  * written (NULL: all were).  One writer at a time creates (here) or links
  * (publish_some) files, the others wait asleep or sync: in the kernel the
  * writers would contend for the directory's lock and the file system's
- * orphan list, spinning as they wait, a third more CPU time for the same
- * files (tests/bench: 200,000 files by 4 writers on a new ext4, 3.8 s of
- * system time against 5.8-6.3 s, in the same 6.1-6.5 s). */
+ * orphan list, spinning as they wait: half as much system time again for
+ * the same files (tests/bench/bench_files.c, 200,000 files by 4 writers
+ * on a new ext4: 3.4-3.5 s of system time against 5.4-5.6 s, in the same
+ * 5.7-6.0 s). */
 static struct job *write_some(struct maildir *m, struct job *from)
 {
     struct job *j;
