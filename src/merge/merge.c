@@ -456,7 +456,8 @@ static void bind_file(struct merge *m, struct tmpl_file *f)
 }
 
 /* The lookup callback: a bound name's meaning is in m->names[key]; an
- * unbound one (key -1) is classified here. */
+ * unbound one (key -1, or a key this merge did not give) is classified
+ * here. */
 static int lookup(void *ctx, const char *name, int key, const struct tmpl_scope *scopes,
                   size_t nscopes, struct tmpl_val *out)
 {
@@ -466,7 +467,7 @@ static int lookup(void *ctx, const char *name, int key, const struct tmpl_scope 
     struct pname *p, tmp;
     int rc;
 
-    if (key >= 0 && (size_t)key < m->nnames) {
+    if (key >= 0 && (size_t)key < m->nnames && !strcmp(m->names[key].text, name)) {
         p = &m->names[key];
     } else {
         classify(m, name, &tmp);
