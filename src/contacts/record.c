@@ -210,12 +210,12 @@ void contacts_display_name(const struct store_rec *c, char *out, size_t n)
     if (!n)
         return;
     if (last || first) {
-        o = str_put(out, n, 0, first, first ? strlen(first) : 0);
+        o = str_puts(out, n, 0, first);
         if (first && last)
-            o = str_put(out, n, o, " ", 1);
-        str_put(out, n, o, last, last ? strlen(last) : 0);
+            o = str_puts(out, n, o, " ");
+        str_puts(out, n, o, last);
     } else {
-        str_put(out, n, 0, v[CF_COMPANY], v[CF_COMPANY] ? strlen(v[CF_COMPANY]) : 0);
+        str_puts(out, n, 0, v[CF_COMPANY]);
     }
 }
 

@@ -244,10 +244,8 @@ struct look {
     const struct store_document *d; /* NULL for a campaign */
     const char *campaign, *unsub_url;
     const struct store_rec *rcpt; /* recipient as a contact record */
-    const char *rcpt_display;
+    const char *rcpt_display;     /* its display name, made by resolving */
     char tmp[512];
-    int named;      /* name holds the recipient's display name */
-    char name[512]; /* (the text and the HTML part both say it) */
 };
 
 static void set_str(struct tmpl_val *out, const char *v)
@@ -259,26 +257,18 @@ static void set_str(struct tmpl_val *out, const char *v)
 /* First item of a ';'-separated list, in l->tmp. */
 static const char *first_of(struct look *l, const char *v)
 {
-    size_t n = v ? strcspn(v, ";") : 0;
-
-    if (n >= sizeof l->tmp)
-        n = sizeof l->tmp - 1;
-    memcpy(l->tmp, v ? v : "", n);
-    l->tmp[n] = '\0';
+    str_put(l->tmp, sizeof l->tmp, 0, v, v ? strcspn(v, ";") : 0);
     return l->tmp;
 }
 
+/* The recipient's display name was made by resolving it (the To: field
+ * says the same); a typed contact's is made here. */
 static const char *display_of(struct look *l, const struct store_rec *c)
 {
-    if (c != l->rcpt) {
-        contacts_display_name(c, l->tmp, sizeof l->tmp);
-        return l->tmp;
-    }
-    if (!l->named) {
-        contacts_display_name(c, l->name, sizeof l->name);
-        l->named = 1;
-    }
-    return l->name;
+    if (c == l->rcpt && l->rcpt_display)
+        return l->rcpt_display;
+    contacts_display_name(c, l->tmp, sizeof l->tmp);
+    return l->tmp;
 }
 
 /* What follows "contact." or "<code>." as a contact-like field: the

@@ -161,7 +161,7 @@ static struct pending *pending_new(const struct store_delivery *d)
     p->id = d->id;
     p->contact_id = d->contact_id;
     p->attempts = d->attempts;
-    str_put(p->channel, sizeof p->channel, 0, d->channel, strlen(d->channel));
+    str_puts(p->channel, sizeof p->channel, 0, d->channel);
     spool_name(d->message_id, p->spool, sizeof p->spool);
     buf_init(&p->data, 0);
     return p;
@@ -201,17 +201,15 @@ static int record_one(struct job *j, const struct pending *p, const struct trans
 
     /* "250 2.0.0 Ok: queued as X": the peer's line, with its code */
     if (r->code && !(r->text[0] >= '1' && r->text[0] <= '5' && starts_with_code(r->text, r->code))) {
-        if (r->code > 0 && r->code < 1000) { /* (a reply code: as "%d %s" would) */
+        if (r->code >= 100 && r->code <= 999) { /* a reply code, as "%d %s" writes it */
             char c[4] = {(char)('0' + r->code / 100), (char)('0' + r->code / 10 % 10),
                          (char)('0' + r->code % 10), ' '};
-            size_t skip = r->code < 10 ? 2 : r->code < 100 ? 1 : 0;
-            str_put(reply, sizeof reply, str_put(reply, sizeof reply, 0, c + skip, 4 - skip),
-                    r->text, strlen(r->text));
+            str_puts(reply, sizeof reply, str_put(reply, sizeof reply, 0, c, 4), r->text);
         } else {
             snprintf(reply, sizeof reply, "%d %s", r->code, r->text);
         }
     } else {
-        str_put(reply, sizeof reply, 0, r->text, strlen(r->text));
+        str_puts(reply, sizeof reply, 0, r->text);
     }
     if ((rc = store_delivery_update(j->s, p->id, state, p->attempts, e)))
         return rc;
@@ -622,7 +620,7 @@ void dispatch_adopt(struct dispatch *d, const struct store_delivery *dl, const c
 {
     struct pending *p = pending_new(dl);
 
-    str_put(p->msg_sha, sizeof p->msg_sha, 0, msg_sha, msg_sha ? strlen(msg_sha) : 0);
+    str_puts(p->msg_sha, sizeof p->msg_sha, 0, msg_sha);
     q_push(&d->incoming, p);
     d->adopted_last = dl->id;
 }

@@ -241,7 +241,7 @@ static void push_entry(struct entry **v, size_t *n, size_t *a, const char *name,
         *v = xrealloc(*v, *a * sizeof **v);
     }
     x = &(*v)[(*n)++];
-    str_put(x->name, sizeof x->name, 0, name, strlen(name));
+    str_puts(x->name, sizeof x->name, 0, name);
     x->removed = 0;
     x->tag = tag;
     x->offset = off;

@@ -26,7 +26,6 @@
 #include "util/xalloc.h"
 
 #define BATCH_MAX 2048 /* messages per syncfs (fewer syncs, fewer journal commits) */
-#define DELIVERED "delivered to Maildir new/" /* the reply text, before the name */
 #define FD_SPARE 64   /* descriptors left to the rest of the process */
 /* Writers: while some wait for their sync, the others write (on a disk,
  * four deliver about 1.5 times as fast as two: most of a writer's time is
@@ -258,9 +257,8 @@ static void publish_some(struct maildir *m, struct job *from, struct job *to)
             continue;
         }
         j->r.code = 250;
-        str_put(j->r.text, sizeof j->r.text,
-                str_put(j->r.text, sizeof j->r.text, 0, DELIVERED, sizeof DELIVERED - 1),
-                j->name, strlen(j->name));
+        str_puts(j->r.text, sizeof j->r.text,
+                 str_puts(j->r.text, sizeof j->r.text, 0, "delivered to Maildir new/"), j->name);
     }
     pthread_mutex_unlock(&m->dir_mu);
 }
@@ -341,8 +339,7 @@ static int md_submit(struct transport *t, const struct transport_msg *msg, struc
     }
     j->m = *msg;
     j->fd = -1;
-    str_put(j->name, sizeof j->name, str_put(j->name, sizeof j->name, 0, msg->id, strlen(msg->id)),
-            ".postier", sizeof ".postier" - 1);
+    str_puts(j->name, sizeof j->name, str_puts(j->name, sizeof j->name, 0, msg->id), ".postier");
     pthread_mutex_lock(&m->mu);
     list_push(&m->todo, j);
     m->inflight++;

@@ -97,3 +97,8 @@ size_t str_put(char *out, size_t n, size_t o, const char *s, size_t len)
     out[o + len] = '\0';
     return o + len;
 }
+
+size_t str_puts(char *out, size_t n, size_t o, const char *s)
+{
+    return str_put(out, n, o, s, s ? strlen(s) : 0);
+}

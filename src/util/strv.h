@@ -26,6 +26,8 @@ size_t strv_split(struct strv *s, const char *str, char sep);
  * returns the new length.  snprintf "%.*s" without parsing a format:
  * names are made this way for every message. */
 size_t str_put(char *out, size_t n, size_t o, const char *s, size_t len);
+/* str_put of the whole string s (NULL: none). */
+size_t str_puts(char *out, size_t n, size_t o, const char *s);
 
 /* Trims leading and trailing ASCII blanks (space, tab, CR, LF) in place;
  * returns s. */

@@ -233,6 +233,10 @@ static void str_put_cuts_as_snprintf(void **state)
         char b[4] = "xyz";
         assert_int_equal(str_put(b, sizeof b, 1, NULL, 5), 1);
         assert_string_equal(b, "x");
+        assert_int_equal(str_puts(b, sizeof b, 1, "abcdef"), 3); /* cut */
+        assert_string_equal(b, "xab");
+        assert_int_equal(str_puts(b, sizeof b, 0, NULL), 0);
+        assert_string_equal(b, "");
     }
 }
 
