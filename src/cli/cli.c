@@ -181,6 +181,7 @@ int cli_main(int argc, char **argv)
     struct passwd *pw;
     int opt, rc;
 
+    cli_term_init(); /* every byte printed from here on is filtered */
     while ((opt = getopt_long(argc, argv, "+c:d:hV", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': c.config_path = optarg; break;
@@ -219,5 +220,7 @@ int cli_main(int argc, char **argv)
         fprintf(stderr, "postier: writing output: %s\n", strerror(errno));
         rc = EXIT_PARTIAL;
     }
+    if (cli_term_done() && !rc)
+        rc = EXIT_PARTIAL;
     return rc;
 }
