@@ -98,6 +98,8 @@ int export_begin(enum export_format fmt, FILE *fp, const char *path, const struc
     x->separator = opts && opts->separator ? opts->separator : ',';
     x->bom = opts ? opts->bom != 0 : 0;
     x->neutralise = opts ? opts->neutralise != -1 : 1;
+    x->width = opts ? opts->width : 0;
+    x->wide = opts ? opts->wide : 0;
     rc = x->ops->begin(x, e);
     if (rc)
         goto out;
