@@ -120,8 +120,8 @@ int cli_load_config(struct cli *c)
     /* no silent empty installation: a command run in the wrong folder
      * must not create ./postier.db and report success */
     if (!explicit && access(DEFAULT_CONFIG, F_OK) != 0) {
-        fputs("postier: no configuration: run 'postier init' or pass --config\n", stderr);
-        return EXIT_USAGE;
+        err_set(&e, ERR_CONFIG, "no configuration: run 'postier init' or pass --config");
+        return cli_fail(&e);
     }
     if (config_load(c->config_path, 1, &c->cfg, &e))
         return cli_fail(&e);
