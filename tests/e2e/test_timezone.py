@@ -104,6 +104,10 @@ class RunZone(ZoneCase):
         self.assertEqual(len(sent), 2, sent)
         for h in sent:
             self.assertRegex(h['at'], r'^2026-12-31T23:3\d:\d\dZ$', h)
+        # ended now: yesterday (in Paris) was the last day of activity
+        (martin,) = [c['id'] for c in self.all_contacts() if c['last_name'] == 'Martin']
+        r = self.run_at('2026-12-31 23:30:00', 'contacts', 'end', martin)
+        self.assertIn('contact %d ends on 2026-12-31' % martin, r.out, r)
 
     def test_date_header_in_zone(self):
         self.run_at('2026-12-07 12:00:00', 'run', '--date', '2026-12-07')
