@@ -734,8 +734,8 @@ static const struct cli_cmd subs[] = {
      "Keeps the original KEEP: fills its empty fields from each DUP, joins e-mails\n"
      "and phones, unites flags and consents, moves the documents, deliveries,\n"
      "events and campaign recipients of DUP to KEEP, removes DUP and records the\n"
-     "merge.  History rows keep the ids they were written with; `contacts show\n"
-     "KEEP` lists both.\n"},
+     "merge with every field of KEEP it changed.  History rows keep the ids they\n"
+     "were written with; `contacts show KEEP` lists both contacts' rows.\n"},
     {"list", ct_list, "list and search contacts",
      "Usage: postier contacts list [--search TEXT] [--party REF] [--type CODE]\n"
      "       [--flag FLAG] [--consent C] [--all] [--date D]\n"
@@ -761,13 +761,16 @@ static const struct cli_cmd subs[] = {
      "Accepts the canonical layout (header: party_ref,type,civility,last_name,\n"
      "first_name,company,department,function,email,phones,fax,address,postcode,\n"
      "city,country,site,website,note,locale,display_order,valid_from,valid_until,\n"
-     "flags,consents; an optional id column updates that contact) and the seed-004\n"
+     "flags,consents; an optional id column updates that contact: only the file's\n"
+     "columns change, an empty cell clears its field) and the seed-004\n"
      "layout (Référence;Libellé membre;Dénomination;Note;Fonction;Mail;Tel;Fax;\n"
      "Type;Libellé type, Type 1-6 mapped to notification flags).  ',' or ';',\n"
      "UTF-8 (BOM or not) or Windows-1252 are detected.  Every bad row is reported\n"
      "with its line and field; then nothing is written (exit 2).\n"
-     "  --sync     replace the contacts of every party in the file by the file's\n"
-     "             (contacts with history are ended instead of deleted)\n"
+     "  --sync     the file becomes the contacts of every party it names: a row\n"
+     "             updates the party's contact with the same e-mail, else name\n"
+     "             (same id, only the file's columns), or adds one; contacts no\n"
+     "             row names are deleted (ended when linked to history)\n"
      "  --dry-run  check and report without writing\n"},
     {"export", ct_export, "export contacts to CSV or XLSX",
      "Usage: postier contacts export --format csv|xlsx -o FILE [--bom] [--separator ;]\n"
