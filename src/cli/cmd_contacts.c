@@ -272,8 +272,9 @@ static int select_check(struct cli *c, const struct selection *s, const char *cm
         buf_release(&codes);
         return cli_fail(&e);
     }
-    rc = cli_usage(cmd, "--type: unknown contact type '%s' (expected one of: %s)", s->q.type,
-                   codes.len ? buf_str(&codes) : "none defined: postier types add");
+    rc = cli_usage(cmd, "--type: unknown contact type '%s' (%s%s)", s->q.type,
+                   codes.len ? "expected one of: " : "no type is defined: postier types add",
+                   buf_str(&codes));
     buf_release(&codes);
     return rc;
 }
