@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "text/text.h"
 #include "util/xalloc.h"
 
 #define DEFAULT_CONFIG "config/postier.ini"
@@ -174,6 +175,22 @@ int cli_dispatch(struct cli *c, const char *group, const struct cli_cmd *cmds, i
     return cli_usage(group, "unknown %s subcommand '%s'", group, argv[1]);
 }
 
+/* Command-line input is text like any other: valid UTF-8 or refused (a
+ * Windows-1252 shell or script would otherwise store mojibake).  Returns 0
+ * or EXIT_USAGE after saying which argument. */
+static int check_utf8_args(int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (!text_utf8_valid(argv[i], strlen(argv[i]))) {
+            fprintf(stderr, "postier: argument %d '%s' is not valid UTF-8\n", i, argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
 int cli_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -190,6 +207,9 @@ int cli_main(int argc, char **argv)
     struct passwd *pw;
     int opt, rc;
 
+    cli_term_init(); /* every byte printed from here on is filtered */
+    if (check_utf8_args(argc, argv))
+        return EXIT_USAGE;
     while ((opt = getopt_long(argc, argv, "+c:d:hV", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': c.config_path = optarg; break;
@@ -234,5 +254,7 @@ int cli_main(int argc, char **argv)
         fprintf(stderr, "postier: writing output: %s\n", strerror(errno));
         rc = EXIT_PARTIAL;
     }
+    if (cli_term_done() && !rc)
+        rc = EXIT_PARTIAL;
     return rc;
 }

@@ -654,6 +654,7 @@ static int ct_dupes(struct cli *c, int argc, char **argv)
         return cli_fail(&e);
     }
     qsort(d.keys.v, d.keys.n, sizeof *d.keys.v, cmp_keys);
+    cli_list_xo(&l, &xo);
     if (export_begin(l.fmt, stdout, NULL, cols, 8, &xo, &x, &e)) {
         strv_release(&d.keys);
         return cli_fail(&e);

@@ -77,7 +77,8 @@ static int check_ref(const char *ref, struct err *e)
     const char *p;
 
     if (strlen(ref) > 64)
-        return err_set(e, ERR_INPUT, "'%.20s...' is longer than 64 characters", ref);
+        return err_set(e, ERR_INPUT, "'%.*s...' is longer than 64 characters",
+                       (int)str_utf8_cut(ref, 20), ref);
     for (p = ref; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("-_./", *p))
             return err_set(e, ERR_INPUT,

@@ -279,6 +279,39 @@ static void str_put_cuts_as_snprintf(void **state)
     }
 }
 
+/* A length limit never splits a character; complete ones are kept. */
+static void str_utf8_cut_whole_characters(void **state)
+{
+    static const struct {
+        const char *s;
+        size_t n, want;
+    } cases[] = {
+        {"abc", 2, 2},
+        {"\xc3\xa9t\xc3\xa9", 1, 0},     /* inside é */
+        {"\xc3\xa9t\xc3\xa9", 2, 2},     /* after é */
+        {"a\xe2\x82\xac", 3, 1},          /* inside € */
+        {"a\xe2\x82\xac", 4, 4},
+        {"\xf0\x9f\x98\x80x", 3, 0},     /* inside an emoji */
+        {"\xf0\x9f\x98\x80x", 4, 4},
+        {"\x80\x80\x80\x80", 3, 3},      /* stray continuation bytes: left alone */
+        {"", 0, 0},
+    };
+    char msg[600];
+    struct err e;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(str_utf8_cut(cases[i].s, cases[i].n), cases[i].want);
+    /* err_set truncating a message of accents ends on a whole character */
+    for (i = 0; i + 2 < sizeof msg; i += 2)
+        memcpy(msg + i, "\xc3\xa9", 2);
+    msg[i] = '\0';
+    err_set(&e, ERR_INPUT, "%s", msg);
+    assert_int_equal(str_utf8_cut(e.msg, strlen(e.msg)), strlen(e.msg));
+    assert_int_equal(strlen(e.msg), ERR_MSG_MAX - 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +320,7 @@ int main(void)
         cmocka_unit_test(err_prefix_and_truncation), cmocka_unit_test(dates),
         cmocka_unit_test(split_and_trim),           cmocka_unit_test(buf_reserve_hint),
         cmocka_unit_test(str_put_cuts_as_snprintf), cmocka_unit_test(zones),
+        cmocka_unit_test(str_utf8_cut_whole_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
