@@ -49,18 +49,21 @@ static void print_progress(void *ctx, long long settled, long long total, double
     p->shown = 1;
 }
 
-static void summary(const struct run_opts *o, const struct run_summary *s)
+void cli_run_summary(const char *what, const struct run_opts *o, const struct run_summary *s)
 {
     size_t i;
 
-    printf("%srun %s: %lld document%s, %lld message%s %s, %lld sent, %lld deferred, "
+    printf("%s%s %s: %lld document%s, %lld message%s %s, %lld sent, %lld deferred, "
            "%lld failed, %lld skipped",
-           o->dry_run ? "dry " : "", o->date, s->documents, s->documents == 1 ? "" : "s",
+           o->dry_run ? "dry " : "", what, o->date, s->documents, s->documents == 1 ? "" : "s",
            s->queued, s->queued == 1 ? "" : "s", o->dry_run ? "to send" : "queued", s->sent,
            s->deferred, s->failed, s->skipped);
     for (i = 0; i < s->nreasons; i++)
         printf("%s%s %lld", i ? ", " : " (", s->reasons[i].reason, s->reasons[i].n);
     puts(s->nreasons ? ")" : "");
+    if (s->waiting)
+        printf("%lld failed message%s for `postier retry`\n", s->waiting,
+               s->waiting == 1 ? " waits" : "s wait");
 }
 
 int cmd_run(struct cli *c, int argc, char **argv)
@@ -105,7 +108,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
         o.ctx = &prog;
     }
     rc = run_nightly(c->store, c->cfg, &o, &s, &e);
-    summary(&o, &s);
+    cli_run_summary("run", &o, &s);
     if (rc)
         return cli_fail(&e);
     return s.failed || s.deferred ? EXIT_PARTIAL : 0;

@@ -91,6 +91,7 @@ struct step {
     size_t doc;        /* in the batch */
     size_t res, rcpt;  /* res[res].v[rcpt] */
     int sms;
+    int again;         /* retry: its failed delivery is sent again */
     const char *reason; /* SKIP, FAIL */
     char spool_name[40], mid[320];
     char msg_sha[65];  /* QUEUE: SHA-256 of the message, as spooled and sent */
@@ -268,10 +269,12 @@ static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, 
     char spool_name[40], mid[320];
     struct step *st;
     struct err me;
-    int rc;
+    int rc, again = 0;
 
     rc = store_delivery_find(p->s, d->id, NULL, channel, r->address, &state, e);
-    if (rc || state) /* sent (or tried) before: at most once, ever */
+    if (!rc && state && p->j->retry && !strcmp(state, "failed"))
+        rc = store_delivery_retryable(p->s, p->j->retry, d->id, channel, r->address, &again, e);
+    if (rc || (state && !again)) /* sent (or tried) before: at most once, ever */
         return rc;
     message_id(p->j, d, r->address, channel, spool_name, mid, sizeof mid);
     if (render(p, d, r, sms, mid, &info, &reason, &me)) {
@@ -301,6 +304,7 @@ static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, 
     memcpy(st->spool_name, spool_name, sizeof spool_name);
     memcpy(st->mid, mid, sizeof mid);
     st->info = info;
+    st->again = again;
     return 0;
 }
 
@@ -320,13 +324,13 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
     if (st->kind == STEP_FAIL) {
         dl.contact_id = r->contact.id;
         dl.state = "failed";
-        return store_delivery_add(j->s, &dl, e);
+        return st->again ? store_delivery_again(j->s, &dl, e) : store_delivery_add(j->s, &dl, e);
     }
     dl.contact_id = r->level == RESOLVE_CONTACT ? r->contact.id : 0;
     dl.state = "queued";
     dl.template_sha256 = st->info.template_sha256;
     dl.consent = consent_of(r);
-    if ((rc = store_delivery_add(j->s, &dl, e)) ||
+    if ((rc = st->again ? store_delivery_again(j->s, &dl, e) : store_delivery_add(j->s, &dl, e)) ||
         (rc = spool_write(j->spool, st->spool_name, dl.id, buf_str(&b->text) + st->off, st->len,
                           e)))
         return rc;
@@ -431,7 +435,11 @@ static int plan_batch(struct planner *p, struct plan *b, struct err *e)
     int rc;
 
     plan_reset(b);
-    rc = store_document_list(p->s, p->j->o->type, 1, p->after, DOC_BATCH, collect_doc, b, e);
+    if (p->j->retry)
+        rc = store_document_retryable(p->s, p->j->retry, p->after, DOC_BATCH, collect_doc, b, e);
+    else
+        rc = store_document_list(p->s, p->j->o->type, 1, p->after, DOC_BATCH, collect_doc, b,
+                                 e);
     if (!rc && b->n)
         p->after = b->d[b->n - 1].id;
     for (i = 0; !rc && i < b->n; i++) {
@@ -630,7 +638,7 @@ static int apply_rest(struct job *j, struct plan *b, const char *now, struct err
 
     for (i = 0; !rc && i < b->nsteps; i++)
         rc = apply_history(j, b, &b->steps[i], e);
-    for (i = 0; !rc && i < b->n; i++)
+    for (i = 0; !rc && !j->retry && i < b->n; i++) /* (retried: processed already) */
         rc = store_document_processed(j->s, b->d[i].id, now, e);
     return rc;
 }
@@ -823,10 +831,24 @@ static int due_campaigns(struct job *j, int settle, struct strv *names, struct e
     return rc;
 }
 
-int run_nightly(struct store *s, const struct config *cfg, const struct run_opts *o,
-                struct run_summary *sum, struct err *e)
+/* Opens the dispatchers of the transports j has. */
+static int open_dispatchers(struct job *j, struct err *e)
 {
-    struct job j = {.s = s, .cfg = cfg, .o = o, .sum = sum};
+    int rc = dispatch_new(j, j->tr, "email", &j->dispatch, e);
+
+    if (!rc && j->sms_tr)
+        rc = dispatch_new(j, j->sms_tr, "sms", &j->sms_dispatch, e);
+    return rc;
+}
+
+/* The nightly run (retry NULL) or a retry.  A retry sends once every
+ * message is planned: its deliveries, queued again, keep their ids, which
+ * a dispatcher reading the queue in id order while they are planned would
+ * have passed. */
+static int run_job(struct store *s, const struct config *cfg, const struct run_opts *o,
+                   const struct store_retry *retry, struct run_summary *sum, struct err *e)
+{
+    struct job j = {.s = s, .cfg = cfg, .o = o, .sum = sum, .retry = retry};
     const char *at = strchr(cfg->sender_email, '@');
     struct strv due;
     int rc = 0;
@@ -849,20 +871,35 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
     if (!rc)
         rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, o->date, &j.merge,
                        e);
-    if (!rc && !o->dry_run && !(rc = run_open_transports(&j, e)) &&
-        !(rc = dispatch_new(&j, j.tr, "email", &j.dispatch, e)) && j.sms_tr)
-        rc = dispatch_new(&j, j.sms_tr, "sms", &j.sms_dispatch, e);
+    if (!rc && !o->dry_run && !(rc = run_open_transports(&j, e)) && !retry)
+        rc = open_dispatchers(&j, e);
     strv_init(&due);
-    if (!rc && !o->dry_run)
+    if (!rc && !o->dry_run && !retry)
         rc = due_campaigns(&j, 0, &due, e);
     if (!rc)
         rc = resolve_all(&j, e);
+    if (!rc && !o->dry_run && retry)
+        rc = open_dispatchers(&j, e);
     rc = finish(j.sms_dispatch, finish(j.dispatch, rc, e), e);
-    if (!rc && !o->dry_run)
+    if (!rc && !o->dry_run && !retry)
         rc = due_campaigns(&j, 1, &due, e);
+    if (!rc)
+        rc = store_delivery_count_failed(s, &sum->waiting, e);
     strv_release(&due);
     run_job_release(&j);
     return rc;
+}
+
+int run_nightly(struct store *s, const struct config *cfg, const struct run_opts *o,
+                struct run_summary *sum, struct err *e)
+{
+    return run_job(s, cfg, o, NULL, sum, e);
+}
+
+int run_retry(struct store *s, const struct config *cfg, const struct run_opts *o,
+              const struct store_retry *f, struct run_summary *sum, struct err *e)
+{
+    return run_job(s, cfg, o, f, sum, e);
 }
 
 void run_job_init(struct job *j)
