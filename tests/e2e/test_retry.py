@@ -297,5 +297,27 @@ class RetrySmtp(RetryCase):
         self.verify_history()
 
 
+    def test_deferred_past_max_attempts_sent_by_retry(self):
+        a = 'compta@lefevre.example'
+        self.book([a])
+        self.template('invoice', GOOD)
+        self.peer.stop()
+        self.peer.mode = 'tempfail-always'
+        self.peer.start()
+        r = self.run_job()
+        s = self.run_summary(r)
+        self.assertEqual((s['queued'], s['sent'], s['deferred'], s['failed']), (1, 0, 1, 0), r)
+        self.assertEqual([e[0] for e in self.events(a)], ['queued', 'deferred', 'deferred'])
+        self.peer.stop()
+        self.peer.mode = 'accept'
+        self.peer.start()
+        r = self.retry(rc=0)
+        self.assertEqual(self.retry_summary(r)['sent'], 1, r)
+        self.assertEqual([x for m in self.peer.messages() for x in m['rcpt']], [a])
+        self.assertEqual([e[0] for e in self.events(a)],
+                         ['queued', 'deferred', 'deferred', 'sent'])
+        self.assertEqual(self.retry_summary(self.retry(rc=0))['sent'], 0)
+        self.assertEqual(len(self.peer.messages()), 1)
+
 if __name__ == '__main__':
     e2e.main()
