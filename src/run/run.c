@@ -84,7 +84,7 @@ static const char *consent_of(const struct resolve_rcpt *r)
 /* A batch of new documents and what was decided for each of their
  * candidates (the plan): made by the planner thread while the previous
  * batches are written and committed. */
-enum step_kind { STEP_SKIP, STEP_QUEUE, STEP_FAIL };
+enum step_kind { STEP_SKIP, STEP_QUEUE, STEP_FAIL, STEP_DROP };
 
 struct step {
     enum step_kind kind;
@@ -96,7 +96,7 @@ struct step {
     char spool_name[40], mid[320];
     char msg_sha[65];  /* QUEUE: SHA-256 of the message, as spooled and sent */
     struct merge_info info;
-    size_t off, len;   /* QUEUE: the message in text; FAIL: the error */
+    size_t off, len;   /* QUEUE: the message in text; FAIL: the error; DROP: the address */
 };
 
 #define DOC_STRINGS 7 /* the strings of a store_document, copied */
@@ -125,6 +125,8 @@ struct planner {
     struct store *s;
     struct merge *merge;
     struct buf msg;
+    struct strv failed; /* retry: the addresses of the document's failed
+                         * deliveries to send again ("" once planned) */
     long long after;
     pthread_t th;
     int started;
@@ -272,8 +274,9 @@ static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, 
     int rc, again = 0;
 
     rc = store_delivery_find(p->s, d->id, NULL, channel, r->address, &state, e);
-    if (!rc && state && p->j->retry && !strcmp(state, "failed"))
-        rc = store_delivery_retryable(p->s, p->j->retry, d->id, channel, r->address, &again, e);
+    for (size_t i = 0; !rc && state && i < p->failed.n && !again; i++)
+        if ((again = !strcmp(p->failed.v[i], r->address)))
+            p->failed.v[i][0] = '\0';
     if (rc || (state && !again)) /* sent (or tried) before: at most once, ever */
         return rc;
     message_id(p->j, d, r->address, channel, spool_name, mid, sizeof mid);
@@ -340,6 +343,13 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
     return 0;
 }
 
+/* Forgets a retried document's failed delivery that it no longer has. */
+static int apply_drop(struct job *j, struct plan *b, const struct step *st, struct err *e)
+{
+    return store_delivery_drop(j->s, b->d[st->doc].id, st->sms ? "sms" : "email",
+                               buf_str(&b->text) + st->off, e);
+}
+
 /* Writes one planned step's history row. */
 static int apply_history(struct job *j, struct plan *b, const struct step *st, struct err *e)
 {
@@ -374,6 +384,27 @@ static int by_sms(const struct job *j, const char *type)
     return 0;
 }
 
+static int collect_failed(void *ctx, const struct store_delivery *dl)
+{
+    strv_push(ctx, dl->address);
+    return 0;
+}
+
+/* Plans to forget the failed delivery of document doc to address: it is
+ * no longer one of the document's recipients (its contact ended, its
+ * address corrected...), so nothing waits for a retry there. */
+static void drop_failed(struct planner *p, struct plan *b, size_t doc, int sms,
+                        const char *address)
+{
+    struct step *st = add_step(b, STEP_DROP, doc, 0, sms);
+
+    plan_line(p, b, "%s %s: %s no longer a recipient, its failed message is not sent again",
+              b->d[doc].type, b->d[doc].ref, address);
+    st->off = b->text.len;
+    st->len = strlen(address);
+    buf_add(&b->text, address, st->len + 1);
+}
+
 /* Resolves document doc for one channel and plans each candidate. */
 static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, struct err *e)
 {
@@ -391,6 +422,10 @@ static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, 
     memset(res, 0, sizeof *res);
     o.sms = sms;
     rc = resolve_document(p->s, d, &o, res, e);
+    strv_release(&p->failed);
+    if (!rc && p->j->retry)
+        rc = store_delivery_retryable(p->s, p->j->retry, d->id, sms ? "sms" : "email",
+                                      collect_failed, &p->failed, e);
     if (!rc && !res->n)
         plan_line(p, b, "%s %s: nobody to send to%s", d->type, d->ref, sms ? " by SMS" : "");
     for (i = 0; !rc && i < res->n; i++) {
@@ -405,6 +440,9 @@ static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, 
                   r->display, r->address[0] ? " " : "", r->address, r->reason);
         add_step(b, STEP_SKIP, doc, i, sms);
     }
+    for (i = 0; !rc && i < p->failed.n; i++) /* failed there, not a recipient today */
+        if (p->failed.v[i][0])
+            drop_failed(p, b, doc, sms, p->failed.v[i]);
     return rc;
 }
 
@@ -507,6 +545,7 @@ static int planner_start(struct job *j, struct planner *p, struct err *e)
     p->j = j;
     p->ready_tail = &p->ready;
     buf_init(&p->msg, 0);
+    strv_init(&p->failed);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -543,6 +582,7 @@ static void planner_stop(struct planner *p)
     merge_free(p->merge);
     store_close(p->s);
     buf_release(&p->msg);
+    strv_release(&p->failed);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
 }
@@ -626,7 +666,8 @@ static int apply_deliveries(struct job *j, struct plan *b, struct err *e)
     int rc = 0;
 
     for (i = 0; !rc && i < b->nsteps; i++)
-        rc = apply_delivery(j, b, &b->steps[i], e);
+        rc = b->steps[i].kind == STEP_DROP ? apply_drop(j, b, &b->steps[i], e)
+                                           : apply_delivery(j, b, &b->steps[i], e);
     return rc;
 }
 
@@ -637,7 +678,8 @@ static int apply_rest(struct job *j, struct plan *b, const char *now, struct err
     int rc = 0;
 
     for (i = 0; !rc && i < b->nsteps; i++)
-        rc = apply_history(j, b, &b->steps[i], e);
+        if (b->steps[i].kind != STEP_DROP) /* (its failed row says it all) */
+            rc = apply_history(j, b, &b->steps[i], e);
     for (i = 0; !rc && !j->retry && i < b->n; i++) /* (retried: processed already) */
         rc = store_document_processed(j->s, b->d[i].id, now, e);
     return rc;

@@ -419,27 +419,37 @@ int store_document_retryable(struct store *s, const struct store_retry *f, long 
 }
 
 int store_delivery_retryable(struct store *s, const struct store_retry *f, long long document_id,
-                             const char *channel, const char *address, int *yes, struct err *e)
+                             const char *channel, store_delivery_cb cb, void *ctx, struct err *e)
 {
     sqlite3_stmt *st;
     int rc;
 
-    *yes = 0;
-    rc = store_prepare(s,
-                       "SELECT 1 FROM delivery y JOIN document d ON d.id = y.document_id"
-                       " WHERE y.document_id = ?5 AND y.channel = ?6 AND y.address = ?7 AND"
-                       RETRYABLE,
-                       &st, e);
+    rc = store_prepare(s, DELIVERY_COLUMNS " WHERE y.document_id = ?5 AND y.channel = ?6 AND"
+                       RETRYABLE " ORDER BY y.id", &st, e);
     if (rc)
         return rc;
     bind_retry(st, f);
     sqlite3_bind_int64(st, 5, document_id);
     sqlite3_bind_text(st, 6, channel, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, address, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    *yes = rc == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "delivery");
+    return delivery_rows(s, st, 0, cb, ctx, e);
+}
+
+int store_delivery_drop(struct store *s, long long document_id, const char *channel,
+                        const char *address, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = store_prepare(s,
+                       "DELETE FROM delivery WHERE document_id = ? AND campaign = ''"
+                       " AND channel = ? AND address = ? AND state = 'failed'",
+                       &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, document_id);
+    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, address, -1, SQLITE_STATIC);
+    return store_run(s, st, e, "delivery");
 }
 
 int store_delivery_again(struct store *s, struct store_delivery *d, struct err *e)

@@ -246,10 +246,14 @@ int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_
 /* *n = the number of deliveries still to send per q. */
 int store_delivery_count_pending(struct store *s, const struct store_pending *q, long long *n,
                                  struct err *e);
-/* *yes = the document's delivery on channel to address is failed and
- * f selects it. */
+/* Calls cb for each failed delivery of the document on channel that f
+ * selects, in id order. */
 int store_delivery_retryable(struct store *s, const struct store_retry *f, long long document_id,
-                             const char *channel, const char *address, int *yes, struct err *e);
+                             const char *channel, store_delivery_cb cb, void *ctx, struct err *e);
+/* Forgets the document's failed delivery on channel to address (its
+ * history stays): retried, the document no longer goes there. */
+int store_delivery_drop(struct store *s, long long document_id, const char *channel,
+                        const char *address, struct err *e);
 /* Sends a document's failed delivery (d's document, channel and address)
  * again: sets its state, contact, Message-ID, template and consent from d
  * and d->id, d->attempts from the row (attempts go on counting).

@@ -197,13 +197,37 @@ class Retry(RetryCase):
         cid = self.contacts()[0]['id']
         self.ok('contacts', 'edit', cid, '--email', new)
         self.template('invoice', GOOD)
+        r = self.retry('--dry-run', rc=0)
+        self.assertIn('invoice F001: %s no longer a recipient' % old, r.out)
+        self.assertIn('<%s>' % new, r.out)
         r = self.retry(rc=0)
         self.assertEqual(self.retry_summary(r)['sent'], 1, r)
+        self.assertEqual(self.waiting(r), 0, r)  # nothing waits for the old address
         self.assertEqual([m[0] for m in self.mails()], [new])
         self.assertEqual(self.events(new), [('queued', None), ('sent', None)])
-        self.assertEqual(self.events(old), [('failed', 'template')])
-        self.assertEqual(self.retry_summary(self.retry(rc=0))['sent'], 0)
+        self.assertEqual(self.events(old), [('failed', 'template')])  # kept
+        r = self.retry(rc=0)
+        self.assertEqual(self.retry_summary(r)['documents'], 0, r)
         self.assertEqual(len(self.mails()), 1)
+        self.verify_history()
+
+    def test_contact_ended_meanwhile_is_not_sent_to(self):
+        a, b = 'compta@lefevre.example', 'direction@lefevre.example'
+        self.book([a, b])
+        self.template('invoice', BROKEN)
+        r = self.run_job(rc=1)
+        self.assertEqual(self.waiting(r), 2, r)
+        ended = [c['id'] for c in self.contacts() if c['email'] == b][0]
+        self.ok('contacts', 'end', ended, '--date', '2026-01-01')
+        self.template('invoice', GOOD)
+        r = self.retry(rc=0)
+        s = self.retry_summary(r)
+        self.assertEqual((s['sent'], s['skipped']), (1, 1), r)
+        self.assertEqual(self.waiting(r), 0, r)
+        self.assertEqual([m[0] for m in self.mails()], [a])
+        self.assertEqual(self.events(b), [('failed', 'template')])
+        self.assertEqual([h['reason'] for h in self.history_rows()
+                          if h['event'] == 'skipped' and h['contact_id'] == ended], ['inactive'])
 
     def test_filters(self):
         a = 'compta@lefevre.example'
