@@ -404,10 +404,9 @@ int store_document_retryable(struct store *s, const struct store_retry *f, long 
     int rc;
 
     rc = store_prepare(s,
-                       DOCUMENT_COLUMNS
-                       " WHERE d.id > ?5 AND EXISTS (SELECT 1 FROM delivery y"
-                       "  WHERE y.document_id = d.id AND" RETRYABLE ")"
-                       " ORDER BY d.id LIMIT ?6",
+                       DOCUMENT_COLUMNS " JOIN delivery y ON y.document_id = d.id"
+                       " WHERE d.id > ?5 AND" RETRYABLE
+                       " GROUP BY d.id ORDER BY d.id LIMIT ?6",
                        &st, e);
     if (rc)
         return rc;
