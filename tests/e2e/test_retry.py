@@ -6,11 +6,15 @@ that would be chosen today, never to an address that already has a `sent`
 row for that document; the history keeps the failed row and adds the new
 attempt; `run` says how many failed messages wait for `retry`.  Real
 peers: the Maildir and aiosmtpd (smtp_peer.py)."""
+import collections
 import email
 import email.policy
 import os
 import re
+import signal
+import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -342,6 +346,44 @@ class RetrySmtp(RetryCase):
                          ['queued', 'deferred', 'deferred', 'sent'])
         self.assertEqual(self.retry_summary(self.retry(rc=0))['sent'], 0)
         self.assertEqual(len(self.peer.messages()), 1)
+
+
+class RetryCrash(RetryCase):
+    """kill -9 of `retry` at several moments (SPEC §5): the next retry,
+    with no manual step, sends every failed message exactly once."""
+    DOCS = 800  # two recipients each
+
+    def test_kill_9_loses_and_doubles_nothing(self):
+        self.import_invoice_book(300, self.DOCS)
+        self.template('invoice', BROKEN)
+        r = self.run_job(rc=1)
+        self.assertEqual(self.waiting(r), 2 * self.DOCS, r)
+        self.template('invoice', GOOD)
+        kills = 0
+        for delay in (0.05, 0.2, 0.4, 0.7, 1.0, 1.5):
+            p = subprocess.Popen(self.postier_argv('retry'), cwd=self.tmp,
+                                 env=self.postier_env(), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            time.sleep(delay)  # (whenever it lands, the outcome must be the same)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                kills += 1
+            p.wait()
+        self.assertGreater(kills, 0, 'the retry finished before any kill: make it bigger')
+        r = self.retry(rc=0)
+        self.assertEqual(self.waiting(r), 0, r)
+        ids = collections.Counter(m[1] for m in self.mails())
+        self.assertEqual(len(ids), 2 * self.DOCS)
+        self.assertEqual(max(ids.values()), 1)
+        self.assertEqual(self.sql("SELECT state, count(*) FROM delivery GROUP BY state"),
+                         [('sent', 2 * self.DOCS)])
+        self.assertEqual(self.sql("SELECT count(*) FROM history WHERE event = 'failed'"),
+                         [(2 * self.DOCS,)])  # the first failures, kept (the template is fixed)
+        self.assertEqual(self.sql("SELECT count(DISTINCT message_id), count(*) FROM history"
+                                  " WHERE event = 'sent'"), [(2 * self.DOCS, 2 * self.DOCS)])
+        self.assertEqual(os.listdir(self.path('spool', 'queue')), [])
+        self.assertEqual(self.retry_summary(self.retry(rc=0))['documents'], 0)
+        self.verify_history()
 
 if __name__ == '__main__':
     e2e.main()
