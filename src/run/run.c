@@ -260,7 +260,9 @@ static int render(struct planner *p, const struct store_document *d,
 }
 
 /* Plans one recipient of a new document: rendered, to be spooled and
- * recorded as queued; or failed (template, SMS too long). */
+ * recorded as queued; or failed (template, SMS too long).  An address the
+ * document already has a delivery to is left alone, unless a retry sends
+ * that failed delivery again (p->failed). */
 static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, int sms,
                     struct err *e)
 {
