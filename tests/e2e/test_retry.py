@@ -309,7 +309,10 @@ class RetrySmtp(RetryCase):
         self.peer.stop()
         self.peer.mode = 'accept'
         self.peer.start()
-        r = self.retry(rc=0)
+        r = self.retry('--reason', 'template', rc=0)  # not why it failed
+        self.assertEqual(self.retry_summary(r)['documents'], 0, r)
+        self.assertEqual(len(self.peer.messages()), 1)
+        r = self.retry('--reason', 'rejected', rc=0)
         s = self.retry_summary(r)
         self.assertEqual((s['documents'], s['queued'], s['sent'], s['failed']), (1, 1, 1, 0), r)
         got = sorted(x for m in self.peer.messages() for x in m['rcpt'])
