@@ -282,6 +282,39 @@ class Retry(RetryCase):
         self.assertEqual([m[0] for m in mails], [a])
         self.assertIn(b'factures@lefevre.example', mails[0][2])
 
+    def test_sms_too_long_then_allowed(self):
+        """An SMS over [sms] max_segments fails (too_long); once the limit
+        is raised, retry sends the SMS and never the e-mail again."""
+        a = 'compta@lefevre.example'
+        self.ok('parties', 'import', self.write(
+            'p.csv', 'ref,kind,name,email\nP1,client,Boulangerie Lefèvre,accueil@lefevre.example\n'))
+        self.ok('contacts', 'import', self.write(
+            'c.csv', 'party_ref,last_name,first_name,email,phones,flags\n'
+                     'P1,Martin,Élodie,%s,06 12 34 56 78,order\n' % a))
+        self.ok('documents', 'import', self.write(
+            'o.csv', 'ref,party_ref,amount,msg\nC001,P1,12.50,%s\n' % ('livraison ' * 30)),
+            '--type', 'order')
+        self.template('order', GOOD)
+        self.write_template('order', 'fr.sms.tmpl', 'Commande {{doc.ref}} : {{doc.msg}}')
+        sms = '\n[run]\nsms_types = order\n[sms]\ntransport = maildir\nmax_segments = %d\n'
+        self.write_config(self.base_ini + sms % 1)
+        r = self.run_job(rc=1)
+        s = self.run_summary(r)
+        self.assertEqual((s['sent'], s['failed']), (1, 1), r)
+        self.assertEqual(self.waiting(r), 1, r)
+        num = '+33612345678'
+        self.assertEqual(self.events(num, 'C001'), [('failed', 'too_long')])
+        self.write_config(self.base_ini + sms % 3)
+        r = self.retry(rc=0)
+        s = self.retry_summary(r)
+        self.assertEqual((s['queued'], s['sent'], s['failed']), (1, 1, 0), r)
+        self.assertEqual(self.events(num, 'C001'), [('failed', 'too_long'), ('queued', None),
+                                                    ('sent', None)])
+        self.assertEqual([e[0] for e in self.events(a, 'C001')], ['queued', 'sent'])
+        self.assertEqual(len(os.listdir(self.path('spool', 'sms', 'new'))), 1)
+        self.assertEqual([m[0] for m in self.mails()], [a])
+        self.verify_history()
+
     def test_usage_errors(self):
         self.fails('retry', '--since', '23/11/2026', contains='--since')
         self.fails('retry', '--type', 'nonsense', contains='--type')
