@@ -99,8 +99,11 @@ int cmd_retry(struct cli *c, int argc, char **argv)
     if ((rc = cli_open_store(c)))
         return rc;
     rc = run_retry(c->store, c->cfg, &o, &f, &s, &e);
-    cli_run_summary("retry", &o, &s);
-    if (rc)
-        return cli_fail(&e);
+    if (!rc || e.code != ERR_LOCKED) /* refused by the lock: it did nothing */
+        cli_run_summary("retry", &o, &s);
+    if (rc) {
+        rc = cli_fail(&e);
+        return rc == EX_TEMPFAIL && s.failed ? EXIT_PARTIAL : rc;
+    }
     return s.failed ? EXIT_PARTIAL : s.deferred ? EX_TEMPFAIL : 0;
 }

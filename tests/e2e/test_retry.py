@@ -9,6 +9,7 @@ peers: the Maildir and aiosmtpd (smtp_peer.py)."""
 import collections
 import email
 import email.policy
+import fcntl
 import os
 import re
 import signal
@@ -314,6 +315,22 @@ class Retry(RetryCase):
         self.assertEqual(len(os.listdir(self.path('spool', 'sms', 'new'))), 1)
         self.assertEqual([m[0] for m in self.mails()], [a])
         self.verify_history()
+
+    def test_refused_by_the_lock_does_nothing(self):
+        a = 'compta@lefevre.example'
+        self.book([a])
+        self.template('invoice', BROKEN)
+        self.run_job(rc=1)
+        self.template('invoice', GOOD)
+        before = self.state()
+        with open(self.path('spool', 'lock'), 'a') as held:  # a run under way
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            r = self.run_postier('retry')
+        self.assertNotIn(r.rc, (0, 2), r)
+        self.assertIn('postier: ', r.err)
+        self.assertNotIn('retry ', r.out)  # no summary of what it did not do
+        self.assertEqual(self.state(), before)
+        self.assertEqual(self.retry_summary(self.retry(rc=0))['sent'], 1)
 
     def test_usage_errors(self):
         self.fails('retry', '--since', '23/11/2026', contains='--since')
