@@ -30,6 +30,7 @@ static const struct cli_cmd commands[] = {
     {"documents", cmd_documents, "documents to notify: import, list", NULL},
     {"templates", cmd_templates, "message templates: list, check, preview", NULL},
     {"run", cmd_run, "the nightly job: resolve, render, spool, deliver", NULL},
+    {"retry", cmd_retry, "send again the failed messages once their cause is fixed", NULL},
     {"history", cmd_history, "the hash-chained history: list, show, export, verify, purge", NULL},
     {"campaign", cmd_campaign, "mail-merge campaigns: new, preview, test, launch, pause...", NULL},
     {"registry", cmd_registry, "the asset-freeze register: load FILE, check", NULL},

@@ -166,6 +166,12 @@ int cmd_demo(struct cli *c, int argc, char **argv);
 int cmd_documents(struct cli *c, int argc, char **argv);
 int cmd_templates(struct cli *c, int argc, char **argv);
 int cmd_run(struct cli *c, int argc, char **argv);
+int cmd_retry(struct cli *c, int argc, char **argv);
+/* Prints the summary line of `run` or `retry` (what), then, when failed
+ * messages wait, how many: "N failed messages wait for `postier retry`". */
+struct run_opts;
+struct run_summary;
+void cli_run_summary(const char *what, const struct run_opts *o, const struct run_summary *s);
 int cmd_history(struct cli *c, int argc, char **argv);
 int cmd_campaign(struct cli *c, int argc, char **argv);
 int cmd_registry(struct cli *c, int argc, char **argv);

@@ -14,7 +14,8 @@ static const char usage[] =
     "The nightly job: resolves the recipients of every new document (SPEC §2),\n"
     "renders each message from templates/<type>/<locale>.eml.tmpl, spools it,\n"
     "delivers the queue through the [email] transport, and records every\n"
-    "decision in the history.  Running it again sends nothing twice.\n\n"
+    "decision in the history.  Running it again sends nothing twice; a message\n"
+    "that failed is not tried again: fix its cause, then `postier retry`.\n\n"
     "  --date D    run as of D (contacts' validity); default today\n"
     "  --dry-run   show who would get what and who is excluded and why; write nothing\n"
     "  --type T    only documents of type T\n\n"
@@ -49,18 +50,21 @@ static void print_progress(void *ctx, long long settled, long long total, double
     p->shown = 1;
 }
 
-static void summary(const struct run_opts *o, const struct run_summary *s)
+void cli_run_summary(const char *what, const struct run_opts *o, const struct run_summary *s)
 {
     size_t i;
 
-    printf("%srun %s: %lld document%s, %lld message%s %s, %lld sent, %lld deferred, "
+    printf("%s%s %s: %lld document%s, %lld message%s %s, %lld sent, %lld deferred, "
            "%lld failed, %lld skipped",
-           o->dry_run ? "dry " : "", o->date, s->documents, s->documents == 1 ? "" : "s",
+           o->dry_run ? "dry " : "", what, o->date, s->documents, s->documents == 1 ? "" : "s",
            s->queued, s->queued == 1 ? "" : "s", o->dry_run ? "to send" : "queued", s->sent,
            s->deferred, s->failed, s->skipped);
     for (i = 0; i < s->nreasons; i++)
         printf("%s%s %lld", i ? ", " : " (", s->reasons[i].reason, s->reasons[i].n);
     puts(s->nreasons ? ")" : "");
+    if (s->waiting)
+        printf("%lld failed message%s for `postier retry`\n", s->waiting,
+               s->waiting == 1 ? " waits" : "s wait");
 }
 
 int cmd_run(struct cli *c, int argc, char **argv)
@@ -105,7 +109,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
         o.ctx = &prog;
     }
     rc = run_nightly(c->store, c->cfg, &o, &s, &e);
-    summary(&o, &s);
+    cli_run_summary("run", &o, &s);
     if (rc)
         return cli_fail(&e);
     return s.failed || s.deferred ? EXIT_PARTIAL : 0;

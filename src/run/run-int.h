@@ -32,6 +32,7 @@ struct job {
      * it and recorded from it, so that it is emptied only when complete */
     pthread_mutex_t journal_mu;
     long long journaled, recorded;
+    const struct store_retry *retry;         /* retry: failed deliveries sent again, else NULL */
     struct resolve_opts ropts;
     char domain[256];
     struct buf msg;

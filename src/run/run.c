@@ -84,18 +84,19 @@ static const char *consent_of(const struct resolve_rcpt *r)
 /* A batch of new documents and what was decided for each of their
  * candidates (the plan): made by the planner thread while the previous
  * batches are written and committed. */
-enum step_kind { STEP_SKIP, STEP_QUEUE, STEP_FAIL };
+enum step_kind { STEP_SKIP, STEP_QUEUE, STEP_FAIL, STEP_DROP };
 
 struct step {
     enum step_kind kind;
     size_t doc;        /* in the batch */
     size_t res, rcpt;  /* res[res].v[rcpt] */
     int sms;
+    int again;         /* retry: its failed delivery is sent again */
     const char *reason; /* SKIP, FAIL */
     char spool_name[40], mid[320];
     char msg_sha[65];  /* QUEUE: SHA-256 of the message, as spooled and sent */
     struct merge_info info;
-    size_t off, len;   /* QUEUE: the message in text; FAIL: the error */
+    size_t off, len;   /* QUEUE: the message in text; FAIL: the error; DROP: the address */
 };
 
 #define DOC_STRINGS 7 /* the strings of a store_document, copied */
@@ -124,6 +125,8 @@ struct planner {
     struct store *s;
     struct merge *merge;
     struct buf msg;
+    struct strv failed; /* retry: the addresses of the document's failed
+                         * deliveries to send again ("" once planned) */
     long long after;
     pthread_t th;
     int started;
@@ -257,7 +260,9 @@ static int render(struct planner *p, const struct store_document *d,
 }
 
 /* Plans one recipient of a new document: rendered, to be spooled and
- * recorded as queued; or failed (template, SMS too long). */
+ * recorded as queued; or failed (template, SMS too long).  An address the
+ * document already has a delivery to is left alone, unless a retry sends
+ * that failed delivery again (p->failed). */
 static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, int sms,
                     struct err *e)
 {
@@ -268,10 +273,13 @@ static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, 
     char spool_name[40], mid[320];
     struct step *st;
     struct err me;
-    int rc;
+    int rc, again = 0;
 
     rc = store_delivery_find(p->s, d->id, NULL, channel, r->address, &state, e);
-    if (rc || state) /* sent (or tried) before: at most once, ever */
+    for (size_t i = 0; !rc && state && i < p->failed.n && !again; i++)
+        if ((again = !strcmp(p->failed.v[i], r->address)))
+            p->failed.v[i][0] = '\0';
+    if (rc || (state && !again)) /* sent (or tried) before: at most once, ever */
         return rc;
     message_id(p->j, d, r->address, channel, spool_name, mid, sizeof mid);
     if (render(p, d, r, sms, mid, &info, &reason, &me)) {
@@ -301,6 +309,7 @@ static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, 
     memcpy(st->spool_name, spool_name, sizeof spool_name);
     memcpy(st->mid, mid, sizeof mid);
     st->info = info;
+    st->again = again;
     return 0;
 }
 
@@ -320,13 +329,13 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
     if (st->kind == STEP_FAIL) {
         dl.contact_id = r->contact.id;
         dl.state = "failed";
-        return store_delivery_add(j->s, &dl, e);
+        return st->again ? store_delivery_again(j->s, &dl, e) : store_delivery_add(j->s, &dl, e);
     }
     dl.contact_id = r->level == RESOLVE_CONTACT ? r->contact.id : 0;
     dl.state = "queued";
     dl.template_sha256 = st->info.template_sha256;
     dl.consent = consent_of(r);
-    if ((rc = store_delivery_add(j->s, &dl, e)) ||
+    if ((rc = st->again ? store_delivery_again(j->s, &dl, e) : store_delivery_add(j->s, &dl, e)) ||
         (rc = spool_write(j->spool, st->spool_name, dl.id, buf_str(&b->text) + st->off, st->len,
                           e)))
         return rc;
@@ -334,6 +343,13 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
     if ((to = st->sms ? j->sms_dispatch : j->dispatch))
         dispatch_adopt(to, &dl, st->msg_sha);
     return 0;
+}
+
+/* Forgets a retried document's failed delivery that it no longer has. */
+static int apply_drop(struct job *j, struct plan *b, const struct step *st, struct err *e)
+{
+    return store_delivery_drop(j->s, b->d[st->doc].id, st->sms ? "sms" : "email",
+                               buf_str(&b->text) + st->off, e);
 }
 
 /* Writes one planned step's history row. */
@@ -370,6 +386,27 @@ static int by_sms(const struct job *j, const char *type)
     return 0;
 }
 
+static int collect_failed(void *ctx, const struct store_delivery *dl)
+{
+    strv_push(ctx, dl->address);
+    return 0;
+}
+
+/* Plans to forget the failed delivery of document doc to address: it is
+ * no longer one of the document's recipients (its contact ended, its
+ * address corrected...), so nothing waits for a retry there. */
+static void drop_failed(struct planner *p, struct plan *b, size_t doc, int sms,
+                        const char *address)
+{
+    struct step *st = add_step(b, STEP_DROP, doc, 0, sms);
+
+    plan_line(p, b, "%s %s: %s no longer a recipient, its failed message is not sent again",
+              b->d[doc].type, b->d[doc].ref, address);
+    st->off = b->text.len;
+    st->len = strlen(address);
+    buf_add(&b->text, address, st->len + 1);
+}
+
 /* Resolves document doc for one channel and plans each candidate. */
 static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, struct err *e)
 {
@@ -387,6 +424,10 @@ static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, 
     memset(res, 0, sizeof *res);
     o.sms = sms;
     rc = resolve_document(p->s, d, &o, res, e);
+    strv_release(&p->failed);
+    if (!rc && p->j->retry)
+        rc = store_delivery_retryable(p->s, p->j->retry, d->id, sms ? "sms" : "email",
+                                      collect_failed, &p->failed, e);
     if (!rc && !res->n)
         plan_line(p, b, "%s %s: nobody to send to%s", d->type, d->ref, sms ? " by SMS" : "");
     for (i = 0; !rc && i < res->n; i++) {
@@ -401,6 +442,9 @@ static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, 
                   r->display, r->address[0] ? " " : "", r->address, r->reason);
         add_step(b, STEP_SKIP, doc, i, sms);
     }
+    for (i = 0; !rc && i < p->failed.n; i++) /* failed there, not a recipient today */
+        if (p->failed.v[i][0])
+            drop_failed(p, b, doc, sms, p->failed.v[i]);
     return rc;
 }
 
@@ -431,7 +475,11 @@ static int plan_batch(struct planner *p, struct plan *b, struct err *e)
     int rc;
 
     plan_reset(b);
-    rc = store_document_list(p->s, p->j->o->type, 1, p->after, DOC_BATCH, collect_doc, b, e);
+    if (p->j->retry)
+        rc = store_document_retryable(p->s, p->j->retry, p->after, DOC_BATCH, collect_doc, b, e);
+    else
+        rc = store_document_list(p->s, p->j->o->type, 1, p->after, DOC_BATCH, collect_doc, b,
+                                 e);
     if (!rc && b->n)
         p->after = b->d[b->n - 1].id;
     for (i = 0; !rc && i < b->n; i++) {
@@ -499,6 +547,7 @@ static int planner_start(struct job *j, struct planner *p, struct err *e)
     p->j = j;
     p->ready_tail = &p->ready;
     buf_init(&p->msg, 0);
+    strv_init(&p->failed);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -535,6 +584,7 @@ static void planner_stop(struct planner *p)
     merge_free(p->merge);
     store_close(p->s);
     buf_release(&p->msg);
+    strv_release(&p->failed);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
 }
@@ -618,7 +668,8 @@ static int apply_deliveries(struct job *j, struct plan *b, struct err *e)
     int rc = 0;
 
     for (i = 0; !rc && i < b->nsteps; i++)
-        rc = apply_delivery(j, b, &b->steps[i], e);
+        rc = b->steps[i].kind == STEP_DROP ? apply_drop(j, b, &b->steps[i], e)
+                                           : apply_delivery(j, b, &b->steps[i], e);
     return rc;
 }
 
@@ -629,8 +680,9 @@ static int apply_rest(struct job *j, struct plan *b, const char *now, struct err
     int rc = 0;
 
     for (i = 0; !rc && i < b->nsteps; i++)
-        rc = apply_history(j, b, &b->steps[i], e);
-    for (i = 0; !rc && i < b->n; i++)
+        if (b->steps[i].kind != STEP_DROP) /* (its failed row says it all) */
+            rc = apply_history(j, b, &b->steps[i], e);
+    for (i = 0; !rc && !j->retry && i < b->n; i++) /* (retried: processed already) */
         rc = store_document_processed(j->s, b->d[i].id, now, e);
     return rc;
 }
@@ -823,10 +875,24 @@ static int due_campaigns(struct job *j, int settle, struct strv *names, struct e
     return rc;
 }
 
-int run_nightly(struct store *s, const struct config *cfg, const struct run_opts *o,
-                struct run_summary *sum, struct err *e)
+/* Opens the dispatchers of the transports j has. */
+static int open_dispatchers(struct job *j, struct err *e)
 {
-    struct job j = {.s = s, .cfg = cfg, .o = o, .sum = sum};
+    int rc = dispatch_new(j, j->tr, "email", &j->dispatch, e);
+
+    if (!rc && j->sms_tr)
+        rc = dispatch_new(j, j->sms_tr, "sms", &j->sms_dispatch, e);
+    return rc;
+}
+
+/* The nightly run (retry NULL) or a retry.  A retry sends once every
+ * message is planned: its deliveries, queued again, keep their ids, which
+ * a dispatcher reading the queue in id order while they are planned would
+ * have passed. */
+static int run_job(struct store *s, const struct config *cfg, const struct run_opts *o,
+                   const struct store_retry *retry, struct run_summary *sum, struct err *e)
+{
+    struct job j = {.s = s, .cfg = cfg, .o = o, .sum = sum, .retry = retry};
     const char *at = strchr(cfg->sender_email, '@');
     struct strv due;
     int rc = 0;
@@ -849,20 +915,35 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
     if (!rc)
         rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, o->date, &j.merge,
                        e);
-    if (!rc && !o->dry_run && !(rc = run_open_transports(&j, e)) &&
-        !(rc = dispatch_new(&j, j.tr, "email", &j.dispatch, e)) && j.sms_tr)
-        rc = dispatch_new(&j, j.sms_tr, "sms", &j.sms_dispatch, e);
+    if (!rc && !o->dry_run && !(rc = run_open_transports(&j, e)) && !retry)
+        rc = open_dispatchers(&j, e);
     strv_init(&due);
-    if (!rc && !o->dry_run)
+    if (!rc && !o->dry_run && !retry)
         rc = due_campaigns(&j, 0, &due, e);
     if (!rc)
         rc = resolve_all(&j, e);
+    if (!rc && !o->dry_run && retry)
+        rc = open_dispatchers(&j, e);
     rc = finish(j.sms_dispatch, finish(j.dispatch, rc, e), e);
-    if (!rc && !o->dry_run)
+    if (!rc && !o->dry_run && !retry)
         rc = due_campaigns(&j, 1, &due, e);
+    if (!rc)
+        rc = store_delivery_count_failed(s, &sum->waiting, e);
     strv_release(&due);
     run_job_release(&j);
     return rc;
+}
+
+int run_nightly(struct store *s, const struct config *cfg, const struct run_opts *o,
+                struct run_summary *sum, struct err *e)
+{
+    return run_job(s, cfg, o, NULL, sum, e);
+}
+
+int run_retry(struct store *s, const struct config *cfg, const struct run_opts *o,
+              const struct store_retry *f, struct run_summary *sum, struct err *e)
+{
+    return run_job(s, cfg, o, f, sum, e);
 }
 
 void run_job_init(struct job *j)

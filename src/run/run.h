@@ -35,6 +35,7 @@ struct run_summary {
         long long n;
     } reasons[RUN_MAX_REASONS]; /* skipped and failed, by reason code */
     size_t nreasons;
+    long long waiting;    /* failed messages of documents that `retry` may send again */
 };
 
 /* Runs the job with the configuration's paths, sender and transport.
@@ -42,5 +43,14 @@ struct run_summary {
  * stays intact; the next run resumes), ERR_CONFIG. */
 int run_nightly(struct store *s, const struct config *cfg, const struct run_opts *o,
                 struct run_summary *sum, struct err *e);
+
+/* `retry` (SPEC §5, §6): plans again the documents that have a failed
+ * delivery f selects, as the run would today (recipients resolved again),
+ * for those failed deliveries and the recipients with none yet, never an
+ * address that has one in another state (sent above all); then sends
+ * them with whatever else is queued or deferred.  The failed history rows
+ * stay; each attempt adds its own.  Errors as run_nightly's. */
+int run_retry(struct store *s, const struct config *cfg, const struct run_opts *o,
+              const struct store_retry *f, struct run_summary *sum, struct err *e);
 
 #endif

@@ -98,28 +98,18 @@ int store_document_insert(struct store *s, struct store_document *d, struct err 
     return rc;
 }
 
-int store_document_list(struct store *s, const char *type, int only_new, long long after_id,
-                        long long limit, store_document_cb cb, void *ctx, struct err *e)
+#define DOCUMENT_COLUMNS                                                                   \
+    "SELECT d.id, d.type, d.ref, p.ref, coalesce(d.contact_id, 0), a.label,"                \
+    " d.to_level, d.esign, d.fields, d.attachment, d.processed_at"                          \
+    " FROM document d JOIN party p ON p.id = d.party_id"                                    \
+    " LEFT JOIN address a ON a.id = d.address_id"
+
+/* Steps st (DOCUMENT_COLUMNS) and calls cb for each row: SQLITE_DONE at
+ * the end, else what stopped it. */
+static int document_rows(sqlite3_stmt *st, store_document_cb cb, void *ctx)
 {
-    /* (cached: the run lists the next few hundred again and again; cb must
-     * not list documents itself) */
-    sqlite3_stmt *st = store_stmt(
-        s, ST_DOCUMENT_LIST,
-        "SELECT d.id, d.type, d.ref, p.ref, coalesce(d.contact_id, 0), a.label,"
-        " d.to_level, d.esign, d.fields, d.attachment, d.processed_at"
-        " FROM document d JOIN party p ON p.id = d.party_id"
-        " LEFT JOIN address a ON a.id = d.address_id"
-        " WHERE (?1 IS NULL OR d.type = ?1) AND (?2 = 0 OR d.processed_at IS NULL)"
-        " AND d.id > ?3 ORDER BY d.id LIMIT ?4",
-        e);
     int rc;
 
-    if (!st)
-        return ERR_DB;
-    store_bind_text(st, 1, type);
-    sqlite3_bind_int(st, 2, only_new);
-    sqlite3_bind_int64(st, 3, after_id);
-    sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct store_document d = {
             .id = sqlite3_column_int64(st, 0),
@@ -137,6 +127,29 @@ int store_document_list(struct store *s, const char *type, int only_new, long lo
         if ((rc = cb(ctx, &d)))
             break;
     }
+    return rc;
+}
+
+int store_document_list(struct store *s, const char *type, int only_new, long long after_id,
+                        long long limit, store_document_cb cb, void *ctx, struct err *e)
+{
+    /* (cached: the run lists the next few hundred again and again; cb must
+     * not list documents itself) */
+    sqlite3_stmt *st = store_stmt(
+        s, ST_DOCUMENT_LIST,
+        DOCUMENT_COLUMNS
+        " WHERE (?1 IS NULL OR d.type = ?1) AND (?2 = 0 OR d.processed_at IS NULL)"
+        " AND d.id > ?3 ORDER BY d.id LIMIT ?4",
+        e);
+    int rc;
+
+    if (!st)
+        return ERR_DB;
+    store_bind_text(st, 1, type);
+    sqlite3_bind_int(st, 2, only_new);
+    sqlite3_bind_int64(st, 3, after_id);
+    sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
+    rc = document_rows(st, cb, ctx);
     return store_rows_end(s, st, 1, rc, e, "document");
 }
 
@@ -361,4 +374,137 @@ int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_
     sqlite3_bind_text(st, 1, lo, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, hi, -1, SQLITE_TRANSIENT);
     return delivery_rows(s, st, 1, cb, ctx, e);
+}
+
+/* The failed deliveries of documents (not campaigns) that f selects, as
+ * a condition on delivery y joined to document d (?1..?4: f's fields).
+ * The reason is the one of the last `failed` history row of that
+ * document and address (the delivery row keeps only its state). */
+#define RETRYABLE                                                                          \
+    " y.campaign = '' AND y.state = 'failed'"                                              \
+    " AND (?1 IS NULL OR d.type = ?1) AND (?2 IS NULL OR d.ref = ?2)"                      \
+    " AND (?3 IS NULL OR y.updated_at >= ?3)"                                              \
+    " AND (?4 IS NULL OR ?4 = (SELECT h.reason FROM history h"                             \
+    "      WHERE h.document_type = d.type AND h.document_ref = d.ref"                      \
+    "      AND h.channel = y.channel AND h.address = y.address AND h.event = 'failed'"     \
+    "      ORDER BY h.id DESC LIMIT 1))"
+
+static void bind_retry(sqlite3_stmt *st, const struct store_retry *f)
+{
+    store_bind_text(st, 1, f->type);
+    store_bind_text(st, 2, f->ref);
+    store_bind_text(st, 3, f->since);
+    store_bind_text(st, 4, f->reason);
+}
+
+int store_document_retryable(struct store *s, const struct store_retry *f, long long after_id,
+                             long long limit, store_document_cb cb, void *ctx, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = store_prepare(s,
+                       DOCUMENT_COLUMNS " JOIN delivery y ON y.document_id = d.id"
+                       " WHERE d.id > ?5 AND" RETRYABLE
+                       " GROUP BY d.id ORDER BY d.id LIMIT ?6",
+                       &st, e);
+    if (rc)
+        return rc;
+    bind_retry(st, f);
+    sqlite3_bind_int64(st, 5, after_id);
+    sqlite3_bind_int64(st, 6, limit > 0 ? limit : -1);
+    rc = document_rows(st, cb, ctx);
+    return store_rows_end(s, st, 0, rc, e, "document");
+}
+
+int store_delivery_retryable(struct store *s, const struct store_retry *f, long long document_id,
+                             const char *channel, store_delivery_cb cb, void *ctx, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = store_prepare(s, DELIVERY_COLUMNS " WHERE y.document_id = ?5 AND y.channel = ?6 AND"
+                       RETRYABLE " ORDER BY y.id", &st, e);
+    if (rc)
+        return rc;
+    bind_retry(st, f);
+    sqlite3_bind_int64(st, 5, document_id);
+    sqlite3_bind_text(st, 6, channel, -1, SQLITE_STATIC);
+    return delivery_rows(s, st, 0, cb, ctx, e);
+}
+
+int store_delivery_drop(struct store *s, long long document_id, const char *channel,
+                        const char *address, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = store_prepare(s,
+                       "DELETE FROM delivery WHERE document_id = ? AND campaign = ''"
+                       " AND channel = ? AND address = ? AND state = 'failed'",
+                       &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, document_id);
+    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, address, -1, SQLITE_STATIC);
+    return store_run(s, st, e, "delivery");
+}
+
+int store_delivery_again(struct store *s, struct store_delivery *d, struct err *e)
+{
+    char now[32];
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = store_prepare(s,
+                       "UPDATE delivery SET state = ?1, contact_id = ?2, message_id = ?3,"
+                       " template = ?4, template_sha256 = ?5, consent = ?6, updated_at = ?7"
+                       " WHERE document_id = ?8 AND campaign = '' AND channel = ?9"
+                       " AND address = ?10 AND state = 'failed' RETURNING id, attempts",
+                       &st, e);
+    if (rc)
+        return rc;
+    date_utc_stamp(now);
+    sqlite3_bind_text(st, 1, d->state, -1, SQLITE_STATIC);
+    if (d->contact_id)
+        sqlite3_bind_int64(st, 2, d->contact_id);
+    sqlite3_bind_text(st, 3, d->message_id, -1, SQLITE_STATIC);
+    store_bind_text(st, 4, d->template_name);
+    store_bind_text(st, 5, d->template_sha256);
+    store_bind_text(st, 6, d->consent);
+    sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, d->document_id);
+    sqlite3_bind_text(st, 9, d->channel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, d->address, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        d->id = sqlite3_column_int64(st, 0);
+        d->attempts = sqlite3_column_int(st, 1);
+        rc = sqlite3_step(st);
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_NOTFOUND;
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_NOTFOUND)
+        return err_set(e, ERR_NOTFOUND, "no failed delivery of document %lld to %s",
+                       d->document_id, d->address);
+    return rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "delivery");
+}
+
+int store_delivery_count_failed(struct store *s, long long *n, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    *n = 0;
+    rc = store_prepare(s, "SELECT count(*) FROM delivery WHERE state = 'failed' AND campaign = ''",
+                       &st, e);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "delivery");
 }

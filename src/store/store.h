@@ -187,6 +187,17 @@ int store_document_list(struct store *s, const char *type, int only_new, long lo
                         long long limit, store_document_cb cb, void *ctx, struct err *e);
 /* Marks a document processed at the given UTC timestamp. */
 int store_document_processed(struct store *s, long long id, const char *at, struct err *e);
+/* Which failed deliveries of documents `retry` takes: each field NULL for
+ * any; since: failed on or after that date (YYYY-MM-DD, UTC); reason: the
+ * reason code of its last `failed` history row. */
+struct store_retry {
+    const char *type, *ref, *since, *reason;
+};
+/* Calls cb (as store_document_list does) for each document with id >
+ * after_id that has a failed delivery f selects, in id order, at most
+ * limit (0 = all). */
+int store_document_retryable(struct store *s, const struct store_retry *f, long long after_id,
+                             long long limit, store_document_cb cb, void *ctx, struct err *e);
 
 /* ---- deliveries: one per (document or campaign, channel, address) ---- */
 struct store_delivery {
@@ -233,6 +244,21 @@ int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_
 /* *n = the number of deliveries still to send per q. */
 int store_delivery_count_pending(struct store *s, const struct store_pending *q, long long *n,
                                  struct err *e);
+/* Calls cb for each failed delivery of the document on channel that f
+ * selects, in id order. */
+int store_delivery_retryable(struct store *s, const struct store_retry *f, long long document_id,
+                             const char *channel, store_delivery_cb cb, void *ctx, struct err *e);
+/* Forgets the document's failed delivery on channel to address (its
+ * history stays): retried, the document no longer goes there. */
+int store_delivery_drop(struct store *s, long long document_id, const char *channel,
+                        const char *address, struct err *e);
+/* Sends a document's failed delivery (d's document, channel and address)
+ * again: sets its state, contact, Message-ID, template and consent from d
+ * and d->id, d->attempts from the row (attempts go on counting).
+ * ERR_NOTFOUND when it has no failed delivery there. */
+int store_delivery_again(struct store *s, struct store_delivery *d, struct err *e);
+/* *n = the failed deliveries of documents (what `retry` may send again). */
+int store_delivery_count_failed(struct store *s, long long *n, struct err *e);
 
 /* ---- history: append-only rows (the hash chain is audit/'s job) ---- */
 

@@ -56,6 +56,8 @@ HISTORY_KEYS = {'id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_
 RUN_SUMMARY_KEYS = ('documents', 'queued', 'sent', 'deferred', 'failed', 'skipped')
 RUN_SUMMARY = (r'^run %s: (\d+) documents?, (\d+) messages? queued, (\d+) sent, '
                r'(\d+) deferred, (\d+) failed, (\d+) skipped')
+# ...followed, when failed messages wait for `postier retry`, by
+RETRY_WAITING = r'^(\d+) failed messages? waits? for `postier retry`$'
 
 FLAGS = ['invoice', 'payment_reminder', 'due_notice', 'document_reminder',
          'claim_settlement', 'order', 'after_sales', 'receiver']
@@ -242,12 +244,19 @@ class PostierCase(unittest.TestCase):
             self.assertEqual(r.rc, rc, 'expected exit %d:\n%r' % (rc, r))
         return r
 
-    def run_summary(self, r):
-        """The counts of run's summary line (the last of stdout):
-        {'documents', 'queued', 'sent', 'deferred', 'failed', 'skipped'}."""
+    def run_summary_line(self, r):
+        """Run's summary line: the last of stdout, or the one before when
+        the last says how many failed messages wait for `postier retry`."""
         lines = r.out.strip().splitlines()
         self.assertTrue(lines, 'no summary on stdout:\n%r' % r)
-        m = re.match(RUN_SUMMARY % self.run_date, lines[-1])
+        if len(lines) > 1 and re.match(RETRY_WAITING, lines[-1]):
+            lines.pop()
+        return lines[-1]
+
+    def run_summary(self, r):
+        """The counts of run's summary line (run_summary_line):
+        {'documents', 'queued', 'sent', 'deferred', 'failed', 'skipped'}."""
+        m = re.match(RUN_SUMMARY % self.run_date, self.run_summary_line(r))
         self.assertTrue(m, 'last line of stdout is not the run summary:\n%r' % r)
         return dict(zip(RUN_SUMMARY_KEYS, map(int, m.groups())))
 

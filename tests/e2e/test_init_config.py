@@ -163,7 +163,7 @@ class InitConfigTest(e2e.PostierCase):
         finally:
             con.close()
         self.ok('documents', 'list')
-        self.assertEqual(self.sql('SELECT max(version) FROM schema_version'), [(9,)])
+        self.assertEqual(self.sql('SELECT max(version) FROM schema_version'), [(10,)])
         self.assertEqual(self.sql('SELECT * FROM delivery'),
                          [(41, 7, '', None, 'email', 'a@exemple.fr', '<x@y>', 'deferred', 2,
                            'invoice', 'abc', 'email', '2026-11-20T01:00:00Z')])
@@ -171,8 +171,9 @@ class InitConfigTest(e2e.PostierCase):
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'delivery'"
             " AND sql IS NOT NULL")}
         # version 9: the index of pending deliveries holds only them, the
-        # campaigns' leaves out the nightly run's
-        self.assertEqual(indexes, {'delivery_pending', 'delivery_contact', 'delivery_campaign'})
+        # campaigns' leaves out the nightly run's; version 10: failed ones
+        self.assertEqual(indexes, {'delivery_pending', 'delivery_contact', 'delivery_campaign',
+                                   'delivery_failed'})
         self.assertEqual(self.sql("SELECT id FROM delivery INDEXED BY delivery_pending"
                                   " WHERE (state = 'queued' OR state = 'deferred')"
                                   " AND channel = 'email'"), [(41,)])

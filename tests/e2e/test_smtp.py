@@ -264,7 +264,7 @@ class Delivery(SmtpCase):
         r = self.run_job(rc=1)
         s = self.run_summary(r)
         self.assertEqual((s['queued'], s['sent'], s['deferred'], s['failed']), (4, 2, 0, 2))
-        self.assertIn('rejected 2', r.out.strip().splitlines()[-1])
+        self.assertIn('rejected 2', self.run_summary_line(r))
         self.assert_delivered_once(peer, good)
         for a in bad:
             self.assertEqual(self.events_of(a), [('queued', None, None),
