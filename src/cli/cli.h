@@ -1,7 +1,8 @@
 /* The command line: a table of commands, one file per command, shared
  * option handling (config, database, listing formats, record fields as
  * options), and the single place where errors become messages on stderr and
- * exit statuses (0 ok, 1 partial failure, 2 usage/config/input error). */
+ * exit statuses (0 ok, 1 partial failure, 2 usage/config/input error, 75
+ * temporary: nothing failed but something is left for later). */
 #ifndef POSTIER_CLI_H
 #define POSTIER_CLI_H
 
@@ -16,6 +17,7 @@
 
 #define EXIT_PARTIAL 1
 #define EXIT_USAGE 2
+#define EXIT_TEMPFAIL 75 /* sysexits.h EX_TEMPFAIL */
 
 struct cli {
     const char *config_path; /* --config, POSTIER_CONFIG or the default */
