@@ -699,7 +699,7 @@ int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
      * a failure of the transport, not even loaded) is deferred to the next
      * run: the summary counts every one of them */
     if (!rc && !store_delivery_count_pending(j->s, &d->q, &left, NULL))
-        j->sum->deferred += left - d->deferred;
+        j->sum->deferred += left > d->deferred ? left - d->deferred : 0;
     else
         j->sum->deferred += (long long)(d->waiting.n + d->ready.n);
     q_free(&d->ready), q_free(&d->waiting), q_free(&d->finished), q_free(&d->recorded);
