@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "util/date.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -120,12 +121,20 @@ int cli_load_config(struct cli *c)
         explicit = 1;
     else
         c->config_path = DEFAULT_CONFIG;
-    if (config_load(c->config_path, explicit, &c->cfg, &e))
+    /* no silent empty installation: a command run in the wrong folder
+     * must not create ./postier.db and report success */
+    if (!explicit && access(DEFAULT_CONFIG, F_OK) != 0) {
+        err_set(&e, ERR_CONFIG, "no configuration: run 'postier init' or pass --config");
+        return cli_fail(&e);
+    }
+    if (config_load(c->config_path, 1, &c->cfg, &e))
         return cli_fail(&e);
     if (c->db_path) {
         free(c->cfg->database);
         c->cfg->database = xstrdup(c->db_path);
     }
+    /* before any thread starts (date_use_zone sets TZ) */
+    date_use_zone(c->cfg->run_timezone);
     return 0;
 }
 
@@ -216,7 +225,13 @@ int cli_main(int argc, char **argv)
     argc -= optind;
     argv += optind;
     optind = 0; /* re-initialise getopt: each command parses its own argv */
-    rc = cmd->run(&c, argc, argv);
+    /* the configuration first (init and demo write theirs): its time zone
+     * is every command's "today", even one computed before the store opens */
+    rc = 0;
+    if (strcmp(cmd->name, "init") && strcmp(cmd->name, "demo") && !cli_wants_help(argc, argv))
+        rc = cli_load_config(&c);
+    if (!rc)
+        rc = cmd->run(&c, argc, argv);
     store_close(c.store);
     config_free(c.cfg);
     if (fflush(stdout) == EOF && !rc) {

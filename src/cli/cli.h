@@ -43,7 +43,9 @@ int cli_dispatch(struct cli *c, const char *group, const struct cli_cmd *cmds, i
                  char **argv);
 
 /* Loads the configuration / opens the database (creating it if needed).
- * Return 0 or an exit status after printing the error. */
+ * Return 0 or an exit status after printing the error.  No --config, no
+ * POSTIER_CONFIG and no config/postier.ini: "no configuration", exit 2.
+ * Once loaded, [run] timezone is the process's local zone (date_use_zone). */
 int cli_load_config(struct cli *c);
 int cli_open_store(struct cli *c);
 

@@ -219,6 +219,19 @@ void contacts_display_name(const struct store_rec *c, char *out, size_t n)
     }
 }
 
+void contacts_diff(const struct store_rec *old, const struct store_rec *now, struct buf *out)
+{
+    size_t i;
+
+    for (i = 0; i < store_nfields(now->kind); i++) {
+        const char *a = old->v[i], *b = now->v[i];
+        if (a == b || (a && b && !strcmp(a, b)))
+            continue;
+        buf_printf(out, "%s%s: %s → %s", out->len ? "; " : "", store_field_name(now->kind, i),
+                   a ? a : "(empty)", b ? b : "(empty)");
+    }
+}
+
 /* Phones are searchable in E.164 and in the national form users type. */
 static void add_phones(struct buf *out, const char *phones)
 {

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <time.h>
 
 #include "util/buf.h"
 #include "util/date.h"
@@ -189,6 +190,44 @@ static void dates(void **state)
     }
 }
 
+/* Last (it changes the process's zone): names of the zone database only,
+ * and local time read in the zone once it is used. */
+static void zones(void **state)
+{
+    static const struct {
+        const char *z;
+        int ok;
+    } cases[] = {
+        {"Europe/Paris", 1}, {"UTC", 1}, {"America/Argentina/Buenos_Aires", 1},
+        {"Etc/GMT+10", 1},   {"", 1},    {"Europe/Pariss", 0},
+        {"Europe", 0},       {"/usr/share/zoneinfo/UTC", 0},
+        {"../zoneinfo/UTC", 0}, {"Europe/../UTC", 0}, {"Europe//Paris", 0},
+        {"Europe/Paris/", 0}, {"Europe/Paris\n", 0}, {"Europe/Paris ", 0},
+    };
+    time_t t = 1798759800; /* 2026-12-31T23:30:00Z */
+    struct tm tm;
+    struct err e;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = date_zone_check(cases[i].z, &e);
+        if ((rc == 0) != cases[i].ok)
+            fail_msg("date_zone_check(%s) = %d", cases[i].z, rc);
+        if (rc && (rc != ERR_CONFIG || !strstr(e.msg, "is not a time zone")))
+            fail_msg("date_zone_check(%s): %s", cases[i].z, e.msg);
+    }
+    date_use_zone("Europe/Paris");
+    assert_non_null(localtime_r(&t, &tm));
+    assert_int_equal(tm.tm_year + 1900, 2027);
+    assert_int_equal(tm.tm_mday, 1);
+    assert_int_equal(tm.tm_hour, 0);
+    assert_int_equal(tm.tm_gmtoff, 3600);
+    date_use_zone(""); /* the zone in use stays */
+    assert_non_null(localtime_r(&t, &tm));
+    assert_int_equal(tm.tm_gmtoff, 3600);
+}
+
 static void split_and_trim(void **state)
 {
     struct strv v;
@@ -247,7 +286,7 @@ int main(void)
         cmocka_unit_test(buf_printf_over_cap),      cmocka_unit_test(buf_take_hands_over),
         cmocka_unit_test(err_prefix_and_truncation), cmocka_unit_test(dates),
         cmocka_unit_test(split_and_trim),           cmocka_unit_test(buf_reserve_hint),
-        cmocka_unit_test(str_put_cuts_as_snprintf),
+        cmocka_unit_test(str_put_cuts_as_snprintf), cmocka_unit_test(zones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
