@@ -57,7 +57,9 @@ static void main_help(FILE *f)
           f);
     for (cmd = commands; cmd->name; cmd++)
         fprintf(f, "  %-10s %s\n", cmd->name, cmd->summary);
-    fputs("\nExit status: 0 ok, 1 partial failure, 2 usage, configuration or input error.\n", f);
+    fputs("\nExit status: 0 ok, 1 partial failure, 2 usage, configuration or input error,\n"
+          "75 temporary failure (deferred: try again later).\n",
+          f);
 }
 
 int cli_status(int code)
@@ -71,6 +73,8 @@ int cli_status(int code)
     case ERR_CONFIG:
     case ERR_TOOBIG:
     case ERR_IO: return EXIT_USAGE;
+    case ERR_TEMPFAIL: /* unreachable server, stopped by a signal */
+    case ERR_LOCKED: return EXIT_TEMPFAIL; /* another run: try again later */
     default: return EXIT_PARTIAL;
     }
 }

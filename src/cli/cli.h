@@ -1,7 +1,8 @@
 /* The command line: a table of commands, one file per command, shared
  * option handling (config, database, listing formats, record fields as
  * options), and the single place where errors become messages on stderr and
- * exit statuses (0 ok, 1 partial failure, 2 usage/config/input error). */
+ * exit statuses (0 ok, 1 partial failure, 2 usage/config/input error, 75
+ * temporary: nothing failed but something is left for later). */
 #ifndef POSTIER_CLI_H
 #define POSTIER_CLI_H
 
@@ -16,6 +17,7 @@
 
 #define EXIT_PARTIAL 1
 #define EXIT_USAGE 2
+#define EXIT_TEMPFAIL 75 /* sysexits.h EX_TEMPFAIL */
 
 struct cli {
     const char *config_path; /* --config, POSTIER_CONFIG or the default */
@@ -172,6 +174,14 @@ int cmd_retry(struct cli *c, int argc, char **argv);
 struct run_opts;
 struct run_summary;
 void cli_run_summary(const char *what, const struct run_opts *o, const struct run_summary *s);
+/* The end of `run` and `retry`: the summary (none when the lock refused
+ * the job), the error if rc, and the exit status: 1 some message failed,
+ * 75 only deferred (or stopped by a signal, or locked), 0 all sent. */
+int cli_run_end(const char *what, const struct run_opts *o, const struct run_summary *s, int rc,
+                const struct err *e);
+/* SIGTERM/SIGINT: the first asks the job to stop cleanly
+ * (run_request_stop), the second stops at once. */
+void cli_catch_stop_signals(void);
 int cmd_history(struct cli *c, int argc, char **argv);
 int cmd_campaign(struct cli *c, int argc, char **argv);
 int cmd_registry(struct cli *c, int argc, char **argv);

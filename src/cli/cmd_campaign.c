@@ -489,7 +489,7 @@ static int launch_or_resume(struct cli *c, const char *cmd, int argc, char **arg
     if (campaign_launch(c->store, c->cfg, name, &o, &s, &e))
         return cli_fail(&e);
     summary(name, &s);
-    return s.failed || s.deferred ? EXIT_PARTIAL : 0;
+    return s.failed ? EXIT_PARTIAL : s.deferred ? EXIT_TEMPFAIL : 0; /* as `run` */
 }
 
 static int c_launch(struct cli *c, int argc, char **argv)

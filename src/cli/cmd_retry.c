@@ -6,7 +6,6 @@
 
 #include <ctype.h>
 #include <stdio.h>
-#include <sysexits.h>
 
 #include "documents/documents.h"
 #include "run/run.h"
@@ -98,12 +97,7 @@ int cmd_retry(struct cli *c, int argc, char **argv)
         return cli_usage("retry", "unexpected argument '%s'", argv[optind]);
     if ((rc = cli_open_store(c)))
         return rc;
+    cli_catch_stop_signals();
     rc = run_retry(c->store, c->cfg, &o, &f, &s, &e);
-    if (!rc || e.code != ERR_LOCKED) /* refused by the lock: it did nothing */
-        cli_run_summary("retry", &o, &s);
-    if (rc) {
-        rc = cli_fail(&e);
-        return rc == EX_TEMPFAIL && s.failed ? EXIT_PARTIAL : rc;
-    }
-    return s.failed ? EXIT_PARTIAL : s.deferred ? EX_TEMPFAIL : 0;
+    return cli_run_end("retry", &o, &s, rc, &e);
 }

@@ -1,8 +1,11 @@
 /* `postier run`: the nightly job, with its summary and exit status (0 all
- * sent, 1 some message failed or was deferred, 2 usage/config error). */
+ * sent, 1 some message failed, 75 none failed but some were deferred, 2
+ * usage/config error), and its clean stop on SIGTERM or SIGINT. */
 #include "cli.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "documents/documents.h"
@@ -19,8 +22,45 @@ static const char usage[] =
     "  --date D    run as of D (contacts' validity); default today\n"
     "  --dry-run   show who would get what and who is excluded and why; write nothing\n"
     "  --type T    only documents of type T\n\n"
-    "Exit status: 0 ok, 1 some messages failed or were deferred, 2 usage or\n"
-    "configuration error.  A lock (spool/lock) prevents two runs at once.\n";
+    "Exit status: 0 everything sent; 1 some message failed for good; 75 nothing\n"
+    "failed but some messages are deferred to the next run (server unreachable\n"
+    "or answering 4xx, stopped by SIGTERM), or another run holds the lock\n"
+    "(spool/lock); 2 usage, configuration or input error.\n\n"
+    "SIGTERM or SIGINT (Ctrl-C) stops cleanly: no new message is started, those\n"
+    "in flight are finished and recorded, exit 75; a second signal stops at once\n"
+    "(the next run recovers).\n";
+
+/* The first SIGTERM/SIGINT asks the run to stop cleanly; the second one
+ * (the default action) stops it at once.  Only async-signal-safe calls. */
+static void on_signal(int sig)
+{
+    static const char note[] = "postier: stopping after the messages in flight "
+                               "(signal again to stop at once)\n";
+    ssize_t n;
+
+    if (run_stop_requested()) {
+        signal(sig, SIG_DFL);
+        raise(sig); /* delivered when this handler returns */
+        return;
+    }
+    run_request_stop();
+    n = write(STDERR_FILENO, note, sizeof note - 1);
+    (void)n;
+}
+
+void cli_catch_stop_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
 
 static void print_line(void *ctx, const char *l)
 {
@@ -108,9 +148,19 @@ int cmd_run(struct cli *c, int argc, char **argv)
         o.on_progress = print_progress;
         o.ctx = &prog;
     }
+    cli_catch_stop_signals();
     rc = run_nightly(c->store, c->cfg, &o, &s, &e);
-    cli_run_summary("run", &o, &s);
-    if (rc)
-        return cli_fail(&e);
-    return s.failed || s.deferred ? EXIT_PARTIAL : 0;
+    return cli_run_end("run", &o, &s, rc, &e);
+}
+
+int cli_run_end(const char *what, const struct run_opts *o, const struct run_summary *s, int rc,
+                const struct err *e)
+{
+    if (!rc || e->code != ERR_LOCKED) /* refused by the lock: it did nothing */
+        cli_run_summary(what, o, s);
+    if (rc) {
+        rc = cli_fail(e);
+        return rc == EXIT_TEMPFAIL && s->failed ? EXIT_PARTIAL : rc;
+    }
+    return s->failed ? EXIT_PARTIAL : s->deferred ? EXIT_TEMPFAIL : 0;
 }

@@ -81,6 +81,7 @@ struct dispatch {
     struct rate per_second, per_hour;
     double t0, last_commit, last_progress, last_stop_check;
     long long total, settled;
+    long long deferred; /* counted deferred by settle (max_attempts reached) */
 };
 
 double run_now(void)
@@ -319,8 +320,10 @@ static void settle(struct dispatch *d)
         else if (o == TRANSPORT_FAILED) {
             j->sum->failed++;
             run_count_reason(j->sum, p->reply.reason ? p->reply.reason : "failed");
-        } else
+        } else {
             j->sum->deferred++;
+            d->deferred++;
+        }
         if (o != TRANSPORT_DEFERRED)
             spool_remove(j->spool, p->spool, NULL);
         d->settled++;
@@ -589,6 +592,11 @@ static int turn(struct dispatch *d, int committed, double timeout, struct err *e
         if (d->j->stop_check(d->j))
             d->stopping = 1; /* paused elsewhere: what is in flight ends, no more */
     }
+    if (!d->stopping && run_stop_requested()) { /* SIGTERM: the same, at once */
+        d->stopping = 1;
+        if (d->tr->cancel) /* what the transport holds but has not started */
+            d->tr->cancel(d->tr);
+    }
     if (!d->fatal.code && !d->stopping) {
         /* enough ready to fill every slot: a commit may have queued
          * thousands (a transaction of several plans) */
@@ -670,6 +678,7 @@ int dispatch_record(struct dispatch *d, struct err *e)
 int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
 {
     struct job *j = d->j;
+    long long left = 0;
     int rc = 0;
 
     unrecord(d); /* never settled: their transaction did not commit */
@@ -686,8 +695,13 @@ int dispatch_finish(struct dispatch *d, int send_all, struct err *e)
         rc = record_finished(d, e);
     progress(d, run_now(), 1);
     d->tr->record = NULL;
-    /* messages that wait for a backoff stay deferred for the next run */
-    j->sum->deferred += (long long)d->waiting.n;
+    /* what is left to send (a backoff not over, not sent after a stop or
+     * a failure of the transport, not even loaded) is deferred to the next
+     * run: the summary counts every one of them */
+    if (!rc && !store_delivery_count_pending(j->s, &d->q, &left, NULL))
+        j->sum->deferred += left > d->deferred ? left - d->deferred : 0;
+    else
+        j->sum->deferred += (long long)(d->waiting.n + d->ready.n);
     q_free(&d->ready), q_free(&d->waiting), q_free(&d->finished), q_free(&d->recorded);
     q_free(&d->incoming);
     free(d->per_second.t);

@@ -6,6 +6,7 @@
  * not know as pending (their documents are still new: they are resolved
  * again).  At-least-once only for messages sent but not yet recorded. */
 #include <ctype.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -32,6 +33,18 @@
 #define TX_WAIT 0.1
 /* Plans made ahead, at most: the planner goes on while a segment syncs. */
 #define READY_MAX 2
+
+static volatile sig_atomic_t stop_requested;
+
+void run_request_stop(void)
+{
+    stop_requested = 1;
+}
+
+int run_stop_requested(void)
+{
+    return stop_requested != 0;
+}
 
 static void count_reason(struct run_summary *sum, const char *reason, long long n)
 {
@@ -708,7 +721,7 @@ static int resolve_all(struct job *j, struct err *e)
         ckpt = store_checkpointer_start(j->s);
     if (!(rc = planner_start(j, &p, e)))
         rc = planner_take(j, &p, &cur, 0, &took, e);
-    while (!rc && cur->n) {
+    while (!rc && cur->n && !run_stop_requested()) { /* stopped: no new document */
         size_t plans = 0, bytes = 0;
         double until;
 
@@ -925,6 +938,9 @@ static int run_job(struct store *s, const struct config *cfg, const struct run_o
     if (!rc && !o->dry_run && retry)
         rc = open_dispatchers(&j, e);
     rc = finish(j.sms_dispatch, finish(j.dispatch, rc, e), e);
+    if (!rc && run_stop_requested())
+        rc = err_set(e, ERR_TEMPFAIL, "stopped by a signal: the messages in flight were "
+                     "recorded; the next run sends the rest");
     if (!rc && !o->dry_run && !retry)
         rc = due_campaigns(&j, 1, &due, e);
     if (!rc)

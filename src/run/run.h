@@ -40,7 +40,8 @@ struct run_summary {
 
 /* Runs the job with the configuration's paths, sender and transport.
  * Errors: ERR_LOCKED (another run), ERR_IO/ERR_DB/ERR_TEMPFAIL (the spool
- * stays intact; the next run resumes), ERR_CONFIG. */
+ * stays intact; the next run resumes; ERR_TEMPFAIL too when stopped by
+ * run_request_stop), ERR_CONFIG. */
 int run_nightly(struct store *s, const struct config *cfg, const struct run_opts *o,
                 struct run_summary *sum, struct err *e);
 
@@ -52,5 +53,12 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
  * stay; each attempt adds its own.  Errors as run_nightly's. */
 int run_retry(struct store *s, const struct config *cfg, const struct run_opts *o,
               const struct store_retry *f, struct run_summary *sum, struct err *e);
+
+/* Asks the run (or a campaign's sending) under way to stop cleanly: no
+ * new document is taken, no new message started; those in flight finish
+ * and are recorded.  Async-signal-safe: for a SIGTERM/SIGINT handler. */
+void run_request_stop(void);
+/* Whether run_request_stop was called. */
+int run_stop_requested(void);
 
 #endif

@@ -324,6 +324,34 @@ static void clear_tmp(struct spool *sp)
     closedir(d);
 }
 
+/* The holder's "pid N, started YYYY-MM-DD HH:MM:SS" (local time), kept
+ * in the lock file for whoever the lock refuses. */
+static void lock_write_holder(int fd)
+{
+    char line[96];
+    time_t t = time(NULL);
+    struct tm tm;
+    int n;
+
+    localtime_r(&t, &tm);
+    n = snprintf(line, sizeof line, "pid %ld, started ", (long)getpid());
+    n += (int)strftime(line + n, sizeof line - (size_t)n, "%Y-%m-%d %H:%M:%S\n", &tm);
+    if (ftruncate(fd, 0) || pwrite(fd, line, (size_t)n, 0) != n)
+        return; /* only a courtesy to the next run's message */
+}
+
+/* ERR_LOCKED naming the holder, as it wrote itself in the lock file. */
+static int lock_refused(int fd, const char *path, struct err *e)
+{
+    char line[96];
+    ssize_t n = pread(fd, line, sizeof line - 1, 0);
+
+    line[n > 0 ? n : 0] = '\0';
+    line[strcspn(line, "\n")] = '\0';
+    return err_set(e, ERR_LOCKED, "another postier run holds %s (%s): try again later", path,
+                   strncmp(line, "pid ", 4) ? "holder unknown" : line);
+}
+
 int spool_open(const char *dir, struct spool **out, struct err *e)
 {
     struct spool *sp = xcalloc(1, sizeof *sp);
@@ -340,7 +368,9 @@ int spool_open(const char *dir, struct spool **out, struct err *e)
     else if ((sp->lock_fd = open(buf_str(&p), O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
         rc = io_err(e, "cannot open", buf_str(&p));
     else if (flock(sp->lock_fd, LOCK_EX | LOCK_NB))
-        rc = err_set(e, ERR_LOCKED, "another postier run holds %s", buf_str(&p));
+        rc = lock_refused(sp->lock_fd, buf_str(&p), e);
+    else
+        lock_write_holder(sp->lock_fd);
     buf_release(&p);
     if (!rc)
         rc = open_dir(dir, "tmp", &sp->tmp_fd, e);

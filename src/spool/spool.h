@@ -14,9 +14,10 @@
 
 struct spool;
 
-/* Opens dir (creating tmp/ and queue/), takes the lock, and clears tmp/
- * of a crashed run's leftovers.  ERR_LOCKED when another run holds it,
- * ERR_IO otherwise. */
+/* Opens dir (creating tmp/ and queue/), takes the lock (writing this
+ * process's pid and start time into it), and clears tmp/ of a crashed
+ * run's leftovers.  ERR_LOCKED when another run holds it (the message
+ * names the holder), ERR_IO otherwise. */
 int spool_open(const char *dir, struct spool **out, struct err *e);
 /* Releases the lock and frees; NULL-safe. */
 void spool_close(struct spool *sp);

@@ -368,6 +368,22 @@ static int sm_poll(struct transport *t, int timeout_ms, transport_done_fn done, 
     return 0;
 }
 
+static void sm_cancel(struct transport *t)
+{
+    struct smtp *s = (struct smtp *)t;
+    struct job *j;
+
+    pthread_mutex_lock(&s->mu);
+    while ((j = list_pop(&s->todo))) {
+        j->r.outcome = TRANSPORT_UNTRIED;
+        snprintf(j->r.text, sizeof j->r.text, "not attempted");
+        list_push(&s->finished, j);
+        s->nfinished++;
+    }
+    pthread_cond_signal(&s->done);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void sm_free(struct transport *t)
 {
     struct smtp *s = (struct smtp *)t;
@@ -427,6 +443,7 @@ int transport_smtp_new(const struct smtp_opts *o, struct transport **out, struct
     s->t.submit = sm_submit;
     s->t.poll = sm_poll;
     s->t.free = sm_free;
+    s->t.cancel = sm_cancel;
     s->url = xstrdup(o->url);
     s->username = opt_dup(o->username);
     s->password = opt_dup(o->password);

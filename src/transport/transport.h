@@ -54,6 +54,10 @@ struct transport {
     int (*poll)(struct transport *t, int timeout_ms, transport_done_fn done, void *ctx,
                 struct err *e);
     void (*free)(struct transport *t);
+    /* (optional; NULL: nothing waits) Gives back every message handed
+     * over but not yet started: the next poll reports them untried (the
+     * run is stopping).  Those under way still end as they end. */
+    void (*cancel)(struct transport *t);
     /* Set by the caller (optional): called with each outcome as soon as
      * it is known, from whatever thread learnt it, so it can be journaled
      * (spool/journal.h); record may keep the outcomes of a thread until

@@ -532,7 +532,7 @@ class Answers(SmsCase):
                         max_attempts=2, timeout=5)
         # as with SMTP: nobody listening stops the run with one error line,
         # everything left deferred for the next run
-        r = self.fails('run', '--date', DATE, rc=1, contains='cannot connect')
+        r = self.fails('run', '--date', DATE, rc=75, contains='cannot connect')
         self.assertEqual(len(r.err.strip().splitlines()), 1, r)
         self.assertEqual(self.run_summary(r)['deferred'], 2)
         for n in numbers:
@@ -559,7 +559,7 @@ class Answers(SmsCase):
         self.docs('order', ['x'])
         gw = self.start_gw('kannel', delay=4)
         self.config_sms(gw, max_attempts=2, timeout=1)
-        self.run_job(rc=1)
+        self.run_job(rc=75)
         self.assertEqual([e[:2] for e in self.events_of('+33612345678')],
                          [('queued', None), ('deferred', 'timeout'), ('deferred', 'timeout')])
         self.assertEqual(len(gw.requests()), 2)
