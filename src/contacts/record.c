@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "contacts/validate.h"
 #include "text/text.h"
 #include "util/date.h"
@@ -343,4 +344,55 @@ int contacts_save(struct store *s, struct store_rec *r, struct err *e)
         rc = contacts_store(s, r, buf_str(&search), e);
     buf_release(&search);
     return rc;
+}
+
+/* Stores r (prepared, with its search text) or deletes contact rm_id, and
+ * appends h when it has an event, in one transaction. */
+static int with_history(struct store *s, struct store_rec *r, const char *search,
+                        long long rm_id, struct store_history *h, struct err *e)
+{
+    int rc = store_begin(s, e);
+
+    if (rc)
+        return rc;
+    if (r)
+        rc = contacts_store(s, r, search, e);
+    else
+        rc = store_contact_rm(s, rm_id, e);
+    if (!rc && h->event)
+        rc = audit_append(s, h, e);
+    if (!rc)
+        rc = store_commit(s, e);
+    if (rc)
+        store_rollback(s);
+    return rc;
+}
+
+int contacts_save_change(struct store *s, const struct store_rec *old, struct store_rec *r,
+                         const char *event, struct err *e)
+{
+    struct store_history h = {.contact_id = r->id};
+    struct buf diff, search;
+    int rc;
+
+    buf_init(&diff, 0);
+    buf_init(&search, 0);
+    rc = contacts_prepare(r, &search, e);
+    if (!rc) {
+        contacts_diff(old, r, &diff); /* as it will be stored: normalised */
+        h.event = diff.len ? event : NULL;
+        h.party_ref = r->v[CF_PARTY_REF];
+        h.server_reply = buf_str(&diff);
+        rc = with_history(s, r, buf_str(&search), 0, &h, e);
+    }
+    buf_release(&search);
+    buf_release(&diff);
+    return rc;
+}
+
+int contacts_remove(struct store *s, long long id, struct err *e)
+{
+    struct store_history h = {.event = "contact_removed", .contact_id = id};
+
+    return with_history(s, NULL, NULL, id, &h, e);
 }
