@@ -80,6 +80,8 @@ struct import_report {
     long long added;   /* records inserted */
     long long updated; /* records updated (upserts, contacts with an id or
                         * matched by --sync: only the file's columns) */
+    long long unchanged; /* contacts with an id or matched by --sync whose
+                          * fields were all the same already */
     long long removed; /* contacts deleted by --sync */
     long long ended;   /* contacts ended by --sync because they are linked */
     long long bad;     /* rows with errors (nothing is written when > 0) */
