@@ -190,9 +190,28 @@ static int normalise_contact(struct store_rec *r, struct err *e)
     return 0;
 }
 
+/* Street lines and notes may hold several lines; every other field is
+ * one line (names and e-mails end up in mail headers). */
+static int check_text(struct store_rec *r, struct err *e)
+{
+    size_t i;
+
+    for (i = 0; i < store_nfields(r->kind); i++) {
+        int multiline = r->kind == STORE_CONTACT ? i == CF_NOTE || i == CF_ADDRESS
+                        : r->kind == STORE_ADDRESS && i == AF_LINES;
+        if (r->v[i] && validate_text(r->v[i], multiline, e))
+            return err_prefix(e, "field '%s'", store_field_name(r->kind, i));
+    }
+    return 0;
+}
+
 int contacts_normalise(struct store_rec *r, struct err *e)
 {
+    int rc;
+
     trim_all(r);
+    if ((rc = check_text(r, e)))
+        return rc;
     switch (r->kind) {
     case STORE_PARTY: return normalise_party(r, e);
     case STORE_ADDRESS: return normalise_address(r, e);
