@@ -62,23 +62,14 @@ static void rec_copy(struct store_rec *dst, const struct store_rec *src)
         store_rec_set(dst, i, src->v[i]);
 }
 
-/* Saves r, changed from old, and records what changed (if anything) as
- * event, after prefix when given.  Returns 0 or an exit status. */
+/* Saves r, changed from old, with its history row (event).  Returns 0 or
+ * an exit status. */
 static int save_changed(struct cli *c, const struct store_rec *old, struct store_rec *r,
                         const char *event)
 {
-    struct buf diff;
     struct err e;
-    int rc = 0;
 
-    if (contacts_save(c->store, r, &e))
-        return cli_fail(&e);
-    buf_init(&diff, 0);
-    contacts_diff(old, r, &diff); /* as stored: normalised */
-    if (diff.len)
-        rc = cli_directory_event(c, event, r->id, r->v[CF_PARTY_REF], NULL, buf_str(&diff));
-    buf_release(&diff);
-    return rc;
+    return contacts_save_change(c->store, old, r, event, &e) ? cli_fail(&e) : 0;
 }
 
 static int ct_edit(struct cli *c, int argc, char **argv)
@@ -163,10 +154,10 @@ static int ct_rm(struct cli *c, int argc, char **argv)
         return cli_usage("contacts rm", "expected one contact ID");
     if ((rc = parse_id("contacts rm", argv[1], &id)) || (rc = cli_open_store(c)))
         return rc;
-    if (store_contact_rm(c->store, id, &e))
+    if (contacts_remove(c->store, id, &e))
         return cli_fail(&e);
     printf("removed contact %lld\n", id);
-    return cli_directory_event(c, "contact_removed", id, NULL, NULL, NULL);
+    return 0;
 }
 
 static int ct_end(struct cli *c, int argc, char **argv)

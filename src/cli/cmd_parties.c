@@ -102,6 +102,8 @@ int cli_rec_import(struct cli *c, enum store_kind kind, const char *cmd, int arg
         return rc;
     printf("%s%s: %lld rows, %lld added, %lld updated", io.dry_run ? "dry run: " : "",
            argv[optind], rep.rows, rep.added, rep.updated);
+    if (rep.unchanged)
+        printf(", %lld unchanged", rep.unchanged);
     if (io.sync)
         printf(", %lld removed, %lld ended (linked)", rep.removed, rep.ended);
     printf("%s%s\n", rep.seed004 ? " (seed-004 layout)" : "",

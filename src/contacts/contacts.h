@@ -40,6 +40,17 @@ char *contacts_search_query(const char *s);
  * store_insert/store_update. */
 int contacts_save(struct store *s, struct store_rec *r, struct err *e);
 
+/* Saves r, changed from old (r as stored before), and appends to the
+ * history what changed (contacts_diff; no row when nothing did) as event,
+ * in one transaction: the change and its row are written together or not
+ * at all.  Errors as contacts_save and audit_append; ERR_LOCKED, ERR_DB. */
+int contacts_save_change(struct store *s, const struct store_rec *old, struct store_rec *r,
+                         const char *event, struct err *e);
+
+/* Deletes contact id and appends its contact_removed row, in one
+ * transaction.  ERR_INUSE when it is linked (store_contact_rm), ERR_DB. */
+int contacts_remove(struct store *s, long long id, struct err *e);
+
 /* The two halves of contacts_save, for callers that prepare records on
  * one thread and store them on another: prepare normalises r and appends
  * its search text (contacts) to search; store writes it. */
@@ -69,6 +80,8 @@ struct import_report {
     long long added;   /* records inserted */
     long long updated; /* records updated (upserts, contacts with an id or
                         * matched by --sync: only the file's columns) */
+    long long unchanged; /* contacts with an id or matched by --sync whose
+                          * fields were all the same already */
     long long removed; /* contacts deleted by --sync */
     long long ended;   /* contacts ended by --sync because they are linked */
     long long bad;     /* rows with errors (nothing is written when > 0) */

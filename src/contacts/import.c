@@ -530,18 +530,21 @@ static int apply_item(struct job *j, struct item *it, struct err *e)
                      &re);
     }
     store_rec_release(&old);
-    buf_release(&diff);
     if (rc && (re.code == ERR_DB || re.code == ERR_LOCKED || re.code == ERR_IO)) {
         *e = re;
-        return re.code;
-    }
-    if (rc) {
+        rc = re.code;
+    } else if (rc) {
         report(j, it->line, re.msg);
+        rc = 0;
+    } else if (!is_update) {
+        j->rep->added++;
+    } else if (diff.len) { /* a field really changed */
+        j->rep->updated++;
     } else {
-        j->rep->updated += is_update;
-        j->rep->added += !is_update;
+        j->rep->unchanged++;
     }
-    return 0;
+    buf_release(&diff);
+    return rc;
 }
 
 static int writer(struct pipe *p, struct err *e)

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "contacts/validate.h"
 #include "text/text.h"
 #include "util/date.h"
@@ -189,9 +190,28 @@ static int normalise_contact(struct store_rec *r, struct err *e)
     return 0;
 }
 
+/* Street lines and notes may hold several lines; every other field is
+ * one line (names and e-mails end up in mail headers). */
+static int check_text(struct store_rec *r, struct err *e)
+{
+    size_t i;
+
+    for (i = 0; i < store_nfields(r->kind); i++) {
+        int multiline = r->kind == STORE_CONTACT ? i == CF_NOTE || i == CF_ADDRESS
+                        : r->kind == STORE_ADDRESS && i == AF_LINES;
+        if (r->v[i] && validate_text(r->v[i], multiline, e))
+            return err_prefix(e, "field '%s'", store_field_name(r->kind, i));
+    }
+    return 0;
+}
+
 int contacts_normalise(struct store_rec *r, struct err *e)
 {
+    int rc;
+
     trim_all(r);
+    if ((rc = check_text(r, e)))
+        return rc;
     switch (r->kind) {
     case STORE_PARTY: return normalise_party(r, e);
     case STORE_ADDRESS: return normalise_address(r, e);
@@ -343,4 +363,55 @@ int contacts_save(struct store *s, struct store_rec *r, struct err *e)
         rc = contacts_store(s, r, buf_str(&search), e);
     buf_release(&search);
     return rc;
+}
+
+/* Stores r (prepared, with its search text) or deletes contact rm_id, and
+ * appends h when it has an event, in one transaction. */
+static int with_history(struct store *s, struct store_rec *r, const char *search,
+                        long long rm_id, struct store_history *h, struct err *e)
+{
+    int rc = store_begin(s, e);
+
+    if (rc)
+        return rc;
+    if (r)
+        rc = contacts_store(s, r, search, e);
+    else
+        rc = store_contact_rm(s, rm_id, e);
+    if (!rc && h->event)
+        rc = audit_append(s, h, e);
+    if (!rc)
+        rc = store_commit(s, e);
+    if (rc)
+        store_rollback(s);
+    return rc;
+}
+
+int contacts_save_change(struct store *s, const struct store_rec *old, struct store_rec *r,
+                         const char *event, struct err *e)
+{
+    struct store_history h = {.contact_id = r->id};
+    struct buf diff, search;
+    int rc;
+
+    buf_init(&diff, 0);
+    buf_init(&search, 0);
+    rc = contacts_prepare(r, &search, e);
+    if (!rc) {
+        contacts_diff(old, r, &diff); /* as it will be stored: normalised */
+        h.event = diff.len ? event : NULL;
+        h.party_ref = r->v[CF_PARTY_REF];
+        h.server_reply = buf_str(&diff);
+        rc = with_history(s, r, buf_str(&search), 0, &h, e);
+    }
+    buf_release(&search);
+    buf_release(&diff);
+    return rc;
+}
+
+int contacts_remove(struct store *s, long long id, struct err *e)
+{
+    struct store_history h = {.event = "contact_removed", .contact_id = id};
+
+    return with_history(s, NULL, NULL, id, &h, e);
 }

@@ -735,6 +735,23 @@ int validate_type_code(const char *s, struct err *e)
                    show(q, sizeof q, s, n));
 }
 
+int validate_text(const char *s, int multiline, struct err *e)
+{
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\t' || (*p >= 0x20 && *p != 0x7f))
+            continue;
+        if (*p == '\r' || *p == '\n') {
+            if (multiline)
+                continue;
+            return err_set(e, ERR_INPUT, "a line break is not allowed here (one line only)");
+        }
+        return err_set(e, ERR_INPUT, "control character U+%04X is not allowed", *p);
+    }
+    return 0;
+}
+
 int validate_locale(const char *s, struct err *e)
 {
     char q[SHOW_MAX];

@@ -68,6 +68,11 @@ int validate_phones(const char *s, const char *cc, struct buf *out, struct err *
 /* Contact type code: [a-z][a-z0-9_]*, at most 32 characters. */
 int validate_type_code(const char *s, struct err *e);
 
+/* Text of a field: no control character (C0 or DEL) but tab, and CR or
+ * LF only when multiline (a note, street lines).  ERR_INPUT says which:
+ * a line break in a one-line field could end a mail header. */
+int validate_text(const char *s, int multiline, struct err *e);
+
 /* Locale: "fr" or "en". */
 int validate_locale(const char *s, struct err *e);
 

@@ -227,7 +227,44 @@ static const char *const v10 =
     "CREATE INDEX delivery_failed ON delivery(document_id)"
     "  WHERE state = 'failed' AND campaign = '';";
 
-static const char *const migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8, v9, v10};
+/* Version 11: contact ids are never given twice.  Without AUTOINCREMENT
+ * SQLite gave a new contact the id of the highest one deleted, and with it
+ * that contact's history rows (kept by id).  The table is copied (ids
+ * kept, foreign keys off meanwhile: store_migrate); the sequence starts
+ * past every id ever seen, the deleted contacts' included. */
+static const char *const v11 =
+    "CREATE TABLE contact_v11 ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  party_id INTEGER NOT NULL REFERENCES party(id),"
+    "  type_id INTEGER REFERENCES contact_type(id),"
+    "  site_id INTEGER REFERENCES address(id),"
+    "  civility TEXT, last_name TEXT, first_name TEXT, company TEXT, department TEXT,"
+    "  function TEXT, email TEXT, phones TEXT, fax TEXT, address TEXT, postcode TEXT,"
+    "  city TEXT, country TEXT, website TEXT, note TEXT, locale TEXT,"
+    "  display_order INTEGER NOT NULL DEFAULT 1,"
+    "  valid_from TEXT, valid_until TEXT,"
+    "  flags INTEGER NOT NULL DEFAULT 0,"
+    "  consents INTEGER NOT NULL DEFAULT 0,"
+    "  registry_match TEXT, registry_cleared TEXT,"
+    "  CHECK (last_name IS NOT NULL OR company IS NOT NULL));"
+    "INSERT INTO contact_v11 SELECT id, party_id, type_id, site_id, civility, last_name,"
+    "  first_name, company, department, function, email, phones, fax, address, postcode,"
+    "  city, country, website, note, locale, display_order, valid_from, valid_until, flags,"
+    "  consents, registry_match, registry_cleared FROM contact;"
+    "DROP TABLE contact;"
+    "ALTER TABLE contact_v11 RENAME TO contact;"
+    "CREATE INDEX contact_party ON contact(party_id, display_order, id);"
+    "CREATE INDEX contact_registry ON contact(registry_match) WHERE registry_match IS NOT NULL;"
+    "DELETE FROM sqlite_sequence WHERE name = 'contact';"
+    "INSERT INTO sqlite_sequence(name, seq) SELECT 'contact', max("
+    "  (SELECT coalesce(max(id), 0) FROM contact),"
+    "  (SELECT coalesce(max(contact_id), 0) FROM history),"
+    "  (SELECT coalesce(max(dup_id), 0) FROM contact_merge),"
+    "  (SELECT coalesce(max(contact_id), 0) FROM delivery),"
+    "  (SELECT coalesce(max(contact_id), 0) FROM campaign_recipient),"
+    "  (SELECT coalesce(max(contact_id), 0) FROM event));";
+
+static const char *const migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11};
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 static int current_version(struct store *s, int *v, struct err *e)
@@ -252,6 +289,28 @@ static int current_version(struct store *s, int *v, struct err *e)
     return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "schema_version");
 }
 
+/* A migration that copies a table runs with foreign keys off (SQLite
+ * cannot drop a referenced table otherwise): every reference must still
+ * hold before it commits. */
+static int foreign_keys_hold(struct store *s, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "foreign_key_check");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = err_set(e, ERR_DB, "table %s: row %lld refers to a missing row of %s",
+                     (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                     (const char *)sqlite3_column_text(st, 2));
+    else
+        rc = rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "foreign_key_check");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int apply(struct store *s, int version, struct err *e)
 {
     sqlite3_stmt *st = NULL;
@@ -261,6 +320,8 @@ static int apply(struct store *s, int version, struct err *e)
     if (rc)
         return rc;
     rc = store_exec(s, migrations[version - 1], e);
+    if (!rc)
+        rc = foreign_keys_hold(s, e);
     if (!rc && sqlite3_prepare_v2(s->db, "INSERT INTO schema_version(version) VALUES (?)", -1,
                                   &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int(st, 1, version);
@@ -281,7 +342,7 @@ static int apply(struct store *s, int version, struct err *e)
 
 int store_migrate(struct store *s, struct err *e)
 {
-    int v, rc;
+    int v, rc, rc2;
 
     rc = current_version(s, &v, e);
     if (rc)
@@ -290,12 +351,18 @@ int store_migrate(struct store *s, struct err *e)
         return err_set(e, ERR_DB,
                        "database schema version %d is newer than this postier (%d): upgrade postier",
                        v, NMIGRATIONS);
-    while (v < NMIGRATIONS) {
+    /* outside any transaction, where the pragma takes effect */
+    if (v < NMIGRATIONS && (rc = store_exec(s, "PRAGMA foreign_keys = OFF", e)))
+        return rc;
+    while (!rc && v < NMIGRATIONS) {
         rc = apply(s, v + 1, e);
-        if (rc)
-            return rc;
-        v++;
+        if (!rc)
+            v++;
     }
-    s->version = v;
-    return 0;
+    rc2 = store_exec(s, "PRAGMA foreign_keys = ON", rc ? NULL : e);
+    if (!rc)
+        rc = rc2;
+    if (!rc)
+        s->version = v;
+    return rc;
 }

@@ -105,7 +105,7 @@ int store_migrate(struct store *s, struct err *e);
     " OR EXISTS(SELECT 1 FROM delivery y WHERE y.contact_id = " col ")"                         \
     " OR EXISTS(SELECT 1 FROM history h WHERE h.contact_id = " col                              \
     " AND h.event NOT IN ('contact_added','contact_edited','contact_ended','imported',"        \
-    "                     'registry_cleared'))"                                                \
+    "                     'registry_cleared','contact_removed'))"                              \
     " OR EXISTS(SELECT 1 FROM event v WHERE v.contact_id = " col "))"
 
 #endif

@@ -276,7 +276,7 @@ class ContactsExportTest(e2e.PostierCase):
         f = self.export('csv', 'c001.csv', '--party', 'C001')
         r = self.run_postier('contacts', 'import', f)
         self.assertEqual(r.rc, 0, 'exported file not importable:\n%r' % r)
-        self.assertRegex(r.out, r'3 rows, 0 added, 3 updated')
+        self.assertRegex(r.out, r'3 rows, 0 added, 0 updated, 3 unchanged')
         self.assertEqual(self.contacts('--party', 'C001'), before)
 
     def test_roundtrip_through_xlsx_values(self):

@@ -182,7 +182,7 @@ class ContactsKeepTest(e2e.PostierCase):
         # a second identical --sync changes nothing
         snap = self.db_snapshot()['contact']
         r = self.ok('contacts', 'import', again, '--sync')
-        self.assertIn('3 rows, 0 added, 3 updated, 0 removed, 0 ended', r.out)
+        self.assertIn('3 rows, 0 added, 0 updated, 3 unchanged, 0 removed, 0 ended', r.out)
         self.assertEqual(self.db_snapshot()['contact'], snap)
         self.verify_history()
 
