@@ -47,6 +47,8 @@ double run_now(void);
 
 /* Counts one skipped or failed message under its reason code. */
 void run_count_reason(struct run_summary *sum, const char *reason);
+/* Counts a failure's reason (listed after the failed count). */
+void run_count_failed(struct run_summary *sum, const char *reason);
 
 /* Opens j->tr (the [email] transport) and, when [sms] has one, j->sms_tr. */
 int run_open_transports(struct job *j, struct err *e);

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <strings.h>
 #include <time.h>
 
 #include "audit/audit.h"
@@ -34,29 +35,32 @@
 /* Plans made ahead, at most: the planner goes on while a segment syncs. */
 #define READY_MAX 2
 
-static volatile sig_atomic_t stop_requested;
+/* Set by a signal handler, read by every thread: lock-free. */
+static atomic_int stop_requested;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a signal handler sets the stop flag");
 
 void run_request_stop(void)
 {
-    stop_requested = 1;
+    atomic_store(&stop_requested, 1);
 }
 
 int run_stop_requested(void)
 {
-    return stop_requested != 0;
+    return atomic_load(&stop_requested) != 0;
 }
 
-static void count_reason(struct run_summary *sum, const char *reason, long long n)
+static void count_reason(struct run_summary *sum, const char *reason, int failed, long long n)
 {
     size_t i;
 
     for (i = 0; i < sum->nreasons; i++)
-        if (!strcmp(sum->reasons[i].reason, reason)) {
+        if (sum->reasons[i].failed == failed && !strcmp(sum->reasons[i].reason, reason)) {
             sum->reasons[i].n += n;
             return;
         }
     if (sum->nreasons < RUN_MAX_REASONS) {
         snprintf(sum->reasons[i].reason, sizeof sum->reasons[i].reason, "%s", reason);
+        sum->reasons[i].failed = failed;
         sum->reasons[i].n = n;
         sum->nreasons++;
     }
@@ -64,7 +68,12 @@ static void count_reason(struct run_summary *sum, const char *reason, long long 
 
 void run_count_reason(struct run_summary *sum, const char *reason)
 {
-    count_reason(sum, reason, 1);
+    count_reason(sum, reason, 0, 1);
+}
+
+void run_count_failed(struct run_summary *sum, const char *reason)
+{
+    count_reason(sum, reason, 1, 1);
 }
 
 /* Stable Message-ID and spool name for (document, address, channel):
@@ -128,6 +137,13 @@ struct plan {
     struct plan *next;      /* in the planner's lists */
 };
 
+/* A failed delivery a retry may send again. */
+struct failed_to {
+    char *address;
+    long long contact_id;
+    int seen; /* a candidate today has its address (in any case) */
+};
+
 /* The planner: a thread with a connection and a merge of its own plans
  * batch after batch (reads only, of committed data: the documents come in
  * id order, each batch after the last one planned) while the caller
@@ -138,8 +154,8 @@ struct planner {
     struct store *s;
     struct merge *merge;
     struct buf msg;
-    struct strv failed; /* retry: the addresses of the document's failed
-                         * deliveries to send again ("" once planned) */
+    struct failed_to *failed; /* retry: the document's failed deliveries f selects */
+    size_t nfailed, afailed;
     long long after;
     pthread_t th;
     int started;
@@ -274,10 +290,11 @@ static int render(struct planner *p, const struct store_document *d,
 
 /* Plans one recipient of a new document: rendered, to be spooled and
  * recorded as queued; or failed (template, SMS too long).  An address the
- * document already has a delivery to is left alone, unless a retry sends
- * that failed delivery again (p->failed). */
+ * document already has a delivery to (in any case) is left alone, unless
+ * a retry sends that failed delivery again (again_ok: the retry selected
+ * it). */
 static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, int sms,
-                    struct err *e)
+                    int again_ok, struct err *e)
 {
     const struct store_document *d = &b->d[doc];
     const struct resolve_rcpt *r = &b->res[b->nres - 1].v[rcpt];
@@ -289,17 +306,16 @@ static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, 
     int rc, again = 0;
 
     rc = store_delivery_find(p->s, d->id, NULL, channel, r->address, &state, e);
-    for (size_t i = 0; !rc && state && i < p->failed.n && !again; i++)
-        if ((again = !strcmp(p->failed.v[i], r->address)))
-            p->failed.v[i][0] = '\0';
+    again = !rc && state && again_ok && !strcmp(state, "failed");
     if (rc || (state && !again)) /* sent (or tried) before: at most once, ever */
         return rc;
     message_id(p->j, d, r->address, channel, spool_name, mid, sizeof mid);
     if (render(p, d, r, sms, mid, &info, &reason, &me)) {
         if (me.code != ERR_INPUT && me.code != ERR_IO && me.code != ERR_TOOBIG)
             return (*e = me, me.code);
+        b->sum.queued++; /* a message tried: it counts among them */
         b->sum.failed++;
-        run_count_reason(&b->sum, reason);
+        run_count_failed(&b->sum, reason);
         plan_line(p, b, "%s %s -> %s: FAILED (%s) %s", d->type, d->ref, r->address, reason,
                   me.msg);
         st = add_step(b, STEP_FAIL, doc, rcpt, sms);
@@ -342,6 +358,7 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
     if (st->kind == STEP_FAIL) {
         dl.contact_id = r->contact.id;
         dl.state = "failed";
+        dl.reason = st->reason;
         return st->again ? store_delivery_again(j->s, &dl, e) : store_delivery_add(j->s, &dl, e);
     }
     dl.contact_id = r->level == RESOLVE_CONTACT ? r->contact.id : 0;
@@ -349,6 +366,7 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
     dl.template_sha256 = st->info.template_sha256;
     dl.consent = consent_of(r);
     if ((rc = st->again ? store_delivery_again(j->s, &dl, e) : store_delivery_add(j->s, &dl, e)) ||
+        (j->retry && (rc = store_retry_add(j->s, dl.id, e))) ||
         (rc = spool_write(j->spool, st->spool_name, dl.id, buf_str(&b->text) + st->off, st->len,
                           e)))
         return rc;
@@ -401,13 +419,64 @@ static int by_sms(const struct job *j, const char *type)
 
 static int collect_failed(void *ctx, const struct store_delivery *dl)
 {
-    strv_push(ctx, dl->address);
+    struct planner *p = ctx;
+
+    if (p->nfailed == p->afailed) {
+        p->afailed = p->afailed ? 2 * p->afailed : 8;
+        p->failed = xrealloc(p->failed, p->afailed * sizeof *p->failed);
+    }
+    p->failed[p->nfailed++] = (struct failed_to){.address = xstrdup(dl->address),
+                                                 .contact_id = dl->contact_id};
     return 0;
 }
 
-/* Plans to forget the failed delivery of document doc to address: it is
- * no longer one of the document's recipients (its contact ended, its
- * address corrected...), so nothing waits for a retry there. */
+static void release_failed(struct planner *p)
+{
+    for (size_t i = 0; i < p->nfailed; i++)
+        free(p->failed[i].address);
+    p->nfailed = 0;
+}
+
+/* Reads the document's failed deliveries that the retry selects and
+ * notes those whose address a candidate of today has. */
+static int load_failed(struct planner *p, const struct store_document *d, int sms,
+                       const struct resolve_result *res, struct err *e)
+{
+    int rc;
+
+    release_failed(p);
+    rc = store_delivery_retryable(p->s, p->j->retry, d->id, sms ? "sms" : "email",
+                                  collect_failed, p, e);
+    for (size_t k = 0; !rc && k < p->nfailed; k++)
+        for (size_t i = 0; i < res->n && !p->failed[k].seen; i++)
+            p->failed[k].seen = !strcasecmp(res->v[i].address, p->failed[k].address);
+    return rc;
+}
+
+/* Is candidate r concerned by the retry?  1: it has the address of a
+ * failed delivery the retry selected (sent again); 2: it is the contact
+ * (or the party's level) of one whose address no candidate has today (its
+ * address changed: the message goes to today's); 0: neither (nothing is
+ * planned, nothing written: it never had a failed message). */
+static int retry_concerned(const struct planner *p, const struct resolve_rcpt *r)
+{
+    int how = 0;
+
+    for (size_t k = 0; k < p->nfailed && how != 1; k++) {
+        const struct failed_to *f = &p->failed[k];
+        if (r->address[0] && !strcasecmp(f->address, r->address))
+            how = 1;
+        else if (!f->seen && (r->level == RESOLVE_CONTACT ? f->contact_id == r->contact.id
+                                                          : !f->contact_id))
+            how = 2;
+    }
+    return how;
+}
+
+/* Plans to forget the failed delivery of document doc to address: no
+ * candidate of the document has that address today (its contact's
+ * address changed, the contact was deleted...), so nothing waits for a
+ * retry there. */
 static void drop_failed(struct planner *p, struct plan *b, size_t doc, int sms,
                         const char *address)
 {
@@ -437,27 +506,33 @@ static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, 
     memset(res, 0, sizeof *res);
     o.sms = sms;
     rc = resolve_document(p->s, d, &o, res, e);
-    strv_release(&p->failed);
     if (!rc && p->j->retry)
-        rc = store_delivery_retryable(p->s, p->j->retry, d->id, sms ? "sms" : "email",
-                                      collect_failed, &p->failed, e);
+        rc = load_failed(p, d, sms, res, e);
     if (!rc && !res->n)
         plan_line(p, b, "%s %s: nobody to send to%s", d->type, d->ref, sms ? " by SMS" : "");
     for (i = 0; !rc && i < res->n; i++) {
         const struct resolve_rcpt *r = &res->v[i];
+        int how = p->j->retry ? retry_concerned(p, r) : 0;
+        if (p->j->retry && !how)
+            continue;
         if (!r->reason) {
-            rc = plan_one(p, b, doc, i, sms, e);
+            rc = plan_one(p, b, doc, i, sms, how == 1, e);
             continue;
         }
         b->sum.skipped++;
         run_count_reason(&b->sum, r->reason);
-        plan_line(p, b, "%s %s: skipped %s%s%s%s (%s)", d->type, d->ref, sms ? "SMS " : "",
-                  r->display, r->address[0] ? " " : "", r->address, r->reason);
+        if (how == 1) /* excluded today, maybe not tomorrow: kept for a later retry */
+            plan_line(p, b, "%s %s: %s stays failed (%s): not sent while excluded", d->type,
+                      d->ref, r->address, r->reason);
+        else
+            plan_line(p, b, "%s %s: skipped %s%s%s%s (%s)", d->type, d->ref,
+                      sms ? "SMS " : "", r->display, r->address[0] ? " " : "", r->address,
+                      r->reason);
         add_step(b, STEP_SKIP, doc, i, sms);
     }
-    for (i = 0; !rc && i < p->failed.n; i++) /* failed there, not a recipient today */
-        if (p->failed.v[i][0])
-            drop_failed(p, b, doc, sms, p->failed.v[i]);
+    for (i = 0; !rc && i < p->nfailed; i++) /* its address is no candidate's today */
+        if (!p->failed[i].seen)
+            drop_failed(p, b, doc, sms, p->failed[i].address);
     return rc;
 }
 
@@ -560,7 +635,6 @@ static int planner_start(struct job *j, struct planner *p, struct err *e)
     p->j = j;
     p->ready_tail = &p->ready;
     buf_init(&p->msg, 0);
-    strv_init(&p->failed);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -597,7 +671,8 @@ static void planner_stop(struct planner *p)
     merge_free(p->merge);
     store_close(p->s);
     buf_release(&p->msg);
-    strv_release(&p->failed);
+    release_failed(p);
+    free(p->failed);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
 }
@@ -663,7 +738,7 @@ static void sum_add(struct run_summary *dst, const struct run_summary *src)
     dst->failed += src->failed;
     dst->skipped += src->skipped;
     for (size_t i = 0; i < src->nreasons; i++)
-        count_reason(dst, src->reasons[i].reason, src->reasons[i].n);
+        count_reason(dst, src->reasons[i].reason, src->reasons[i].failed, src->reasons[i].n);
 }
 
 /* The plan's lines go to the caller; its counts to sum. */
@@ -933,6 +1008,8 @@ static int run_job(struct store *s, const struct config *cfg, const struct run_o
     strv_init(&due);
     if (!rc && !o->dry_run && !retry)
         rc = due_campaigns(&j, 0, &due, e);
+    if (!rc && !o->dry_run && retry) /* what its dispatchers send, and nothing else */
+        rc = store_retry_begin(s, retry, e);
     if (!rc)
         rc = resolve_all(&j, e);
     if (!rc && !o->dry_run && retry)
@@ -956,10 +1033,36 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
     return run_job(s, cfg, o, NULL, sum, e);
 }
 
+/* The UTC stamp of local midnight on date (YYYY-MM-DD, checked), as
+ * the deliveries' updated_at are written. */
+static int local_midnight_utc(const char *date, char *out, size_t n, struct err *e)
+{
+    struct tm tm = {.tm_isdst = -1};
+    time_t t;
+
+    if (sscanf(date, "%d-%d-%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
+        return err_set(e, ERR_INPUT, "%s: not a date (YYYY-MM-DD)", date);
+    tm.tm_year -= 1900;
+    tm.tm_mon--;
+    t = mktime(&tm);
+    if (t == (time_t)-1 || !gmtime_r(&t, &tm) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        return err_set(e, ERR_INPUT, "%s: not a date this system can place", date);
+    return 0;
+}
+
 int run_retry(struct store *s, const struct config *cfg, const struct run_opts *o,
               const struct store_retry *f, struct run_summary *sum, struct err *e)
 {
-    return run_job(s, cfg, o, f, sum, e);
+    struct store_retry g = *f;
+    char since[STAMP_LEN + 1];
+    int rc;
+
+    memset(sum, 0, sizeof *sum);
+    if (f->since && (rc = local_midnight_utc(f->since, since, sizeof since, e)))
+        return rc;
+    if (f->since)
+        g.since = since;
+    return run_job(s, cfg, o, &g, sum, e);
 }
 
 void run_job_init(struct job *j)
