@@ -137,13 +137,6 @@ struct plan {
     struct plan *next;      /* in the planner's lists */
 };
 
-/* A failed delivery a retry may send again. */
-struct failed_to {
-    char *address;
-    long long contact_id;
-    int seen; /* a candidate today has its address (in any case) */
-};
-
 /* The planner: a thread with a connection and a merge of its own plans
  * batch after batch (reads only, of committed data: the documents come in
  * id order, each batch after the last one planned) while the caller
@@ -154,8 +147,7 @@ struct planner {
     struct store *s;
     struct merge *merge;
     struct buf msg;
-    struct failed_to *failed; /* retry: the document's failed deliveries f selects */
-    size_t nfailed, afailed;
+    struct retry_failed failed; /* retry: the document's failed deliveries f selects */
     long long after;
     pthread_t th;
     int started;
@@ -419,55 +411,53 @@ static int by_sms(const struct job *j, const char *type)
 
 static int collect_failed(void *ctx, const struct store_delivery *dl)
 {
-    struct planner *p = ctx;
+    struct retry_failed *f = ctx;
 
-    if (p->nfailed == p->afailed) {
-        p->afailed = p->afailed ? 2 * p->afailed : 8;
-        p->failed = xrealloc(p->failed, p->afailed * sizeof *p->failed);
+    if (f->n == f->a) {
+        f->a = f->a ? 2 * f->a : 8;
+        f->v = xrealloc(f->v, f->a * sizeof *f->v);
     }
-    p->failed[p->nfailed++] = (struct failed_to){.address = xstrdup(dl->address),
-                                                 .contact_id = dl->contact_id};
+    f->v[f->n++] = (struct retry_failed_to){.address = xstrdup(dl->address),
+                                            .contact_id = dl->contact_id};
     return 0;
 }
 
-static void release_failed(struct planner *p)
+void retry_failed_release(struct retry_failed *f, int free_all)
 {
-    for (size_t i = 0; i < p->nfailed; i++)
-        free(p->failed[i].address);
-    p->nfailed = 0;
+    for (size_t i = 0; i < f->n; i++)
+        free(f->v[i].address);
+    f->n = 0;
+    if (free_all) {
+        free(f->v);
+        f->v = NULL;
+        f->a = 0;
+    }
 }
 
-/* Reads the document's failed deliveries that the retry selects and
- * notes those whose address a candidate of today has. */
-static int load_failed(struct planner *p, const struct store_document *d, int sms,
-                       const struct resolve_result *res, struct err *e)
+int retry_load_failed(struct store *s, const struct store_retry *f,
+                      const struct store_document *d, int sms, const struct resolve_result *res,
+                      struct retry_failed *out, struct err *e)
 {
     int rc;
 
-    release_failed(p);
-    rc = store_delivery_retryable(p->s, p->j->retry, d->id, sms ? "sms" : "email",
-                                  collect_failed, p, e);
-    for (size_t k = 0; !rc && k < p->nfailed; k++)
-        for (size_t i = 0; i < res->n && !p->failed[k].seen; i++)
-            p->failed[k].seen = !strcasecmp(res->v[i].address, p->failed[k].address);
+    retry_failed_release(out, 0);
+    rc = store_delivery_retryable(s, f, d->id, sms ? "sms" : "email", collect_failed, out, e);
+    for (size_t k = 0; !rc && k < out->n; k++)
+        for (size_t i = 0; i < res->n && !out->v[k].seen; i++)
+            out->v[k].seen = !strcasecmp(res->v[i].address, out->v[k].address);
     return rc;
 }
 
-/* Is candidate r concerned by the retry?  1: it has the address of a
- * failed delivery the retry selected (sent again); 2: it is the contact
- * (or the party's level) of one whose address no candidate has today (its
- * address changed: the message goes to today's); 0: neither (nothing is
- * planned, nothing written: it never had a failed message). */
-static int retry_concerned(const struct planner *p, const struct resolve_rcpt *r)
+int retry_concerned(const struct retry_failed *f, const struct resolve_rcpt *r)
 {
     int how = 0;
 
-    for (size_t k = 0; k < p->nfailed && how != 1; k++) {
-        const struct failed_to *f = &p->failed[k];
-        if (r->address[0] && !strcasecmp(f->address, r->address))
+    for (size_t k = 0; k < f->n && how != 1; k++) {
+        const struct retry_failed_to *x = &f->v[k];
+        if (r->address[0] && !strcasecmp(x->address, r->address))
             how = 1;
-        else if (!f->seen && (r->level == RESOLVE_CONTACT ? f->contact_id == r->contact.id
-                                                          : !f->contact_id))
+        else if (!x->seen && (r->level == RESOLVE_CONTACT ? x->contact_id == r->contact.id
+                                                          : !x->contact_id))
             how = 2;
     }
     return how;
@@ -507,12 +497,12 @@ static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, 
     o.sms = sms;
     rc = resolve_document(p->s, d, &o, res, e);
     if (!rc && p->j->retry)
-        rc = load_failed(p, d, sms, res, e);
+        rc = retry_load_failed(p->s, p->j->retry, d, sms, res, &p->failed, e);
     if (!rc && !res->n)
         plan_line(p, b, "%s %s: nobody to send to%s", d->type, d->ref, sms ? " by SMS" : "");
     for (i = 0; !rc && i < res->n; i++) {
         const struct resolve_rcpt *r = &res->v[i];
-        int how = p->j->retry ? retry_concerned(p, r) : 0;
+        int how = p->j->retry ? retry_concerned(&p->failed, r) : 0;
         if (p->j->retry && !how)
             continue;
         if (!r->reason) {
@@ -530,9 +520,9 @@ static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, 
                       r->reason);
         add_step(b, STEP_SKIP, doc, i, sms);
     }
-    for (i = 0; !rc && i < p->nfailed; i++) /* its address is no candidate's today */
-        if (!p->failed[i].seen)
-            drop_failed(p, b, doc, sms, p->failed[i].address);
+    for (i = 0; !rc && i < p->failed.n; i++) /* its address is no candidate's today */
+        if (!p->failed.v[i].seen)
+            drop_failed(p, b, doc, sms, p->failed.v[i].address);
     return rc;
 }
 
@@ -671,8 +661,7 @@ static void planner_stop(struct planner *p)
     merge_free(p->merge);
     store_close(p->s);
     buf_release(&p->msg);
-    release_failed(p);
-    free(p->failed);
+    retry_failed_release(&p->failed, 1);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
 }
@@ -977,8 +966,8 @@ static int open_dispatchers(struct job *j, struct err *e)
  * message is planned: its deliveries, queued again, keep their ids, which
  * a dispatcher reading the queue in id order while they are planned would
  * have passed. */
-static int run_job(struct store *s, const struct config *cfg, const struct run_opts *o,
-                   const struct store_retry *retry, struct run_summary *sum, struct err *e)
+int run_job(struct store *s, const struct config *cfg, const struct run_opts *o,
+            const struct store_retry *retry, struct run_summary *sum, struct err *e)
 {
     struct job j = {.s = s, .cfg = cfg, .o = o, .sum = sum, .retry = retry};
     const char *at = strchr(cfg->sender_email, '@');
