@@ -90,18 +90,30 @@ static void print_progress(void *ctx, long long settled, long long total, double
     p->shown = 1;
 }
 
+/* " (reason n, ...)" of the failures (failed 1) or the skips (0), if any. */
+static void print_reasons(const struct run_summary *s, int failed)
+{
+    int first = 1;
+
+    for (size_t i = 0; i < s->nreasons; i++)
+        if (s->reasons[i].failed == failed) {
+            printf("%s%s %lld", first ? " (" : ", ", s->reasons[i].reason, s->reasons[i].n);
+            first = 0;
+        }
+    if (!first)
+        putchar(')');
+}
+
 void cli_run_summary(const char *what, const struct run_opts *o, const struct run_summary *s)
 {
-    size_t i;
-
-    printf("%s%s %s: %lld document%s, %lld message%s %s, %lld sent, %lld deferred, "
-           "%lld failed, %lld skipped",
+    printf("%s%s %s: %lld document%s, %lld message%s %s, %lld sent, %lld deferred, %lld failed",
            o->dry_run ? "dry " : "", what, o->date, s->documents, s->documents == 1 ? "" : "s",
            s->queued, s->queued == 1 ? "" : "s", o->dry_run ? "to send" : "queued", s->sent,
-           s->deferred, s->failed, s->skipped);
-    for (i = 0; i < s->nreasons; i++)
-        printf("%s%s %lld", i ? ", " : " (", s->reasons[i].reason, s->reasons[i].n);
-    puts(s->nreasons ? ")" : "");
+           s->deferred, s->failed);
+    print_reasons(s, 1);
+    printf(", %lld skipped", s->skipped);
+    print_reasons(s, 0);
+    putchar('\n');
     if (s->waiting)
         printf("%lld failed message%s for `postier retry`\n", s->waiting,
                s->waiting == 1 ? " waits" : "s wait");

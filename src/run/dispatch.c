@@ -212,7 +212,7 @@ static int record_one(struct job *j, const struct pending *p, const struct trans
     } else {
         str_puts(reply, sizeof reply, 0, r->text);
     }
-    if ((rc = store_delivery_update(j->s, p->id, state, p->attempts, e)))
+    if ((rc = store_delivery_update(j->s, p->id, state, p->attempts, r->reason, e)))
         return rc;
     return audit_append(j->s, &h, e);
 }
@@ -319,7 +319,7 @@ static void settle(struct dispatch *d)
             j->sum->sent++;
         else if (o == TRANSPORT_FAILED) {
             j->sum->failed++;
-            run_count_reason(j->sum, p->reply.reason ? p->reply.reason : "failed");
+            run_count_failed(j->sum, p->reply.reason ? p->reply.reason : "failed");
         } else {
             j->sum->deferred++;
             d->deferred++;
@@ -571,7 +571,8 @@ int dispatch_new(struct job *j, struct transport *tr, const char *channel,
     tr->record_flush = journal_flush;
     tr->record_ctx = d;
     d->q = (struct store_pending){.channel = channel, .campaign = j->campaign,
-                                  .hold_marketing = sms && j->quiet_now};
+                                  .hold_marketing = sms && j->quiet_now,
+                                  .retry_only = j->retry != NULL};
     if ((rc = store_delivery_count_pending(j->s, &d->q, &d->total, e))) {
         dispatch_finish(d, 0, NULL);
         return rc;

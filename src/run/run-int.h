@@ -45,8 +45,37 @@ void run_job_release(struct job *j);
 /* Seconds on CLOCK_MONOTONIC (waits and deadlines). */
 double run_now(void);
 
+/* The nightly run (retry NULL) or a retry (f: already in UTC). */
+int run_job(struct store *s, const struct config *cfg, const struct run_opts *o,
+            const struct store_retry *retry, struct run_summary *sum, struct err *e);
+
+/* A document's failed deliveries on one channel that a retry selects. */
+struct retry_failed {
+    struct retry_failed_to {
+        char *address;
+        long long contact_id;
+        int seen; /* a candidate today has its address (in any case) */
+    } *v;
+    size_t n, a;
+};
+/* Reads them into *out (emptied first) for document d resolved as res,
+ * noting those whose address a candidate of res has. */
+int retry_load_failed(struct store *s, const struct store_retry *f,
+                      const struct store_document *d, int sms, const struct resolve_result *res,
+                      struct retry_failed *out, struct err *e);
+/* Is candidate r concerned by the retry?  1: it has the address of a
+ * failed delivery the retry selected (sent again); 2: it is the contact
+ * (or the party's level) of one whose address no candidate has today (its
+ * address changed: the message goes to today's); 0: neither (nothing is
+ * planned, nothing written: it never had a failed message). */
+int retry_concerned(const struct retry_failed *f, const struct resolve_rcpt *r);
+/* Empties f (free: also its array). */
+void retry_failed_release(struct retry_failed *f, int free_all);
+
 /* Counts one skipped or failed message under its reason code. */
 void run_count_reason(struct run_summary *sum, const char *reason);
+/* Counts a failure's reason (listed after the failed count). */
+void run_count_failed(struct run_summary *sum, const char *reason);
 
 /* Opens j->tr (the [email] transport) and, when [sms] has one, j->sms_tr. */
 int run_open_transports(struct job *j, struct err *e);

@@ -34,29 +34,32 @@
 /* Plans made ahead, at most: the planner goes on while a segment syncs. */
 #define READY_MAX 2
 
-static volatile sig_atomic_t stop_requested;
+/* Set by a signal handler, read by every thread: lock-free. */
+static atomic_int stop_requested;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "a signal handler sets the stop flag");
 
 void run_request_stop(void)
 {
-    stop_requested = 1;
+    atomic_store(&stop_requested, 1);
 }
 
 int run_stop_requested(void)
 {
-    return stop_requested != 0;
+    return atomic_load(&stop_requested) != 0;
 }
 
-static void count_reason(struct run_summary *sum, const char *reason, long long n)
+static void count_reason(struct run_summary *sum, const char *reason, int failed, long long n)
 {
     size_t i;
 
     for (i = 0; i < sum->nreasons; i++)
-        if (!strcmp(sum->reasons[i].reason, reason)) {
+        if (sum->reasons[i].failed == failed && !strcmp(sum->reasons[i].reason, reason)) {
             sum->reasons[i].n += n;
             return;
         }
     if (sum->nreasons < RUN_MAX_REASONS) {
         snprintf(sum->reasons[i].reason, sizeof sum->reasons[i].reason, "%s", reason);
+        sum->reasons[i].failed = failed;
         sum->reasons[i].n = n;
         sum->nreasons++;
     }
@@ -64,7 +67,12 @@ static void count_reason(struct run_summary *sum, const char *reason, long long 
 
 void run_count_reason(struct run_summary *sum, const char *reason)
 {
-    count_reason(sum, reason, 1);
+    count_reason(sum, reason, 0, 1);
+}
+
+void run_count_failed(struct run_summary *sum, const char *reason)
+{
+    count_reason(sum, reason, 1, 1);
 }
 
 /* Stable Message-ID and spool name for (document, address, channel):
@@ -138,8 +146,7 @@ struct planner {
     struct store *s;
     struct merge *merge;
     struct buf msg;
-    struct strv failed; /* retry: the addresses of the document's failed
-                         * deliveries to send again ("" once planned) */
+    struct retry_failed failed; /* retry: the document's failed deliveries f selects */
     long long after;
     pthread_t th;
     int started;
@@ -274,10 +281,11 @@ static int render(struct planner *p, const struct store_document *d,
 
 /* Plans one recipient of a new document: rendered, to be spooled and
  * recorded as queued; or failed (template, SMS too long).  An address the
- * document already has a delivery to is left alone, unless a retry sends
- * that failed delivery again (p->failed). */
+ * document already has a delivery to (in any case) is left alone, unless
+ * a retry sends that failed delivery again (again_ok: the retry selected
+ * it). */
 static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, int sms,
-                    struct err *e)
+                    int again_ok, struct err *e)
 {
     const struct store_document *d = &b->d[doc];
     const struct resolve_rcpt *r = &b->res[b->nres - 1].v[rcpt];
@@ -289,17 +297,16 @@ static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, 
     int rc, again = 0;
 
     rc = store_delivery_find(p->s, d->id, NULL, channel, r->address, &state, e);
-    for (size_t i = 0; !rc && state && i < p->failed.n && !again; i++)
-        if ((again = !strcmp(p->failed.v[i], r->address)))
-            p->failed.v[i][0] = '\0';
+    again = !rc && state && again_ok && !strcmp(state, "failed");
     if (rc || (state && !again)) /* sent (or tried) before: at most once, ever */
         return rc;
     message_id(p->j, d, r->address, channel, spool_name, mid, sizeof mid);
     if (render(p, d, r, sms, mid, &info, &reason, &me)) {
         if (me.code != ERR_INPUT && me.code != ERR_IO && me.code != ERR_TOOBIG)
             return (*e = me, me.code);
+        b->sum.queued++; /* a message tried: it counts among them */
         b->sum.failed++;
-        run_count_reason(&b->sum, reason);
+        run_count_failed(&b->sum, reason);
         plan_line(p, b, "%s %s -> %s: FAILED (%s) %s", d->type, d->ref, r->address, reason,
                   me.msg);
         st = add_step(b, STEP_FAIL, doc, rcpt, sms);
@@ -342,6 +349,7 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
     if (st->kind == STEP_FAIL) {
         dl.contact_id = r->contact.id;
         dl.state = "failed";
+        dl.reason = st->reason;
         return st->again ? store_delivery_again(j->s, &dl, e) : store_delivery_add(j->s, &dl, e);
     }
     dl.contact_id = r->level == RESOLVE_CONTACT ? r->contact.id : 0;
@@ -349,6 +357,7 @@ static int apply_delivery(struct job *j, struct plan *b, const struct step *st, 
     dl.template_sha256 = st->info.template_sha256;
     dl.consent = consent_of(r);
     if ((rc = st->again ? store_delivery_again(j->s, &dl, e) : store_delivery_add(j->s, &dl, e)) ||
+        (j->retry && (rc = store_retry_add(j->s, dl.id, e))) ||
         (rc = spool_write(j->spool, st->spool_name, dl.id, buf_str(&b->text) + st->off, st->len,
                           e)))
         return rc;
@@ -399,15 +408,10 @@ static int by_sms(const struct job *j, const char *type)
     return 0;
 }
 
-static int collect_failed(void *ctx, const struct store_delivery *dl)
-{
-    strv_push(ctx, dl->address);
-    return 0;
-}
-
-/* Plans to forget the failed delivery of document doc to address: it is
- * no longer one of the document's recipients (its contact ended, its
- * address corrected...), so nothing waits for a retry there. */
+/* Plans to forget the failed delivery of document doc to address: no
+ * candidate of the document has that address today (its contact's
+ * address changed, the contact was deleted...), so nothing waits for a
+ * retry there. */
 static void drop_failed(struct planner *p, struct plan *b, size_t doc, int sms,
                         const char *address)
 {
@@ -437,27 +441,33 @@ static int plan_channel(struct planner *p, struct plan *b, size_t doc, int sms, 
     memset(res, 0, sizeof *res);
     o.sms = sms;
     rc = resolve_document(p->s, d, &o, res, e);
-    strv_release(&p->failed);
     if (!rc && p->j->retry)
-        rc = store_delivery_retryable(p->s, p->j->retry, d->id, sms ? "sms" : "email",
-                                      collect_failed, &p->failed, e);
+        rc = retry_load_failed(p->s, p->j->retry, d, sms, res, &p->failed, e);
     if (!rc && !res->n)
         plan_line(p, b, "%s %s: nobody to send to%s", d->type, d->ref, sms ? " by SMS" : "");
     for (i = 0; !rc && i < res->n; i++) {
         const struct resolve_rcpt *r = &res->v[i];
+        int how = p->j->retry ? retry_concerned(&p->failed, r) : 0;
+        if (p->j->retry && !how)
+            continue;
         if (!r->reason) {
-            rc = plan_one(p, b, doc, i, sms, e);
+            rc = plan_one(p, b, doc, i, sms, how == 1, e);
             continue;
         }
         b->sum.skipped++;
         run_count_reason(&b->sum, r->reason);
-        plan_line(p, b, "%s %s: skipped %s%s%s%s (%s)", d->type, d->ref, sms ? "SMS " : "",
-                  r->display, r->address[0] ? " " : "", r->address, r->reason);
+        if (how == 1) /* excluded today, maybe not tomorrow: kept for a later retry */
+            plan_line(p, b, "%s %s: %s stays failed (%s): not sent while excluded", d->type,
+                      d->ref, r->address, r->reason);
+        else
+            plan_line(p, b, "%s %s: skipped %s%s%s%s (%s)", d->type, d->ref,
+                      sms ? "SMS " : "", r->display, r->address[0] ? " " : "", r->address,
+                      r->reason);
         add_step(b, STEP_SKIP, doc, i, sms);
     }
-    for (i = 0; !rc && i < p->failed.n; i++) /* failed there, not a recipient today */
-        if (p->failed.v[i][0])
-            drop_failed(p, b, doc, sms, p->failed.v[i]);
+    for (i = 0; !rc && i < p->failed.n; i++) /* its address is no candidate's today */
+        if (!p->failed.v[i].seen)
+            drop_failed(p, b, doc, sms, p->failed.v[i].address);
     return rc;
 }
 
@@ -560,7 +570,6 @@ static int planner_start(struct job *j, struct planner *p, struct err *e)
     p->j = j;
     p->ready_tail = &p->ready;
     buf_init(&p->msg, 0);
-    strv_init(&p->failed);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -597,7 +606,7 @@ static void planner_stop(struct planner *p)
     merge_free(p->merge);
     store_close(p->s);
     buf_release(&p->msg);
-    strv_release(&p->failed);
+    retry_failed_release(&p->failed, 1);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
 }
@@ -663,7 +672,7 @@ static void sum_add(struct run_summary *dst, const struct run_summary *src)
     dst->failed += src->failed;
     dst->skipped += src->skipped;
     for (size_t i = 0; i < src->nreasons; i++)
-        count_reason(dst, src->reasons[i].reason, src->reasons[i].n);
+        count_reason(dst, src->reasons[i].reason, src->reasons[i].failed, src->reasons[i].n);
 }
 
 /* The plan's lines go to the caller; its counts to sum. */
@@ -902,8 +911,8 @@ static int open_dispatchers(struct job *j, struct err *e)
  * message is planned: its deliveries, queued again, keep their ids, which
  * a dispatcher reading the queue in id order while they are planned would
  * have passed. */
-static int run_job(struct store *s, const struct config *cfg, const struct run_opts *o,
-                   const struct store_retry *retry, struct run_summary *sum, struct err *e)
+int run_job(struct store *s, const struct config *cfg, const struct run_opts *o,
+            const struct store_retry *retry, struct run_summary *sum, struct err *e)
 {
     struct job j = {.s = s, .cfg = cfg, .o = o, .sum = sum, .retry = retry};
     const char *at = strchr(cfg->sender_email, '@');
@@ -933,6 +942,8 @@ static int run_job(struct store *s, const struct config *cfg, const struct run_o
     strv_init(&due);
     if (!rc && !o->dry_run && !retry)
         rc = due_campaigns(&j, 0, &due, e);
+    if (!rc && !o->dry_run && retry) /* what its dispatchers send, and nothing else */
+        rc = store_retry_begin(s, retry, e);
     if (!rc)
         rc = resolve_all(&j, e);
     if (!rc && !o->dry_run && retry)
@@ -954,12 +965,6 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
                 struct run_summary *sum, struct err *e)
 {
     return run_job(s, cfg, o, NULL, sum, e);
-}
-
-int run_retry(struct store *s, const struct config *cfg, const struct run_opts *o,
-              const struct store_retry *f, struct run_summary *sum, struct err *e)
-{
-    return run_job(s, cfg, o, f, sum, e);
 }
 
 void run_job_init(struct job *j)

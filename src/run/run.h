@@ -27,11 +27,12 @@ struct run_opts {
 
 struct run_summary {
     long long documents;  /* documents resolved */
-    long long queued;     /* messages rendered and spooled */
+    long long queued;     /* messages made or tried (failed before the spool too) */
     long long sent, deferred, failed;
     long long skipped;
     struct {
         char reason[40];
+        int failed;       /* a failure's reason, else a skip's */
         long long n;
     } reasons[RUN_MAX_REASONS]; /* skipped and failed, by reason code */
     size_t nreasons;

@@ -177,7 +177,8 @@ int store_delivery_find(struct store *s, long long document_id, const char *camp
     *state = NULL;
     rc = cached(s, ST_DELIVERY_FIND,
                 "SELECT state FROM delivery WHERE document_id = ? AND campaign = ?"
-                " AND channel = ? AND address = ?",
+                " AND channel = ? AND address = ? COLLATE NOCASE"
+                " ORDER BY state = 'failed' LIMIT 1",
                 &st, e);
     if (rc)
         return rc;
@@ -194,6 +195,13 @@ int store_delivery_find(struct store *s, long long document_id, const char *camp
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "delivery");
 }
 
+/* The reason a delivery in state is given: its failure's; NULL (it keeps
+ * the last failure's) in another state. */
+static const char *fail_reason(const char *state, const char *reason)
+{
+    return strcmp(state, "failed") ? NULL : reason ? reason : "failed";
+}
+
 int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
 {
     char now[32];
@@ -202,8 +210,8 @@ int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
 
     rc = cached(s, ST_DELIVERY_ADD,
                 "INSERT INTO delivery(document_id, campaign, contact_id, channel, address,"
-                " message_id, state, attempts, template, template_sha256, consent, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " message_id, state, attempts, template, template_sha256, consent, updated_at,"
+                " reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 &st, e);
     if (rc)
         return rc;
@@ -223,6 +231,7 @@ int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
     store_bind_text(st, 10, d->template_sha256);
     store_bind_text(st, 11, d->consent);
     sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
+    store_bind_text(st, 13, fail_reason(d->state, d->reason));
     rc = done_cached(s, st, e, "delivery");
     if (!rc)
         d->id = sqlite3_last_insert_rowid(s->db);
@@ -230,21 +239,24 @@ int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e)
 }
 
 int store_delivery_update(struct store *s, long long id, const char *state, int attempts,
-                          struct err *e)
+                          const char *reason, struct err *e)
 {
     char now[32];
     sqlite3_stmt *st;
     int rc;
 
     rc = cached(s, ST_DELIVERY_UPDATE,
-                "UPDATE delivery SET state = ?, attempts = ?, updated_at = ? WHERE id = ?", &st, e);
+                "UPDATE delivery SET state = ?, attempts = ?, updated_at = ?,"
+                " reason = coalesce(?, reason) WHERE id = ?",
+                &st, e);
     if (rc)
         return rc;
     date_utc_stamp(now);
     sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, attempts);
     sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, id);
+    store_bind_text(st, 4, fail_reason(state, reason));
+    sqlite3_bind_int64(st, 5, id);
     return done_cached(s, st, e, "delivery");
 }
 
@@ -297,6 +309,9 @@ static int delivery_rows(struct store *s, sqlite3_stmt *st, int is_cached, store
     " AND NOT (?5 AND y.campaign <> '' AND EXISTS (SELECT 1 FROM campaign c"               \
     "        WHERE c.name = y.campaign AND c.purpose <> 'service'))"
 
+/* A retry's deliveries (store_retry_begin). */
+#define RETRY_SET " AND y.id IN (SELECT id FROM temp.retry_set)"
+
 /* The pending deliveries' condition, written as delivery_pending's
  * (schema version 9) so that SQLite takes that index. */
 #define PENDING "(y.state = 'queued' OR y.state = 'deferred')"
@@ -309,10 +324,14 @@ int store_delivery_pending(struct store *s, const struct store_pending *q, long 
     sqlite3_stmt *st;
     int rc;
 
-    rc = cached(s, ST_DELIVERY_PENDING,
-                DELIVERY_COLUMNS " WHERE " PENDING " AND y.channel = ?1 AND y.id > ?2" SENDABLE
-                                 " ORDER BY y.id LIMIT ?3",
-                &st, e);
+    if (q->retry_only)
+        rc = store_prepare(s, DELIVERY_COLUMNS " WHERE " PENDING " AND y.channel = ?1"
+                           " AND y.id > ?2" RETRY_SET SENDABLE " ORDER BY y.id LIMIT ?3", &st, e);
+    else
+        rc = cached(s, ST_DELIVERY_PENDING,
+                    DELIVERY_COLUMNS " WHERE " PENDING " AND y.channel = ?1 AND y.id > ?2"
+                                     SENDABLE " ORDER BY y.id LIMIT ?3",
+                    &st, e);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, q->channel, -1, SQLITE_STATIC);
@@ -320,7 +339,7 @@ int store_delivery_pending(struct store *s, const struct store_pending *q, long 
     sqlite3_bind_int64(st, 3, limit > 0 ? limit : -1);
     store_bind_text(st, 4, q->campaign);
     sqlite3_bind_int(st, 5, q->hold_marketing);
-    return delivery_rows(s, st, 1, cb, ctx, e);
+    return delivery_rows(s, st, !q->retry_only, cb, ctx, e);
 }
 
 int store_delivery_count_pending(struct store *s, const struct store_pending *q, long long *n,
@@ -331,7 +350,10 @@ int store_delivery_count_pending(struct store *s, const struct store_pending *q,
 
     *n = 0;
     rc = store_prepare(s,
-                 "SELECT count(*) FROM delivery y WHERE " PENDING " AND y.channel = ?1" SENDABLE, /* (?2, ?3 unused here) */
+                 q->retry_only ? "SELECT count(*) FROM delivery y WHERE " PENDING
+                                 " AND y.channel = ?1" RETRY_SET SENDABLE
+                               : "SELECT count(*) FROM delivery y WHERE " PENDING
+                                 " AND y.channel = ?1" SENDABLE, /* (?2, ?3 unused here) */
                  &st, e);
     if (rc)
         return rc;
@@ -377,17 +399,14 @@ int store_delivery_by_spool(struct store *s, const char *prefix, store_delivery_
 }
 
 /* The failed deliveries of documents (not campaigns) that f selects, as
- * a condition on delivery y joined to document d (?1..?4: f's fields).
- * The reason is the one of the last `failed` history row of that
- * document and address (the delivery row keeps only its state). */
+ * a condition on delivery y joined to document d (?1..?4: f's fields;
+ * since, a UTC stamp).  The reason is the delivery's own (its last
+ * failure's). */
 #define RETRYABLE                                                                          \
     " y.campaign = '' AND y.state = 'failed'"                                              \
     " AND (?1 IS NULL OR d.type = ?1) AND (?2 IS NULL OR d.ref = ?2)"                      \
     " AND (?3 IS NULL OR y.updated_at >= ?3)"                                              \
-    " AND (?4 IS NULL OR ?4 = (SELECT h.reason FROM history h"                             \
-    "      WHERE h.document_type = d.type AND h.document_ref = d.ref"                      \
-    "      AND h.channel = y.channel AND h.address = y.address AND h.event = 'failed'"     \
-    "      ORDER BY h.id DESC LIMIT 1))"
+    " AND (?4 IS NULL OR y.reason = ?4)"
 
 static void bind_retry(sqlite3_stmt *st, const struct store_retry *f)
 {
@@ -433,6 +452,39 @@ int store_delivery_retryable(struct store *s, const struct store_retry *f, long 
     return delivery_rows(s, st, 0, cb, ctx, e);
 }
 
+int store_retry_begin(struct store *s, const struct store_retry *f, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = store_exec(s, "CREATE TEMP TABLE IF NOT EXISTS retry_set(id INTEGER PRIMARY KEY);"
+                            "DELETE FROM temp.retry_set", e)))
+        return rc;
+    rc = store_prepare(s,
+                       "INSERT INTO temp.retry_set SELECT y.id FROM delivery y"
+                       " JOIN document d ON d.id = y.document_id"
+                       " WHERE " PENDING " AND y.campaign = ''"
+                       " AND (?1 IS NULL OR d.type = ?1) AND (?2 IS NULL OR d.ref = ?2)"
+                       " AND (?3 IS NULL OR y.updated_at >= ?3)"
+                       " AND (?4 IS NULL OR y.reason = ?4)",
+                       &st, e);
+    if (rc)
+        return rc;
+    bind_retry(st, f);
+    return store_run(s, st, e, "delivery");
+}
+
+int store_retry_add(struct store *s, long long delivery_id, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = store_prepare(s, "INSERT OR IGNORE INTO temp.retry_set(id) VALUES (?)", &st, e)))
+        return rc;
+    sqlite3_bind_int64(st, 1, delivery_id);
+    return store_run(s, st, e, "delivery");
+}
+
 int store_delivery_drop(struct store *s, long long document_id, const char *channel,
                         const char *address, struct err *e)
 {
@@ -441,7 +493,7 @@ int store_delivery_drop(struct store *s, long long document_id, const char *chan
 
     rc = store_prepare(s,
                        "DELETE FROM delivery WHERE document_id = ? AND campaign = ''"
-                       " AND channel = ? AND address = ? AND state = 'failed'",
+                       " AND channel = ? AND address = ? COLLATE NOCASE AND state = 'failed'",
                        &st, e);
     if (rc)
         return rc;
@@ -459,9 +511,11 @@ int store_delivery_again(struct store *s, struct store_delivery *d, struct err *
 
     rc = store_prepare(s,
                        "UPDATE delivery SET state = ?1, contact_id = ?2, message_id = ?3,"
-                       " template = ?4, template_sha256 = ?5, consent = ?6, updated_at = ?7"
-                       " WHERE document_id = ?8 AND campaign = '' AND channel = ?9"
-                       " AND address = ?10 AND state = 'failed' RETURNING id, attempts",
+                       " template = ?4, template_sha256 = ?5, consent = ?6, updated_at = ?7,"
+                       " reason = coalesce(?11, reason)"
+                       " WHERE id = (SELECT id FROM delivery WHERE document_id = ?8"
+                       " AND campaign = '' AND channel = ?9 AND address = ?10 COLLATE NOCASE"
+                       " AND state = 'failed' LIMIT 1) RETURNING id, attempts",
                        &st, e);
     if (rc)
         return rc;
@@ -477,6 +531,7 @@ int store_delivery_again(struct store *s, struct store_delivery *d, struct err *
     sqlite3_bind_int64(st, 8, d->document_id);
     sqlite3_bind_text(st, 9, d->channel, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 10, d->address, -1, SQLITE_STATIC);
+    store_bind_text(st, 11, fail_reason(d->state, d->reason));
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         d->id = sqlite3_column_int64(st, 0);

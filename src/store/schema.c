@@ -222,9 +222,16 @@ static const char *const v9 =
 
 /* Version 10: the failed deliveries of documents, which `retry` sends
  * again and `run` counts at its end: a seek among them alone, not a scan
- * of every delivery ever made. */
+ * of every delivery ever made.  A failed delivery keeps the reason of its
+ * failure (`retry --reason` reads it there, not in the history). */
 static const char *const v10 =
     "CREATE INDEX delivery_failed ON delivery(document_id)"
+    "  WHERE state = 'failed' AND campaign = '';"
+    "ALTER TABLE delivery ADD COLUMN reason TEXT;"
+    "UPDATE delivery SET reason = (SELECT h.reason FROM history h JOIN document d"
+    "  ON h.document_type = d.type AND h.document_ref = d.ref"
+    "  WHERE d.id = delivery.document_id AND h.channel = delivery.channel"
+    "  AND h.address = delivery.address AND h.event = 'failed' ORDER BY h.id DESC LIMIT 1)"
     "  WHERE state = 'failed' AND campaign = '';";
 
 /* Version 11: contact ids are never given twice.  Without AUTOINCREMENT

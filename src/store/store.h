@@ -207,27 +207,33 @@ struct store_delivery {
     const char *state;    /* queued | sent | deferred | failed */
     int attempts;
     const char *template_name, *template_sha256, *consent;
+    const char *reason;   /* failed: why (template, rejected...), kept by the row
+                           * (its last failure's) in later states; written, not read */
     /* filled by store_delivery_pending from the document: */
     const char *document_ref, *document_type, *party_ref;
 };
 typedef int (*store_delivery_cb)(void *ctx, const struct store_delivery *d);
 
 /* *state = the delivery's state for this (document/campaign, channel,
- * address) or NULL when there is none (borrowed until the next call). */
+ * address in any case) or NULL when there is none (borrowed until the
+ * next call); of several (addresses differing in case), a state other
+ * than failed first. */
 int store_delivery_find(struct store *s, long long document_id, const char *campaign,
                         const char *channel, const char *address, const char **state,
                         struct err *e);
 /* Inserts d (sets d->id); ERR_EXISTS when that address already has one. */
 int store_delivery_add(struct store *s, struct store_delivery *d, struct err *e);
-/* Sets state and attempts of delivery id. */
+/* Sets state and attempts of delivery id, and its reason when failed
+ * (NULL: "failed"; in another state the row keeps its last failure's). */
 int store_delivery_update(struct store *s, long long id, const char *state, int attempts,
-                          struct err *e);
+                          const char *reason, struct err *e);
 /* Which pending deliveries a dispatcher takes. */
 struct store_pending {
     const char *channel;  /* email | sms */
     const char *campaign; /* only this campaign's; NULL: documents' and those of
                            * running campaigns */
     int hold_marketing;   /* leave commercial/partner campaigns' out (quiet hours) */
+    int retry_only;       /* only those of store_retry_begin's set (a retry) */
 };
 /* Deliveries still to send (queued or deferred) per q with id > after_id,
  * in id order, at most limit (0 = all). */
@@ -248,6 +254,13 @@ int store_delivery_count_pending(struct store *s, const struct store_pending *q,
  * selects, in id order. */
 int store_delivery_retryable(struct store *s, const struct store_retry *f, long long document_id,
                              const char *channel, store_delivery_cb cb, void *ctx, struct err *e);
+/* Starts a retry's set of deliveries on this connection (a temporary
+ * table; store_pending.retry_only reads it): the pending (deferred, or
+ * queued by a retry that was killed) deliveries of documents that f
+ * selects (reason: their last failure's), then those store_retry_add adds
+ * (in the caller's transaction). */
+int store_retry_begin(struct store *s, const struct store_retry *f, struct err *e);
+int store_retry_add(struct store *s, long long delivery_id, struct err *e);
 /* Forgets the document's failed delivery on channel to address (its
  * history stays): retried, the document no longer goes there. */
 int store_delivery_drop(struct store *s, long long document_id, const char *channel,

@@ -55,7 +55,7 @@ HISTORY_KEYS = {'id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_
 # §6 `run`: the summary line, `run DATE: 3 documents, 6 messages queued, ...`
 RUN_SUMMARY_KEYS = ('documents', 'queued', 'sent', 'deferred', 'failed', 'skipped')
 RUN_SUMMARY = (r'^run %s: (\d+) documents?, (\d+) messages? queued, (\d+) sent, '
-               r'(\d+) deferred, (\d+) failed, (\d+) skipped')
+               r'(\d+) deferred, (\d+) failed(?: \([^)]*\))?, (\d+) skipped')
 # ...followed, when failed messages wait for `postier retry`, by
 RETRY_WAITING = r'^(\d+) failed messages? waits? for `postier retry`$'
 

@@ -166,7 +166,8 @@ class InitConfigTest(e2e.PostierCase):
         self.assertEqual(self.sql('SELECT max(version) FROM schema_version'), [(11,)])
         self.assertEqual(self.sql('SELECT * FROM delivery'),
                          [(41, 7, '', None, 'email', 'a@exemple.fr', '<x@y>', 'deferred', 2,
-                           'invoice', 'abc', 'email', '2026-11-20T01:00:00Z')])
+                           'invoice', 'abc', 'email', '2026-11-20T01:00:00Z',
+                           None)])  # version 10: the last failure's reason (none)
         indexes = {r[0] for r in self.sql(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'delivery'"
             " AND sql IS NOT NULL")}

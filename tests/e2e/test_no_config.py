@@ -24,6 +24,8 @@ COMMANDS = [
     ['templates', 'list'],
     ['run'],
     ['run', '--date', '2026-12-07'],
+    ['retry'],
+    ['retry', '--document', 'F1', '--dry-run'],
     ['history', 'list'],
     ['history', 'verify'],
     ['campaign', 'list'],

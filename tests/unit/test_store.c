@@ -86,9 +86,9 @@ static void delivery_states_checked(void **state)
         d.address = addr;
         d.state = ok[i];
         assert_int_equal(store_delivery_add(s, &d, &e), 0);
-        assert_int_equal(store_delivery_update(s, d.id, ok[(i + 1) % 4], 1, &e), 0);
-        assert_int_not_equal(store_delivery_update(s, d.id, "Sent", 1, &e), 0);
-        assert_int_not_equal(store_delivery_update(s, d.id, "", 1, &e), 0);
+        assert_int_equal(store_delivery_update(s, d.id, ok[(i + 1) % 4], 1, NULL, &e), 0);
+        assert_int_not_equal(store_delivery_update(s, d.id, "Sent", 1, NULL, &e), 0);
+        assert_int_not_equal(store_delivery_update(s, d.id, "", 1, NULL, &e), 0);
     }
 }
 
