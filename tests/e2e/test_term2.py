@@ -87,6 +87,41 @@ class Term2Case(e2e.PostierCase):
         self.assertIn('template_sha256', r.out.splitlines()[0])
         self.assertNotIn('hidden', r.out)
 
+    # -- Windows-1252 files read whole ---------------------------------------
+
+    def import_bytes(self, name, data):
+        with open(self.path(name), 'wb') as f:
+            f.write(data)
+        return self.path(name)
+
+    def test_bytes_undefined_in_windows_1252_are_refused(self):
+        self.add_party('P002', 'Acme')
+        for byte in (b'\x81', b'\x8d', b'\x8f', b'\x90', b'\x9d'):
+            p = self.import_bytes('undef.csv', b'party_ref,last_name,email\n'
+                                  b'P002,Only\x80' + byte + b',o@exemple.fr\n')
+            r = self.fails('contacts', 'import', p,
+                           contains=('undef.csv:2', '0x%02X' % byte[0]))
+            self.assertIn('Windows-1252', r.err)
+            self.assertEqual(self.all_contacts(), [])
+
+    def test_windows_1252_letter_then_punctuation_imports(self):
+        self.add_party('C1', 'Acme')
+        names = ['ÉCOLE É…', 'Ç° Gérard', 'MÜLLER É»']
+        p = self.import_bytes('cp.csv', ('party_ref,last_name,email\n' + ''.join(
+            'C1,%s,%d@exemple.fr\n' % (n, i) for i, n in enumerate(names))).encode('cp1252'))
+        self.ok('contacts', 'import', p)
+        self.assertEqual(sorted(c['last_name'] for c in self.all_contacts()), sorted(names))
+        # The same pair alone in a file is still Windows-1252.
+        p = self.import_bytes('cp2.csv', 'party_ref,last_name,email\nC1,Zoé É…,z@exemple.fr\n'
+                              .replace('Zoé ', '').encode('cp1252'))
+        self.ok('contacts', 'import', p)
+        self.assertIn('É…', [c['last_name'] for c in self.all_contacts()])
+        # UTF-8 in another script is still UTF-8.
+        p = self.import_bytes('ru.csv', 'party_ref,last_name,email\nC1,Дмитриев,d@exemple.fr\n'
+                              .encode('utf-8'))
+        self.ok('contacts', 'import', p)
+        self.assertIn('Дмитриев', [c['last_name'] for c in self.all_contacts()])
+
 
 if __name__ == '__main__':
     e2e.main()
