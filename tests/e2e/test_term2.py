@@ -122,6 +122,36 @@ class Term2Case(e2e.PostierCase):
         self.ok('contacts', 'import', p)
         self.assertIn('Дмитриев', [c['last_name'] for c in self.all_contacts()])
 
+    # -- long names cut at a character boundary ------------------------------
+
+    def test_a_long_name_is_sent_with_a_valid_to_header(self):
+        import email
+        import email.policy
+        import glob
+        with open(self.config, 'a') as f:
+            f.write('\n[store]\ntemplates = %s\n[sender]\nname = Cabinet Durand\n'
+                    'email = contact@cabinet-durand.fr\n' % os.path.join(e2e.SRC, 'templates'))
+        self.add_party('C1', 'Acme')
+        self.add_contact('--party', 'C1', '--first-name', 'Zoe', '--last-name', 'é' * 200,
+                         '--email', 'zoe@exemple.fr', '--flags', 'invoice')
+        self.write('d.csv', 'ref,party_ref,amount\nF1,C1,12\n')
+        self.ok('documents', 'import', self.path('d.csv'), '--type', 'invoice')
+        r = self.run_postier('run')
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual([h['event'] for h in self.history_rows() if h['document_ref'] == 'F1'],
+                         ['queued', 'sent'], r)
+        raws = [open(p, 'rb').read() for p in glob.glob(self.path('spool', 'sent', 'new', '*'))]
+        self.assertEqual(len(raws), 1)
+        msg = email.message_from_bytes(raws[0], policy=email.policy.default)
+        self.assertEqual(msg.defects, [])
+        name = msg['To'].addresses[0].display_name
+        self.assertTrue(name.startswith('Zoe éééé'), name)
+        self.assertNotIn('\ufffd', name)
+        # The history is valid UTF-8 (the database's text, read strictly).
+        for (text,) in self.sql("SELECT CAST(coalesce(server_reply, '') || coalesce(reason, '') "
+                                "|| coalesce(address, '') AS BLOB) FROM history"):
+            text.decode('utf-8')
+
 
 if __name__ == '__main__':
     e2e.main()
