@@ -208,7 +208,7 @@ static int show_row(void *ctx, const struct store_history *h)
         return 0;
     }
     for (i = 0; i < 20; i++)
-        printf("%-16s %s\n", names[i], v[i] ? v[i] : "");
+        cli_print_field(names[i], 16, v[i]);
     return 0;
 }
 

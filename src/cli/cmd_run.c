@@ -65,7 +65,7 @@ void cli_catch_stop_signals(void)
 static void print_line(void *ctx, const char *l)
 {
     (void)ctx;
-    printf("  %s\n", l);
+    cli_print_one_line(stdout, "  ", l);
 }
 
 struct progress {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "audit/audit.h"
+#include "text/text.h"
 #include "util/xalloc.h"
 
 void cli_list_init(struct cli_list *l)
@@ -280,7 +281,7 @@ int cli_rec_show(const struct store_rec *r, enum export_format fmt)
     cols = cli_rec_cols(r->kind, &n);
     if (fmt == EXPORT_TABLE) {
         for (i = 0; i < n; i++)
-            printf("%-14s %s\n", cols[i].name, vals[i] ? vals[i] : "");
+            cli_print_field(cols[i].name, 14, vals[i]);
         return 0;
     }
     if (export_begin(fmt, stdout, NULL, cols, n, &xo, &x, &e))
@@ -290,6 +291,28 @@ int cli_rec_show(const struct store_rec *r, enum export_format fmt)
         return cli_fail(&e);
     }
     return export_finish(x, NULL, &e) ? cli_fail(&e) : 0;
+}
+
+void cli_print_one_line(FILE *fp, const char *prefix, const char *s)
+{
+    struct buf b;
+
+    buf_init(&b, 0);
+    buf_adds(&b, prefix);
+    text_one_line(&b, s);
+    buf_addc(&b, '\n');
+    fputs(buf_str(&b), fp);
+    buf_release(&b);
+}
+
+void cli_print_field(const char *name, int width, const char *v)
+{
+    size_t n;
+
+    printf("%-*s ", width, name);
+    for (v = v ? v : ""; (n = strcspn(v, "\n")), v[n]; v += n + 1)
+        printf("%.*s\n%*s", (int)(n && v[n - 1] == '\r' ? n - 1 : n), v, width + 1, "");
+    printf("%s\n", v);
 }
 
 /* "last_name" -> "last-name" (option spelling), in static storage. */

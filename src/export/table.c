@@ -1,8 +1,9 @@
 /* Aligned text table for a terminal: header, rule, rows, optional footer.
  * Rows are buffered until export_finish because column widths depend on
  * every row (a listing page is a few hundred rows; the buffer is capped).
- * Cells are sanitised for display: control characters become spaces so a
- * value cannot break the layout or send escape sequences to the terminal.
+ * Cells are sanitised for display: control characters are shown in caret
+ * notation (or as spaces) so a value cannot break the layout or send
+ * escape sequences to the terminal.
  * Cells are cut with "…" at format time: at 40 columns each (a pipe), to
  * fit a terminal's width (the least useful columns hidden first, then the
  * widest text columns cut), or never (wide). */
@@ -27,8 +28,9 @@ struct table {
 };
 
 /* Appends the display form of one code point (or bad byte) and returns its
- * width.  C0, DEL and C1 controls (TAB, CR, LF, ESC…) become a space;
- * invalid UTF-8 becomes '?'. */
+ * width.  C0 controls and DEL are shown in caret notation (CR ^M, LF ^J,
+ * ESC ^[: a line break in a value stays visible, on one line), TAB and C1
+ * controls become a space; invalid UTF-8 becomes '?'. */
 static size_t add_char(struct buf *b, const unsigned char *s, size_t n, size_t *used)
 {
     uint32_t cp;
@@ -40,6 +42,11 @@ static size_t add_char(struct buf *b, const unsigned char *s, size_t n, size_t *
         return 1;
     }
     *used = len;
+    if ((cp < 0x20 && cp != '\t') || cp == 0x7F) {
+        buf_addc(b, '^');
+        buf_addc(b, cp == 0x7F ? '?' : (char)(cp + 0x40));
+        return 2;
+    }
     if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0)) {
         buf_addc(b, ' ');
         return 1;

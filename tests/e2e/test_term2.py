@@ -124,13 +124,16 @@ class Term2Case(e2e.PostierCase):
 
     # -- long names cut at a character boundary ------------------------------
 
+    def shipped_templates(self):
+        with open(self.config, 'a') as f:
+            f.write('\n[store]\ntemplates = %s\n[sender]\nname = Cabinet Durand\n'
+                    'email = contact@cabinet-durand.fr\n' % os.path.join(e2e.SRC, 'templates'))
+
     def test_a_long_name_is_sent_with_a_valid_to_header(self):
         import email
         import email.policy
         import glob
-        with open(self.config, 'a') as f:
-            f.write('\n[store]\ntemplates = %s\n[sender]\nname = Cabinet Durand\n'
-                    'email = contact@cabinet-durand.fr\n' % os.path.join(e2e.SRC, 'templates'))
+        self.shipped_templates()
         self.add_party('C1', 'Acme')
         self.add_contact('--party', 'C1', '--first-name', 'Zoe', '--last-name', 'é' * 200,
                          '--email', 'zoe@exemple.fr', '--flags', 'invoice')
@@ -151,6 +154,70 @@ class Term2Case(e2e.PostierCase):
         for (text,) in self.sql("SELECT CAST(coalesce(server_reply, '') || coalesce(reason, '') "
                                 "|| coalesce(address, '') AS BLOB) FROM history"):
             text.decode('utf-8')
+
+    # -- CR/LF from data never break a line ----------------------------------
+
+    def crlf_book(self):
+        self.shipped_templates()
+        self.add_party('C1', 'Acme')
+        self.write('c.csv', 'party_ref,first_name,last_name,email,flags,note\n'
+                   'C1,"Eve\r\nBcc: x@evil.example",Durand,eve@exemple.fr,invoice,'
+                   '"ok\nemail          boss@legit.fr"\n')
+        self.ok('contacts', 'import', self.path('c.csv'))
+        self.write('d.csv', 'ref,party_ref,amount\n"F1\nF2",C1,12\n')
+        self.ok('documents', 'import', self.path('d.csv'), '--type', 'invoice')
+        return self.all_contacts()[0]['id']
+
+    def assert_one_line_each(self, text, what, *starts):
+        for line in text.splitlines():
+            self.assertFalse(line.startswith(('Bcc:', 'F2')), '%s: a line from data:\n%s'
+                             % (what, text))
+        self.assertNotIn('\r', text.replace('\r\n', '\n'), what)
+
+    def test_dry_run_lines_stay_one_line(self):
+        self.crlf_book()
+        r = self.run_postier('run', '--dry-run')  # the name fails the message
+        self.assert_one_line_each(r.out, 'run --dry-run')
+        self.assertIn('F1^JF2', r.out)
+        rc, out, err = self.in_pty('run', '--dry-run')
+        self.assert_one_line_each(out, 'run --dry-run on a terminal')
+        self.run_postier('run')  # fails: the name holds a line break
+        r = self.run_postier('retry', '--dry-run')
+        self.assertIn('F1^JF2', r.out, r)
+        self.assert_one_line_each(r.out, 'retry --dry-run')
+        self.tdir = self.write_template('info', 'fr.eml.tmpl', 'Subject: Bonjour\n\nBonjour\n')
+        self.append_config('[store]\ntemplates = %s\n' % self.path('templates'))
+        self.ok('campaign', 'new', 'c1', '--template', 'info', '--channel', 'email',
+                '--purpose', 'service')
+        r = self.ok('campaign', 'preview', 'c1')
+        self.assert_one_line_each(r.out, 'campaign preview')
+        self.assertIn('Eve^M^JBcc: x@evil.example', r.out)
+
+    def test_history_rows_and_errors_stay_one_line(self):
+        self.crlf_book()
+        self.run_postier('run')
+        r = self.ok('history', 'list')
+        self.assert_one_line_each(r.out, 'history list')
+        self.assertIn('F1^JF2', r.out)
+        r = self.ok('contacts', 'list')
+        self.assert_one_line_each(r.out, 'contacts list')
+        self.write('bad.csv', 'party_ref,last_name,email\nC1,"Bad\nF2 name",not-an-address\n')
+        r = self.fails('contacts', 'import', self.path('bad.csv'))
+        self.assert_one_line_each(r.err, 'import error')
+
+    def test_show_indents_continuation_lines(self):
+        cid = self.crlf_book()
+        r = self.ok('contacts', 'show', cid)
+        lines = r.out.splitlines()
+        emails = [l for l in lines if l.startswith('email')]
+        self.assertEqual(len(emails), 1, r.out)
+        self.assertIn('eve@exemple.fr', emails[0])
+        note = lines.index([l for l in lines if l.startswith('note')][0])
+        self.assertEqual(lines[note + 1], ' ' * 15 + 'email          boss@legit.fr', r.out)
+        self.run_postier('run')
+        for h in self.history_rows():
+            r = self.ok('history', 'show', h['id'])
+            self.assert_one_line_each(r.out, 'history show')
 
 
 if __name__ == '__main__':
