@@ -30,12 +30,17 @@ static const char usage[] =
     "in flight are finished and recorded, exit 75; a second signal stops at once\n"
     "(the next run recovers).\n";
 
+/* Set while the progress line is on the terminal without its newline. */
+static volatile sig_atomic_t progress_open;
+
 /* The first SIGTERM/SIGINT asks the run to stop cleanly; the second one
- * (the default action) stops it at once.  Only async-signal-safe calls. */
+ * (the default action) stops it at once.  Only async-signal-safe calls;
+ * the note starts a line of its own after the progress line. */
 static void on_signal(int sig)
 {
-    static const char note[] = "postier: stopping after the messages in flight "
+    static const char note[] = "\npostier: stopping after the messages in flight "
                                "(signal again to stop at once)\n";
+    int skip = !progress_open;
     ssize_t n;
 
     if (run_stop_requested()) {
@@ -44,7 +49,7 @@ static void on_signal(int sig)
         return;
     }
     run_request_stop();
-    n = write(STDERR_FILENO, note, sizeof note - 1);
+    n = write(STDERR_FILENO, note + skip, sizeof note - 1 - (size_t)skip);
     (void)n;
 }
 
@@ -88,6 +93,7 @@ static void print_progress(void *ctx, long long settled, long long total, double
         fputc('\n', stderr);
     fflush(stderr);
     p->shown = 1;
+    progress_open = !last;
 }
 
 void cli_run_summary(const char *what, const struct run_opts *o, const struct run_summary *s)

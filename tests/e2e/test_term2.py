@@ -5,12 +5,18 @@ files read whole, long names cut at a character boundary.
 """
 
 import os
+import pty
+import select
+import signal
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
 import test_terminal as tt  # noqa: E402
 from test_terminal import LONG_COMPANY, LONG_EMAIL, display_width  # noqa: E402
+import test_smtp  # noqa: E402
 
 WIDTHS = (60, 72, 80, 100, 120, 160, 200)
 
@@ -218,6 +224,43 @@ class Term2Case(e2e.PostierCase):
         for h in self.history_rows():
             r = self.ok('history', 'show', h['id'])
             self.assert_one_line_each(r.out, 'history show')
+
+
+class Interrupt(test_smtp.SmtpCase):
+
+    def test_ctrl_c_note_starts_its_own_line(self):
+        self.book(['c%02d@lefevre.example' % i for i in range(4)], docs=5)
+        peer = self.start_peer(delay=0.3)
+        self.smtp_config(peer, connections=1)
+        master, slave = pty.openpty()
+        p = subprocess.Popen(self.postier_argv('run', '--date', test_smtp.DATE), cwd=self.tmp,
+                             env=self.postier_env(), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.addCleanup(os.close, master)
+        err = b''
+        deadline = time.monotonic() + 30
+        while b'sent ' not in err and time.monotonic() < deadline:
+            if select.select([master], [], [], 1)[0]:
+                err += os.read(master, 4096)
+        self.assertIn(b'sent ', err, 'no progress line')
+        p.send_signal(signal.SIGINT)
+        out = p.stdout.read()
+        p.wait(timeout=60)
+        while True:
+            try:
+                b = os.read(master, 4096)
+            except OSError:
+                break
+            if not b:
+                break
+            err += b
+        text = err.decode()
+        self.assertIn('postier: stopping', text, text)
+        before = text[:text.index('postier: stopping')]
+        self.assertTrue(before.endswith('\n'), 'on the progress line: %r' % text)
+        self.assertEqual(p.returncode, 75, (out, text))
 
 
 if __name__ == '__main__':
