@@ -8,7 +8,7 @@
 static void print_error(void *ctx, const char *msg)
 {
     (void)ctx;
-    fprintf(stderr, "postier: %s\n", msg);
+    cli_print_one_line(stderr, "postier: ", msg);
 }
 
 static int docs_import(struct cli *c, int argc, char **argv)

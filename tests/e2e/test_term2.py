@@ -210,6 +210,10 @@ class Term2Case(e2e.PostierCase):
         self.write('bad.csv', 'party_ref,last_name,email\nC1,"Bad\nF2 name",not-an-address\n')
         r = self.fails('contacts', 'import', self.path('bad.csv'))
         self.assert_one_line_each(r.err, 'import error')
+        self.write('bad.csv', 'ref,party_ref,amount\nF3,"C9\nF2: forged",12\n')
+        r = self.fails('documents', 'import', self.path('bad.csv'), '--type', 'invoice')
+        self.assert_one_line_each(r.err, 'documents import error')
+        self.assertIn("C9^JF2: forged", r.err)
 
     def test_show_indents_continuation_lines(self):
         cid = self.crlf_book()
