@@ -87,6 +87,7 @@ static void print_progress(void *ctx, long long settled, long long total, double
 
     if (!total || (last && !p->shown))
         return;
+    progress_open = 1; /* before the line: a signal may come as it is written */
     fprintf(cli_term_rawerr(), "\rsent %lld/%lld, %lld failed, %lld deferred, %.0f msg/s, ETA %ld:%02ld ",
             p->sum->sent, total, p->sum->failed, p->sum->deferred, rate, eta / 60, eta % 60);
     if (last)
