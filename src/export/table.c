@@ -269,10 +269,10 @@ static int hide_one(struct exporter *x, int min_drop)
 /* The printed widths: each cell cut at TABLE_MAXW (no width given), whole
  * (wide), or fitted to x->width: columns empty on every row are hidden,
  * then the columns with a drop priority, least useful first, until the
- * rest fits with text cut at TABLE_FAIRW; then the widest text column is narrowed one column at a
- * time down to TABLE_MINW and headers wider than their data are cut; what
- * still does not fit loses its rightmost columns.  No line is wider than
- * x->width. */
+ * rest fits with text cut at TABLE_FAIRW; then the widest text column is
+ * narrowed one column at a time down to TABLE_MINW and headers wider than
+ * their data are cut; what still does not fit loses its rightmost
+ * columns.  No line is wider than x->width. */
 static void fit_widths(struct exporter *x)
 {
     struct table *t = x->priv;
