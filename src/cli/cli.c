@@ -81,7 +81,7 @@ int cli_status(int code)
 
 int cli_fail(const struct err *e)
 {
-    fprintf(stderr, "postier: %s\n", e->msg[0] ? e->msg : err_name(e->code));
+    cli_print_one_line(stderr, "postier: ", e->msg[0] ? e->msg : err_name(e->code));
     return cli_status(e->code);
 }
 

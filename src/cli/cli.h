@@ -140,6 +140,13 @@ int cli_rec_list(struct cli *c, enum store_kind kind, struct store_query *q,
                  const struct cli_list *l, const char *noun);
 /* Prints one record as "field: value" lines, or in fmt when csv/json. */
 int cli_rec_show(const struct store_rec *r, enum export_format fmt);
+/* Prints prefix, then s on one line (CR and LF from data as ^M and ^J),
+ * then a newline, to fp: a dry-run line, an error quoting data. */
+void cli_print_one_line(FILE *fp, const char *prefix, const char *s);
+/* Prints "name  value" with name padded to width; the continuation lines
+ * of a multi-line value are indented under the value, so that none can
+ * pass for another field (a note "ok\nemail  x@y" in `show`). */
+void cli_print_field(const char *name, int width, const char *v);
 
 /* Record fields as options: --last-name, --party-ref (alias --party) ...
  * cli_rec_longopts appends them to opts (returns the new count); an option

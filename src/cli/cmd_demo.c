@@ -213,7 +213,7 @@ static int copy_templates(const char *dir, struct err *e)
 static void on_error(void *ctx, const char *msg)
 {
     (void)ctx;
-    fprintf(stderr, "postier: %s\n", msg);
+    cli_print_one_line(stderr, "postier: ", msg);
 }
 
 static int load_book(struct cli *c, const char *dir, struct err *e)

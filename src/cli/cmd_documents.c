@@ -8,7 +8,7 @@
 static void print_error(void *ctx, const char *msg)
 {
     (void)ctx;
-    fprintf(stderr, "postier: %s\n", msg);
+    cli_print_one_line(stderr, "postier: ", msg);
 }
 
 static int docs_import(struct cli *c, int argc, char **argv)
@@ -75,6 +75,7 @@ static int docs_list(struct cli *c, int argc, char **argv)
         {"party_ref", EXPORT_TEXT}, {"contact", EXPORT_INT}, {"to", EXPORT_TEXT},
         {"address", EXPORT_TEXT},   {"esign", EXPORT_INT},   {"attachment", EXPORT_TEXT},
         {"fields", EXPORT_TEXT},    {"processed_at", EXPORT_TEXT}};
+    static const int drop[] = {0, 0, 0, 0, 2, 1, 3, 4, 5, 6, 7}; /* narrow terminal */
     struct export_opts xo = {0};
     struct doc_list l = {0};
     struct cli_list cl;
@@ -96,6 +97,7 @@ static int docs_list(struct cli *c, int argc, char **argv)
     if ((rc = cli_open_store(c)))
         return rc;
     cli_list_xo(&cl, &xo);
+    xo.drop = drop;
     if (export_begin(cl.fmt, stdout, NULL, cols, 11, &xo, &l.x, &e))
         return cli_fail(&e);
     l.e = &e;

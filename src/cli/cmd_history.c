@@ -19,6 +19,8 @@ static const struct export_col cols[] = {
     {"hash", EXPORT_TEXT},
 };
 #define NCOLS (sizeof cols / sizeof cols[0])
+/* On a narrow terminal the hashes and identifiers go first. */
+static const int drop[NCOLS] = {0, 0, 0, 3, 0, 2, 1, 0, 5, 6, 4, 9, 8, 0, 7, 10};
 
 struct filter {
     const char *document, *status, *party, *type, *channel, *campaign, *from, *to;
@@ -125,6 +127,7 @@ static int hist_list(struct cli *c, int argc, char **argv)
     f.skip = q.offset;
     f.limit = q.limit;
     cli_list_xo(&l, &xo);
+    xo.drop = drop;
     if (export_begin(l.fmt, stdout, NULL, cols, NCOLS, &xo, &f.x, &e))
         return cli_fail(&e);
     f.e = &e;
@@ -205,7 +208,7 @@ static int show_row(void *ctx, const struct store_history *h)
         return 0;
     }
     for (i = 0; i < 20; i++)
-        printf("%-16s %s\n", names[i], v[i] ? v[i] : "");
+        cli_print_field(names[i], 16, v[i]);
     return 0;
 }
 

@@ -48,7 +48,7 @@ int cli_rec_add(struct cli *c, enum store_kind kind, const char *cmd, int argc, 
 static void print_error(void *ctx, const char *msg)
 {
     (void)ctx;
-    fprintf(stderr, "postier: %s\n", msg);
+    cli_print_one_line(stderr, "postier: ", msg);
 }
 
 /* Each contact an import changes, in the history of its transaction. */

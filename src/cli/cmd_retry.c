@@ -37,7 +37,7 @@ static const char usage[] =
 static void print_line(void *ctx, const char *l)
 {
     (void)ctx;
-    printf("  %s\n", l);
+    cli_print_one_line(stdout, "  ", l);
 }
 
 /* A reason code: a history reason ("template", "no_consent:esign"). */

@@ -30,12 +30,17 @@ static const char usage[] =
     "in flight are finished and recorded, exit 75; a second signal stops at once\n"
     "(the next run recovers).\n";
 
+/* Set while the progress line is on the terminal without its newline. */
+static volatile sig_atomic_t progress_open;
+
 /* The first SIGTERM/SIGINT asks the run to stop cleanly; the second one
- * (the default action) stops it at once.  Only async-signal-safe calls. */
+ * (the default action) stops it at once.  Only async-signal-safe calls;
+ * the note starts a line of its own after the progress line. */
 static void on_signal(int sig)
 {
-    static const char note[] = "postier: stopping after the messages in flight "
+    static const char note[] = "\npostier: stopping after the messages in flight "
                                "(signal again to stop at once)\n";
+    int skip = !progress_open;
     ssize_t n;
 
     if (run_stop_requested()) {
@@ -44,7 +49,7 @@ static void on_signal(int sig)
         return;
     }
     run_request_stop();
-    n = write(STDERR_FILENO, note, sizeof note - 1);
+    n = write(STDERR_FILENO, note + skip, sizeof note - 1 - (size_t)skip);
     (void)n;
 }
 
@@ -65,7 +70,7 @@ void cli_catch_stop_signals(void)
 static void print_line(void *ctx, const char *l)
 {
     (void)ctx;
-    printf("  %s\n", l);
+    cli_print_one_line(stdout, "  ", l);
 }
 
 struct progress {
@@ -82,12 +87,14 @@ static void print_progress(void *ctx, long long settled, long long total, double
 
     if (!total || (last && !p->shown))
         return;
+    progress_open = 1; /* before the line: a signal may come as it is written */
     fprintf(cli_term_rawerr(), "\rsent %lld/%lld, %lld failed, %lld deferred, %.0f msg/s, ETA %ld:%02ld ",
             p->sum->sent, total, p->sum->failed, p->sum->deferred, rate, eta / 60, eta % 60);
     if (last)
         fputc('\n', stderr);
     fflush(stderr);
     p->shown = 1;
+    progress_open = !last;
 }
 
 /* " (reason n, ...)" of the failures (failed 1) or the skips (0), if any. */

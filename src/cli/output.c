@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "audit/audit.h"
+#include "text/text.h"
 #include "util/xalloc.h"
 
 void cli_list_init(struct cli_list *l)
@@ -184,6 +185,8 @@ static const struct export_col compact_cols[] = {
     {"consents", EXPORT_TEXT}, {"valid_until", EXPORT_DATE},
 };
 #define NCOMPACT (sizeof compact_cols / sizeof compact_cols[0])
+/* On a narrow terminal the name and address stay, the rest goes first. */
+static const int compact_drop[NCOMPACT] = {0, 0, 1, 0, 2, 4, 0, 3, 5, 6, 7};
 
 static int compact_row(struct list_ctx *lc, const struct store_rec *r)
 {
@@ -245,6 +248,7 @@ int cli_rec_list(struct cli *c, enum store_kind kind, struct store_query *q,
     if (lc.compact) {
         cols = compact_cols;
         n = NCOMPACT;
+        xo.drop = compact_drop;
     }
     if (export_begin(l->fmt, stdout, NULL, cols, n, &xo, &lc.x, &e))
         return cli_fail(&e);
@@ -277,7 +281,7 @@ int cli_rec_show(const struct store_rec *r, enum export_format fmt)
     cols = cli_rec_cols(r->kind, &n);
     if (fmt == EXPORT_TABLE) {
         for (i = 0; i < n; i++)
-            printf("%-14s %s\n", cols[i].name, vals[i] ? vals[i] : "");
+            cli_print_field(cols[i].name, 14, vals[i]);
         return 0;
     }
     if (export_begin(fmt, stdout, NULL, cols, n, &xo, &x, &e))
@@ -287,6 +291,28 @@ int cli_rec_show(const struct store_rec *r, enum export_format fmt)
         return cli_fail(&e);
     }
     return export_finish(x, NULL, &e) ? cli_fail(&e) : 0;
+}
+
+void cli_print_one_line(FILE *fp, const char *prefix, const char *s)
+{
+    struct buf b;
+
+    buf_init(&b, 0);
+    buf_adds(&b, prefix);
+    text_one_line(&b, s);
+    buf_addc(&b, '\n');
+    fputs(buf_str(&b), fp);
+    buf_release(&b);
+}
+
+void cli_print_field(const char *name, int width, const char *v)
+{
+    size_t n;
+
+    printf("%-*s ", width, name);
+    for (v = v ? v : ""; (n = strcspn(v, "\n")), v[n]; v += n + 1)
+        printf("%.*s\n%*s", (int)(n && v[n - 1] == '\r' ? n - 1 : n), v, width + 1, "");
+    printf("%s\n", v);
 }
 
 /* "last_name" -> "last-name" (option spelling), in static storage. */

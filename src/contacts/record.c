@@ -226,15 +226,17 @@ void contacts_display_name(const struct store_rec *c, char *out, size_t n)
 {
     char *const *v = c->v;
     const char *first = v[CF_FIRST_NAME], *last = v[CF_LAST_NAME];
-    size_t o;
+    size_t o, whole;
 
     if (!n)
         return;
     if (last || first) {
         o = str_puts(out, n, 0, first);
-        if (first && last)
-            o = str_puts(out, n, o, " ");
-        str_puts(out, n, o, last);
+        whole = first ? strlen(first) : 0;
+        if (first && last && o == whole)
+            o = str_puts(out, n, o, " "), whole++;
+        if (o == whole) /* a first name cut short is not followed by a bit of the last */
+            str_puts(out, n, o, last);
     } else {
         str_puts(out, n, 0, v[CF_COMPANY]);
     }

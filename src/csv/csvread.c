@@ -140,14 +140,52 @@ static size_t utf8_valid_len(const unsigned char *s, size_t n, int at_eof, int *
     return i;
 }
 
-/* Offset in s[0..n) of the first well-formed UTF-8 sequence of two bytes
- * or more, n when there is none. */
+/* Length of the well-formed UTF-8 sequence of two bytes or more at s, 0
+ * when there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0xC2 ? 0 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+
+    return len && len <= n && text_utf8_prefix((const char *)s, len) == len ? len : 0;
+}
+
+/* Length of the sequence at s when it is UTF-8 beyond doubt, else 0.  A
+ * two-byte sequence led by 0xC6-0xDF (U+0180-U+07FF) is also Windows-1252
+ * for an uppercase letter and a punctuation mark ("É…" is C9 85): it only
+ * counts when another multi-byte sequence follows it (a word in Greek or
+ * Cyrillic).  Those led by 0xC2-0xC5 (Latin-1, Latin Extended-A: "é", "œ")
+ * and longer ones would be "Ã©"-style nonsense in Windows-1252. */
+static size_t utf8_strong(const unsigned char *s, size_t n)
+{
+    size_t len = utf8_seq(s, n);
+
+    if (len != 2 || s[0] < 0xC6)
+        return len;
+    return n > 2 && utf8_seq(s + 2, n - 2) ? len : 0;
+}
+
+/* Offset in s[0..n) of the first sequence that is UTF-8 beyond doubt
+ * (utf8_strong), n when there is none. */
 static size_t first_utf8_seq(const unsigned char *s, size_t n)
 {
     size_t i = 0;
 
     while ((i += text_ascii_prefix((const char *)s + i, n - i)) < n) {
-        if (text_utf8_prefix((const char *)s + i, n - i < 4 ? n - i : 4) >= 2)
+        if (utf8_strong(s + i, n - i))
+            return i;
+        i++;
+    }
+    return n;
+}
+
+/* Offset in s[0..n) of the first byte Windows-1252 leaves undefined (0x81,
+ * 0x8D, 0x8F, 0x90, 0x9D), n when there is none. */
+static size_t first_cp1252_undefined(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+
+    while ((i += text_ascii_prefix((const char *)s + i, n - i)) < n) {
+        if (s[i] == 0x81 || s[i] == 0x8D || s[i] == 0x8F || s[i] == 0x90 || s[i] == 0x9D)
             return i;
         i++;
     }
@@ -182,6 +220,11 @@ static int convert(struct csvr *r, size_t n, struct err *e)
                      "%s:%ld: UTF-8 text in a file that is Windows-1252 from line %ld on: the "
                      "file mixes two encodings (save it again as UTF-8)",
                      r->name, line_of(r, s, k), r->cp1252_line);
+    if ((k = first_cp1252_undefined(s, n)) < n)
+        return failf(r, e, ERR_INPUT,
+                     "%s:%ld: byte 0x%02X is neither UTF-8 nor Windows-1252 (save the file "
+                     "again as UTF-8)",
+                     r->name, line_of(r, s, k), s[k]);
     buf_reset(&r->conv);
     if (text_cp1252_to_utf8(&r->conv, (const char *)r->raw + r->raw_pos, n))
         return failf(r, e, ERR_INTERNAL, "%s: conversion buffer overflow", r->name);
@@ -193,7 +236,8 @@ static int convert(struct csvr *r, size_t n, struct err *e)
 
 /* Makes the next span of UTF-8 text ready; 1, 0 at end of input, or <0.
  * Encoding: text is UTF-8 until a non-ASCII byte; if that byte starts a
- * valid UTF-8 sequence the file is UTF-8 and a later invalid byte is an
+ * valid UTF-8 sequence and the lookahead holds one that is UTF-8 beyond
+ * doubt (utf8_strong), the file is UTF-8 and a later invalid byte is an
  * error naming its line; otherwise the file is Windows-1252 - exact, since
  * everything before was ASCII - and a later UTF-8 sequence is an error.
  * A NUL cannot be handed out in a C string: it means UTF-16 or a binary
@@ -221,7 +265,7 @@ static int next_span(struct csvr *r, struct err *e)
     v = r->utf8_seen ? 0 : text_ascii_prefix((const char *)s, n);
     if (!v) {
         v = utf8_valid_len(s, n, r->eof || z, &bad);
-        if (!r->utf8_seen && !v) {
+        if (!r->utf8_seen && (!v || first_utf8_seq(s, n) == n)) {
             r->enc = CSVR_CP1252;
             r->cp1252_line = r->line;
             return convert(r, n, e);

@@ -41,6 +41,7 @@ struct exporter {
     int neutralise; /* resolved: 1 on, 0 off */
     unsigned width; /* table: the line width to fit, 0 = cut cells at 40 */
     int wide;       /* table: never cut */
+    const int *drop; /* table: per column hiding priority, or NULL; borrowed */
     int failed;     /* sticky I/O error code, 0 if none */
     void *priv;     /* the writer's own state */
 };

@@ -105,6 +105,7 @@ int export_begin(enum export_format fmt, FILE *fp, const char *path, const struc
     x->neutralise = opts ? opts->neutralise != -1 : 1;
     x->width = opts ? opts->width : 0;
     x->wide = opts ? opts->wide : 0;
+    x->drop = opts ? opts->drop : NULL;
     rc = x->ops->begin(x, e);
     if (rc)
         goto out;

@@ -33,6 +33,11 @@ struct export_opts {
                      * the widest text columns with "…" (0: each cell is
                      * cut at 40 columns, whatever the line's width) */
     int wide;       /* table only: never cut a cell */
+    const int *drop; /* table fitted to a width only: per column (ncols
+                      * entries, borrowed), 0 = kept while any column can
+                      * be, higher = hidden first when the line does not
+                      * fit whole; a line under the footer says how many
+                      * are hidden.  NULL: all 0 */
 };
 
 struct exporter;

@@ -1,10 +1,12 @@
 /* Aligned text table for a terminal: header, rule, rows, optional footer.
  * Rows are buffered until export_finish because column widths depend on
  * every row (a listing page is a few hundred rows; the buffer is capped).
- * Cells are sanitised for display: control characters become spaces so a
- * value cannot break the layout or send escape sequences to the terminal.
+ * Cells are sanitised for display: control characters are shown in caret
+ * notation (or as spaces) so a value cannot break the layout or send
+ * escape sequences to the terminal.
  * Cells are cut with "…" at format time: at 40 columns each (a pipe), to
- * fit a terminal's width (the widest text columns first), or never (wide). */
+ * fit a terminal's width (the least useful columns hidden first, then the
+ * widest text columns cut), or never (wide). */
 #include "export-int.h"
 
 #include "util/buf.h"
@@ -14,6 +16,7 @@
 #define TABLE_CAP ((size_t)32 << 20) /* buffered cells, bytes */
 #define TABLE_GAP "  "
 #define TABLE_MINW 8 /* a text column is not cut narrower to fit a terminal */
+#define TABLE_FAIRW 24 /* columns are hidden until text cut this wide fits */
 
 struct table {
     struct buf cells; /* header then rows, each cell NUL-terminated */
@@ -21,11 +24,13 @@ struct table {
     size_t *width;    /* per column, in terminal columns, uncut */
     size_t *dwidth;   /* per column, the widest data cell (header excluded) */
     size_t *fit;      /* per column, once cut: what is printed (0: hidden) */
+    size_t hidden;    /* columns with data hidden to fit the terminal */
 };
 
 /* Appends the display form of one code point (or bad byte) and returns its
- * width.  C0, DEL and C1 controls (TAB, CR, LF, ESC…) become a space;
- * invalid UTF-8 becomes '?'. */
+ * width.  C0 controls and DEL are shown in caret notation (CR ^M, LF ^J,
+ * ESC ^[: a line break in a value stays visible, on one line), TAB and C1
+ * controls become a space; invalid UTF-8 becomes '?'. */
 static size_t add_char(struct buf *b, const unsigned char *s, size_t n, size_t *used)
 {
     uint32_t cp;
@@ -37,6 +42,11 @@ static size_t add_char(struct buf *b, const unsigned char *s, size_t n, size_t *
         return 1;
     }
     *used = len;
+    if ((cp < 0x20 && cp != '\t') || cp == 0x7F) {
+        buf_addc(b, '^');
+        buf_addc(b, cp == 0x7F ? '?' : (char)(cp + 0x40));
+        return 2;
+    }
     if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0)) {
         buf_addc(b, ' ');
         return 1;
@@ -212,11 +222,57 @@ static size_t line_width(struct exporter *x)
     return total;
 }
 
+/* line_width with text columns cut at TABLE_FAIRW: the line that hiding
+ * columns aims at, so a long address does not push out a short column. */
+static size_t fair_width(struct exporter *x)
+{
+    struct table *t = x->priv;
+    size_t i, total = 0, shown = 0, w;
+
+    for (i = 0; i < x->ncols; i++) {
+        if (!t->fit[i])
+            continue;
+        w = t->fit[i];
+        if (x->cols[i].type == EXPORT_TEXT && w > TABLE_FAIRW)
+            w = TABLE_FAIRW;
+        total += w + (shown++ ? strlen(TABLE_GAP) : 0);
+    }
+    return total;
+}
+
+/* Hides the visible column most willing to go (highest drop, then the
+ * rightmost) among those with drop >= min_drop, never the last one shown;
+ * returns 0 when none can go. */
+static int hide_one(struct exporter *x, int min_drop)
+{
+    struct table *t = x->priv;
+    size_t i, best = x->ncols, shown = 0;
+    int drop, best_drop = 0;
+
+    for (i = 0; i < x->ncols; i++) {
+        if (!t->fit[i])
+            continue;
+        shown++;
+        drop = x->drop ? x->drop[i] : 0;
+        if (drop >= min_drop && (best == x->ncols || drop >= best_drop)) {
+            best = i;
+            best_drop = drop;
+        }
+    }
+    if (best == x->ncols || shown < 2)
+        return 0;
+    t->fit[best] = 0;
+    t->hidden++;
+    return 1;
+}
+
 /* The printed widths: each cell cut at TABLE_MAXW (no width given), whole
  * (wide), or fitted to x->width: columns empty on every row are hidden,
- * then the widest text column is narrowed one column at a time down to
- * TABLE_MINW, then headers wider than their data are cut, then text
- * columns go down to 3 columns.  A table that still does not fit wraps. */
+ * then the columns with a drop priority, least useful first, until the
+ * rest fits with text cut at TABLE_FAIRW; then the widest text column is
+ * narrowed one column at a time down to TABLE_MINW and headers wider than
+ * their data are cut; what still does not fit loses its rightmost
+ * columns.  No line is wider than x->width. */
 static void fit_widths(struct exporter *x)
 {
     struct table *t = x->priv;
@@ -229,15 +285,21 @@ static void fit_widths(struct exporter *x)
         if (!x->wide && x->width && t->fit[i] > x->width)
             t->fit[i] = x->width; /* no column wider than the terminal */
     }
-    if (x->wide || !x->width || (total = line_width(x)) <= x->width)
+    if (x->wide || !x->width || line_width(x) <= x->width)
         return;
     for (i = 0; t->nrows && i < x->ncols; i++)
         if (!t->dwidth[i])
             t->fit[i] = 0;
-    total = line_width(x);
-    while (total > x->width && (narrow_one(x, 0, TABLE_MINW) || narrow_one(x, 1, TABLE_MINW) ||
-                                narrow_one(x, 1, 3)))
-        total--;
+    while (fair_width(x) > x->width && hide_one(x, 1))
+        ;
+    for (;;) {
+        total = line_width(x);
+        while (total > x->width &&
+               (narrow_one(x, 0, TABLE_MINW) || narrow_one(x, 1, TABLE_MINW)))
+            total--;
+        if (total <= x->width || !hide_one(x, 0))
+            break;
+    }
 }
 
 static void format_rule(struct exporter *x, struct buf *line)
@@ -281,6 +343,12 @@ static int table_finish(struct exporter *x, const char *footer, struct err *e)
     if (rc == 0 && footer) {
         buf_reset(&line);
         buf_printf(&line, "%s\n", footer);
+        rc = export_fwrite(x, line.data, line.len, e);
+    }
+    if (rc == 0 && t->hidden) {
+        buf_reset(&line);
+        buf_printf(&line, "%zu column%s hidden: --wide shows all\n", t->hidden,
+                   t->hidden > 1 ? "s" : "");
         rc = export_fwrite(x, line.data, line.len, e);
     }
     if (rc == 0)

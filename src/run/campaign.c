@@ -501,7 +501,9 @@ int campaign_preview(struct store *s, const struct config *cfg, const char *name
 
         campaign_mid(&x, p.v[i].address, spool, mid, sizeof mid);
         buf_reset(&msg);
-        buf_printf(&msg, "--- to %s <%s>\n", p.v[i].display, p.v[i].address);
+        buf_adds(&msg, "--- to ");
+        text_one_line(&msg, p.v[i].display); /* one line, whatever the name holds */
+        buf_printf(&msg, " <%s>\n", p.v[i].address);
         if (render_one(&x, &p.v[i], "preview", mid, &msg, &info, &me)) {
             if (me.code != ERR_INPUT && me.code != ERR_IO && me.code != ERR_TOOBIG)
                 rc = (*e = me, me.code);

@@ -402,3 +402,17 @@ int text_cp1252_to_utf8(struct buf *out, const char *s, size_t n)
     }
     return out->err;
 }
+
+int text_one_line(struct buf *out, const char *s)
+{
+    size_t n;
+
+    while (s && *s) {
+        n = strcspn(s, "\r\n");
+        buf_add(out, s, n);
+        s += n;
+        if (*s)
+            buf_adds(out, *s++ == '\r' ? "^M" : "^J");
+    }
+    return out->err;
+}

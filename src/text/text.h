@@ -43,4 +43,9 @@ int text_lower_buf(struct buf *out, const char *s, size_t n);
  * undefined bytes (0x81 0x8D 0x8F 0x90 0x9D) map to U+FFFD. */
 int text_cp1252_to_utf8(struct buf *out, const char *s, size_t n);
 
+/* Appends s (NULL: nothing) with CR and LF shown as ^M and ^J, for a value
+ * printed where a line break would forge another line (a dry-run line, an
+ * error message).  Returns 0, or the buffer's sticky error. */
+int text_one_line(struct buf *out, const char *s);
+
 #endif

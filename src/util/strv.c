@@ -92,7 +92,7 @@ size_t str_put(char *out, size_t n, size_t o, const char *s, size_t len)
     if (!s)
         len = 0;
     if (len > n - 1 - o)
-        len = n - 1 - o;
+        len = str_utf8_cut(s, n - 1 - o); /* only a cut scans, and 3 bytes at most */
     memcpy(out + o, s ? s : "", len);
     out[o + len] = '\0';
     return o + len;

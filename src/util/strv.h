@@ -23,8 +23,9 @@ size_t strv_split(struct strv *s, const char *str, char sep);
 
 /* Copies the first len bytes of s (NULL: none) to out + o, as many as fit
  * with a NUL after them in out's n bytes (o < n), and writes that NUL;
- * returns the new length.  snprintf "%.*s" without parsing a format:
- * names are made this way for every message. */
+ * returns the new length.  snprintf "%.*s" without parsing a format (names
+ * are made this way for every message), except that a cut for lack of room
+ * backs off to a UTF-8 character boundary (str_utf8_cut). */
 size_t str_put(char *out, size_t n, size_t o, const char *s, size_t len);
 /* str_put of the whole string s (NULL: none). */
 size_t str_puts(char *out, size_t n, size_t o, const char *s);

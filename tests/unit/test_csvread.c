@@ -67,6 +67,8 @@ static const struct okcase ok_cases[] = {
      CSVR_CP1252, "1:D\xc3\xa9nomination|Ville\n",
      "2:Soci\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xc5\x93uvre|Orl\xc3\xa9" "ans\n"},
     {"cp1252 in body only", "a;b\n1;caf\xe9\n", ';', CSVR_CP1252, "1:a|b\n", "2:1|caf\xc3\xa9\n"},
+    {"cp1252 letter then punctuation", "a;b\n1;\xc9\x85\n", ';', CSVR_CP1252, "1:a|b\n",
+     "2:1|\xc3\x89\xe2\x80\xa6\n"},
     {"doubled quotes", "a,b\n\"say \"\"hi\"\"\",\"\"\"\"\n", ',', CSVR_UTF8, "1:a|b\n",
      "2:say \"hi\"|\"\n"},
     {"quoted separators", "a;b\n\"x;y\";\"1,5\"\n", ';', CSVR_UTF8, "1:a|b\n", "2:x;y|1,5\n"},
@@ -180,6 +182,8 @@ static const struct errcase err_cases[] = {
     {"UTF-8 after Windows-1252", "a,b\n\xe9,1\r\n2,3\r\n\xc3\xa9,4\n", 0, 0, 0, ERR_INPUT,
      "t.csv:4: UTF-8 text in a file that is Windows-1252 from line 2 on: the file mixes two "
      "encodings (save it again as UTF-8)"},
+    {"byte undefined in Windows-1252", "a,b\n\xe9,1\n\x80\x8d,2\n", 0, 0, 0, ERR_INPUT,
+     "t.csv:3: byte 0x8D is neither UTF-8 nor Windows-1252 (save the file again as UTF-8)"},
 };
 /* clang-format on */
 

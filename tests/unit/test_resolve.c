@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "util/strv.h"
 #include "resolve/resolve.h"
 
 #include "book.h"
@@ -222,6 +223,11 @@ static void display_names(void **state)
                          or_empty(last));
             else
                 snprintf(want, n, "%s", or_empty(company));
+            if (n) { /* a cut lands on a character boundary (str_put) */
+                size_t w = strlen(want), c = str_utf8_cut(want, w);
+                memset(want + c, 'x', w + 1 - c);
+                want[c] = '\0';
+            }
             contacts_display_name(&r, got, n);
             assert_memory_equal(got, want, sizeof want);
         }

@@ -315,6 +315,32 @@ static void test_utf8_valid_table(void **state)
     }
 }
 
+/* CR and LF become ^M and ^J; the rest, NULL included, is kept. */
+static void test_one_line(void **state)
+{
+    static const char *const cases[][2] = {
+        {"", ""},
+        {"Eve\r\nBcc: x@evil.example", "Eve^M^JBcc: x@evil.example"},
+        {"\n\n", "^J^J"},
+        {"caf\xc3\xa9\r", "caf\xc3\xa9^M"},
+        {"a\tb\x1b", "a\tb\x1b"},
+    };
+    struct buf b;
+    size_t i;
+
+    (void)state;
+    buf_init(&b, 0);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf_reset(&b);
+        assert_int_equal(text_one_line(&b, cases[i][0]), 0);
+        assert_string_equal(buf_str(&b), cases[i][1]);
+    }
+    buf_reset(&b);
+    text_one_line(&b, NULL);
+    assert_string_equal(buf_str(&b), "");
+    buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,7 +348,7 @@ int main(void)
         cmocka_unit_test(test_fold_long),        cmocka_unit_test(test_fold_cap),
         cmocka_unit_test(test_fold_dup),         cmocka_unit_test(test_fold_words_table),
         cmocka_unit_test(test_cp1252_all_bytes), cmocka_unit_test(test_cp1252_text),
-        cmocka_unit_test(test_utf8_valid_table),
+        cmocka_unit_test(test_utf8_valid_table), cmocka_unit_test(test_one_line),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

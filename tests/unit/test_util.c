@@ -248,10 +248,12 @@ static void split_and_trim(void **state)
 }
 
 /* str_put writes what snprintf "%.*s" would, after o bytes, for every
- * buffer size; NULL is nothing. */
+ * buffer size, except where snprintf would cut inside a UTF-8 character:
+ * str_put stops before that character; NULL is nothing. */
 static void str_put_cuts_as_snprintf(void **state)
 {
-    static const char *const texts[] = {"", "a", "delivered to Maildir new/", "\xc3\xa9t\xc3\xa9"};
+    static const char *const texts[] = {"", "a", "delivered to Maildir new/", "\xc3\xa9t\xc3\xa9",
+                                        "\xe2\x82\xac\xf0\x9f\x93\xa7x"};
     size_t t, n, o, len;
 
     (void)state;
@@ -265,6 +267,11 @@ static void str_put_cuts_as_snprintf(void **state)
                     memcpy(want, "0123456789012345678901234567890", o);
                     memcpy(got, want, o);
                     snprintf(want + o, n - o, "%.*s", (int)len, texts[t]);
+                    if (strlen(want + o) < len) { /* cut for lack of room */
+                        size_t w = strlen(want + o), c = str_utf8_cut(want + o, w);
+                        memset(want + o + c, 'x', w + 1 - c);
+                        want[o + c] = '\0';
+                    }
                     assert_int_equal(str_put(got, n, o, texts[t], len), strlen(want));
                     assert_memory_equal(got, want, sizeof want);
                 }
