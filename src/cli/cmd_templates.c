@@ -90,7 +90,7 @@ static int tmpl_check(struct cli *c, int argc, char **argv)
 struct find_doc {
     const char *ref;
     struct store_document d;
-    char *fields, *party, *type, *addr, *att, *to;
+    char *docref, *fields, *party, *type, *addr, *att, *to;
     int found;
 };
 
@@ -100,7 +100,8 @@ static int find_cb(void *ctx, const struct store_document *d)
 
     if (strcmp(d->ref, f->ref) || f->found)
         return 0;
-    f->d = *d;
+    f->d = *d; /* its strings are the statement's: copied */
+    f->d.ref = f->docref = xstrdup(d->ref);
     f->d.fields = f->fields = xstrdup(d->fields);
     f->d.party_ref = f->party = xstrdup(d->party_ref);
     f->d.type = f->type = xstrdup(d->type);
@@ -157,7 +158,7 @@ static int tmpl_preview(struct cli *c, int argc, char **argv)
             printf("%s", buf_str(&out));
         buf_release(&out);
     }
-    free(f.fields), free(f.party), free(f.type), free(f.addr), free(f.att), free(f.to);
+    free(f.docref), free(f.fields), free(f.party), free(f.type), free(f.addr), free(f.att), free(f.to);
     store_rec_release(&r.contact);
     merge_free(m);
     return rc;
