@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "template/template.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -70,6 +71,13 @@ int cli_status(int code)
     case ERR_IO: return EXIT_USAGE;
     default: return EXIT_PARTIAL;
     }
+}
+
+int cli_install_templates(const char *dest, int *copied, struct err *e)
+{
+    static const char *const roots[] = {POSTIER_TEMPLATES_SHARE, POSTIER_TEMPLATES_SRC};
+
+    return tmpl_install(roots, 2, dest, copied, e);
 }
 
 int cli_fail(const struct err *e)

@@ -596,9 +596,12 @@ static int pick(struct merge *m, const char *name, const struct resolve_rcpt *r,
     rc = template_for(m, name, locale, ext, c, e);
     if (!rc && (*c)->missing && strcmp(locale, "fr"))
         rc = template_for(m, name, "fr", ext, c, e);
+    if (!rc && (*c)->missing && strcmp(locale, "fr"))
+        return err_set(e, ERR_INPUT, "no template '%s': neither %s/%s/%s%s nor %s/%s/fr%s exists",
+                       name, m->dir, name, locale, ext, m->dir, name, ext);
     if (!rc && (*c)->missing)
-        return err_set(e, ERR_INPUT, "%s/%s/%s%s: no template for it", m->dir, name, locale,
-                       ext);
+        return err_set(e, ERR_INPUT, "no template '%s': %s/%s/fr%s does not exist", name,
+                       m->dir, name, ext);
     if (rc)
         return rc;
     _Static_assert(sizeof info->template_name == sizeof (*c)->name, "template names");

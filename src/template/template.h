@@ -105,4 +105,12 @@ struct tmpl_file {
 int tmpl_file_load(const char *path, int sms, struct tmpl_file **out, struct err *e);
 void tmpl_file_free(struct tmpl_file *f);
 
+/* Copies the shipped templates (root/<name>/<files> of the first of roots
+ * that can be read) into dest when dest is missing or empty, and sets
+ * *copied to the number of files copied; a folder with anything in it is
+ * the user's: nothing is done (*copied 0).  Never overwrites a file.
+ * Errors: ERR_IO (no root readable, cannot create or write). */
+int tmpl_install(const char *const *roots, size_t nroots, const char *dest, int *copied,
+                 struct err *e);
+
 #endif

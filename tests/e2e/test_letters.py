@@ -67,7 +67,7 @@ def html_text(s):
     """The text a reader sees in an HTML part: tags dropped, entities read,
     spaces (no-break ones too) collapsed."""
     s = re.sub(r'(?i)<br\s*/?>|</p>|</tr>|</li>|</td>', '\n', s)
-    s = re.sub(r'<[^>]*>', ' ', s)
+    s = re.sub(r'<[^>]*>', '', s)
     return html.unescape(s).replace('\u00a0', ' ')
 
 
@@ -147,7 +147,7 @@ class Letters(e2e.PostierCase):
         self.assertEqual(len(failed), 6, failed)
         for h in failed:
             self.assertEqual(h['reason'], 'template')
-            self.assertIn("no template for documents of type 'order'", h['server_reply'])
+            self.assertIn("no template 'order'", h['server_reply'])
             self.assertIn(os.path.join('order', 'fr.eml.tmpl'), h['server_reply'])
         self.assertEqual(self.maildir_messages(), [])
 
@@ -267,6 +267,8 @@ class Letters(e2e.PostierCase):
     # -- point 10: a typo in a template is caught, not sent -----------------
 
     def typo_book(self, body):
+        for code, label in (('exp', 'Expert'), ('gar', 'Garage')):  # the claim template's
+            self.ok('types', 'add', '--code', code, '--label', label)
         self.ok('parties', 'import', self.write('parties.csv', PARTIES))
         self.ok('contacts', 'import', self.write(
             'contacts.csv', 'party_ref,last_name,email,flags\nC1,Martin,martin@lefevre.fr,invoice\n'))
