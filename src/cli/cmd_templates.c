@@ -64,6 +64,7 @@ static int open_merge(struct cli *c, struct merge **m)
     if (merge_new(c->store, c->cfg->templates, c->cfg->sender_name, c->cfg->sender_email, today,
                   m, &e))
         return cli_fail(&e);
+    merge_set_documents(*m, c->cfg->documents);
     return 0;
 }
 

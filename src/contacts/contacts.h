@@ -49,6 +49,10 @@ struct import_opts {
     /* called once per bad row with "file:line: field 'x': why" */
     void (*on_error)(void *ctx, const char *msg);
     void *ctx;
+    /* documents: the folder relative attachment paths are read from, and
+     * a warning "file:line: warning: ..." for one that is not there yet */
+    const char *documents_dir;
+    void (*on_warning)(void *ctx, const char *msg);
 };
 
 struct import_report {

@@ -5,6 +5,7 @@
 #include "merge.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +63,7 @@ struct pname {
 struct merge {
     struct store *s;
     char *dir, *sender_name, *sender_email;
+    char *documents; /* [store] documents: relative attachment paths */
     char date[11];
     struct strv codes; /* contact type codes */
     struct cached *cache;
@@ -156,9 +158,16 @@ void merge_free(struct merge *m)
     buf_release(&m->html);
     strv_release(&m->codes);
     free(m->dir);
+    free(m->documents);
     free(m->sender_name);
     free(m->sender_email);
     free(m);
+}
+
+void merge_set_documents(struct merge *m, const char *documents_dir)
+{
+    free(m->documents);
+    m->documents = documents_dir ? xstrdup(documents_dir) : NULL;
 }
 
 /* Is key the string type + "/" + locale + ext?  (Compared piece by
@@ -631,23 +640,54 @@ static int sms_text(struct tmpl_file *f, const char *loc, struct look *l, const 
     return 0;
 }
 
+/* The path of d's attachment in path: as given when absolute, else in the
+ * documents folder (never the folder the run started in: cron's is /).
+ * ERR_IO when it is not a regular file there. */
+static int attachment_path(struct merge *m, const char *att, struct buf *path, struct err *e)
+{
+    struct stat st;
+
+    if (att[0] != '/' && !m->documents)
+        return err_set(e, ERR_IO, "attachment '%s': a relative path and no documents folder",
+                       att);
+    if (att[0] != '/')
+        buf_printf(path, "%s/", m->documents);
+    buf_adds(path, att);
+    if (stat(buf_str(path), &st))
+        return err_set(e, ERR_IO, "attachment %s: %s", buf_str(path), strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return err_set(e, ERR_IO, "attachment %s: not a regular file", buf_str(path));
+    return 0;
+}
+
 int merge_document(struct merge *m, const struct store_document *d,
                    const struct resolve_rcpt *r, const char *message_id, struct buf *out,
                    struct merge_info *info, struct err *e)
 {
     struct look l = {.m = m, .d = d, .rcpt = &r->contact, .rcpt_display = r->display};
-    const char *attach[1] = {d->attachment};
+    const char *attach[1] = {NULL};
     struct cached *c = NULL;
+    struct buf path;
     const char *loc;
     int rc;
 
+    info->reason = "template";
+    buf_init(&path, 0);
     if ((rc = load_document(m, d, e)) ||
         (rc = pick(m, d->type, r, ".eml.tmpl", &c, &loc, info, e)))
-        return rc;
+        goto out;
+    if (d->attachment && (rc = attachment_path(m, d->attachment, &path, e))) {
+        info->reason = "attachment";
+        goto out;
+    }
+    attach[0] = d->attachment ? buf_str(&path) : NULL;
     struct mime_msg msg = {.to_name = r->display, .to_addr = r->address,
                            .message_id = message_id, .auto_submitted = 1,
                            .attachments = attach, .nattachments = d->attachment ? 1 : 0};
-    return email(m, c->f, loc, &l, &msg, NULL, out, e);
+    rc = email(m, c->f, loc, &l, &msg, NULL, out, e);
+out:
+    buf_release(&path);
+    return rc;
 }
 
 int merge_sms(struct merge *m, const struct store_document *d, const struct resolve_rcpt *r,
@@ -658,6 +698,7 @@ int merge_sms(struct merge *m, const struct store_document *d, const struct reso
     const char *loc;
     int rc;
 
+    info->reason = "template";
     if ((rc = load_document(m, d, e)) ||
         (rc = pick(m, d->type, r, ".sms.tmpl", &c, &loc, info, e)))
         return rc;
