@@ -71,7 +71,7 @@ static int open_merge(struct cli *c, struct merge **m)
 static int tmpl_check(struct cli *c, int argc, char **argv)
 {
     struct merge *m = NULL;
-    int rc, files = 0, bad = 0;
+    int rc, files = 0, bad = 0, warnings = 0;
     struct err e;
 
     (void)argv;
@@ -79,12 +79,15 @@ static int tmpl_check(struct cli *c, int argc, char **argv)
         return cli_usage("templates check", "unexpected argument");
     if ((rc = open_merge(c, &m)))
         return rc;
-    rc = merge_check(m, report, NULL, &files, &bad, &e);
+    rc = merge_check(m, report, NULL, &files, &bad, &warnings, &e);
     merge_free(m);
     if (rc)
         return cli_fail(&e);
-    printf("%d template file%s checked, %d problem%s\n", files, files == 1 ? "" : "s", bad,
+    printf("%d template file%s checked, %d problem%s", files, files == 1 ? "" : "s", bad,
            bad == 1 ? "" : "s");
+    if (warnings) /* warnings alone do not change the exit status */
+        printf(", %d warning%s", warnings, warnings == 1 ? "" : "s");
+    putchar('\n');
     return bad ? EXIT_USAGE : 0;
 }
 
@@ -172,7 +175,10 @@ static const struct cli_cmd subs[] = {
      "Usage: postier templates check\n\n"
      "Parses every templates/*/*.eml.tmpl and *.sms.tmpl and checks each\n"
      "placeholder against what documents provide; each problem is printed as\n"
-     "file:line:column: message.  Exit 2 when there is any problem.\n"},
+     "file:line:column: message.  Exit 2 when there is any problem.  A warning\n"
+     "names a {{doc.x}} field that no imported document of the folder's type\n"
+     "has: such a message fails at run time unless guarded ({{#if doc.x}},\n"
+     "|default:\"...\").\n"},
     {"preview", tmpl_preview, "print a rendered message",
      "Usage: postier templates preview NAME --contact ID [--doc REF]\n\n"
      "Renders templates/NAME for the contact (in its locale) with the document's\n"

@@ -346,6 +346,14 @@ static int typed(struct merge *m, const char *code, size_t n, const struct store
     return 0;
 }
 
+/* d has no field name: TMPL_ABSENT, and why in l->tmp. */
+static void absent(struct look *l, const char *name, struct tmpl_val *out)
+{
+    snprintf(l->tmp, sizeof l->tmp, "document %s has no field '%s'", l->d->ref, name);
+    out->type = TMPL_ABSENT;
+    out->why = l->tmp;
+}
+
 /* The document's field name (which: F_DOC_REF, F_DOC_TYPE for doc.ref and
  * doc.type, else F_NONE), or with list that field of item index. */
 static int doc_field(struct look *l, const char *list, size_t index, const char *name, int which,
@@ -360,9 +368,13 @@ static int doc_field(struct look *l, const char *list, size_t index, const char 
     if (which == F_DOC_TYPE)
         return set_str(out, l->d->type), 0;
     if (doc_fields_get(l->m->fields, list, index, name, &str, &count, &is_list)) {
-        /* documents differ in their free fields: an absent one is empty
-         * ({{#if doc.due_date}}); inside #each, an outer name may follow */
-        out->type = list ? TMPL_MISSING : TMPL_EMPTY;
+        /* documents differ in their free fields: an absent one is false
+         * in {{#if doc.due_date}}, and an error when written unguarded (a
+         * typo); inside #each, an outer name may follow */
+        if (list)
+            out->type = TMPL_MISSING;
+        else
+            absent(l, name, out);
         return 0;
     }
     if (is_list) {
@@ -391,6 +403,8 @@ static int doc_memo(struct look *l, struct pname *p, const char *field, struct t
         p->memo_count = out->count;
         return 0;
     }
+    if (p->memo_type == TMPL_ABSENT)
+        return absent(l, field, out), 0;
     out->type = p->memo_type;
     out->count = p->memo_count;
     out->str = p->memo_type == TMPL_STR ? m->doc_values.data + p->memo_off : NULL;
@@ -785,7 +799,13 @@ struct check {
     const char *file;
     void (*report)(void *ctx, const char *msg);
     void *ctx;
-    int bad;
+    int bad, warnings;
+    /* the folder names a document type with ndocs imported documents,
+     * whose free fields are these */
+    const char *type;
+    long long ndocs;
+    struct strv fields;
+    struct strv warned; /* the fields the file being checked was warned of */
 };
 
 static int known_contact_field(const char *f)
@@ -809,6 +829,37 @@ static int name_ok(struct merge *m, const char *name, size_t nlists)
     if (!strncmp(name, "sender.", 7))
         return !strcmp(dot + 1, "name") || !strcmp(dot + 1, "email");
     return is_code(m, name, n) && !strchr(dot + 1, '.') && known_contact_field(dot + 1);
+}
+
+/* A warning (once per file) for doc.x when documents of the folder's
+ * type were imported and none has a field x: a typo, or a column the host
+ * system does not send.  Unguarded, such a message fails at run time;
+ * guarded ({{#if}}, |default), the typo would silently say nothing. */
+static int check_doc_field(void *ctx, const char *name, const char *const *lists,
+                           size_t nlists, int line, int col)
+{
+    struct check *c = ctx;
+    struct buf b;
+    size_t i;
+
+    (void)lists;
+    if (!c->type || !c->ndocs || nlists || strncmp(name, "doc.", 4) ||
+        !strcmp(name, "doc.ref") || !strcmp(name, "doc.type"))
+        return 0;
+    for (i = 0; i < c->fields.n; i++)
+        if (!strcmp(c->fields.v[i], name + 4))
+            return 0;
+    for (i = 0; i < c->warned.n; i++)
+        if (!strcmp(c->warned.v[i], name + 4))
+            return 0;
+    strv_push(&c->warned, name + 4);
+    c->warnings++;
+    buf_init(&b, 0);
+    buf_printf(&b, "%s:%d:%d: warning: no imported %s has a field '%s'", c->file, line, col,
+               c->type, name + 4);
+    c->report(c->ctx, buf_str(&b));
+    buf_release(&b);
+    return 0;
 }
 
 static int check_name(void *ctx, const char *name, const char *const *lists, size_t nlists,
@@ -844,6 +895,11 @@ static void check_file(struct merge *m, const char *path, int sms, struct check 
     tmpl_names(f->text, check_name, c);
     if (f->html)
         tmpl_names(f->html, check_name, c);
+    strv_release(&c->warned);
+    strv_init(&c->warned);
+    tmpl_names(f->subject, check_doc_field, c);
+    tmpl_names(f->text, check_doc_field, c);
+    tmpl_names(f->html, check_doc_field, c);
     tmpl_file_free(f);
     (void)m;
 }
@@ -854,25 +910,47 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), void *ctx,
-                int *files, int *bad, struct err *e)
+static int field_cb(void *ctx, const char *name)
 {
-    struct check c = {m, NULL, report, ctx, 0};
+    strv_push(ctx, name);
+    return 0;
+}
+
+/* c->type, c->ndocs and c->fields for the template folder name. */
+static int folder_type(struct check *c, const char *name, struct err *e)
+{
+    strv_release(&c->fields);
+    strv_init(&c->fields);
+    c->ndocs = 0;
+    c->type = documents_type_flag(name) ? name : NULL;
+    return c->type ? store_document_fields(c->m->s, name, &c->ndocs, field_cb, &c->fields, e)
+                   : 0;
+}
+
+int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), void *ctx,
+                int *files, int *bad, int *warnings, struct err *e)
+{
+    struct check c = {.m = m, .report = report, .ctx = ctx};
     struct dirent **names = NULL;
     struct buf sub;
-    int i, n;
+    int i, n, rc = 0;
 
     *files = 0;
     n = scandir(m->dir, &names, NULL, alphasort);
     if (n < 0)
         return err_set(e, ERR_IO, "%s: cannot read the templates folder", m->dir);
     buf_init(&sub, 0);
+    strv_init(&c.fields);
+    strv_init(&c.warned);
     for (i = 0; i < n; i++) {
         struct dirent **inner = NULL;
         int j, k;
+        if (!rc)
+            rc = folder_type(&c, names[i]->d_name, e);
         buf_reset(&sub);
         buf_printf(&sub, "%s/%s", m->dir, names[i]->d_name);
-        k = names[i]->d_name[0] == '.' ? -1 : scandir(buf_str(&sub), &inner, NULL, alphasort);
+        k = names[i]->d_name[0] == '.' || rc ? -1
+                                              : scandir(buf_str(&sub), &inner, NULL, alphasort);
         for (j = 0; j < k; j++) {
             const char *fn = inner[j]->d_name;
             if (ends_with(fn, ".eml.tmpl") || ends_with(fn, ".sms.tmpl")) {
@@ -890,6 +968,9 @@ int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), voi
     }
     free(names);
     buf_release(&sub);
+    strv_release(&c.fields);
+    strv_release(&c.warned);
     *bad = c.bad;
-    return 0;
+    *warnings = c.warnings;
+    return rc;
 }

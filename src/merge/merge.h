@@ -66,9 +66,12 @@ int merge_campaign(struct merge *m, const struct merge_campaign *c, const struct
 
 /* Checks every template file under the templates folder: parses it and
  * verifies each placeholder name against what a document can provide.
- * Calls report for each problem ("file:line:col: ..."); returns the
- * number of problems in *bad and of files in *files. */
+ * Calls report for each problem ("file:line:col: ...") and each warning
+ * ("file:line:col: warning: ...": in a folder named after a document
+ * type, a {{doc.x}} that no imported document of that type has); returns
+ * the number of problems in *bad, of warnings in *warnings and of files in
+ * *files.  Errors: ERR_IO, ERR_DB. */
 int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), void *ctx,
-                int *files, int *bad, struct err *e);
+                int *files, int *bad, int *warnings, struct err *e);
 
 #endif

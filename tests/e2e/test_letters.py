@@ -284,7 +284,7 @@ class Letters(e2e.PostierCase):
         [h] = self.history_rows('--status', 'failed')
         self.assertEqual(h['reason'], 'template')
         self.assertIn("document F1 has no field 'reff'", h['server_reply'])
-        self.assertIn('invoice/fr.eml.tmpl:4:', h['server_reply'])
+        self.assertIn('invoice/fr.eml.tmpl:5:', h['server_reply'])
 
     def test_guarded_document_fields_are_sent(self):
         self.typo_book('Bonjour,\n\nfacture n° {{doc.reff|default:"?"}}'

@@ -331,7 +331,7 @@ class Run(e2e.PostierCase):
 
     def test_template_error_fails_the_message(self):
         tdir = self.path('templates', 'invoice')
-        os.makedirs(tdir)
+        os.makedirs(tdir, exist_ok=True)  # init put the shipped one there
         with open(os.path.join(tdir, 'fr.eml.tmpl'), 'w') as f:
             f.write('Subject: Facture {{doc.ref}}\n\nBonjour {{contact.frist_name}},\n')
         with open(self.config, 'a') as f:
