@@ -299,7 +299,7 @@ class Letters(e2e.PostierCase):
                        'échéance {{doc.due_dat|default:"-"}}.\n')
         r = self.run_postier('templates', 'check')
         self.assertEqual(r.rc, 0, r)
-        self.assertRegex(r.out, r"invoice/fr\.eml\.tmpl:4:\d+: warning: no imported invoice "
+        self.assertRegex(r.out, r"invoice/fr\.eml\.tmpl:5:\d+: warning: no imported invoice "
                                 r"has a field 'due_dat'")
         self.assertNotIn("'amount'", r.out)
 
