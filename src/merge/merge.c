@@ -320,11 +320,13 @@ static int is_code(struct merge *m, const char *ns, size_t n)
 }
 
 /* *c = the party's first contact of type code active on the run date
- * (display order), or NULL.  The party's contacts are listed on first
+ * (display order) other than the recipient self (the expert is not told
+ * "Expert mandaté : <himself>"), or NULL.  The party's contacts are listed on first
  * use: most templates name no type code, and a run need not read every
  * party's contacts twice (resolving already did).  A negative ERR_* when
  * they cannot be read. */
-static int typed(struct merge *m, const char *code, size_t n, const struct store_rec **c)
+static int typed(struct merge *m, const char *code, size_t n, const struct store_rec *self,
+                 const struct store_rec **c)
 {
     size_t i;
 
@@ -338,6 +340,8 @@ static int typed(struct merge *m, const char *code, size_t n, const struct store
     m->contacts_listed = 1;
     for (i = 0; i < m->ncontacts; i++) {
         const char *t = m->contacts[i].v[CF_TYPE];
+        if (self && self->id > 0 && m->contacts[i].id == self->id)
+            continue;
         if (t && strlen(t) == n && !memcmp(t, code, n)) {
             *c = &m->contacts[i];
             break;
@@ -499,7 +503,7 @@ static int lookup(void *ctx, const char *name, int key, const struct tmpl_scope 
             }
         }
         if (p->code) {
-            if ((rc = typed(m, name, p->nslen, &c)))
+            if ((rc = typed(m, name, p->nslen, l->rcpt, &c)))
                 return rc;
             set_str(out, c ? display_of(l, c) : NULL);
         }
@@ -534,7 +538,7 @@ static int lookup(void *ctx, const char *name, int key, const struct tmpl_scope 
         break;
     }
     if (p->code) {
-        if ((rc = typed(m, name, p->nslen, &c)))
+        if ((rc = typed(m, name, p->nslen, l->rcpt, &c)))
             return rc;
         if (!c)
             return set_str(out, NULL), 0;
