@@ -11,7 +11,7 @@ import e2e  # noqa: E402
 
 # SPEC §8: every key of the default configuration, by section.
 SECTIONS = {
-    'store': ['database', 'spool', 'templates'],
+    'store': ['database', 'documents', 'spool', 'templates'],
     'sender': ['name', 'email'],
     'email': ['transport', 'maildir'],
     'smtp': ['url', 'username', 'password', 'starttls', 'connections',
