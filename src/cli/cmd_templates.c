@@ -150,7 +150,8 @@ static int tmpl_preview(struct cli *c, int argc, char **argv)
                                        EXIT_USAGE);
     if (!rc) {
         f.d.type = argv[optind]; /* the template named, whatever the document's type */
-        if (!f.ref) {
+        if (!f.ref) { /* no document: its fields are empty */
+            merge_set_lenient(m, 1);
             f.d.ref = "PREVIEW";
             f.d.party_ref = r.contact.v[CF_PARTY_REF];
             f.d.fields = "{}";
@@ -182,7 +183,8 @@ static const struct cli_cmd subs[] = {
     {"preview", tmpl_preview, "print a rendered message",
      "Usage: postier templates preview NAME --contact ID [--doc REF]\n\n"
      "Renders templates/NAME for the contact (in its locale) with the document's\n"
-     "fields, and prints the complete message.\n"},
+     "fields (without --doc, every document field is empty), and prints the\n"
+     "complete message.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

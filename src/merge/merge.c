@@ -64,6 +64,7 @@ struct merge {
     struct store *s;
     char *dir, *sender_name, *sender_email;
     char *documents; /* [store] documents: relative attachment paths */
+    int lenient;     /* absent document fields are empty (a preview) */
     char date[11];
     struct strv codes; /* contact type codes */
     struct cached *cache;
@@ -168,6 +169,11 @@ void merge_set_documents(struct merge *m, const char *documents_dir)
 {
     free(m->documents);
     m->documents = documents_dir ? xstrdup(documents_dir) : NULL;
+}
+
+void merge_set_lenient(struct merge *m, int lenient)
+{
+    m->lenient = lenient;
 }
 
 /* Is key the string type + "/" + locale + ext?  (Compared piece by
@@ -354,7 +360,7 @@ static int typed(struct merge *m, const char *code, size_t n, const struct store
 static void absent(struct look *l, const char *name, struct tmpl_val *out)
 {
     snprintf(l->tmp, sizeof l->tmp, "document %s has no field '%s'", l->d->ref, name);
-    out->type = TMPL_ABSENT;
+    out->type = l->m->lenient ? TMPL_EMPTY : TMPL_ABSENT;
     out->why = l->tmp;
 }
 

@@ -32,6 +32,10 @@ void merge_free(struct merge *m);
  * relative path is an error, never read from the current folder). */
 void merge_set_documents(struct merge *m, const char *documents_dir);
 
+/* For a preview with no document: its absent fields render empty rather
+ * than fail the message. */
+void merge_set_lenient(struct merge *m, int lenient);
+
 /* Renders document d for recipient r into out as a complete message with
  * the given Message-ID.  Template problems (missing file, syntax error,
  * unknown placeholder) are ERR_INPUT "file:line:col: ..." and leave out

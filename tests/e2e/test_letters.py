@@ -207,6 +207,10 @@ class Letters(e2e.PostierCase):
         msg = email.message_from_string(r.out, policy=email.policy.default)
         self.assertEqual(msg['Subject'], 'Votre facture F1 – Boulangerie Lefèvre SARL')
         self.assertIn('facture n° F1 du 20/11/2026', msg.get_body(('plain',)).get_content())
+        # without a document, its fields are empty: a look at the layout
+        r = self.ok('templates', 'preview', 'invoice', '--contact', cid)
+        msg = email.message_from_string(r.out, policy=email.policy.default)
+        self.assertIn('Bonjour Mme Élodie Martin,', msg.get_body(('plain',)).get_content())
 
     # -- point 9: letters a French broker would send ------------------------
 
