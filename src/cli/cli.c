@@ -8,12 +8,14 @@
 
 #include "audit/audit.h"
 #include "template/template.h"
+#include "util/date.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
 
+#include "text/text.h"
 #include "util/xalloc.h"
 
 #define DEFAULT_CONFIG "config/postier.ini"
@@ -124,12 +126,20 @@ int cli_load_config(struct cli *c)
         explicit = 1;
     else
         c->config_path = DEFAULT_CONFIG;
-    if (config_load(c->config_path, explicit, &c->cfg, &e))
+    /* no silent empty installation: a command run in the wrong folder
+     * must not create ./postier.db and report success */
+    if (!explicit && access(DEFAULT_CONFIG, F_OK) != 0) {
+        err_set(&e, ERR_CONFIG, "no configuration: run 'postier init' or pass --config");
+        return cli_fail(&e);
+    }
+    if (config_load(c->config_path, 1, &c->cfg, &e))
         return cli_fail(&e);
     if (c->db_path) {
         free(c->cfg->database);
         c->cfg->database = xstrdup(c->db_path);
     }
+    /* before any thread starts (date_use_zone sets TZ) */
+    date_use_zone(c->cfg->run_timezone);
     return 0;
 }
 
@@ -173,6 +183,22 @@ int cli_dispatch(struct cli *c, const char *group, const struct cli_cmd *cmds, i
     return cli_usage(group, "unknown %s subcommand '%s'", group, argv[1]);
 }
 
+/* Command-line input is text like any other: valid UTF-8 or refused (a
+ * Windows-1252 shell or script would otherwise store mojibake).  Returns 0
+ * or EXIT_USAGE after saying which argument. */
+static int check_utf8_args(int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (!text_utf8_valid(argv[i], strlen(argv[i]))) {
+            fprintf(stderr, "postier: argument %d '%s' is not valid UTF-8\n", i, argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
 int cli_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -189,6 +215,9 @@ int cli_main(int argc, char **argv)
     struct passwd *pw;
     int opt, rc;
 
+    cli_term_init(); /* every byte printed from here on is filtered */
+    if (check_utf8_args(argc, argv))
+        return EXIT_USAGE;
     while ((opt = getopt_long(argc, argv, "+c:d:hV", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': c.config_path = optarg; break;
@@ -220,12 +249,20 @@ int cli_main(int argc, char **argv)
     argc -= optind;
     argv += optind;
     optind = 0; /* re-initialise getopt: each command parses its own argv */
-    rc = cmd->run(&c, argc, argv);
+    /* the configuration first (init and demo write theirs): its time zone
+     * is every command's "today", even one computed before the store opens */
+    rc = 0;
+    if (strcmp(cmd->name, "init") && strcmp(cmd->name, "demo") && !cli_wants_help(argc, argv))
+        rc = cli_load_config(&c);
+    if (!rc)
+        rc = cmd->run(&c, argc, argv);
     store_close(c.store);
     config_free(c.cfg);
     if (fflush(stdout) == EOF && !rc) {
         fprintf(stderr, "postier: writing output: %s\n", strerror(errno));
         rc = EXIT_PARTIAL;
     }
+    if (cli_term_done() && !rc)
+        rc = EXIT_PARTIAL;
     return rc;
 }

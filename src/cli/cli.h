@@ -41,7 +41,9 @@ int cli_dispatch(struct cli *c, const char *group, const struct cli_cmd *cmds, i
                  char **argv);
 
 /* Loads the configuration / opens the database (creating it if needed).
- * Return 0 or an exit status after printing the error. */
+ * Return 0 or an exit status after printing the error.  No --config, no
+ * POSTIER_CONFIG and no config/postier.ini: "no configuration", exit 2.
+ * Once loaded, [run] timezone is the process's local zone (date_use_zone). */
 int cli_load_config(struct cli *c);
 int cli_open_store(struct cli *c);
 
@@ -58,24 +60,43 @@ int cli_status(int code);
 /* Non-zero when argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
 
+/* The terminal (term.c).  cli_term_init puts a filter on stdout and
+ * stderr that shows the control characters of data visibly (ESC as ^[, CR
+ * as ^M, BEL as ^G, DEL as ^?, C1 controls and invalid UTF-8 as U+FFFD);
+ * cli_term_done flushes and removes it (non-zero when stdout could not be
+ * written).  cli_term_machine lets stdout pass untouched when it is not a
+ * terminal (csv or json for a program).  cli_term_rawerr is stderr
+ * unfiltered, for the progress line's own CR.  cli_term_width is the
+ * width of the terminal on stdout ($COLUMNS first), 0 when not a terminal. */
+void cli_term_init(void);
+int cli_term_done(void);
+void cli_term_machine(void);
+FILE *cli_term_rawerr(void);
+unsigned cli_term_width(void);
+
 /* Listing options shared by every list command: --format, --page,
- * --per-page.  CLI_LIST_LONGOPTS goes into a struct option array. */
+ * --per-page, --wide.  CLI_LIST_LONGOPTS goes into a struct option array. */
 struct cli_list {
     enum export_format fmt;
     long long page, per_page;
     int paged; /* --page or --per-page given, or the table format */
+    int wide;  /* --wide: a table's cells are never cut */
 };
 #define OPT_FORMAT 0x1001
 #define OPT_PAGE 0x1002
 #define OPT_PER_PAGE 0x1003
+#define OPT_WIDE 0x1004
 #define CLI_LIST_LONGOPTS                                                                      \
     {"format", required_argument, NULL, OPT_FORMAT},                                           \
         {"page", required_argument, NULL, OPT_PAGE},                                           \
-        {"per-page", required_argument, NULL, OPT_PER_PAGE}
+        {"per-page", required_argument, NULL, OPT_PER_PAGE},                                   \
+        {"wide", no_argument, NULL, OPT_WIDE}
 #define CLI_LIST_HELP                                                                          \
     "  --format table|csv|json  output format (default table; csv and json print\n"          \
     "                           every matching row unless --page/--per-page)\n"               \
-    "  --page N, --per-page N   pagination (table: 50 rows a page)\n"
+    "  --page N, --per-page N   pagination (table: 50 rows a page)\n"                         \
+    "  --wide                   a table shows every cell whole (on a terminal it\n"          \
+    "                           fits the width, cutting the widest with '...')\n"
 
 void cli_list_init(struct cli_list *l);
 /* Handles one of the OPT_* options; returns 1 when handled, 0 when opt is
@@ -83,6 +104,8 @@ void cli_list_init(struct cli_list *l);
 int cli_list_opt(struct cli_list *l, const char *cmd, int opt, const char *arg);
 /* Fills limit/offset of q from the paging state. */
 void cli_list_query(const struct cli_list *l, struct store_query *q);
+/* Sets the table options of xo from l: the terminal's width, or --wide. */
+void cli_list_xo(const struct cli_list *l, struct export_opts *xo);
 
 /* Exports to a file (`contacts export`, `history export`): --format
  * csv|xlsx, -o FILE, --bom, --separator.  cli_export_opt handles one

@@ -143,6 +143,7 @@ static int list_or_show(struct cli *c, const char *cmd, int argc, char **argv, i
         return rc;
     l.s = c->store;
     l.e = &e;
+    cli_list_xo(&cl, &xo);
     if (one && cl.fmt == EXPORT_JSON)
         l.array = json_array();
     else if (one && !fmt_given)
@@ -302,7 +303,7 @@ static void bar(void *ctx, long long settled, long long total, double rate, int 
     long eta = rate > 0 ? (long)((double)left / rate + 0.5) : 0;
     int width = 30, fill = total ? (int)(width * settled / total) : width;
 
-    fprintf(stderr, "\r[%.*s%*s] sent %lld/%lld, %lld failed, %.0f msg/s, ETA %ld:%02ld ", fill,
+    fprintf(cli_term_rawerr(), "\r[%.*s%*s] sent %lld/%lld, %lld failed, %.0f msg/s, ETA %ld:%02ld ", fill,
             "##############################", width - fill, "", s->sent, total, s->failed, rate,
             eta / 60, eta % 60);
     if (last)
@@ -628,6 +629,7 @@ int cmd_unsubscribe(struct cli *c, int argc, char **argv)
     if ((rc = cli_open_store(c)))
         return rc;
     if (list) {
+        cli_list_xo(&l, &xo);
         if (export_begin(l.fmt, stdout, NULL, ucols, 3, &xo, &x, &e))
             return cli_fail(&e);
         if (store_suppression_list(c->store, unsub_row, x, &e)) {

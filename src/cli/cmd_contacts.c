@@ -51,15 +51,42 @@ static int ct_import(struct cli *c, int argc, char **argv)
     return cli_rec_import(c, STORE_CONTACT, "contacts import", argc, argv);
 }
 
+/* A copy of src, owning its values (release with store_rec_release). */
+static void rec_copy(struct store_rec *dst, const struct store_rec *src)
+{
+    size_t i;
+
+    store_rec_init(dst, src->kind);
+    dst->id = src->id;
+    for (i = 0; i < store_nfields(src->kind); i++)
+        store_rec_set(dst, i, src->v[i]);
+}
+
+/* Saves r, changed from old, and records what changed (if anything) as
+ * event, after prefix when given.  Returns 0 or an exit status. */
+static int save_changed(struct cli *c, const struct store_rec *old, struct store_rec *r,
+                        const char *event)
+{
+    struct buf diff;
+    struct err e;
+    int rc = 0;
+
+    if (contacts_save(c->store, r, &e))
+        return cli_fail(&e);
+    buf_init(&diff, 0);
+    contacts_diff(old, r, &diff); /* as stored: normalised */
+    if (diff.len)
+        rc = cli_directory_event(c, event, r->id, r->v[CF_PARTY_REF], NULL, buf_str(&diff));
+    buf_release(&diff);
+    return rc;
+}
+
 static int ct_edit(struct cli *c, int argc, char **argv)
 {
-    char *old[STORE_MAX_FIELDS] = {NULL};
-    struct buf diff;
     struct option opts[STORE_MAX_FIELDS + 2];
     const char *set[STORE_MAX_FIELDS] = {0};
     int given[STORE_MAX_FIELDS] = {0};
-    struct store_rec r;
-    struct err e;
+    struct store_rec r, old;
     size_t i, n;
     int opt, rc;
 
@@ -74,29 +101,15 @@ static int ct_edit(struct cli *c, int argc, char **argv)
     if (optind + 1 != argc)
         return cli_usage("contacts edit", "expected one contact ID");
     rc = load(c, "contacts edit", argv[optind], &r);
+    rec_copy(&old, &r);
     for (i = 0; !rc && i < store_nfields(STORE_CONTACT); i++)
-        if (given[i]) {
-            old[i] = r.v[i] ? xstrdup(r.v[i]) : NULL;
-            store_rec_set(&r, i, set[i]);
-        }
-    if (!rc && contacts_save(c->store, &r, &e))
-        rc = cli_fail(&e);
-    buf_init(&diff, 0);
-    for (i = 0; !rc && i < store_nfields(STORE_CONTACT); i++) /* as stored: normalised */
         if (given[i])
-            buf_printf(&diff, "%s%s: %s -> %s", diff.len ? "; " : "",
-                       store_field_name(STORE_CONTACT, i), old[i] ? old[i] : "",
-                       r.v[i] ? r.v[i] : "");
-    if (!rc) {
+            store_rec_set(&r, i, set[i]);
+    if (!rc && !(rc = save_changed(c, &old, &r, "contact_edited")))
         printf("changed contact %lld\n", r.id);
-        rc = cli_directory_event(c, "contact_edited", r.id, r.v[CF_PARTY_REF], NULL,
-                                 buf_str(&diff));
-    }
-    for (i = 0; i < store_nfields(STORE_CONTACT); i++)
-        free(old[i]);
-    buf_release(&diff);
     if (!rc)
         rc = cli_registry_after_save(c, r.id);
+    store_rec_release(&old);
     store_rec_release(&r);
     return rc;
 }
@@ -162,7 +175,7 @@ static int ct_end(struct cli *c, int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     char today[DATE_LEN + 1];
     const char *date = NULL;
-    struct store_rec r;
+    struct store_rec r, old;
     struct err e;
     int opt, rc;
 
@@ -180,17 +193,11 @@ static int ct_end(struct cli *c, int argc, char **argv)
         return cli_usage("contacts end", "--date: %s", e.msg);
     }
     rc = load(c, "contacts end", argv[optind], &r);
-    if (!rc) {
-        store_rec_set(&r, CF_VALID_UNTIL, date);
-        if (contacts_save(c->store, &r, &e))
-            rc = cli_fail(&e);
-    }
-    if (!rc) {
-        char detail[64];
-        snprintf(detail, sizeof detail, "valid_until: %s", date);
+    rec_copy(&old, &r);
+    store_rec_set(&r, CF_VALID_UNTIL, date);
+    if (!rc && !(rc = save_changed(c, &old, &r, "contact_ended")))
         printf("contact %lld ends on %s\n", r.id, date);
-        rc = cli_directory_event(c, "contact_ended", r.id, r.v[CF_PARTY_REF], NULL, detail);
-    }
+    store_rec_release(&old);
     store_rec_release(&r);
     return rc;
 }
@@ -198,7 +205,9 @@ static int ct_end(struct cli *c, int argc, char **argv)
 /* Options shared by list and export: the selection. */
 #define SELECT_LONGOPTS                                                                        \
     {"search", required_argument, NULL, 's'}, {"all", no_argument, NULL, 'a'},                 \
-        {"party", required_argument, NULL, 'p'}, {"date", required_argument, NULL, 'D'}
+        {"party", required_argument, NULL, 'p'}, {"date", required_argument, NULL, 'D'},       \
+        {"type", required_argument, NULL, 't'}, {"flag", required_argument, NULL, 'F'},        \
+        {"consent", required_argument, NULL, 'C'}
 
 struct selection {
     struct store_query q;
@@ -218,6 +227,16 @@ static int select_opt(struct selection *s, const char *cmd, int opt, const char 
         return 1;
     case 'a': s->all = 1; return 1;
     case 'p': s->q.party_ref = arg; return 1;
+    case 't': s->q.type = arg; return 1;
+    case 'F':
+    case 'C': {
+        unsigned bits;
+        if (opt == 'F' ? validate_flags_parse(arg, &bits, &e)
+                       : validate_consents_parse(arg, &bits, &e))
+            return cli_usage(cmd, "--%s: %s", opt == 'F' ? "flag" : "consent", e.msg), -1;
+        *(opt == 'F' ? &s->q.flags : &s->q.consents) |= bits;
+        return 1;
+    }
     case 'D':
         if (date_check(arg, &e))
             return cli_usage(cmd, "--date: %s", e.msg), -1;
@@ -225,6 +244,39 @@ static int select_opt(struct selection *s, const char *cmd, int opt, const char 
         return 1;
     default: return 0;
     }
+}
+
+static int add_code(void *ctx, const struct store_type *t)
+{
+    struct buf *b = ctx;
+
+    if (t->code)
+        buf_printf(b, "%s%s", b->len ? ", " : "", t->code);
+    return 0;
+}
+
+/* --type names a type that exists: exit 2 naming the codes otherwise. */
+static int select_check(struct cli *c, const struct selection *s, const char *cmd)
+{
+    struct buf codes;
+    struct err e;
+    long long id;
+    int rc;
+
+    if (!s->q.type || !(rc = store_type_id(c->store, s->q.type, &id, &e)))
+        return 0;
+    if (rc != ERR_NOTFOUND)
+        return cli_fail(&e);
+    buf_init(&codes, 0);
+    if (store_type_list(c->store, add_code, &codes, &e)) {
+        buf_release(&codes);
+        return cli_fail(&e);
+    }
+    rc = cli_usage(cmd, "--type: unknown contact type '%s' (%s%s)", s->q.type,
+                   codes.len ? "expected one of: " : "no type is defined: postier types add",
+                   buf_str(&codes));
+    buf_release(&codes);
+    return rc;
 }
 
 static void select_finish(struct selection *s)
@@ -254,6 +306,8 @@ static int ct_list(struct cli *c, int argc, char **argv)
     select_finish(&sel);
     if (!rc)
         rc = cli_open_store(c);
+    if (!rc)
+        rc = select_check(c, &sel, "contacts list");
     if (!rc)
         rc = cli_rec_list(c, STORE_CONTACT, &sel.q, &l, "contacts");
     free(sel.search);
@@ -303,7 +357,7 @@ static int ct_export(struct cli *c, int argc, char **argv)
     }
     select_finish(&sel);
     cols = cli_rec_cols(STORE_CONTACT, &n);
-    if (!rc && !(rc = cli_open_store(c)) &&
+    if (!rc && !(rc = cli_open_store(c)) && !(rc = select_check(c, &sel, "contacts export")) &&
         !(rc = cli_export_begin(&x, "contacts export", cols, n))) {
         xc.x = x.x;
         xc.e = &e;
@@ -431,8 +485,9 @@ static void absorb(struct store_rec *keep, const struct store_rec *dup)
 
 static int ct_merge(struct cli *c, int argc, char **argv)
 {
-    struct store_rec keep, dup;
-    char kname[256], dname[256], text[600];
+    struct store_rec keep, dup, before;
+    char name[256], kname[300], dname[256];
+    struct buf text;
     struct err e;
     int i, rc;
 
@@ -440,6 +495,7 @@ static int ct_merge(struct cli *c, int argc, char **argv)
         return cli_usage("contacts merge", "expected KEEP DUP [DUP...]");
     if ((rc = load(c, "contacts merge", argv[1], &keep)))
         return store_rec_release(&keep), rc;
+    buf_init(&text, 0);
     for (i = 2; !rc && i < argc; i++) {
         if ((rc = load(c, "contacts merge", argv[i], &dup))) {
             store_rec_release(&dup);
@@ -451,21 +507,29 @@ static int ct_merge(struct cli *c, int argc, char **argv)
             break;
         }
         contacts_display_name(&dup, dname, sizeof dname);
+        rec_copy(&before, &keep);
         absorb(&keep, &dup);
+        buf_reset(&text);
         if (!(rc = store_begin(c->store, &e))) {
+            /* the merged contact's row names the original; the original's
+             * row names the merged contact and every field it changed */
             struct store_history hk = {.event = "contact_merged", .contact_id = keep.id,
-                                       .party_ref = keep.v[CF_PARTY_REF], .server_reply = text};
+                                       .party_ref = keep.v[CF_PARTY_REF]};
             struct store_history hd = {.event = "contact_merged", .contact_id = dup.id,
-                                       .party_ref = dup.v[CF_PARTY_REF], .server_reply = text};
-            contacts_display_name(&keep, kname, sizeof kname);
-            snprintf(text, sizeof text, "contact %lld (%s) merged into %lld (%s)", dup.id, dname,
-                     keep.id, kname);
-            if ((rc = audit_append(c->store, &hd, &e)) ||
-                (rc = contacts_save(c->store, &keep, &e)) ||
-                (rc = store_contact_merge(c->store, keep.id, dup.id, &e)) ||
+                                       .party_ref = dup.v[CF_PARTY_REF], .server_reply = kname};
+            contacts_display_name(&keep, name, sizeof name);
+            snprintf(kname, sizeof kname, "merged into contact %lld (%s)", keep.id, name);
+            if (!(rc = audit_append(c->store, &hd, &e)) &&
+                !(rc = contacts_save(c->store, &keep, &e))) {
+                buf_printf(&text, "contact %lld (%s) merged in", dup.id, dname);
+                contacts_diff(&before, &keep, &text);
+                hk.server_reply = buf_str(&text);
+            }
+            if (rc || (rc = store_contact_merge(c->store, keep.id, dup.id, &e)) ||
                 (rc = audit_append(c->store, &hk, &e)) || (rc = store_commit(c->store, &e)))
                 store_rollback(c->store);
         }
+        store_rec_release(&before);
         store_rec_release(&dup);
         if (rc)
             rc = cli_fail(&e);
@@ -475,6 +539,7 @@ static int ct_merge(struct cli *c, int argc, char **argv)
     if (!rc)
         rc = cli_registry_after_save(c, keep.id);
     store_rec_release(&keep);
+    buf_release(&text);
     return rc;
 }
 
@@ -589,6 +654,7 @@ static int ct_dupes(struct cli *c, int argc, char **argv)
         return cli_fail(&e);
     }
     qsort(d.keys.v, d.keys.n, sizeof *d.keys.v, cmp_keys);
+    cli_list_xo(&l, &xo);
     if (export_begin(l.fmt, stdout, NULL, cols, 8, &xo, &x, &e)) {
         strv_release(&d.keys);
         return cli_fail(&e);
@@ -670,16 +736,19 @@ static const struct cli_cmd subs[] = {
      "Keeps the original KEEP: fills its empty fields from each DUP, joins e-mails\n"
      "and phones, unites flags and consents, moves the documents, deliveries,\n"
      "events and campaign recipients of DUP to KEEP, removes DUP and records the\n"
-     "merge.  History rows keep the ids they were written with; `contacts show\n"
-     "KEEP` lists both.\n"},
+     "merge with every field of KEEP it changed.  History rows keep the ids they\n"
+     "were written with; `contacts show KEEP` lists both contacts' rows.\n"},
     {"list", ct_list, "list and search contacts",
-     "Usage: postier contacts list [--search TEXT] [--party REF] [--all] [--date D]\n"
+     "Usage: postier contacts list [--search TEXT] [--party REF] [--type CODE]\n"
+     "       [--flag FLAG] [--consent C] [--all] [--date D]\n"
      "       [--format table|csv|json] [--page N] [--per-page N]\n\n"
      "Lists the contacts active today (or on --date), ordered by party and display\n"
      "order; --all includes historical ones.  --search matches every word, ignoring\n"
      "case and accents, in names, company, department, function, address, postcode,\n"
      "city, country, phones (as typed: 06 12 34 56 78 or +33...), e-mails, website\n"
-     "and note.\n\n" CLI_LIST_HELP},
+     "and note.  --type keeps the contacts of that type, --flag those notified of\n"
+     "FLAG (invoice, order, ...), --consent those who gave consent C (commercial,\n"
+     "partner, esign, sms_marketing); repeated, each must hold.\n\n" CLI_LIST_HELP},
     {"rm", ct_rm, "delete a contact that has no history",
      "Usage: postier contacts rm ID\n\n"
      "Deletes a contact.  Refused (exit 2) while it is linked to a sent message,\n"
@@ -694,17 +763,21 @@ static const struct cli_cmd subs[] = {
      "Accepts the canonical layout (header: party_ref,type,civility,last_name,\n"
      "first_name,company,department,function,email,phones,fax,address,postcode,\n"
      "city,country,site,website,note,locale,display_order,valid_from,valid_until,\n"
-     "flags,consents; an optional id column updates that contact) and the seed-004\n"
+     "flags,consents; an optional id column updates that contact: only the file's\n"
+     "columns change, an empty cell clears its field) and the seed-004\n"
      "layout (Référence;Libellé membre;Dénomination;Note;Fonction;Mail;Tel;Fax;\n"
      "Type;Libellé type, Type 1-6 mapped to notification flags).  ',' or ';',\n"
      "UTF-8 (BOM or not) or Windows-1252 are detected.  Every bad row is reported\n"
      "with its line and field; then nothing is written (exit 2).\n"
-     "  --sync     replace the contacts of every party in the file by the file's\n"
-     "             (contacts with history are ended instead of deleted)\n"
+     "  --sync     the file becomes the contacts of every party it names: a row\n"
+     "             updates the party's contact with the same e-mail, else name\n"
+     "             (same id, only the file's columns), or adds one; contacts no\n"
+     "             row names are deleted (ended when linked to history)\n"
      "  --dry-run  check and report without writing\n"},
     {"export", ct_export, "export contacts to CSV or XLSX",
      "Usage: postier contacts export --format csv|xlsx -o FILE [--bom] [--separator ;]\n"
-     "       [--search TEXT] [--party REF] [--all]\n\n"
+     "       [--search TEXT] [--party REF] [--type CODE] [--flag FLAG] [--consent C]\n"
+     "       [--all]\n\n"
      "Writes the selected contacts (id + canonical columns).  CSV is RFC 4180,\n"
      "cells that a spreadsheet would run as formulas are neutralised; XLSX has a\n"
      "bold frozen header, an autofilter and real date cells.\n"},

@@ -97,6 +97,7 @@ static int docs_list(struct cli *c, int argc, char **argv)
         return cli_usage("documents list", "--type: %s", e.msg);
     if ((rc = cli_open_store(c)))
         return rc;
+    cli_list_xo(&cl, &xo);
     if (export_begin(cl.fmt, stdout, NULL, cols, 11, &xo, &l.x, &e))
         return cli_fail(&e);
     l.e = &e;

@@ -124,6 +124,7 @@ static int hist_list(struct cli *c, int argc, char **argv)
     cli_list_query(&l, &q);
     f.skip = q.offset;
     f.limit = q.limit;
+    cli_list_xo(&l, &xo);
     if (export_begin(l.fmt, stdout, NULL, cols, NCOLS, &xo, &f.x, &e))
         return cli_fail(&e);
     f.e = &e;
@@ -251,6 +252,8 @@ static int hist_show(struct cli *c, int argc, char **argv)
         if (opt != 'f' || (strcmp(optarg, "json") && strcmp(optarg, "table")))
             return cli_usage("history show", "bad option (--format table|json)");
         sh.json = !strcmp(optarg, "json");
+        if (sh.json)
+            cli_term_machine();
     }
     if (optind + 1 != argc)
         return cli_usage("history show", "expected one row ID");

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "audit/audit.h"
 #include "contacts/contacts.h"
 
 int cli_rec_add(struct cli *c, enum store_kind kind, const char *cmd, int argc, char **argv)
@@ -50,6 +51,16 @@ static void print_error(void *ctx, const char *msg)
     fprintf(stderr, "postier: %s\n", msg);
 }
 
+/* Each contact an import changes, in the history of its transaction. */
+static int record_change(void *ctx, const char *event, long long id, const char *party_ref,
+                         const char *detail, struct err *e)
+{
+    struct store_history h = {.event = event, .contact_id = id, .party_ref = party_ref,
+                              .server_reply = detail};
+
+    return audit_append(ctx, &h, e);
+}
+
 int cli_rec_import(struct cli *c, enum store_kind kind, const char *cmd, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -74,6 +85,8 @@ int cli_rec_import(struct cli *c, enum store_kind kind, const char *cmd, int arg
         return cli_usage(cmd, "expected one FILE");
     if ((rc = cli_open_store(c)))
         return rc;
+    io.on_change = record_change;
+    io.ctx = c->store;
     rc = contacts_import(c->store, kind, argv[optind], &io, &rep, &e);
     if (rc)
         return cli_fail(&e);

@@ -140,6 +140,7 @@ static int reg_check(struct cli *c, int argc, char **argv)
         return cli_usage("registry check", "unexpected argument");
     if ((rc = cli_open_store(c)))
         return rc;
+    cli_list_xo(&l, &xo);
     if (export_begin(l.fmt, stdout, NULL, cols, 6, &xo, &k.x, &e))
         return cli_fail(&e);
     k.s = c->store;

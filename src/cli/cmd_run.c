@@ -41,7 +41,7 @@ static void print_progress(void *ctx, long long settled, long long total, double
 
     if (!total || (last && !p->shown))
         return;
-    fprintf(stderr, "\rsent %lld/%lld, %lld failed, %lld deferred, %.0f msg/s, ETA %ld:%02ld ",
+    fprintf(cli_term_rawerr(), "\rsent %lld/%lld, %lld failed, %lld deferred, %.0f msg/s, ETA %ld:%02ld ",
             p->sum->sent, total, p->sum->failed, p->sum->deferred, rate, eta / 60, eta % 60);
     if (last)
         fputc('\n', stderr);

@@ -132,6 +132,7 @@ static int types_list(struct cli *c, int argc, char **argv)
             return rc ? EXIT_USAGE : cli_usage("types list", "bad option");
     if ((rc = cli_open_store(c)))
         return rc;
+    cli_list_xo(&l, &xo);
     if (export_begin(l.fmt, stdout, NULL, cols, 4, &xo, &tl.x, &e))
         return cli_fail(&e);
     tl.e = &e;

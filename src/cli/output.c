@@ -15,6 +15,7 @@ void cli_list_init(struct cli_list *l)
     l->page = 1;
     l->per_page = 0;
     l->paged = 0;
+    l->wide = 0;
 }
 
 static int parse_count(const char *cmd, const char *opt, const char *arg, long long *out)
@@ -111,7 +112,10 @@ int cli_list_opt(struct cli_list *l, const char *cmd, int opt, const char *arg)
     case OPT_FORMAT:
         if (export_format_parse(arg, &l->fmt, &e) || l->fmt == EXPORT_XLSX)
             return cli_usage(cmd, "--format: '%s' is not one of table, csv, json", arg), -1;
+        if (l->fmt != EXPORT_TABLE)
+            cli_term_machine();
         return 1;
+    case OPT_WIDE: l->wide = 1; return 1;
     case OPT_PAGE: l->paged = 1; return parse_count(cmd, "page", arg, &l->page);
     case OPT_PER_PAGE: l->paged = 1; return parse_count(cmd, "per-page", arg, &l->per_page);
     default: return 0;
@@ -128,6 +132,12 @@ void cli_list_query(const struct cli_list *l, struct store_query *q)
     }
     q->limit = per;
     q->offset = (l->page - 1) * per;
+}
+
+void cli_list_xo(const struct cli_list *l, struct export_opts *xo)
+{
+    xo->wide = l->wide;
+    xo->width = l->wide ? 0 : cli_term_width();
 }
 
 static enum export_type field_type(const char *name)
@@ -230,6 +240,7 @@ int cli_rec_list(struct cli *c, enum store_kind kind, struct store_query *q,
 
     cli_list_query(l, q);
     cols = cli_rec_cols(kind, &n);
+    cli_list_xo(l, &xo);
     lc.compact = kind == STORE_CONTACT && l->fmt == EXPORT_TABLE;
     if (lc.compact) {
         cols = compact_cols;

@@ -12,9 +12,10 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/date.h"
 #include "util/xalloc.h"
 
-enum kind { K_STR, K_PATH, K_LONG, K_ENUM };
+enum kind { K_STR, K_PATH, K_LONG, K_ENUM, K_ZONE };
 
 struct key {
     const char *section, *name;
@@ -75,6 +76,8 @@ static const struct key keys[] = {
     {"campaign", "unsubscribe_mailto", K_STR, S(campaign_unsubscribe_mailto),
      "unsubscribe@example.invalid", NULL, "List-Unsubscribe mailto (empty: none)"},
     {"run", "fallback", K_ENUM, S(run_fallback), "main", "main|none", "main | none"},
+    {"run", "timezone", K_ZONE, S(run_timezone), "", NULL,
+     "IANA name, e.g. Europe/Paris; empty = the system's"},
     {"run", "sms_types", K_STR, S(run_sms_types), "", NULL,
      "document types also sent by SMS, e.g. after_sales,order"},
 };
@@ -130,6 +133,13 @@ static int set_value(struct config *c, const struct key *k, const char *v, struc
     if (k->kind == K_ENUM && !enum_ok(k->allowed, v))
         return err_set(e, ERR_CONFIG, "[%s] %s: '%s' is not one of %s", k->section, k->name, v,
                        k->allowed);
+    if (k->kind == K_ZONE && date_zone_check(v, e))
+        return err_prefix(e, "[%s] %s", k->section, k->name);
+    /* an empty store path would silently put the data nowhere (SQLite
+     * opens a temporary database for "") */
+    if (k->kind == K_PATH && !*v && !strcmp(k->section, "store"))
+        return err_set(e, ERR_CONFIG, "[%s] %s: empty (a path; the default is %s)", k->section,
+                       k->name, k->def);
     free(*str_at(c, k));
     *str_at(c, k) = xstrdup(v);
     return 0;

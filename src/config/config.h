@@ -30,6 +30,7 @@ struct config {
     char *campaign_unsubscribe_url, *campaign_unsubscribe_mailto;
     /* [run] */
     char *run_fallback, *run_sms_types;
+    char *run_timezone; /* IANA name, checked at load; "" = the system's */
 };
 
 /* Loads path (or the defaults alone when the file does not exist and

@@ -21,6 +21,11 @@ int contacts_normalise(struct store_rec *r, struct err *e);
  * and last name, or the company when there is no name; into out. */
 void contacts_display_name(const struct store_rec *c, char *out, size_t n);
 
+/* Appends to out what changed from old to now, field by field, as
+ * "field: old → new" joined by "; " (an empty value reads "(empty)");
+ * nothing when no field changed.  Both records are of the same kind. */
+void contacts_diff(const struct store_rec *old, const struct store_rec *now, struct buf *out);
+
 /* Appends the folded text `contacts list --search` matches for a contact. */
 void contacts_search_text(const struct store_rec *r, struct buf *out);
 
@@ -43,11 +48,19 @@ int contacts_store(struct store *s, struct store_rec *r, const char *search, str
 
 /* Import of a CSV file of one kind. */
 struct import_opts {
-    int sync;    /* contacts: replace the listed parties' contacts */
+    /* contacts: the listed parties' contacts become the file's: a row
+     * updates the current contact of its party with the same e-mail, else
+     * the same name; the contacts no row names are ended or deleted */
+    int sync;
     int dry_run; /* validate everything, write nothing */
     int max_errors; /* stop collecting after this many bad rows (0: 100) */
     /* called once per bad row with "file:line: field 'x': why" */
     void (*on_error)(void *ctx, const char *msg);
+    /* called inside the import's transaction for each contact it changes
+     * (event contact_edited, contact_ended or contact_removed; detail as
+     * contacts_diff); a nonzero return aborts the import.  May be NULL. */
+    int (*on_change)(void *ctx, const char *event, long long id, const char *party_ref,
+                     const char *detail, struct err *e);
     void *ctx;
     /* documents: the folder relative attachment paths are read from, and
      * a warning "file:line: warning: ..." for one that is not there yet */
@@ -58,7 +71,8 @@ struct import_opts {
 struct import_report {
     long long rows;    /* data rows read */
     long long added;   /* records inserted */
-    long long updated; /* records updated (upserts, contacts with an id) */
+    long long updated; /* records updated (upserts, contacts with an id or
+                        * matched by --sync: only the file's columns) */
     long long removed; /* contacts deleted by --sync */
     long long ended;   /* contacts ended by --sync because they are linked */
     long long bad;     /* rows with errors (nothing is written when > 0) */

@@ -5,9 +5,11 @@
 #include "contacts.h"
 
 #include <pthread.h>
+#include <strings.h>
 
 #include "contacts/validate.h"
 #include "csv/csvread.h"
+#include "text/text.h"
 #include "util/date.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
@@ -22,6 +24,15 @@ static const char *const s4_names[S4_COUNT] = {
     "Mail", "Tel", "Fax", "Type", "Libellé type",
 };
 static const int s4_required[] = {S4_REF, S4_TYPE};
+/* The contact fields each seed-004 column sets (Dénomination is the whole
+ * name: first and last name). */
+static const int s4_fields[S4_COUNT][2] = {
+    [S4_REF] = {CF_PARTY_REF, -1}, [S4_MEMBER] = {CF_COMPANY, -1},
+    [S4_NAME] = {CF_LAST_NAME, CF_FIRST_NAME}, [S4_NOTE] = {CF_NOTE, -1},
+    [S4_FUNCTION] = {CF_FUNCTION, -1}, [S4_MAIL] = {CF_EMAIL, -1},
+    [S4_TEL] = {CF_PHONES, -1}, [S4_FAX] = {CF_FAX, -1}, [S4_TYPE] = {CF_FLAGS, -1},
+    [S4_TYPE_LABEL] = {-1, -1},
+};
 
 #define COL_ID (-2) /* the optional "id" column of a contacts export */
 
@@ -33,8 +44,27 @@ struct job {
     struct import_report *rep;
     int map[64]; /* csv column -> field index, COL_ID, or seed-004 index */
     size_t ncols;
-    struct strv synced; /* parties already cleared by --sync */
+    char present[STORE_MAX_FIELDS]; /* the contact fields the file has */
+    int merging; /* contacts with an id column or --sync: rows may update */
+    struct synced *synced; /* --sync: each party met, with its contacts */
+    size_t nsynced;
+    char today[DATE_LEN + 1];
     char ended[DATE_LEN + 1]; /* valid_until of contacts --sync ends: yesterday */
+};
+
+/* A current contact of a party --sync replaces, and whether a row of the
+ * file named it. */
+struct candidate {
+    long long id;
+    char *emails; /* normalised, ';'-separated, or NULL */
+    char *name;   /* folded display name */
+    int claimed;
+};
+
+struct synced {
+    char *ref;
+    struct candidate *c;
+    size_t n;
 };
 
 static void report(struct job *j, long line, const char *msg)
@@ -85,7 +115,15 @@ static int map_header(struct job *j, struct err *e)
             return err_set(e, ERR_INPUT, "%s:%ld: column '%s' appears twice", csvr_name(j->r),
                            h->line, name);
         j->map[i] = f;
+        j->merging |= f == COL_ID;
+        if (j->rep->seed004 && s4_fields[f][0] >= 0)
+            j->present[s4_fields[f][0]] = 1;
+        if (j->rep->seed004 && s4_fields[f][1] >= 0)
+            j->present[s4_fields[f][1]] = 1;
+        if (!j->rep->seed004 && f >= 0)
+            j->present[f] = 1;
     }
+    j->merging |= j->kind == STORE_CONTACT && j->o->sync;
     if (j->rep->seed004) {
         for (i = 0; i < sizeof s4_required / sizeof s4_required[0]; i++)
             if (!seen[s4_required[i]])
@@ -168,37 +206,223 @@ static int canonical_row(struct job *j, const struct csvr_row *row, struct store
     return 0;
 }
 
-/* --sync: the first time a party appears, its contacts are removed. */
-static int sync_party(struct job *j, const char *ref, struct err *e)
-{
-    long long n = 0, kept = 0;
-    size_t i;
-    int rc;
+/* ---- updates: a row with an id, or one --sync matches, changes only the
+ * fields of the file's columns; --sync ends or deletes what it no longer
+ * names (seed 004: the file replaces the member's contacts). */
 
-    for (i = 0; i < j->synced.n; i++)
-        if (!strcmp(j->synced.v[i], ref))
+/* The folded display name of a contact record; caller frees. */
+static char *folded_name(const struct store_rec *r)
+{
+    char name[512];
+    char *f;
+
+    contacts_display_name(r, name, sizeof name);
+    f = text_fold(name);
+    if (f)
+        str_trim(f);
+    return f;
+}
+
+static int collect(void *ctx, const struct store_rec *r)
+{
+    struct job *j = ctx;
+    struct synced *p = &j->synced[j->nsynced - 1];
+    struct candidate *c;
+
+    if (r->v[CF_VALID_UNTIL] && strcmp(r->v[CF_VALID_UNTIL], j->today) < 0)
+        return 0; /* historical already: not the file's to replace */
+    p->c = xrealloc(p->c, (p->n + 1) * sizeof *p->c);
+    c = &p->c[p->n++];
+    c->id = r->id;
+    c->emails = r->v[CF_EMAIL] ? xstrdup(r->v[CF_EMAIL]) : NULL;
+    c->name = folded_name(r);
+    c->claimed = 0;
+    return 0;
+}
+
+/* --sync: the first time a party appears, its current contacts become
+ * candidates for the file's rows.  Returns the party's entry. */
+static int sync_party(struct job *j, const char *ref, struct synced **out, struct err *e)
+{
+    struct store_query q = {.party_ref = ref};
+    size_t i;
+
+    for (i = 0; i < j->nsynced; i++)
+        if (!strcmp(j->synced[i].ref, ref)) {
+            *out = &j->synced[i];
             return 0;
-    strv_push(&j->synced, ref);
-    rc = store_contacts_clear_party(j->s, ref, j->ended, &n, &kept, e);
-    j->rep->removed += n;
-    j->rep->ended += kept;
-    return rc;
+        }
+    j->synced = xrealloc(j->synced, (j->nsynced + 1) * sizeof *j->synced);
+    *out = &j->synced[j->nsynced++];
+    memset(*out, 0, sizeof **out);
+    (*out)->ref = xstrdup(ref);
+    return store_list(j->s, STORE_CONTACT, &q, collect, j, NULL, e);
+}
+
+/* Does any address of the ';'-separated list a appear in list b (any case)? */
+static int share_email(const char *a, const char *b)
+{
+    while (a && *a && b) {
+        size_t n = strcspn(a, ";");
+        const char *p = b;
+        while (*p) {
+            size_t m = strcspn(p, ";");
+            if (m == n && !strncasecmp(a, p, n))
+                return 1;
+            p += m + (p[m] == ';');
+        }
+        a += n + (a[n] == ';');
+    }
+    return 0;
+}
+
+/* --sync, a row without id: the party's unclaimed current contact with
+ * one of its e-mails, else with its name, becomes the row's id. */
+static void sync_match(struct synced *p, struct store_rec *r)
+{
+    struct candidate *hit = NULL;
+    struct buf emails;
+    struct err ignored;
+    char *name;
+    size_t i;
+
+    buf_init(&emails, 0);
+    if (r->v[CF_EMAIL] && !validate_emails(r->v[CF_EMAIL], &emails, &ignored))
+        for (i = 0; i < p->n && !hit; i++)
+            if (!p->c[i].claimed && share_email(buf_str(&emails), p->c[i].emails))
+                hit = &p->c[i];
+    buf_release(&emails);
+    name = hit ? NULL : folded_name(r);
+    for (i = 0; name && *name && i < p->n && !hit; i++)
+        if (!p->c[i].claimed && p->c[i].name && !strcmp(name, p->c[i].name))
+            hit = &p->c[i];
+    free(name);
+    if (hit) {
+        hit->claimed = 1;
+        r->id = hit->id;
+    }
 }
 
 /* An id in a contacts file updates that contact, which must exist and
- * belong to the row's party. */
-static int check_update(struct job *j, struct store_rec *rec, struct err *e)
+ * belong to the row's party; old receives it as stored. */
+static int check_update(struct job *j, struct store_rec *rec, struct store_rec *old,
+                        struct synced *p, struct err *e)
 {
-    struct store_rec old;
+    size_t i;
     int rc;
 
-    store_rec_init(&old, STORE_CONTACT);
-    rc = store_get(j->s, STORE_CONTACT, rec->id, NULL, &old, e);
-    if (!rc && rec->v[CF_PARTY_REF] && strcmp(old.v[CF_PARTY_REF], rec->v[CF_PARTY_REF]))
+    rc = store_get(j->s, STORE_CONTACT, rec->id, NULL, old, e);
+    if (!rc && rec->v[CF_PARTY_REF] && strcmp(old->v[CF_PARTY_REF], rec->v[CF_PARTY_REF]))
         rc = err_set(e, ERR_INPUT, "field 'id': contact %lld belongs to party '%s'", rec->id,
-                     old.v[CF_PARTY_REF]);
-    store_rec_release(&old);
+                     old->v[CF_PARTY_REF]);
+    for (i = 0; p && i < p->n; i++)
+        if (p->c[i].id == rec->id)
+            p->c[i].claimed = 1;
     return rc;
+}
+
+/* The fields the file has no column for keep their value.  A seed-004
+ * Dénomination that still reads as the contact's name keeps its split
+ * into first and last name. */
+static void keep_absent(struct job *j, struct store_rec *rec, const struct store_rec *old)
+{
+    size_t i;
+
+    for (i = 0; i < CF_COUNT; i++)
+        if (!j->present[i])
+            store_rec_set(rec, i, old->v[i]);
+    if (j->rep->seed004 && j->present[CF_LAST_NAME]) {
+        char *a = folded_name(old), *b = folded_name(rec);
+        if (a && b && !strcmp(a, b)) {
+            store_rec_set(rec, CF_LAST_NAME, old->v[CF_LAST_NAME]);
+            store_rec_set(rec, CF_FIRST_NAME, old->v[CF_FIRST_NAME]);
+        }
+        free(a);
+        free(b);
+    }
+}
+
+/* A row of an import that may update (writer thread): finds the contact
+ * it updates, completes it with the stored fields, then normalises it. */
+static int merge_row(struct job *j, struct store_rec *rec, struct buf *search,
+                     struct store_rec *old, struct err *e)
+{
+    struct synced *p = NULL;
+    int rc = 0;
+
+    if (j->o->sync && rec->v[CF_PARTY_REF])
+        rc = sync_party(j, rec->v[CF_PARTY_REF], &p, e);
+    if (!rc && p && !rec->id)
+        sync_match(p, rec);
+    if (!rc && rec->id && !(rc = check_update(j, rec, old, p, e)))
+        keep_absent(j, rec, old);
+    if (!rc)
+        rc = contacts_prepare(rec, search, e);
+    return rc;
+}
+
+static int changed(struct job *j, const char *event, long long id, const char *ref,
+                   const char *detail, struct err *e)
+{
+    if (!j->o->on_change || !*detail)
+        return 0;
+    return j->o->on_change(j->o->ctx, event, id, ref, detail, e);
+}
+
+/* --sync, after the last row: the candidates no row named are deleted,
+ * or ended yesterday when something references them. */
+static int sync_finish(struct job *j, struct err *e)
+{
+    struct store_rec old, now;
+    struct buf diff;
+    size_t i, k;
+    int rc = 0;
+
+    buf_init(&diff, 0);
+    store_rec_init(&old, STORE_CONTACT);
+    store_rec_init(&now, STORE_CONTACT);
+    for (i = 0; !rc && i < j->nsynced; i++)
+        for (k = 0; !rc && k < j->synced[i].n; k++) {
+            const struct candidate *c = &j->synced[i].c[k];
+            if (c->claimed)
+                continue;
+            store_rec_clear(&old, STORE_CONTACT);
+            store_rec_clear(&now, STORE_CONTACT);
+            buf_reset(&diff);
+            if (!(rc = store_contact_rm(j->s, c->id, e))) {
+                j->rep->removed++;
+                buf_printf(&diff, "not in %s", csvr_name(j->r));
+                rc = changed(j, "contact_removed", c->id, j->synced[i].ref, buf_str(&diff), e);
+            } else if (rc == ERR_INUSE && !(rc = store_get(j->s, STORE_CONTACT, c->id, NULL,
+                                                           &old, e)) &&
+                       !(rc = store_get(j->s, STORE_CONTACT, c->id, NULL, &now, e))) {
+                store_rec_set(&now, CF_VALID_UNTIL, j->ended);
+                if (!(rc = contacts_save(j->s, &now, e))) {
+                    j->rep->ended++;
+                    contacts_diff(&old, &now, &diff);
+                    rc = changed(j, "contact_ended", c->id, j->synced[i].ref, buf_str(&diff), e);
+                }
+            }
+        }
+    store_rec_release(&old);
+    store_rec_release(&now);
+    buf_release(&diff);
+    return rc;
+}
+
+static void sync_release(struct job *j)
+{
+    size_t i, k;
+
+    for (i = 0; i < j->nsynced; i++) {
+        for (k = 0; k < j->synced[i].n; k++) {
+            free(j->synced[i].c[k].emails);
+            free(j->synced[i].c[k].name);
+        }
+        free(j->synced[i].c);
+        free(j->synced[i].ref);
+    }
+    free(j->synced);
 }
 
 /* ---- the pipeline: a reader thread parses, builds and normalises rows
@@ -242,7 +466,7 @@ static void prepare_row(struct job *j, const struct csvr_row *row, struct item *
     err_clear(&it->err);
     it->rc = j->rep->seed004 ? seed004_row(j, row, &it->rec, &it->err)
                              : canonical_row(j, row, &it->rec, &it->err);
-    if (!it->rc)
+    if (!it->rc && !j->merging) /* else the writer, once it knows the stored fields */
         it->rc = contacts_prepare(&it->rec, &it->search, &it->err);
 }
 
@@ -288,15 +512,25 @@ static void *reader(void *arg)
 static int apply_item(struct job *j, struct item *it, struct err *e)
 {
     struct err re = it->err;
-    int rc = it->rc, is_update = it->rec.id != 0;
+    struct store_rec old;
+    struct buf diff;
+    int rc = it->rc, is_update;
 
     j->rep->rows++;
-    if (!rc && j->o->sync && it->rec.v[CF_PARTY_REF])
-        rc = sync_party(j, it->rec.v[CF_PARTY_REF], &re);
-    if (!rc && is_update)
-        rc = check_update(j, &it->rec, &re);
+    store_rec_init(&old, STORE_CONTACT);
+    buf_init(&diff, 0);
+    if (!rc && j->merging)
+        rc = merge_row(j, &it->rec, &it->search, &old, &re);
+    is_update = it->rec.id != 0;
     if (!rc)
         rc = contacts_store(j->s, &it->rec, buf_str(&it->search), &re);
+    if (!rc && is_update) {
+        contacts_diff(&old, &it->rec, &diff);
+        rc = changed(j, "contact_edited", it->rec.id, it->rec.v[CF_PARTY_REF], buf_str(&diff),
+                     &re);
+    }
+    store_rec_release(&old);
+    buf_release(&diff);
     if (rc && (re.code == ERR_DB || re.code == ERR_LOCKED || re.code == ERR_IO)) {
         *e = re;
         return re.code;
@@ -382,7 +616,7 @@ int contacts_import(struct store *s, enum store_kind kind, const char *path,
     int rc, in_tx = 0;
 
     memset(report_out, 0, sizeof *report_out);
-    strv_init(&j.synced);
+    date_today(j.today);
     date_today_plus(-1, j.ended);
     rc = csvr_open(path, &j.r, e);
     if (!rc)
@@ -391,6 +625,8 @@ int contacts_import(struct store *s, enum store_kind kind, const char *path,
         in_tx = 1;
     if (!rc)
         rc = run_rows(&j, e);
+    if (!rc && !report_out->bad && opts->sync)
+        rc = sync_finish(&j, e);
     if (!rc && report_out->bad)
         rc = err_set(e, ERR_INPUT, "%s: %lld bad row%s, nothing imported", path,
                      report_out->bad, report_out->bad > 1 ? "s" : "");
@@ -401,6 +637,6 @@ int contacts_import(struct store *s, enum store_kind kind, const char *path,
             rc = store_commit(s, e);
     }
     csvr_free(j.r);
-    strv_release(&j.synced);
+    sync_release(&j);
     return rc;
 }

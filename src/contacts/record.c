@@ -77,7 +77,8 @@ static int check_ref(const char *ref, struct err *e)
     const char *p;
 
     if (strlen(ref) > 64)
-        return err_set(e, ERR_INPUT, "'%.20s...' is longer than 64 characters", ref);
+        return err_set(e, ERR_INPUT, "'%.*s...' is longer than 64 characters",
+                       (int)str_utf8_cut(ref, 20), ref);
     for (p = ref; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("-_./", *p))
             return err_set(e, ERR_INPUT,
@@ -216,6 +217,19 @@ void contacts_display_name(const struct store_rec *c, char *out, size_t n)
         str_puts(out, n, o, last);
     } else {
         str_puts(out, n, 0, v[CF_COMPANY]);
+    }
+}
+
+void contacts_diff(const struct store_rec *old, const struct store_rec *now, struct buf *out)
+{
+    size_t i;
+
+    for (i = 0; i < store_nfields(now->kind); i++) {
+        const char *a = old->v[i], *b = now->v[i];
+        if (a == b || (a && b && !strcmp(a, b)))
+            continue;
+        buf_printf(out, "%s%s: %s → %s", out->len ? "; " : "", store_field_name(now->kind, i),
+                   a ? a : "(empty)", b ? b : "(empty)");
     }
 }
 

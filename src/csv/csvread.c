@@ -39,6 +39,7 @@ struct csvr {
     int eof; /* nothing more to read() */
     enum csvr_encoding enc;
     int utf8_seen;             /* real UTF-8 met: later invalid bytes are errors */
+    long cp1252_line;          /* the line that made the file Windows-1252 */
     struct buf conv;           /* a Windows-1252 chunk converted to UTF-8 */
     const unsigned char *span; /* UTF-8 text waiting for libcsv */
     size_t span_len, span_pos;
@@ -139,11 +140,48 @@ static size_t utf8_valid_len(const unsigned char *s, size_t n, int at_eof, int *
     return i;
 }
 
-/* Converts n bytes (at most RAW_CAP) of Windows-1252 into the span. */
+/* Offset in s[0..n) of the first well-formed UTF-8 sequence of two bytes
+ * or more, n when there is none. */
+static size_t first_utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+
+    while ((i += text_ascii_prefix((const char *)s + i, n - i)) < n) {
+        if (text_utf8_prefix((const char *)s + i, n - i < 4 ? n - i : 4) >= 2)
+            return i;
+        i++;
+    }
+    return n;
+}
+
+/* The line of s[k], s being the text from the next byte on (r->line),
+ * counting CR, LF and CR LF as one line end each. */
+static long line_of(const struct csvr *r, const unsigned char *s, size_t k)
+{
+    long line = r->line;
+    size_t i;
+
+    for (i = 0; i < k; i++)
+        if (s[i] == '\r' || (s[i] == '\n' && !(i ? s[i - 1] == '\r' : r->prev_cr)))
+            line++;
+    return line;
+}
+
+/* Converts n bytes (at most RAW_CAP) of Windows-1252 into the span.  UTF-8
+ * in them (a line pasted from elsewhere) makes a file of two encodings:
+ * an error, rather than that line turned to mojibake. */
 static int convert(struct csvr *r, size_t n, struct err *e)
 {
+    const unsigned char *s = r->raw + r->raw_pos;
+    size_t k;
+
     if (n > RAW_CAP)
         n = RAW_CAP;
+    if ((k = first_utf8_seq(s, n)) < n)
+        return failf(r, e, ERR_INPUT,
+                     "%s:%ld: UTF-8 text in a file that is Windows-1252 from line %ld on: the "
+                     "file mixes two encodings (save it again as UTF-8)",
+                     r->name, line_of(r, s, k), r->cp1252_line);
     buf_reset(&r->conv);
     if (text_cp1252_to_utf8(&r->conv, (const char *)r->raw + r->raw_pos, n))
         return failf(r, e, ERR_INTERNAL, "%s: conversion buffer overflow", r->name);
@@ -154,10 +192,10 @@ static int convert(struct csvr *r, size_t n, struct err *e)
 }
 
 /* Makes the next span of UTF-8 text ready; 1, 0 at end of input, or <0.
- * Encoding: text is UTF-8 until a non-ASCII byte; from there, if the next
- * 64 KiB at least (the rest of the 1 MiB buffer) are valid UTF-8 the file
- * is UTF-8 and a later invalid byte is an error naming its line; otherwise
- * the file is Windows-1252 - exact, since everything before was ASCII.
+ * Encoding: text is UTF-8 until a non-ASCII byte; if that byte starts a
+ * valid UTF-8 sequence the file is UTF-8 and a later invalid byte is an
+ * error naming its line; otherwise the file is Windows-1252 - exact, since
+ * everything before was ASCII - and a later UTF-8 sequence is an error.
  * A NUL cannot be handed out in a C string: it means UTF-16 or a binary
  * file, refused once the text before it has been read. */
 static int next_span(struct csvr *r, struct err *e)
@@ -183,12 +221,15 @@ static int next_span(struct csvr *r, struct err *e)
     v = r->utf8_seen ? 0 : text_ascii_prefix((const char *)s, n);
     if (!v) {
         v = utf8_valid_len(s, n, r->eof || z, &bad);
-        if (!r->utf8_seen && (bad || !v)) {
+        if (!r->utf8_seen && !v) {
             r->enc = CSVR_CP1252;
+            r->cp1252_line = r->line;
             return convert(r, n, e);
         }
         if (!v)
-            return failf(r, e, ERR_INPUT, "%s:%ld: invalid UTF-8 in a file that began as UTF-8",
+            return failf(r, e, ERR_INPUT,
+                         "%s:%ld: not UTF-8 (Windows-1252?) in a file that is UTF-8 before: the "
+                         "file mixes two encodings (save it again as UTF-8)",
                          r->name, r->line);
         r->utf8_seen = 1;
     }
@@ -443,10 +484,28 @@ const char *csvr_name(const struct csvr *r)
     return r->name;
 }
 
+/* A cell past the header's last column has no name: its value would be
+ * lost (or land in the wrong column), so the row is refused.  Empty cells
+ * there (a trailing separator) lose nothing and pass. */
+static int check_width(struct csvr *r, struct err *e)
+{
+    size_t i;
+
+    for (i = r->header.nfields; i < r->row.nfields; i++)
+        if (r->row.fields[i][0])
+            return failf(r, e, ERR_INPUT,
+                         "%s:%ld: %zu cells but the header has %zu columns (a separator "
+                         "inside a value that is not quoted?)",
+                         r->name, r->row.line, r->row.nfields, r->header.nfields);
+    return 1;
+}
+
 int csvr_next(struct csvr *r, const struct csvr_row **row, struct err *e)
 {
     int rc = read_row(r, e);
 
+    if (rc == 1)
+        rc = check_width(r, e);
     *row = rc == 1 ? &r->row : NULL;
     return rc;
 }

@@ -39,6 +39,8 @@ struct exporter {
     char separator; /* resolved: ',' or ';' */
     int bom;
     int neutralise; /* resolved: 1 on, 0 off */
+    unsigned width; /* table: the line width to fit, 0 = cut cells at 40 */
+    int wide;       /* table: never cut */
     int failed;     /* sticky I/O error code, 0 if none */
     void *priv;     /* the writer's own state */
 };

@@ -8,7 +8,11 @@
 #include <errno.h>
 
 #include "util/date.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
+
+/* "%.*s" arguments for at most 40 bytes of v, whole characters only. */
+#define SHOW40(v) (int)str_utf8_cut((v), strnlen((v), 40)), (v)
 
 static const struct {
     const char *name;
@@ -30,8 +34,9 @@ int export_format_parse(const char *s, enum export_format *out, struct err *e)
             return 0;
         }
     }
-    return err_set(e, ERR_INPUT, "unknown format '%.40s' (expected table, csv, json or xlsx)",
-                   s ? s : "");
+    s = s ? s : "";
+    return err_set(e, ERR_INPUT, "unknown format '%.*s' (expected table, csv, json or xlsx)",
+                   SHOW40(s));
 }
 
 int export_csv_dangerous(const char *v)
@@ -98,6 +103,8 @@ int export_begin(enum export_format fmt, FILE *fp, const char *path, const struc
     x->separator = opts && opts->separator ? opts->separator : ',';
     x->bom = opts ? opts->bom != 0 : 0;
     x->neutralise = opts ? opts->neutralise != -1 : 1;
+    x->width = opts ? opts->width : 0;
+    x->wide = opts ? opts->wide : 0;
     rc = x->ops->begin(x, e);
     if (rc)
         goto out;
@@ -123,16 +130,18 @@ static int check_value(const struct export_col *c, const char *v, struct err *e)
     case EXPORT_INT:
         if (export_parse_int(v, &n) == 0)
             return 0;
-        return err_set(e, ERR_INPUT, "column '%s': '%.40s' is not an integer", c->name, v);
+        return err_set(e, ERR_INPUT, "column '%s': '%.*s' is not an integer", c->name, SHOW40(v));
     case EXPORT_DATE:
         if (export_parse_date(v, &tm) == 0)
             return 0;
-        return err_set(e, ERR_INPUT, "column '%s': '%.40s' is not a date (YYYY-MM-DD)", c->name, v);
+        return err_set(e, ERR_INPUT, "column '%s': '%.*s' is not a date (YYYY-MM-DD)", c->name,
+                       SHOW40(v));
     case EXPORT_DATETIME:
         if (export_parse_datetime(v, &tm) == 0)
             return 0;
         return err_set(e, ERR_INPUT,
-                       "column '%s': '%.40s' is not a timestamp (YYYY-MM-DDTHH:MM:SS)", c->name, v);
+                       "column '%s': '%.*s' is not a timestamp (YYYY-MM-DDTHH:MM:SS)", c->name,
+                       SHOW40(v));
     }
     return err_set(e, ERR_INTERNAL, "column '%s': unknown type %d", c->name, (int)c->type);
 }

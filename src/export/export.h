@@ -29,6 +29,10 @@ struct export_opts {
     int bom;        /* CSV only: write a UTF-8 BOM first (for Excel) */
     int neutralise; /* CSV only: defuse cells starting with = + - @ TAB CR
                      * by prefixing a quote ' (default on: set -1 to disable) */
+    unsigned width; /* table only: fit lines to this many columns, cutting
+                     * the widest text columns with "…" (0: each cell is
+                     * cut at 40 columns, whatever the line's width) */
+    int wide;       /* table only: never cut a cell */
 };
 
 struct exporter;

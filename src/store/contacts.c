@@ -1,6 +1,6 @@
 /* Contact-specific store operations: deletion guarded by links (seed 000:
  * a contact tied to an event, an e-mail or a document cannot be deleted)
- * and the clearing of a party's contacts for `contacts import --sync`. */
+ * and the merge of duplicates. */
 #include "store-int.h"
 
 int store_contact_rm(struct store *s, long long id, struct err *e)
@@ -33,71 +33,6 @@ int store_contact_rm(struct store *s, long long id, struct err *e)
     if (rc != SQLITE_DONE)
         return store_dberr(s, rc, e, "contact");
     return store_search_put(s, id, NULL, 0, e);
-}
-
-/* Drops the search entries of the party's contacts that have no links
- * (those the --sync DELETE is about to remove). */
-static int unindex_unlinked(struct store *s, long long party, struct err *e)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = sqlite3_prepare_v2(s->db,
-                            "SELECT id FROM contact WHERE party_id = ?1"
-                            " AND NOT " STORE_CONTACT_LINKED("contact.id"),
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_dberr(s, rc, e, "contact");
-    sqlite3_bind_int64(st, 1, party);
-    rc = 0;
-    while (!rc && sqlite3_step(st) == SQLITE_ROW)
-        rc = store_search_put(s, sqlite3_column_int64(st, 0), NULL, 0, e);
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Runs one statement over the party's contacts; *n = rows changed. */
-static int party_exec(struct store *s, const char *sql, long long party, const char *date,
-                      long long *n, struct err *e)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return store_dberr(s, rc, e, "contact");
-    sqlite3_bind_int64(st, 1, party);
-    if (date)
-        sqlite3_bind_text(st, 2, date, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return store_dberr(s, rc, e, "contact");
-    *n = sqlite3_changes(s->db);
-    return 0;
-}
-
-int store_contacts_clear_party(struct store *s, const char *party_ref, const char *date,
-                               long long *n, long long *kept, struct err *e)
-{
-    long long party;
-    int rc;
-
-    rc = store_party_id(s, party_ref, &party, e);
-    if (!rc)
-        rc = party_exec(s,
-                        "UPDATE contact SET valid_until = ?2 WHERE party_id = ?1"
-                        " AND (valid_until IS NULL OR valid_until > ?2)"
-                        " AND " STORE_CONTACT_LINKED("contact.id"),
-                        party, date, kept, e);
-    if (!rc)
-        rc = unindex_unlinked(s, party, e);
-    if (!rc)
-        rc = party_exec(s,
-                        "DELETE FROM contact WHERE party_id = ?1"
-                        " AND NOT " STORE_CONTACT_LINKED("contact.id"),
-                        party, NULL, n, e);
-    return rc;
 }
 
 /* Moves every reference to dup onto keep, records the merge, removes dup

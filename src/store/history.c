@@ -162,8 +162,12 @@ int store_history_of_contact(struct store *s, long long contact_id, store_histor
 
     rc = sqlite3_prepare_v2(s->db,
                             "SELECT id, " HISTORY_COLS " FROM history WHERE contact_id = ?1"
-                            " OR contact_id IN (SELECT dup_id FROM contact_merge"
-                            "                   WHERE keep_id = ?1) ORDER BY id",
+                            " OR (contact_id IN (SELECT dup_id FROM contact_merge"
+                            "                    WHERE keep_id = ?1)"
+                            /* the keep's own row tells each merge */
+                            "     AND NOT (event = 'contact_merged'"
+                            "              AND server_reply LIKE 'merged into contact %'))"
+                            " ORDER BY id",
                             -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_dberr(s, rc, e, "history");

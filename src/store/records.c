@@ -537,7 +537,7 @@ static int list_of_party(struct store *s, enum store_kind kind, const struct sto
 
 /* WHERE clause of a listing; binds are appended to vals in order. */
 static void where_sql(struct buf *b, enum store_kind kind, const struct store_query *q,
-                      const char **vals, int *nvals, int nwords)
+                      const char **vals, int *nvals, int nwords, char bits[2][24])
 {
     int first = 1;
 #define AND() (buf_adds(b, first ? " WHERE " : " AND "), first = 0)
@@ -566,6 +566,25 @@ static void where_sql(struct buf *b, enum store_kind kind, const struct store_qu
     if (nwords && kind == STORE_CONTACT) {
         AND();
         buf_adds(b, "c.id IN (SELECT id FROM temp.hits)");
+    }
+    if (q->type && kind == STORE_CONTACT) {
+        AND();
+        buf_adds(b, "c.type_id = (SELECT id FROM contact_type WHERE code = ?)");
+        vals[(*nvals)++] = q->type;
+    }
+    if (q->flags && kind == STORE_CONTACT) { /* values are bound as text */
+        AND();
+        snprintf(bits[0], sizeof bits[0], "%u", q->flags);
+        buf_adds(b, "(c.flags & CAST(? AS INTEGER)) = CAST(? AS INTEGER)");
+        vals[(*nvals)++] = bits[0];
+        vals[(*nvals)++] = bits[0];
+    }
+    if (q->consents && kind == STORE_CONTACT) {
+        AND();
+        snprintf(bits[1], sizeof bits[1], "%u", q->consents);
+        buf_adds(b, "(c.consents & CAST(? AS INTEGER)) = CAST(? AS INTEGER)");
+        vals[(*nvals)++] = bits[1];
+        vals[(*nvals)++] = bits[1];
     }
 #undef AND
 }
@@ -604,13 +623,14 @@ int store_list(struct store *s, enum store_kind kind, const struct store_query *
                store_rec_cb cb, void *ctx, long long *total, struct err *e)
 {
     const struct desc *d = &descs[kind];
-    const char *vals[8 + MAX_WORDS];
-    char *words[MAX_WORDS], *search = xstrdup(q->search);
+    const char *vals[16 + MAX_WORDS];
+    char *words[MAX_WORDS], *search = xstrdup(q->search), bits[2][24];
     sqlite3_stmt *st = NULL;
     struct buf sql, where;
     int i, nvals = 0, nwords = search ? split_words(search, words) : 0, rc = 0;
 
-    if (!nwords && q->party_ref && !q->kind && q->limit <= 0 && !total && kind != STORE_PARTY) {
+    if (!nwords && q->party_ref && !q->kind && !q->type && !q->flags && !q->consents &&
+        q->limit <= 0 && !total && kind != STORE_PARTY) {
         free(search);
         return list_of_party(s, kind, q, cb, ctx, e);
     }
@@ -620,7 +640,7 @@ int store_list(struct store *s, enum store_kind kind, const struct store_query *
         rc = store_search_hits(s, words, nwords, e);
     if (rc)
         goto out;
-    where_sql(&where, kind, q, vals, &nvals, nwords);
+    where_sql(&where, kind, q, vals, &nvals, nwords, bits);
     if (total) {
         buf_printf(&sql, "SELECT count(*) FROM %s %s%s", d->table, d->alias, buf_str(&where));
         rc = count_rows(s, buf_str(&sql), vals, nvals, total, e);

@@ -138,11 +138,6 @@ int store_get(struct store *s, enum store_kind kind, long long id, const char *k
 /* Deletes contact id; ERR_INUSE when it is linked to history, documents or
  * events (SPEC §1, seed 000), ERR_NOTFOUND when absent. */
 int store_contact_rm(struct store *s, long long id, struct err *e);
-/* Deletes every contact of a party that has no links (import --sync);
- * returns the number deleted in *n, and in *kept those that had to be
- * ended instead (valid_until = date) because they are linked. */
-int store_contacts_clear_party(struct store *s, const char *party_ref, const char *date,
-                               long long *n, long long *kept, struct err *e);
 
 /* A listing query.  Strings are borrowed. */
 struct store_query {
@@ -150,6 +145,9 @@ struct store_query {
     const char *party_ref; /* NULL = all */
     const char *kind;      /* party kind filter (parties list) */
     const char *date;      /* contacts valid on this date; NULL = no filter */
+    const char *type;      /* contacts of this type code; NULL = any */
+    unsigned flags;        /* contacts with every one of these flag bits */
+    unsigned consents;     /* contacts with every one of these consent bits */
     long long limit;       /* 0 = no limit */
     long long offset;
 };
@@ -281,7 +279,8 @@ int store_history_scan(struct store *s, store_history_cb cb, void *ctx, struct e
  * keep shows them).  Inside the caller's transaction. */
 int store_contact_merge(struct store *s, long long keep, long long dup, struct err *e);
 /* The rows about contact id and the contacts merged into it, in order
- * (its sends, skips, edits...). */
+ * (its sends, skips, edits...); each merge once: the merged contact's own
+ * "merged into contact N" row is left out. */
 int store_history_of_contact(struct store *s, long long contact_id, store_history_cb cb,
                              void *ctx, struct err *e);
 /* Row id (ERR_NOTFOUND when none). */

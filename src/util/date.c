@@ -1,8 +1,10 @@
-/* ISO calendar dates: strict YYYY-MM-DD check and the local date of today. */
+/* ISO calendar dates: strict YYYY-MM-DD check and the local date of today;
+ * the local time zone ([run] timezone) every local time is read in. */
 #include "date.h"
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,6 +33,63 @@ int date_check(const char *s, struct err *e)
     if (y < 1900 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
         return err_set(e, ERR_INPUT, "'%s' is not a valid calendar date", s);
     return 0;
+}
+
+/* An IANA name: letters, digits, '_', '+', '-' in '/'-separated parts,
+ * none empty, "." or ".." (nothing that could leave the zone folder). */
+static int zone_name_ok(const char *z)
+{
+    const char *p;
+    size_t part = 0;
+
+    if (!*z || strlen(z) > 200)
+        return 0;
+    for (p = z;; p++) {
+        if (*p == '/' || !*p) {
+            if (part == 0 || (p[-1] == '.' && (part == 1 || (part == 2 && p[-2] == '.'))))
+                return 0;
+            if (!*p)
+                return 1;
+            part = 0;
+        } else if (isalnum((unsigned char)*p) || strchr("_+-.", *p)) {
+            part++;
+        } else {
+            return 0;
+        }
+    }
+}
+
+int date_zone_check(const char *zone, struct err *e)
+{
+    const char *dir = getenv("TZDIR");
+    char path[512], magic[4];
+    FILE *f = NULL;
+    int ok = 0;
+
+    if (!*zone)
+        return 0;
+    if (!dir || !*dir)
+        dir = "/usr/share/zoneinfo";
+    /* glibc reads TZ=<name> as <TZDIR>/<name>: a TZif file (RFC 8536 §3.1) */
+    if (zone_name_ok(zone) && (size_t)snprintf(path, sizeof path, "%s/%s", dir, zone) <
+                                  sizeof path && (f = fopen(path, "rb")))
+        ok = fread(magic, 1, 4, f) == 4 && !memcmp(magic, "TZif", 4);
+    if (f)
+        fclose(f);
+    if (!ok)
+        return err_set(e, ERR_CONFIG,
+                       "'%s' is not a time zone (an IANA name such as Europe/Paris, found in "
+                       "%s; empty for the system's)",
+                       zone, dir);
+    return 0;
+}
+
+void date_use_zone(const char *zone)
+{
+    if (!zone || !*zone)
+        return;
+    setenv("TZ", zone, 1);
+    tzset();
 }
 
 void date_today(char *out)

@@ -11,6 +11,19 @@
  * Returns 0, or ERR_INPUT with a message saying what is wrong. */
 int date_check(const char *s, struct err *e);
 
+/* Checks zone names a time zone of the system's database (an IANA name
+ * such as "Europe/Paris": a TZif file under $TZDIR or /usr/share/zoneinfo;
+ * no absolute path, no ".."); "" is the system's zone.  Returns 0, or
+ * ERR_CONFIG with a message saying what is wrong. */
+int date_zone_check(const char *zone, struct err *e);
+
+/* Makes zone (checked by date_zone_check; "" leaves the system's) the
+ * process's local time zone: every local time (today, quiet hours, --at,
+ * the Date: header) is then read in it, UTC stamps are not.  It sets TZ in
+ * the environment, so it must run before any thread starts (the CLI calls
+ * it once, right after loading the configuration). */
+void date_use_zone(const char *zone);
+
 /* Writes today's local date into out (at least DATE_LEN + 1 bytes). */
 void date_today(char *out);
 

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "strv.h"
+
 int err_set(struct err *e, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -12,7 +14,8 @@ int err_set(struct err *e, int code, const char *fmt, ...)
         return code;
     e->code = code;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    if (vsnprintf(e->msg, sizeof e->msg, fmt, ap) >= (int)sizeof e->msg)
+        e->msg[str_utf8_cut(e->msg, sizeof e->msg - 1)] = '\0'; /* whole characters */
     va_end(ap);
     return code;
 }
@@ -31,13 +34,13 @@ int err_prefix(struct err *e, const char *fmt, ...)
     memcpy(old, e->msg, sizeof old);
     n = strlen(ctx);
     if (n > sizeof e->msg - 3)
-        n = sizeof e->msg - 3;
+        n = str_utf8_cut(ctx, sizeof e->msg - 3);
     memcpy(e->msg, ctx, n);
     memcpy(e->msg + n, ": ", 2);
     n += 2;
     rest = strlen(old);
     if (rest > sizeof e->msg - 1 - n)
-        rest = sizeof e->msg - 1 - n;
+        rest = str_utf8_cut(old, sizeof e->msg - 1 - n);
     memcpy(e->msg + n, old, rest);
     e->msg[n + rest] = '\0';
     return e->code;

@@ -102,3 +102,16 @@ size_t str_puts(char *out, size_t n, size_t o, const char *s)
 {
     return str_put(out, n, o, s, s ? strlen(s) : 0);
 }
+
+size_t str_utf8_cut(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = n, need;
+
+    while (i > 0 && n - i < 3 && (p[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0 || p[i - 1] < 0xC0)
+        return n; /* ends on ASCII or stray continuation bytes: nothing to cut */
+    need = p[i - 1] >= 0xF0 ? 4 : p[i - 1] >= 0xE0 ? 3 : 2;
+    return n - (i - 1) >= need ? n : i - 1;
+}

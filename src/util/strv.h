@@ -29,6 +29,12 @@ size_t str_put(char *out, size_t n, size_t o, const char *s, size_t len);
 /* str_put of the whole string s (NULL: none). */
 size_t str_puts(char *out, size_t n, size_t o, const char *s);
 
+/* The length of s[0..n) without a UTF-8 sequence cut at its end: n backed
+ * off over continuation bytes to the start of the last character when that
+ * character needs more bytes than remain.  For length limits that must
+ * not split a character. */
+size_t str_utf8_cut(const char *s, size_t n);
+
 /* Trims leading and trailing ASCII blanks (space, tab, CR, LF) in place;
  * returns s. */
 char *str_trim(char *s);

@@ -22,11 +22,12 @@ SECTIONS = {
             'username', 'password', 'dlr_mask', 'dlr_url', 'max_segments', 'stop_text',
             'connections', 'timeout', 'max_attempts'],
     'campaign': ['unsubscribe_url', 'unsubscribe_mailto'],
-    'run': ['fallback', 'sms_types'],
+    'run': ['fallback', 'sms_types', 'timezone'],
 }
 DEFAULTS = {
     ('store', 'database'): 'postier.db', ('store', 'spool'): 'spool',
-    ('store', 'templates'): 'templates', ('sender', 'name'): 'Postier',
+    ('store', 'templates'): 'templates', ('store', 'documents'): 'documents',
+    ('sender', 'name'): 'Postier',
     ('sender', 'email'): 'noreply@example.invalid',
     ('email', 'transport'): 'maildir', ('email', 'maildir'): 'spool/sent',
     ('smtp', 'url'): 'smtp://127.0.0.1:25', ('smtp', 'starttls'): 'auto',
@@ -34,7 +35,7 @@ DEFAULTS = {
     ('smtp', 'rate_per_hour'): '0', ('smtp', 'timeout'): '30',
     ('smtp', 'max_attempts'): '5', ('sms', 'transport'): 'none',
     ('sms', 'quiet_hours'): '20:00-08:00', ('sms', 'quiet_days'): 'sun',
-    ('run', 'fallback'): 'main',
+    ('run', 'fallback'): 'main', ('run', 'timezone'): '',
 }
 
 

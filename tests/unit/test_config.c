@@ -115,6 +115,9 @@ static void errors_name_line_and_key(void **state)
         {"[store]\ndatabse = x\n", ":2: unknown key 'databse' in section [store]"},
         {"[nope]\nkey = 1\n", ":2: unknown key 'key' in section [nope]"},
         {"[run]\nthis is not ini\n", ":2: syntax error"},
+        {"[store]\ndatabase =\n", ":2: [store] database: empty"},
+        {"[run]\n\ntimezone = Europe/Pariss\n", ":3: [run] timezone: 'Europe/Pariss' is not a time zone"},
+        {"[run]\ntimezone = ../../etc/passwd\n", ":2: [run] timezone: '../../etc/passwd'"},
     };
     size_t i;
 
@@ -150,7 +153,7 @@ static void default_file_round_trips(void **state)
     while (fgets(line, sizeof line, f))
         keys += line[0] == ';' && strchr(line, '=') != NULL;
     fclose(f);
-    assert_int_equal(keys, 37); /* every key of SPEC §8, and the extensions */
+    assert_int_equal(keys, 38); /* every key of SPEC §8, and the extensions */
     assert_int_equal(config_load(buf_str(&p), 1, &a, &e), 0);
     assert_int_equal(config_load("/x/config/postier.ini", 0, &b, &e), 0);
     assert_string_equal(a->sms_quiet_days, b->sms_quiet_days);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <time.h>
 
 #include "util/buf.h"
 #include "util/date.h"
@@ -189,6 +190,44 @@ static void dates(void **state)
     }
 }
 
+/* Last (it changes the process's zone): names of the zone database only,
+ * and local time read in the zone once it is used. */
+static void zones(void **state)
+{
+    static const struct {
+        const char *z;
+        int ok;
+    } cases[] = {
+        {"Europe/Paris", 1}, {"UTC", 1}, {"America/Argentina/Buenos_Aires", 1},
+        {"Etc/GMT+10", 1},   {"", 1},    {"Europe/Pariss", 0},
+        {"Europe", 0},       {"/usr/share/zoneinfo/UTC", 0},
+        {"../zoneinfo/UTC", 0}, {"Europe/../UTC", 0}, {"Europe//Paris", 0},
+        {"Europe/Paris/", 0}, {"Europe/Paris\n", 0}, {"Europe/Paris ", 0},
+    };
+    time_t t = 1798759800; /* 2026-12-31T23:30:00Z */
+    struct tm tm;
+    struct err e;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = date_zone_check(cases[i].z, &e);
+        if ((rc == 0) != cases[i].ok)
+            fail_msg("date_zone_check(%s) = %d", cases[i].z, rc);
+        if (rc && (rc != ERR_CONFIG || !strstr(e.msg, "is not a time zone")))
+            fail_msg("date_zone_check(%s): %s", cases[i].z, e.msg);
+    }
+    date_use_zone("Europe/Paris");
+    assert_non_null(localtime_r(&t, &tm));
+    assert_int_equal(tm.tm_year + 1900, 2027);
+    assert_int_equal(tm.tm_mday, 1);
+    assert_int_equal(tm.tm_hour, 0);
+    assert_int_equal(tm.tm_gmtoff, 3600);
+    date_use_zone(""); /* the zone in use stays */
+    assert_non_null(localtime_r(&t, &tm));
+    assert_int_equal(tm.tm_gmtoff, 3600);
+}
+
 static void split_and_trim(void **state)
 {
     struct strv v;
@@ -240,6 +279,39 @@ static void str_put_cuts_as_snprintf(void **state)
     }
 }
 
+/* A length limit never splits a character; complete ones are kept. */
+static void str_utf8_cut_whole_characters(void **state)
+{
+    static const struct {
+        const char *s;
+        size_t n, want;
+    } cases[] = {
+        {"abc", 2, 2},
+        {"\xc3\xa9t\xc3\xa9", 1, 0},     /* inside é */
+        {"\xc3\xa9t\xc3\xa9", 2, 2},     /* after é */
+        {"a\xe2\x82\xac", 3, 1},          /* inside € */
+        {"a\xe2\x82\xac", 4, 4},
+        {"\xf0\x9f\x98\x80x", 3, 0},     /* inside an emoji */
+        {"\xf0\x9f\x98\x80x", 4, 4},
+        {"\x80\x80\x80\x80", 3, 3},      /* stray continuation bytes: left alone */
+        {"", 0, 0},
+    };
+    char msg[600];
+    struct err e;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(str_utf8_cut(cases[i].s, cases[i].n), cases[i].want);
+    /* err_set truncating a message of accents ends on a whole character */
+    for (i = 0; i + 2 < sizeof msg; i += 2)
+        memcpy(msg + i, "\xc3\xa9", 2);
+    msg[i] = '\0';
+    err_set(&e, ERR_INPUT, "%s", msg);
+    assert_int_equal(str_utf8_cut(e.msg, strlen(e.msg)), strlen(e.msg));
+    assert_int_equal(strlen(e.msg), ERR_MSG_MAX - 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,7 +319,8 @@ int main(void)
         cmocka_unit_test(buf_printf_over_cap),      cmocka_unit_test(buf_take_hands_over),
         cmocka_unit_test(err_prefix_and_truncation), cmocka_unit_test(dates),
         cmocka_unit_test(split_and_trim),           cmocka_unit_test(buf_reserve_hint),
-        cmocka_unit_test(str_put_cuts_as_snprintf),
+        cmocka_unit_test(str_put_cuts_as_snprintf), cmocka_unit_test(zones),
+        cmocka_unit_test(str_utf8_cut_whole_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
