@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "template/template.h"
 #include "util/date.h"
 
 #include <errno.h>
@@ -77,6 +78,13 @@ int cli_status(int code)
     case ERR_LOCKED: return EXIT_TEMPFAIL; /* another run: try again later */
     default: return EXIT_PARTIAL;
     }
+}
+
+int cli_install_templates(const char *dest, int *copied, struct err *e)
+{
+    static const char *const roots[] = {POSTIER_TEMPLATES_SHARE, POSTIER_TEMPLATES_SRC};
+
+    return tmpl_install(roots, 2, dest, copied, e);
 }
 
 int cli_fail(const struct err *e)

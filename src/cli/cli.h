@@ -49,6 +49,10 @@ int cli_dispatch(struct cli *c, const char *group, const struct cli_cmd *cmds, i
 int cli_load_config(struct cli *c);
 int cli_open_store(struct cli *c);
 
+/* tmpl_install from the shipped templates (installed, else the source
+ * tree's) into dest: only when dest is missing or empty. */
+int cli_install_templates(const char *dest, int *copied, struct err *e);
+
 /* Prints "postier: <msg>" and returns the exit status for e->code. */
 int cli_fail(const struct err *e);
 /* Prints "postier: <fmt>" and "Try '<cmd> --help'." and returns 2. */

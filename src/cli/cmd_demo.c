@@ -141,71 +141,16 @@ static int write_file(const char *dir, const char *name, const char *text, struc
     return 0;
 }
 
-/* Copies one regular file. */
-static int copy_file(const char *from, const char *to)
-{
-    char chunk[8192];
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
-    size_t n;
-    int rc = in && out ? 0 : -1;
-
-    while (!rc && (n = fread(chunk, 1, sizeof chunk, in)) > 0)
-        if (fwrite(chunk, 1, n, out) != n)
-            rc = -1;
-    if (in && ferror(in))
-        rc = -1;
-    if (out && fclose(out))
-        rc = -1;
-    if (in)
-        fclose(in);
-    return rc;
-}
-
-/* Copies the shipped templates (installed, else the source tree's:
- * templates/<name>/<files>) into dir/templates, so the demo folder is
+/* The shipped templates into dir/templates, so the demo folder is
  * complete and its templates can be edited. */
 static int copy_templates(const char *dir, struct err *e)
 {
-    static const char *const roots[] = {POSTIER_TEMPLATES_SHARE, POSTIER_TEMPLATES_SRC};
-    const char *root = NULL;
-    struct dirent **names = NULL;
-    struct buf from, to;
-    int i, n, rc = 0;
+    struct buf to;
+    int rc, copied;
 
-    for (i = 0; i < 2 && !root; i++)
-        if (access(roots[i], R_OK) == 0)
-            root = roots[i];
-    if (!root || (n = scandir(root, &names, NULL, alphasort)) < 0)
-        return err_set(e, ERR_IO, "cannot find the shipped templates (%s)", roots[0]);
-    buf_init(&from, 0);
     buf_init(&to, 0);
     buf_printf(&to, "%s/templates", dir);
-    if (mkdir(buf_str(&to), 0755) && errno != EEXIST)
-        rc = err_set(e, ERR_IO, "%s: %s", buf_str(&to), strerror(errno));
-    for (i = 0; i < n; i++) {
-        struct dirent **files = NULL;
-        int j, k = -1;
-        if (!rc && names[i]->d_name[0] != '.') {
-            buf_reset(&from);
-            buf_printf(&from, "%s/%s", root, names[i]->d_name);
-            k = scandir(buf_str(&from), &files, NULL, alphasort);
-        }
-        for (j = 0; j < k; j++) {
-            buf_reset(&to);
-            buf_printf(&to, "%s/templates/%s", dir, names[i]->d_name);
-            mkdir(buf_str(&to), 0755);
-            buf_printf(&to, "/%s", files[j]->d_name);
-            buf_reset(&from);
-            buf_printf(&from, "%s/%s/%s", root, names[i]->d_name, files[j]->d_name);
-            if (!rc && files[j]->d_name[0] != '.' && copy_file(buf_str(&from), buf_str(&to)))
-                rc = err_set(e, ERR_IO, "cannot copy %s", buf_str(&from));
-            free(files[j]);
-        }
-        free(files);
-        free(names[i]);
-    }
-    free(names);
-    buf_release(&from);
+    rc = cli_install_templates(buf_str(&to), &copied, e);
     buf_release(&to);
     return rc;
 }

@@ -38,6 +38,8 @@ static int docs_import(struct cli *c, int argc, char **argv)
         return cli_usage("documents import", "--type: %s", e.msg);
     if ((rc = cli_open_store(c)))
         return rc;
+    io.documents_dir = c->cfg->documents;
+    io.on_warning = print_error;
     if (documents_import(c->store, type, argv[optind], &io, &rep, &e))
         return cli_fail(&e);
     printf("%s%s: %lld %s documents imported%s\n", io.dry_run ? "dry run: " : "", argv[optind],

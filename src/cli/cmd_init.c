@@ -1,5 +1,6 @@
 /* `postier init`: the default configuration if missing, the database at the
- * current schema version, and the spool folders.  Safe to run again. */
+ * current schema version, the spool folders and the shipped templates.
+ * Safe to run again. */
 #include "cli.h"
 
 #include <errno.h>
@@ -13,8 +14,9 @@ static const char usage[] =
     "Creates, when missing: the configuration file (every key of the [store],\n"
     "[sender], [email], [smtp], [sms] and [run] sections, commented, with its\n"
     "default), the SQLite database (migrated to the current schema) and the\n"
-    "spool folders (tmp, queue, sent).  Running it again changes nothing that\n"
-    "exists; an older database is migrated forward.\n";
+    "spool folders (tmp, queue, sent); the shipped templates are copied into the\n"
+    "[store] templates folder when it is missing or empty.  Running it again\n"
+    "changes nothing that exists; an older database is migrated forward.\n";
 
 static int make_dir(const char *path, struct err *e)
 {
@@ -48,7 +50,7 @@ int cmd_init(struct cli *c, int argc, char **argv)
     struct err e;
     struct buf path;
     size_t i;
-    int rc, created = 0;
+    int rc, created = 0, copied = 0;
 
     if (cli_wants_help(argc, argv)) {
         fputs(usage, stdout);
@@ -81,6 +83,8 @@ int cmd_init(struct cli *c, int argc, char **argv)
         }
     }
     buf_release(&path);
+    if (!rc)
+        rc = cli_install_templates(c->cfg->templates, &copied, &e);
     if (rc)
         return cli_fail(&e);
     if ((rc = cli_open_store(c)))
@@ -89,5 +93,9 @@ int cmd_init(struct cli *c, int argc, char **argv)
     printf("database: %s (schema version %d)\n", c->cfg->database,
            store_schema_version(c->store));
     printf("spool:    %s\n", c->cfg->spool);
+    if (copied)
+        printf("templates: %s (%d shipped files copied)\n", c->cfg->templates, copied);
+    else
+        printf("templates: %s\n", c->cfg->templates);
     return 0;
 }

@@ -64,13 +64,14 @@ static int open_merge(struct cli *c, struct merge **m)
     if (merge_new(c->store, c->cfg->templates, c->cfg->sender_name, c->cfg->sender_email, today,
                   m, &e))
         return cli_fail(&e);
+    merge_set_documents(*m, c->cfg->documents);
     return 0;
 }
 
 static int tmpl_check(struct cli *c, int argc, char **argv)
 {
     struct merge *m = NULL;
-    int rc, files = 0, bad = 0;
+    int rc, files = 0, bad = 0, warnings = 0;
     struct err e;
 
     (void)argv;
@@ -78,19 +79,22 @@ static int tmpl_check(struct cli *c, int argc, char **argv)
         return cli_usage("templates check", "unexpected argument");
     if ((rc = open_merge(c, &m)))
         return rc;
-    rc = merge_check(m, report, NULL, &files, &bad, &e);
+    rc = merge_check(m, report, NULL, &files, &bad, &warnings, &e);
     merge_free(m);
     if (rc)
         return cli_fail(&e);
-    printf("%d template file%s checked, %d problem%s\n", files, files == 1 ? "" : "s", bad,
+    printf("%d template file%s checked, %d problem%s", files, files == 1 ? "" : "s", bad,
            bad == 1 ? "" : "s");
+    if (warnings) /* warnings alone do not change the exit status */
+        printf(", %d warning%s", warnings, warnings == 1 ? "" : "s");
+    putchar('\n');
     return bad ? EXIT_USAGE : 0;
 }
 
 struct find_doc {
     const char *ref;
     struct store_document d;
-    char *fields, *party, *type, *addr, *att, *to;
+    char *docref, *fields, *party, *type, *addr, *att, *to;
     int found;
 };
 
@@ -100,7 +104,8 @@ static int find_cb(void *ctx, const struct store_document *d)
 
     if (strcmp(d->ref, f->ref) || f->found)
         return 0;
-    f->d = *d;
+    f->d = *d; /* its strings are the statement's: copied */
+    f->d.ref = f->docref = xstrdup(d->ref);
     f->d.fields = f->fields = xstrdup(d->fields);
     f->d.party_ref = f->party = xstrdup(d->party_ref);
     f->d.type = f->type = xstrdup(d->type);
@@ -145,7 +150,8 @@ static int tmpl_preview(struct cli *c, int argc, char **argv)
                                        EXIT_USAGE);
     if (!rc) {
         f.d.type = argv[optind]; /* the template named, whatever the document's type */
-        if (!f.ref) {
+        if (!f.ref) { /* no document: its fields are empty */
+            merge_set_lenient(m, 1);
             f.d.ref = "PREVIEW";
             f.d.party_ref = r.contact.v[CF_PARTY_REF];
             f.d.fields = "{}";
@@ -157,7 +163,7 @@ static int tmpl_preview(struct cli *c, int argc, char **argv)
             printf("%s", buf_str(&out));
         buf_release(&out);
     }
-    free(f.fields), free(f.party), free(f.type), free(f.addr), free(f.att), free(f.to);
+    free(f.docref), free(f.fields), free(f.party), free(f.type), free(f.addr), free(f.att), free(f.to);
     store_rec_release(&r.contact);
     merge_free(m);
     return rc;
@@ -170,11 +176,15 @@ static const struct cli_cmd subs[] = {
      "Usage: postier templates check\n\n"
      "Parses every templates/*/*.eml.tmpl and *.sms.tmpl and checks each\n"
      "placeholder against what documents provide; each problem is printed as\n"
-     "file:line:column: message.  Exit 2 when there is any problem.\n"},
+     "file:line:column: message.  Exit 2 when there is any problem.  A warning\n"
+     "names a {{doc.x}} field that no imported document of the folder's type\n"
+     "has: such a message fails at run time unless guarded ({{#if doc.x}},\n"
+     "|default:\"...\").\n"},
     {"preview", tmpl_preview, "print a rendered message",
      "Usage: postier templates preview NAME --contact ID [--doc REF]\n\n"
      "Renders templates/NAME for the contact (in its locale) with the document's\n"
-     "fields, and prints the complete message.\n"},
+     "fields (without --doc, every document field is empty), and prints the\n"
+     "complete message.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

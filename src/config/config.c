@@ -33,6 +33,8 @@ static const struct key keys[] = {
      "relative paths are relative to the config file's folder's parent"},
     {"store", "spool", K_PATH, S(spool), "spool", NULL, NULL},
     {"store", "templates", K_PATH, S(templates), "templates", NULL, NULL},
+    {"store", "documents", K_PATH, S(documents), "documents", NULL,
+     "relative attachment paths of documents are read from this folder"},
     {"sender", "name", K_STR, S(sender_name), "Postier", NULL, NULL},
     {"sender", "email", K_STR, S(sender_email), "noreply@example.invalid", NULL, NULL},
     {"email", "transport", K_ENUM, S(email_transport), "maildir", "maildir|smtp",

@@ -13,6 +13,7 @@ struct config {
     char *base; /* absolute folder relative paths resolve against */
     /* [store]: absolute after load */
     char *database, *spool, *templates;
+    char *documents; /* relative `attachment` paths are read from here */
     /* [sender] */
     char *sender_name, *sender_email;
     /* [email] */

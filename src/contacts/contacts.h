@@ -73,6 +73,10 @@ struct import_opts {
     int (*on_change)(void *ctx, const char *event, long long id, const char *party_ref,
                      const char *detail, struct err *e);
     void *ctx;
+    /* documents: the folder relative attachment paths are read from, and
+     * a warning "file:line: warning: ..." for one that is not there yet */
+    const char *documents_dir;
+    void (*on_warning)(void *ctx, const char *msg);
 };
 
 struct import_report {

@@ -123,9 +123,7 @@ static int parse_fixed(struct store_document *doc, int k, const char *v, struct 
         doc->to_level = v;
         break;
     case COL_ADDRESS: doc->address_label = v; break;
-    case COL_ATTACHMENT:
-        if (access(v, R_OK))
-            return err_set(e, ERR_INPUT, "field 'attachment': cannot read '%s'", v);
+    case COL_ATTACHMENT: /* it may come later: see warn_attachment */
         doc->attachment = v;
         break;
     case COL_ESIGN:
@@ -182,6 +180,35 @@ static void report_bad(const struct import_opts *o, struct import_report *rep, c
     buf_release(&b);
 }
 
+/* The row's attachment, when it has one that is not (yet) a readable file
+ * where `run` will read it (a relative path: in the documents folder):
+ * a warning, not an error, as the PDFs are often written after the list. */
+static void warn_attachment(const struct dimport *d, const struct import_opts *o,
+                            const char *file, const struct csvr_row *row)
+{
+    struct buf path, msg;
+    const char *v = NULL;
+    size_t i;
+
+    for (i = 0; i < row->nfields && i < d->ncols; i++)
+        if (d->map[i] == COL_ATTACHMENT && *row->fields[i])
+            v = row->fields[i];
+    if (!v || !o->on_warning)
+        return;
+    buf_init(&path, 0);
+    if (v[0] != '/')
+        buf_printf(&path, "%s/", o->documents_dir ? o->documents_dir : ".");
+    buf_adds(&path, v);
+    if (access(buf_str(&path), R_OK)) {
+        buf_init(&msg, 0);
+        buf_printf(&msg, "%s:%ld: warning: attachment '%s' does not exist yet (%s)", file,
+                   row->line, v, buf_str(&path));
+        o->on_warning(o->ctx, buf_str(&msg));
+        buf_release(&msg);
+    }
+    buf_release(&path);
+}
+
 int documents_import(struct store *s, const char *type, const char *path,
                      const struct import_opts *o, struct import_report *rep, struct err *e)
 {
@@ -202,8 +229,10 @@ int documents_import(struct store *s, const char *type, const char *path,
         rc = 0;
         rep->rows++;
         err_clear(&re);
-        if (import_row(&d, row, &re) == 0)
+        if (import_row(&d, row, &re) == 0) {
             rep->added++;
+            warn_attachment(&d, o, path, row);
+        }
         else if (re.code == ERR_DB || re.code == ERR_LOCKED)
             rc = (*e = re, re.code);
         else

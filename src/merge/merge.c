@@ -5,6 +5,7 @@
 #include "merge.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,6 +63,8 @@ struct pname {
 struct merge {
     struct store *s;
     char *dir, *sender_name, *sender_email;
+    char *documents; /* [store] documents: relative attachment paths */
+    int lenient;     /* absent document fields are empty (a preview) */
     char date[11];
     struct strv codes; /* contact type codes */
     struct cached *cache;
@@ -156,9 +159,21 @@ void merge_free(struct merge *m)
     buf_release(&m->html);
     strv_release(&m->codes);
     free(m->dir);
+    free(m->documents);
     free(m->sender_name);
     free(m->sender_email);
     free(m);
+}
+
+void merge_set_documents(struct merge *m, const char *documents_dir)
+{
+    free(m->documents);
+    m->documents = documents_dir ? xstrdup(documents_dir) : NULL;
+}
+
+void merge_set_lenient(struct merge *m, int lenient)
+{
+    m->lenient = lenient;
 }
 
 /* Is key the string type + "/" + locale + ext?  (Compared piece by
@@ -311,11 +326,13 @@ static int is_code(struct merge *m, const char *ns, size_t n)
 }
 
 /* *c = the party's first contact of type code active on the run date
- * (display order), or NULL.  The party's contacts are listed on first
+ * (display order) other than the recipient self (the expert is not told
+ * "Expert mandaté : <himself>"), or NULL.  The party's contacts are listed on first
  * use: most templates name no type code, and a run need not read every
  * party's contacts twice (resolving already did).  A negative ERR_* when
  * they cannot be read. */
-static int typed(struct merge *m, const char *code, size_t n, const struct store_rec **c)
+static int typed(struct merge *m, const char *code, size_t n, const struct store_rec *self,
+                 const struct store_rec **c)
 {
     size_t i;
 
@@ -329,12 +346,22 @@ static int typed(struct merge *m, const char *code, size_t n, const struct store
     m->contacts_listed = 1;
     for (i = 0; i < m->ncontacts; i++) {
         const char *t = m->contacts[i].v[CF_TYPE];
+        if (self && self->id > 0 && m->contacts[i].id == self->id)
+            continue;
         if (t && strlen(t) == n && !memcmp(t, code, n)) {
             *c = &m->contacts[i];
             break;
         }
     }
     return 0;
+}
+
+/* d has no field name: TMPL_ABSENT, and why in l->tmp. */
+static void absent(struct look *l, const char *name, struct tmpl_val *out)
+{
+    snprintf(l->tmp, sizeof l->tmp, "document %s has no field '%s'", l->d->ref, name);
+    out->type = l->m->lenient ? TMPL_EMPTY : TMPL_ABSENT;
+    out->why = l->tmp;
 }
 
 /* The document's field name (which: F_DOC_REF, F_DOC_TYPE for doc.ref and
@@ -351,9 +378,13 @@ static int doc_field(struct look *l, const char *list, size_t index, const char 
     if (which == F_DOC_TYPE)
         return set_str(out, l->d->type), 0;
     if (doc_fields_get(l->m->fields, list, index, name, &str, &count, &is_list)) {
-        /* documents differ in their free fields: an absent one is empty
-         * ({{#if doc.due_date}}); inside #each, an outer name may follow */
-        out->type = list ? TMPL_MISSING : TMPL_EMPTY;
+        /* documents differ in their free fields: an absent one is false
+         * in {{#if doc.due_date}}, and an error when written unguarded (a
+         * typo); inside #each, an outer name may follow */
+        if (list)
+            out->type = TMPL_MISSING;
+        else
+            absent(l, name, out);
         return 0;
     }
     if (is_list) {
@@ -382,6 +413,8 @@ static int doc_memo(struct look *l, struct pname *p, const char *field, struct t
         p->memo_count = out->count;
         return 0;
     }
+    if (p->memo_type == TMPL_ABSENT)
+        return absent(l, field, out), 0;
     out->type = p->memo_type;
     out->count = p->memo_count;
     out->str = p->memo_type == TMPL_STR ? m->doc_values.data + p->memo_off : NULL;
@@ -476,7 +509,7 @@ static int lookup(void *ctx, const char *name, int key, const struct tmpl_scope 
             }
         }
         if (p->code) {
-            if ((rc = typed(m, name, p->nslen, &c)))
+            if ((rc = typed(m, name, p->nslen, l->rcpt, &c)))
                 return rc;
             set_str(out, c ? display_of(l, c) : NULL);
         }
@@ -511,7 +544,7 @@ static int lookup(void *ctx, const char *name, int key, const struct tmpl_scope 
         break;
     }
     if (p->code) {
-        if ((rc = typed(m, name, p->nslen, &c)))
+        if ((rc = typed(m, name, p->nslen, l->rcpt, &c)))
             return rc;
         if (!c)
             return set_str(out, NULL), 0;
@@ -596,9 +629,12 @@ static int pick(struct merge *m, const char *name, const struct resolve_rcpt *r,
     rc = template_for(m, name, locale, ext, c, e);
     if (!rc && (*c)->missing && strcmp(locale, "fr"))
         rc = template_for(m, name, "fr", ext, c, e);
+    if (!rc && (*c)->missing && strcmp(locale, "fr"))
+        return err_set(e, ERR_INPUT, "no template '%s': neither %s/%s/%s%s nor %s/%s/fr%s exists",
+                       name, m->dir, name, locale, ext, m->dir, name, ext);
     if (!rc && (*c)->missing)
-        return err_set(e, ERR_INPUT, "%s/%s/%s%s: no template for it", m->dir, name, locale,
-                       ext);
+        return err_set(e, ERR_INPUT, "no template '%s': %s/%s/fr%s does not exist", name,
+                       m->dir, name, ext);
     if (rc)
         return rc;
     _Static_assert(sizeof info->template_name == sizeof (*c)->name, "template names");
@@ -628,23 +664,54 @@ static int sms_text(struct tmpl_file *f, const char *loc, struct look *l, const 
     return 0;
 }
 
+/* The path of d's attachment in path: as given when absolute, else in the
+ * documents folder (never the folder the run started in: cron's is /).
+ * ERR_IO when it is not a regular file there. */
+static int attachment_path(struct merge *m, const char *att, struct buf *path, struct err *e)
+{
+    struct stat st;
+
+    if (att[0] != '/' && !m->documents)
+        return err_set(e, ERR_IO, "attachment '%s': a relative path and no documents folder",
+                       att);
+    if (att[0] != '/')
+        buf_printf(path, "%s/", m->documents);
+    buf_adds(path, att);
+    if (stat(buf_str(path), &st))
+        return err_set(e, ERR_IO, "attachment %s: %s", buf_str(path), strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return err_set(e, ERR_IO, "attachment %s: not a regular file", buf_str(path));
+    return 0;
+}
+
 int merge_document(struct merge *m, const struct store_document *d,
                    const struct resolve_rcpt *r, const char *message_id, struct buf *out,
                    struct merge_info *info, struct err *e)
 {
     struct look l = {.m = m, .d = d, .rcpt = &r->contact, .rcpt_display = r->display};
-    const char *attach[1] = {d->attachment};
+    const char *attach[1] = {NULL};
     struct cached *c = NULL;
+    struct buf path;
     const char *loc;
     int rc;
 
+    info->reason = "template";
+    buf_init(&path, 0);
     if ((rc = load_document(m, d, e)) ||
         (rc = pick(m, d->type, r, ".eml.tmpl", &c, &loc, info, e)))
-        return rc;
+        goto out;
+    if (d->attachment && (rc = attachment_path(m, d->attachment, &path, e))) {
+        info->reason = "attachment";
+        goto out;
+    }
+    attach[0] = d->attachment ? buf_str(&path) : NULL;
     struct mime_msg msg = {.to_name = r->display, .to_addr = r->address,
                            .message_id = message_id, .auto_submitted = 1,
                            .attachments = attach, .nattachments = d->attachment ? 1 : 0};
-    return email(m, c->f, loc, &l, &msg, NULL, out, e);
+    rc = email(m, c->f, loc, &l, &msg, NULL, out, e);
+out:
+    buf_release(&path);
+    return rc;
 }
 
 int merge_sms(struct merge *m, const struct store_document *d, const struct resolve_rcpt *r,
@@ -655,6 +722,7 @@ int merge_sms(struct merge *m, const struct store_document *d, const struct reso
     const char *loc;
     int rc;
 
+    info->reason = "template";
     if ((rc = load_document(m, d, e)) ||
         (rc = pick(m, d->type, r, ".sms.tmpl", &c, &loc, info, e)))
         return rc;
@@ -741,7 +809,13 @@ struct check {
     const char *file;
     void (*report)(void *ctx, const char *msg);
     void *ctx;
-    int bad;
+    int bad, warnings;
+    /* the folder names a document type with ndocs imported documents,
+     * whose free fields are these */
+    const char *type;
+    long long ndocs;
+    struct strv fields;
+    struct strv warned; /* the fields the file being checked was warned of */
 };
 
 static int known_contact_field(const char *f)
@@ -765,6 +839,37 @@ static int name_ok(struct merge *m, const char *name, size_t nlists)
     if (!strncmp(name, "sender.", 7))
         return !strcmp(dot + 1, "name") || !strcmp(dot + 1, "email");
     return is_code(m, name, n) && !strchr(dot + 1, '.') && known_contact_field(dot + 1);
+}
+
+/* A warning (once per file) for doc.x when documents of the folder's
+ * type were imported and none has a field x: a typo, or a column the host
+ * system does not send.  Unguarded, such a message fails at run time;
+ * guarded ({{#if}}, |default), the typo would silently say nothing. */
+static int check_doc_field(void *ctx, const char *name, const char *const *lists,
+                           size_t nlists, int line, int col)
+{
+    struct check *c = ctx;
+    struct buf b;
+    size_t i;
+
+    (void)lists;
+    if (!c->type || !c->ndocs || nlists || strncmp(name, "doc.", 4) ||
+        !strcmp(name, "doc.ref") || !strcmp(name, "doc.type"))
+        return 0;
+    for (i = 0; i < c->fields.n; i++)
+        if (!strcmp(c->fields.v[i], name + 4))
+            return 0;
+    for (i = 0; i < c->warned.n; i++)
+        if (!strcmp(c->warned.v[i], name + 4))
+            return 0;
+    strv_push(&c->warned, name + 4);
+    c->warnings++;
+    buf_init(&b, 0);
+    buf_printf(&b, "%s:%d:%d: warning: no imported %s has a field '%s'", c->file, line, col,
+               c->type, name + 4);
+    c->report(c->ctx, buf_str(&b));
+    buf_release(&b);
+    return 0;
 }
 
 static int check_name(void *ctx, const char *name, const char *const *lists, size_t nlists,
@@ -800,6 +905,11 @@ static void check_file(struct merge *m, const char *path, int sms, struct check 
     tmpl_names(f->text, check_name, c);
     if (f->html)
         tmpl_names(f->html, check_name, c);
+    strv_release(&c->warned);
+    strv_init(&c->warned);
+    tmpl_names(f->subject, check_doc_field, c);
+    tmpl_names(f->text, check_doc_field, c);
+    tmpl_names(f->html, check_doc_field, c);
     tmpl_file_free(f);
     (void)m;
 }
@@ -810,25 +920,47 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), void *ctx,
-                int *files, int *bad, struct err *e)
+static int field_cb(void *ctx, const char *name)
 {
-    struct check c = {m, NULL, report, ctx, 0};
+    strv_push(ctx, name);
+    return 0;
+}
+
+/* c->type, c->ndocs and c->fields for the template folder name. */
+static int folder_type(struct check *c, const char *name, struct err *e)
+{
+    strv_release(&c->fields);
+    strv_init(&c->fields);
+    c->ndocs = 0;
+    c->type = documents_type_flag(name) ? name : NULL;
+    return c->type ? store_document_fields(c->m->s, name, &c->ndocs, field_cb, &c->fields, e)
+                   : 0;
+}
+
+int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), void *ctx,
+                int *files, int *bad, int *warnings, struct err *e)
+{
+    struct check c = {.m = m, .report = report, .ctx = ctx};
     struct dirent **names = NULL;
     struct buf sub;
-    int i, n;
+    int i, n, rc = 0;
 
     *files = 0;
     n = scandir(m->dir, &names, NULL, alphasort);
     if (n < 0)
         return err_set(e, ERR_IO, "%s: cannot read the templates folder", m->dir);
     buf_init(&sub, 0);
+    strv_init(&c.fields);
+    strv_init(&c.warned);
     for (i = 0; i < n; i++) {
         struct dirent **inner = NULL;
         int j, k;
+        if (!rc)
+            rc = folder_type(&c, names[i]->d_name, e);
         buf_reset(&sub);
         buf_printf(&sub, "%s/%s", m->dir, names[i]->d_name);
-        k = names[i]->d_name[0] == '.' ? -1 : scandir(buf_str(&sub), &inner, NULL, alphasort);
+        k = names[i]->d_name[0] == '.' || rc ? -1
+                                              : scandir(buf_str(&sub), &inner, NULL, alphasort);
         for (j = 0; j < k; j++) {
             const char *fn = inner[j]->d_name;
             if (ends_with(fn, ".eml.tmpl") || ends_with(fn, ".sms.tmpl")) {
@@ -846,6 +978,9 @@ int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), voi
     }
     free(names);
     buf_release(&sub);
+    strv_release(&c.fields);
+    strv_release(&c.warned);
     *bad = c.bad;
-    return 0;
+    *warnings = c.warnings;
+    return rc;
 }

@@ -16,6 +16,8 @@ struct merge;
 struct merge_info {
     char template_name[128];  /* "invoice/fr.eml.tmpl" */
     char template_sha256[65];
+    const char *reason;       /* on failure, the history's reason: "template"
+                               * or "attachment" (static) */
 };
 
 /* Prepares a merge for a run on date (YYYY-MM-DD: typed contacts must be
@@ -25,10 +27,21 @@ int merge_new(struct store *s, const char *templates_dir, const char *sender_nam
               const char *sender_email, const char *date, struct merge **out, struct err *e);
 void merge_free(struct merge *m);
 
+/* The [store] documents folder, against which merge_document reads a
+ * document's relative attachment path (copied; until it is set, a
+ * relative path is an error, never read from the current folder). */
+void merge_set_documents(struct merge *m, const char *documents_dir);
+
+/* For a preview with no document: its absent fields render empty rather
+ * than fail the message. */
+void merge_set_lenient(struct merge *m, int lenient);
+
 /* Renders document d for recipient r into out as a complete message with
  * the given Message-ID.  Template problems (missing file, syntax error,
  * unknown placeholder) are ERR_INPUT "file:line:col: ..." and leave out
- * unchanged: the caller records reason `template` and sends nothing. */
+ * unchanged: the caller records info->reason (`template`) and sends
+ * nothing; an attachment that is missing or not a readable file is ERR_IO
+ * with info->reason `attachment`. */
 int merge_document(struct merge *m, const struct store_document *d,
                    const struct resolve_rcpt *r, const char *message_id, struct buf *out,
                    struct merge_info *info, struct err *e);
@@ -57,9 +70,12 @@ int merge_campaign(struct merge *m, const struct merge_campaign *c, const struct
 
 /* Checks every template file under the templates folder: parses it and
  * verifies each placeholder name against what a document can provide.
- * Calls report for each problem ("file:line:col: ..."); returns the
- * number of problems in *bad and of files in *files. */
+ * Calls report for each problem ("file:line:col: ...") and each warning
+ * ("file:line:col: warning: ...": in a folder named after a document
+ * type, a {{doc.x}} that no imported document of that type has); returns
+ * the number of problems in *bad, of warnings in *warnings and of files in
+ * *files.  Errors: ERR_IO, ERR_DB. */
 int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), void *ctx,
-                int *files, int *bad, struct err *e);
+                int *files, int *bad, int *warnings, struct err *e);
 
 #endif

@@ -566,7 +566,7 @@ int campaign_test(struct store *s, const struct config *cfg, const char *name,
     struct job j = {.s = s, .cfg = cfg};
     struct first f = {.found = 0};
     struct test_outcome o = {.done = 0};
-    struct merge_info info = {{0}, {0}};
+    struct merge_info info = {{0}, {0}, NULL};
     struct renderer x;
     struct buf msg;
     struct found fc;
@@ -717,7 +717,7 @@ static int queue_cb(void *ctx, long long seq, long long contact_id, const char *
     struct job *j = q->j;
     const struct store_campaign *c = q->c;
     struct resolve_rcpt r;
-    struct merge_info info = {{0}, {0}};
+    struct merge_info info = {{0}, {0}, NULL};
     const char *state = NULL;
     char spool[40], mid[320];
     struct err me;

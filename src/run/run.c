@@ -261,8 +261,11 @@ static int render(struct planner *p, const struct store_document *d,
 
     buf_reset(&p->msg);
     *reason = "template";
-    if (!sms)
-        return merge_document(p->merge, d, r, mid, &p->msg, info, e);
+    if (!sms) {
+        if ((rc = merge_document(p->merge, d, r, mid, &p->msg, info, e)))
+            *reason = info->reason; /* template, attachment */
+        return rc;
+    }
     if ((rc = merge_sms(p->merge, d, r, &p->msg, info, e)))
         return rc;
     if (p->msg.data) { /* typography that would make it UCS-2 for nothing */
@@ -290,7 +293,7 @@ static int plan_one(struct planner *p, struct plan *b, size_t doc, size_t rcpt, 
     const struct store_document *d = &b->d[doc];
     const struct resolve_rcpt *r = &b->res[b->nres - 1].v[rcpt];
     const char *channel = sms ? "sms" : "email", *state = NULL, *reason;
-    struct merge_info info = {{0}, {0}};
+    struct merge_info info = {{0}, {0}, NULL};
     char spool_name[40], mid[320];
     struct step *st;
     struct err me;
@@ -581,6 +584,7 @@ static int planner_start(struct job *j, struct planner *p, struct err *e)
         (rc = merge_new(p->s, c->templates, c->sender_name, c->sender_email, j->o->date,
                         &p->merge, e)))
         return rc;
+    merge_set_documents(p->merge, c->documents);
     if (pthread_create(&p->th, NULL, planner_main, p))
         return err_set(e, ERR_IO, "cannot start the planner thread");
     p->started = 1;

@@ -153,6 +153,33 @@ int store_document_list(struct store *s, const char *type, int only_new, long lo
     return store_rows_end(s, st, 1, rc, e, "document");
 }
 
+int store_document_fields(struct store *s, const char *type, long long *ndocs,
+                          int (*cb)(void *ctx, const char *name), void *ctx, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *ndocs = 0;
+    if ((rc = store_prepare(s, "SELECT count(*) FROM document WHERE ?1 IS NULL OR type = ?1",
+                            &st, e)))
+        return rc;
+    store_bind_text(st, 1, type);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        *ndocs = sqlite3_column_int64(st, 0);
+    rc = store_rows_end(s, st, 0, rc == SQLITE_ROW ? SQLITE_DONE : rc, e, "document");
+    if (rc || !*ndocs)
+        return rc;
+    if ((rc = store_prepare(s, "SELECT DISTINCT j.key FROM document d, json_each(d.fields) j"
+                               " WHERE ?1 IS NULL OR d.type = ?1",
+                            &st, e)))
+        return rc;
+    store_bind_text(st, 1, type);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((rc = cb(ctx, (const char *)sqlite3_column_text(st, 0))))
+            break;
+    return store_rows_end(s, st, 0, rc, e, "document");
+}
+
 int store_document_processed(struct store *s, long long id, const char *at, struct err *e)
 {
     sqlite3_stmt *st;

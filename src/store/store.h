@@ -185,6 +185,11 @@ int store_document_insert(struct store *s, struct store_document *d, struct err 
  * must not list documents itself: one prepared statement serves). */
 int store_document_list(struct store *s, const char *type, int only_new, long long after_id,
                         long long limit, store_document_cb cb, void *ctx, struct err *e);
+/* The free field names of the documents of type (NULL: of every type):
+ * cb once per distinct name, top-level only; *ndocs = how many documents
+ * there are.  Errors: ERR_DB. */
+int store_document_fields(struct store *s, const char *type, long long *ndocs,
+                          int (*cb)(void *ctx, const char *name), void *ctx, struct err *e);
 /* Marks a document processed at the given UTC timestamp. */
 int store_document_processed(struct store *s, long long id, const char *at, struct err *e);
 /* Which failed deliveries of documents `retry` takes: each field NULL for

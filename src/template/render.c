@@ -299,6 +299,16 @@ static int lookup(struct render *r, const struct node *n, struct tmpl_val *v)
     return 0;
 }
 
+static int has_default(const struct node *n)
+{
+    size_t i;
+
+    for (i = 0; i < n->nfilters; i++)
+        if (n->filters[i].kind == F_DEFAULT)
+            return 1;
+    return 0;
+}
+
 static int render_var(struct render *r, const struct node *n)
 {
     struct tmpl_val v;
@@ -311,6 +321,9 @@ static int render_var(struct render *r, const struct node *n)
     if (v.type == TMPL_LIST)
         return tmpl_error(r->e, r->t->name, n->at, "'%s' is a list: use {{#each %s}}", n->name,
                           n->name);
+    if (v.type == TMPL_ABSENT && !has_default(n)) /* a typo is not sent as "" */
+        return tmpl_error(r->e, r->t->name, n->at, "%s",
+                          v.why ? v.why : "no value for this placeholder");
     s = v.type == TMPL_STR ? v.str : "";
     len = strlen(s);
     if ((rc = apply_filters(r, n, &s, &len)))

@@ -28,11 +28,14 @@ enum tmpl_vtype {
     TMPL_EMPTY,   /* a known name without a value: renders "", false in #if */
     TMPL_STR,     /* text (UTF-8) */
     TMPL_LIST,    /* a list of count items, for #each (and true in #if when count > 0) */
+    TMPL_ABSENT,  /* a name this data lacks (a document without that field): false in
+                   * #if, replaced by |default:"...", else an error saying why */
 };
 struct tmpl_val {
     enum tmpl_vtype type;
     const char *str; /* TMPL_STR: borrowed until the next lookup call */
     size_t count;    /* TMPL_LIST */
+    const char *why; /* TMPL_ABSENT: the error's text, borrowed as str */
 };
 
 /* The enclosing #each loops when a name is looked up, innermost last:
@@ -68,7 +71,8 @@ void tmpl_free(struct tmpl *t);
 /* Renders t, appending to out.  An unknown name (TMPL_MISSING), an #each
  * over a non-list, or a filter that cannot apply to the value (|date of
  * "soon", |money of "abc") is ERR_INPUT "name:line:col: unknown
- * placeholder 'x'" (or what is wrong); out is then left as it was. */
+ * placeholder 'x'" (or what is wrong); so is a TMPL_ABSENT value written
+ * without |default ("name:line:col: <why>"); out is then left as it was. */
 int tmpl_render(const struct tmpl *t, enum tmpl_mode mode, const struct tmpl_locale *loc,
                 tmpl_lookup_fn lookup, void *ctx, struct buf *out, struct err *e);
 
@@ -104,5 +108,13 @@ struct tmpl_file {
  * line or blank line after it, parse errors). */
 int tmpl_file_load(const char *path, int sms, struct tmpl_file **out, struct err *e);
 void tmpl_file_free(struct tmpl_file *f);
+
+/* Copies the shipped templates (root/<name>/<files> of the first of roots
+ * that can be read) into dest when dest is missing or empty, and sets
+ * *copied to the number of files copied; a folder with anything in it is
+ * the user's: nothing is done (*copied 0).  Never overwrites a file.
+ * Errors: ERR_IO (no root readable, cannot create or write). */
+int tmpl_install(const char *const *roots, size_t nroots, const char *dest, int *copied,
+                 struct err *e);
 
 #endif

@@ -23,6 +23,7 @@ import io
 import json
 import os
 import re
+import shlex
 import socket
 import sqlite3
 import subprocess
@@ -33,10 +34,13 @@ import unittest
 SRC = os.environ.get('POSTIER_SRC') or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 POSTIER = os.environ.get('POSTIER') or os.path.join(SRC, 'build', 'src', 'postier')
+# opt-in: a command the binary runs under, e.g.
+# POSTIER_WRAPPER='valgrind -q --error-exitcode=9' (see README, Tests)
+WRAPPER = shlex.split(os.environ.get('POSTIER_WRAPPER', ''))
 DATA = os.path.join(SRC, 'tests', 'data')
 TEMPLATES = os.path.join(SRC, 'templates')  # the shipped templates
 
-TIMEOUT = 60
+TIMEOUT = 600 if WRAPPER else 60
 
 # §8: the canonical contact columns; listings and exports put `id` first.
 CONTACT_COLUMNS = (
@@ -133,7 +137,7 @@ class PostierCase(unittest.TestCase):
     def postier_argv(self, *args, config=True):
         """The command line of postier ARGS (with --config
         <tmp>/config/postier.ini unless config=False)."""
-        return ([POSTIER] + (['--config', self.config] if config else []) +
+        return (WRAPPER + [POSTIER] + (['--config', self.config] if config else []) +
                 [str(a) for a in args])
 
     def postier_env(self, env=None):

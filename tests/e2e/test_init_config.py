@@ -11,7 +11,7 @@ import e2e  # noqa: E402
 
 # SPEC §8: every key of the default configuration, by section.
 SECTIONS = {
-    'store': ['database', 'spool', 'templates'],
+    'store': ['database', 'documents', 'spool', 'templates'],
     'sender': ['name', 'email'],
     'email': ['transport', 'maildir'],
     'smtp': ['url', 'username', 'password', 'starttls', 'connections',
@@ -26,7 +26,8 @@ SECTIONS = {
 }
 DEFAULTS = {
     ('store', 'database'): 'postier.db', ('store', 'spool'): 'spool',
-    ('store', 'templates'): 'templates', ('sender', 'name'): 'Postier',
+    ('store', 'templates'): 'templates', ('store', 'documents'): 'documents',
+    ('sender', 'name'): 'Postier',
     ('sender', 'email'): 'noreply@example.invalid',
     ('email', 'transport'): 'maildir', ('email', 'maildir'): 'spool/sent',
     ('smtp', 'url'): 'smtp://127.0.0.1:25', ('smtp', 'starttls'): 'auto',

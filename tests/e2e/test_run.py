@@ -9,6 +9,7 @@ import email.policy
 import glob
 import json
 import os
+import shutil
 import sqlite3
 import sys
 import threading
@@ -331,6 +332,7 @@ class Run(e2e.PostierCase):
 
     def test_template_error_fails_the_message(self):
         tdir = self.path('templates', 'invoice')
+        shutil.rmtree(tdir)  # init put the shipped ones (en too) there
         os.makedirs(tdir)
         with open(os.path.join(tdir, 'fr.eml.tmpl'), 'w') as f:
             f.write('Subject: Facture {{doc.ref}}\n\nBonjour {{contact.frist_name}},\n')

@@ -38,6 +38,7 @@ static const struct fake_var fake_vars[] = {
     {"contact.first_name", TMPL_STR, ELODIE, 0},
     {"contact.last_name", TMPL_STR, "Dupont", 0},
     {"empty", TMPL_EMPTY, NULL, 0},
+    {"doc.gone", TMPL_ABSENT, "document T has no field 'gone'", 0}, /* str: the why */
     {"blank", TMPL_STR, "", 0},
     {"flag", TMPL_STR, "yes", 0},
     {"doc.amount", TMPL_STR, "1234.5", 0},
@@ -101,6 +102,8 @@ static int fake_lookup(void *ctx, const char *name, int bound, const struct tmpl
             if (strcmp(fake_vars[i].key, key) == 0) {
                 out->type = fake_vars[i].type;
                 out->str = fake_vars[i].str;
+                if (out->type == TMPL_ABSENT)
+                    out->why = out->str, out->str = NULL;
                 out->count = fake_vars[i].count;
                 return 0;
             }
@@ -151,6 +154,8 @@ struct rcase {
 /* clang-format off */
 static const struct rcase render_cases[] = {
     {"Hello {{contact.first_name}}!", TMPL_TEXT, "Hello " ELODIE "!"},
+    /* an absent field: false in #if, replaced by |default */
+    {"{{#if doc.gone}}x{{else}}y{{/if}}[{{doc.gone|upper|default:\"-\"}}]", TMPL_TEXT, "y[-]"},
     {"{{ contact.first_name }}|{{\tcontact.last_name\t}}", TMPL_TEXT, ELODIE "|Dupont"},
     {"no tags at all\n", TMPL_TEXT, "no tags at all\n"},
     {"", TMPL_TEXT, ""},
@@ -422,6 +427,7 @@ static void nesting_depth(void **state)
 /* clang-format off */
 static const struct ecase render_errors[] = {
     {"Hi {{contact.frist_name}}", "t.tmpl:1:6: unknown placeholder 'contact.frist_name'"},
+    {"n {{doc.gone|upper}}", "t.tmpl:1:5: document T has no field 'gone'"},
     {"ok {{flag}}\n  {{ nope|upper }}", "t.tmpl:2:6: unknown placeholder 'nope'"},
     {"{{#if nope}}x{{/if}}", "t.tmpl:1:7: unknown placeholder 'nope'"},
     {"{{#if flag}}{{else}}{{nope}}{{/if}}{{nope2}}", "t.tmpl:1:38: unknown placeholder 'nope2'"},
