@@ -37,6 +37,9 @@ class Term2Case(e2e.PostierCase):
                              '--email', '%d.%s' % (i, LONG_EMAIL), '--flags', 'invoice',
                              '--phones', '+33612345678', '--valid-until', '2030-01-01',
                              '--note', 'Préfère être appelée l\'après-midi ' * 3)
+        # one with no e-mail: a `skipped` row with a reason on the first page
+        self.add_contact('--party', 'C001', '--last-name', 'Sans-Courriel', '--flags', 'invoice',
+                         '--phones', '+33612345679')
         self.write('d.csv', 'ref,party_ref,amount\nFACT-2026-000123,C001,12\n'
                    'FACT-2026-000124,C001,13\n')
         self.ok('documents', 'import', self.path('d.csv'), '--type', 'invoice')
