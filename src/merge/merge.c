@@ -325,6 +325,30 @@ static int is_code(struct merge *m, const char *ns, size_t n)
     return 0;
 }
 
+static int known_contact_field(const char *f);
+
+/* name ("exp", "exp.name") would reach the contact of type code ns if
+ * that type existed: a code's syntax ([a-z][a-z0-9_]*), none of the
+ * namespaces of §3, and a contact's field after the dot. */
+static int could_be_code(const char *name, size_t n)
+{
+    static const char *const taken[] = {"contact", "doc", "party", "sender", "campaign",
+                                        "unsubscribe"};
+    size_t i;
+
+    if (!n || n > 32 || name[0] < 'a' || name[0] > 'z')
+        return 0;
+    for (i = 1; i < n; i++)
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+              name[i] == '_'))
+            return 0;
+    for (i = 0; i < sizeof taken / sizeof *taken; i++)
+        if (strlen(taken[i]) == n && !memcmp(taken[i], name, n))
+            return 0;
+    return !name[n] || (name[n] == '.' && !strchr(name + n + 1, '.') &&
+                        known_contact_field(name + n + 1));
+}
+
 /* *c = the party's first contact of type code active on the run date
  * (display order) other than the recipient self (the expert is not told
  * "Expert mandaté : <himself>"), or NULL.  The party's contacts are listed on first
@@ -478,6 +502,22 @@ static void bind_file(struct merge *m, struct tmpl_file *f)
     tmpl_bind(f->html, bind_name, m);
 }
 
+/* name is no known name but would be a contact type code's ("exp",
+ * "exp.name"): absent, so that {{#if exp}} is false until that type
+ * exists (the shipped claim template names exp and gar before a new
+ * installation has them), and an error when written unguarded. */
+static void no_such_type(struct look *l, const struct pname *p, const char *name,
+                         struct tmpl_val *out)
+{
+    if (p->code || out->type != TMPL_MISSING || !could_be_code(name, p->nslen))
+        return;
+    snprintf(l->tmp, sizeof l->tmp,
+             "unknown placeholder '%s' (no contact type has the code '%.*s')", name,
+             (int)p->nslen, name);
+    out->type = TMPL_ABSENT;
+    out->why = l->tmp;
+}
+
 /* The lookup callback: a bound name's meaning is in m->names[key]; an
  * unbound one (key -1, or a key this merge did not give) is classified
  * here. */
@@ -513,6 +553,7 @@ static int lookup(void *ctx, const char *name, int key, const struct tmpl_scope 
                 return rc;
             set_str(out, c ? display_of(l, c) : NULL);
         }
+        no_such_type(l, p, name, out);
         return 0;
     }
     switch (p->ns) {
@@ -550,6 +591,7 @@ static int lookup(void *ctx, const char *name, int key, const struct tmpl_scope 
             return set_str(out, NULL), 0;
         return contact_field(l, c, p->cfield, out);
     }
+    no_such_type(l, p, name, out);
     return 0;
 }
 
@@ -881,9 +923,32 @@ static int check_name(void *ctx, const char *name, const char *const *lists, siz
     (void)lists;
     if (name_ok(c->m, name, nlists))
         return 0;
-    c->bad++;
     buf_init(&b, 0);
-    buf_printf(&b, "%s:%d:%d: unknown placeholder '%s'", c->file, line, col, name);
+    if (!nlists && could_be_code(name, strcspn(name, "."))) {
+        /* the shipped claim template names exp and gar before a new
+         * installation has those types: {{#if exp}} is false meanwhile;
+         * said once per file and code */
+        char key[40];
+        size_t i;
+        snprintf(key, sizeof key, "type:%.*s", (int)strcspn(name, "."), name);
+        for (i = 0; i < c->warned.n; i++)
+            if (!strcmp(c->warned.v[i], key))
+                break;
+        if (i < c->warned.n) {
+            buf_release(&b);
+            return 0;
+        }
+        strv_push(&c->warned, key);
+        c->warnings++;
+        buf_printf(&b,
+                   "%s:%d:%d: warning: no contact type has the code '%.*s' yet ('%s' is empty "
+                   "in {{#if}}, an error unguarded; add it: postier types add --code %.*s)",
+                   c->file, line, col, (int)strcspn(name, "."), name, name,
+                   (int)strcspn(name, "."), name);
+    } else {
+        c->bad++;
+        buf_printf(&b, "%s:%d:%d: unknown placeholder '%s'", c->file, line, col, name);
+    }
     c->report(c->ctx, buf_str(&b));
     buf_release(&b);
     return 0;

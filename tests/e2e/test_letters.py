@@ -138,6 +138,39 @@ class Letters(e2e.PostierCase):
         self.assertEqual(len(msgs), 6, r)
         self.assertTrue(all('F1' in m['Subject'] for m in msgs))
 
+    def test_claim_on_a_new_installation_without_expert_types(self):
+        """The shipped claim template names the types exp and gar, which a
+        new installation does not have yet: the claim is still sent
+        ({{#if exp}} is false), `templates check` warns instead of failing,
+        and an unguarded {{exp.name}} fails its message (reason template)."""
+        self.ok('parties', 'import', self.write(
+            'p.csv', 'ref,kind,name,client_ref\nC1,client,Dupont SA,\n'
+            'S1,claim,Sinistre 2026-17,C1\n'))
+        self.ok('contacts', 'import', self.write(
+            'c.csv', 'party_ref,last_name,first_name,email,flags\n'
+            'S1,Dupont,Marc,marc@dupont.fr,claim_settlement|invoice\n'))
+        self.ok('documents', 'import', self.write('d.csv', 'ref,party_ref,amount\nR1,S1,800\n'),
+                '--type', 'claim_settlement')
+        r = self.ok('templates', 'check')
+        self.assertIn("warning: no contact type has the code 'exp' yet", r.out + r.err)
+        self.assertIn("warning: no contact type has the code 'gar' yet", r.out + r.err)
+        self.assertNotIn('unknown placeholder', r.out + r.err)
+        r = self.run_postier('run', '--date', '2026-11-23')
+        self.assertEqual(r.rc, 0, r)
+        msgs = self.maildir_messages()
+        self.assertEqual(len(msgs), 1, r)
+        text = msgs[0].get_body(('plain',)).get_content()
+        self.assertIn('Marc Dupont', text)
+        self.assertNotIn('Expert', text)
+        self.write_template('invoice', 'fr.eml.tmpl', 'Subject: F\n\nExpert : {{exp.name}}\n')
+        self.ok('documents', 'import', self.write('f.csv', 'ref,party_ref,amount\nF1,S1,8\n'),
+                '--type', 'invoice')
+        r = self.run_postier('run', '--date', '2026-11-23')
+        self.assertEqual(r.rc, 1, r)
+        failed = self.history_rows('--status', 'failed')
+        self.assertEqual([h['reason'] for h in failed], ['template'])
+        self.assertIn("no contact type has the code 'exp'", failed[0]['server_reply'])
+
     def test_a_type_without_template_fails_its_messages(self):
         self.book()
         shutil.rmtree(self.path('templates', 'order'))
