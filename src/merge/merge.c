@@ -349,6 +349,19 @@ static int could_be_code(const char *name, size_t n)
                         known_contact_field(name + n + 1));
 }
 
+/* Whether one of names (n of them) is ns.<a contact's field>: ns is used
+ * as a contact type code there ({{exp.name}}), not a typo of another name. */
+static int used_as_code(const char *const *names, size_t n, const char *ns, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (!strncmp(names[i], ns, len) && names[i][len] == '.' &&
+            !strchr(names[i] + len + 1, '.') && known_contact_field(names[i] + len + 1))
+            return 1;
+    return 0;
+}
+
 /* *c = the party's first contact of type code active on the run date
  * (display order) other than the recipient self (the expert is not told
  * "Expert mandaté : <himself>"), or NULL.  The party's contacts are listed on first
@@ -509,7 +522,17 @@ static void bind_file(struct merge *m, struct tmpl_file *f)
 static void no_such_type(struct look *l, const struct pname *p, const char *name,
                          struct tmpl_val *out)
 {
+    struct merge *m = l->m;
+    size_t i;
+    int used = 0;
+
     if (p->code || out->type != TMPL_MISSING || !could_be_code(name, p->nslen))
+        return;
+    /* only a name some template writes as code.<field>: {{#if civilite}}
+     * alone is a typo, reported as unknown */
+    for (i = 0; i < m->nnames && !used; i++)
+        used = used_as_code((const char *const *)&m->names[i].text, 1, name, p->nslen);
+    if (!used)
         return;
     snprintf(l->tmp, sizeof l->tmp,
              "unknown placeholder '%s' (no contact type has the code '%.*s')", name,
@@ -543,8 +566,12 @@ static int lookup(void *ctx, const char *name, int key, const struct tmpl_scope 
                       out);
             if (out->type != TMPL_MISSING)
                 return 0;
-            if (!p->code) { /* items differ too: absent is empty */
-                out->type = TMPL_EMPTY;
+            if (!p->code) { /* as a document's field: false in #if, else an error */
+                snprintf(l->tmp, sizeof l->tmp, "document %s: item %zu of %s has no field '%s'",
+                         l->d->ref, scopes[nscopes - 1].index + 1, scopes[nscopes - 1].list,
+                         name);
+                out->type = m->lenient ? TMPL_EMPTY : TMPL_ABSENT;
+                out->why = l->tmp;
                 return 0;
             }
         }
@@ -858,6 +885,7 @@ struct check {
     long long ndocs;
     struct strv fields;
     struct strv warned; /* the fields the file being checked was warned of */
+    struct strv names;  /* every name the file being checked writes */
 };
 
 static int known_contact_field(const char *f)
@@ -924,7 +952,8 @@ static int check_name(void *ctx, const char *name, const char *const *lists, siz
     if (name_ok(c->m, name, nlists))
         return 0;
     buf_init(&b, 0);
-    if (!nlists && could_be_code(name, strcspn(name, "."))) {
+    if (!nlists && could_be_code(name, strcspn(name, ".")) &&
+        used_as_code((const char *const *)c->names.v, c->names.n, name, strcspn(name, "."))) {
         /* the shipped claim template names exp and gar before a new
          * installation has those types: {{#if exp}} is false meanwhile;
          * said once per file and code */
@@ -954,6 +983,14 @@ static int check_name(void *ctx, const char *name, const char *const *lists, siz
     return 0;
 }
 
+static int collect_name(void *ctx, const char *name, const char *const *lists, size_t nlists,
+                        int line, int col)
+{
+    (void)lists, (void)nlists, (void)line, (void)col;
+    strv_push(&((struct check *)ctx)->names, name);
+    return 0;
+}
+
 static void check_file(struct merge *m, const char *path, int sms, struct check *c)
 {
     struct tmpl_file *f = NULL;
@@ -965,6 +1002,11 @@ static void check_file(struct merge *m, const char *path, int sms, struct check 
         c->report(c->ctx, e.msg);
         return;
     }
+    strv_release(&c->names);
+    strv_init(&c->names);
+    tmpl_names(f->subject, collect_name, c);
+    tmpl_names(f->text, collect_name, c);
+    tmpl_names(f->html, collect_name, c);
     if (f->subject)
         tmpl_names(f->subject, check_name, c);
     tmpl_names(f->text, check_name, c);
@@ -1017,6 +1059,7 @@ int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), voi
     buf_init(&sub, 0);
     strv_init(&c.fields);
     strv_init(&c.warned);
+    strv_init(&c.names);
     for (i = 0; i < n; i++) {
         struct dirent **inner = NULL;
         int j, k;
@@ -1045,6 +1088,7 @@ int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), voi
     buf_release(&sub);
     strv_release(&c.fields);
     strv_release(&c.warned);
+    strv_release(&c.names);
     *bad = c.bad;
     *warnings = c.warnings;
     return rc;

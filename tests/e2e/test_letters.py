@@ -170,6 +170,12 @@ class Letters(e2e.PostierCase):
         failed = self.history_rows('--status', 'failed')
         self.assertEqual([h['reason'] for h in failed], ['template'])
         self.assertIn("no contact type has the code 'exp'", failed[0]['server_reply'])
+        # a lowercase name never written as code.<field> is a typo, not a type to come
+        self.write_template('invoice', 'fr.eml.tmpl',
+                            'Subject: F\n\nBonjour {{#if civilite}}{{civilite}} {{/if}}Marc\n')
+        r = self.run_postier('templates', 'check')
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("unknown placeholder 'civilite'", r.out + r.err)
 
     def test_a_type_without_template_fails_its_messages(self):
         self.book()
@@ -305,6 +311,29 @@ class Letters(e2e.PostierCase):
                         self.assertEqual('Réparateur : Garage de l\'Estuaire' in text,
                                          a != 'garage@estuaire.fr', what)
 
+    def test_company_expert_is_named_once(self):
+        """An expert who is a firm (no person's name): its name is the
+        company; the letter does not say it twice."""
+        self.ok('types', 'add', '--code', 'exp', '--label', 'Expert')
+        self.ok('parties', 'import', self.write('parties.csv', PARTIES))
+        self.ok('contacts', 'import', self.write(
+            'contacts.csv', 'party_ref,type,last_name,first_name,company,email,locale,flags\n'
+            'K1,exp,,,Cabinet Expertises Dubœuf,cabinet@expertise.example,fr,\n'
+            'K1,,Durand,Paul,,paul@durand.fr,fr,claim_settlement\n'
+            'K1,,White,Jane,,jane@white.example,en,claim_settlement\n'))
+        self.ok('documents', 'import', self.write('d.csv', 'ref,party_ref,amount\nR1,K1,800\n'),
+                '--type', 'claim_settlement')
+        ids = {c['email']: c['id'] for c in self.all_contacts()}
+        for a, label in (('paul@durand.fr', 'Expert mandaté'),
+                         ('jane@white.example', 'Appointed expert')):
+            r = self.ok('templates', 'preview', 'claim_settlement', '--contact', ids[a],
+                        '--doc', 'R1')
+            msg = email.message_from_string(r.out, policy=email.policy.default)
+            for part in (msg.get_body(('plain',)).get_content(),
+                         html_text(msg.get_body(('html',)).get_content())):
+                self.assertEqual(part.count('Dubœuf'), 1, part)
+                self.assertIn(label, part)
+
     # -- point 10: a typo in a template is caught, not sent -----------------
 
     def typo_book(self, body):
@@ -326,6 +355,27 @@ class Letters(e2e.PostierCase):
         self.assertEqual(h['reason'], 'template')
         self.assertIn("document F1 has no field 'reff'", h['server_reply'])
         self.assertIn('invoice/fr.eml.tmpl:5:', h['server_reply'])
+
+    def test_unknown_item_field_fails_the_message(self):
+        """Inside {{#each doc.lines}} a field the item lacks (a typo) is not
+        sent as a blank: the message fails; guarded, it is sent."""
+        self.typo_book('Détail :\n{{#each doc.lines}}  - {{lable}} : {{amount}}\n{{/each}}\n')
+        self.ok('documents', 'import', self.write(
+            'l.csv', 'ref,party_ref,amount,lines\n'
+            'F2,C1,10,"[{""label"":""Farine"",""amount"":10}]"\n'), '--type', 'invoice')
+        r = self.run_postier('run', '--date', '2026-11-23')
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(self.maildir_messages(), [])
+        failed = {h['document_ref']: h for h in self.history_rows('--status', 'failed')}
+        self.assertEqual(failed['F2']['reason'], 'template')
+        self.assertIn("item 1 of doc.lines has no field 'lable'", failed['F2']['server_reply'])
+        self.write_template('invoice', 'fr.eml.tmpl', 'Subject: Facture\n\nDétail :\n'
+                            '{{#each doc.lines}}  - {{label}}{{#if qty}} x{{qty}}{{/if}} : '
+                            '{{amount}}{{note|default:""}}\n{{/each}}\n')
+        r = self.run_postier('retry', '--document', 'F2')
+        self.assertEqual(r.rc, 0, r)
+        [msg] = self.maildir_messages()
+        self.assertIn('  - Farine : 10', msg.get_body(('plain',)).get_content().splitlines())
 
     def test_guarded_document_fields_are_sent(self):
         self.typo_book('Bonjour,\n\nfacture n° {{doc.reff|default:"?"}}'

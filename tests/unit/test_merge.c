@@ -212,7 +212,7 @@ static void unknown_names(void **state)
         {"a {{contact.nope}}", "u0/fr.sms.tmpl:1:5: unknown placeholder 'contact.nope'"},
         {"{{party.nope}}", "u1/fr.sms.tmpl:1:3: unknown placeholder 'party.nope'"},
         {"{{sender.nope}}", "u2/fr.sms.tmpl:1:3: unknown placeholder 'sender.nope'"},
-        {"{{nope}}", "u3/fr.sms.tmpl:1:3: unknown placeholder 'nope' (no contact type has the code 'nope')"},
+        {"{{nope}}", "u3/fr.sms.tmpl:1:3: unknown placeholder 'nope'"},
         {"{{exp.nope}}", "u4/fr.sms.tmpl:1:3: unknown placeholder 'exp.nope'"},
         {"{{unsubscribe.url}}", "u5/fr.sms.tmpl:1:3: unknown placeholder 'unsubscribe.url'"},
         {"{{contact.name.x}}", "u6/fr.sms.tmpl:1:3: unknown placeholder 'contact.name.x'"},
@@ -242,6 +242,11 @@ static void unknown_names(void **state)
     write_template("u9", "{{#if zz}}x {{zz.name}}{{/if}}ok");
     assert_int_equal(render(m, "u9", c_main, 1, "{}", &out, &e), 0);
     assert_string_equal(buf_str(&out), "ok");
+    /* ... but only a name written as code.<field> somewhere: alone, a
+     * lowercase name in #if is a typo */
+    write_template("u10", "{{#if civilite}}x{{/if}}ok");
+    assert_int_equal(render(m, "u10", c_main, 1, "{}", &out, &e), ERR_INPUT);
+    assert_non_null(strstr(e.msg, "unknown placeholder 'civilite'"));
     merge_free(m);
     buf_release(&out);
 }
