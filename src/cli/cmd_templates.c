@@ -112,6 +112,7 @@ static int find_cb(void *ctx, const struct store_document *d)
     f->d.address_label = f->addr = d->address_label ? xstrdup(d->address_label) : NULL;
     f->d.attachment = f->att = d->attachment ? xstrdup(d->attachment) : NULL;
     f->d.to_level = f->to = xstrdup(d->to_level);
+    f->d.processed_at = NULL; /* not needed, and the statement's */
     f->found = 1;
     return 0;
 }

@@ -11,14 +11,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Copies one regular file; "wx": an existing one is left as it is. */
+/* Copies one regular file whole or not at all: written aside, then linked
+ * into place (link never replaces an existing file, and a copy cut short
+ * by a full disk is not left behind to be taken for a template). */
 static int copy_file(const char *from, const char *to, struct err *e)
 {
     char chunk[8192];
-    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wbx") : NULL;
+    struct buf tmp;
+    FILE *in = fopen(from, "rb"), *out = NULL;
     size_t n;
     int rc = 0;
 
+    buf_init(&tmp, 0);
+    buf_printf(&tmp, "%s.tmp-%ld", to, (long)getpid());
+    if (in)
+        out = fopen(buf_str(&tmp), "wbx");
     if (!in || !out)
         rc = err_set(e, ERR_IO, "cannot copy %s to %s: %s", from, to, strerror(errno));
     while (!rc && (n = fread(chunk, 1, sizeof chunk, in)) > 0)
@@ -28,17 +35,23 @@ static int copy_file(const char *from, const char *to, struct err *e)
         rc = err_set(e, ERR_IO, "%s: %s", from, strerror(errno));
     if (out && fclose(out) && !rc)
         rc = err_set(e, ERR_IO, "%s: %s", to, strerror(errno));
+    if (!rc && link(buf_str(&tmp), to) && errno != EEXIST)
+        rc = err_set(e, ERR_IO, "%s: %s", to, strerror(errno));
+    if (out)
+        unlink(buf_str(&tmp));
     if (in)
         fclose(in);
+    buf_release(&tmp);
     return rc;
 }
 
-/* Has dir any entry but . and ..?  (A missing folder has none.) */
+/* Has dir any entry but . and ..?  (A missing folder has none; one that
+ * cannot be read counts as full: nothing is copied into it.) */
 static int has_entries(const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
-    int any = 0;
+    int any = !d && errno != ENOENT;
 
     while (d && !any && (de = readdir(d)))
         any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
