@@ -63,16 +63,26 @@ class DocFix(e2e.PostierCase):
                 for t in ('document', 'delivery', 'history')}
 
     def test_empty_cell_is_an_empty_field(self):
-        self.contacts_('compta@martin.example')
+        # two recipients: the second message reads the field from the memo
+        self.contacts_('compta@martin.example', 'dir@martin.example')
         self.assertEqual(self.import_('cs2.csv', EMPTY).rc, 0)
         r = self.run_job(rc=1)
-        self.assertEqual(self.run_summary(r)['failed'], 1, r)
-        h = self.failed_row()
-        self.assertEqual(h['reason'], 'template')
-        text = r.out + r.err + (h['server_reply'] or '')
-        self.assertIn("document S2026-0002: field 'amount' is empty", text)
-        self.assertNotIn("has no field 'amount'", text)
+        self.assertEqual(self.run_summary(r)['failed'], 2, r)
+        rows = [h for h in self.history_rows() if h['event'] == 'failed']
+        self.assertEqual(len(rows), 2, rows)
+        for h in rows:
+            self.assertEqual(h['reason'], 'template')
+            self.assertIn("document S2026-0002: field 'amount' is empty", h['server_reply'])
+            self.assertNotIn('has no field', h['server_reply'])
         self.assertEqual(self.mails(), [])
+
+    def test_a_field_the_file_lacks_is_still_missing(self):
+        self.contacts_('compta@martin.example')
+        r = self.import_('cs3.csv', 'ref,party_ref,settlement_date\nS2026-0002,S004,2026-12-02\n')
+        self.assertEqual(r.rc, 0, r)
+        self.run_job(rc=1)
+        self.assertIn("document S2026-0002 has no field 'amount'",
+                      self.failed_row()['server_reply'])
 
     def test_empty_field_false_in_if_and_defaulted(self):
         self.contacts_('compta@martin.example')
@@ -166,6 +176,28 @@ class DocFix(e2e.PostierCase):
         self.fails('documents', 'import', f, '--type', 'claim_settlement',
                    contains=(f + ':2:', 'S2026-0002', 'on its way to 1 recipient'))
         self.assertEqual(self.tables(), before)
+
+    def test_processed_document_with_nothing_sent_is_refused(self):
+        self.contacts_('x', email_=False)  # no address: skipped
+        self.assertEqual(self.import_('cs2b.csv', FIXED).rc, 0)
+        self.run_job(rc=0)
+        before = self.tables()
+        f = self.write('cs2c.csv', HEAD + 'S2026-0002,S004,900.00,2026-12-02\n')
+        self.fails('documents', 'import', f, '--type', 'claim_settlement',
+                   contains=(f + ':2:', 'S2026-0002', 'already processed by the run of'))
+        self.assertEqual(self.tables(), before)
+
+    def test_correction_lists_every_change(self):
+        self.contacts_('compta@martin.example')
+        self.assertEqual(self.import_('cs2.csv', EMPTY).rc, 0)
+        self.run_job(rc=1)
+        r = self.import_('cs2d.csv', 'ref,party_ref,amount,note,esign\n'
+                         'S2026-0002,S004,800.00,"avec franchise",1\n')
+        self.assertEqual(r.rc, 0, r)
+        corrected = [h for h in self.history_rows() if h['event'] == 'document_corrected']
+        self.assertEqual([h['server_reply'] for h in corrected],
+                         ['esign: 0 → 1; amount: (empty) → 800.00; '
+                          'settlement_date: 2026-12-02 → (empty); note: (empty) → avec franchise'])
 
     def test_same_ref_twice_in_a_file_is_an_error(self):
         self.contacts_('compta@martin.example')
