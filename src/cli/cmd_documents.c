@@ -42,8 +42,13 @@ static int docs_import(struct cli *c, int argc, char **argv)
     io.on_warning = print_error;
     if (documents_import(c->store, type, argv[optind], &io, &rep, &e))
         return cli_fail(&e);
-    printf("%s%s: %lld %s documents imported%s\n", io.dry_run ? "dry run: " : "", argv[optind],
-           rep.added, type, io.dry_run ? "; nothing written" : "");
+    printf("%s%s: %lld %s documents imported", io.dry_run ? "dry run: " : "", argv[optind],
+           rep.added, type);
+    if (rep.updated)
+        printf(", %lld updated", rep.updated);
+    if (rep.unchanged)
+        printf(", %lld unchanged", rep.unchanged);
+    printf("%s\n", io.dry_run ? "; nothing written" : "");
     return 0;
 }
 
@@ -120,7 +125,10 @@ static const struct cli_cmd subs[] = {
      "attachment (a file path), esign (0/1); every other column is a free field\n"
      "reachable as {{doc.NAME}} (a cell holding a JSON array, e.g. the lines,\n"
      "can be iterated with {{#each doc.lines}}).  A ref already imported for\n"
-     "the type is an error naming the line; any bad row: nothing imported.\n"},
+     "the type corrects that document (its content becomes the row's, and\n"
+     "`postier retry` sends its failed messages again) unless one of its\n"
+     "messages was sent or is on its way: then it is an error naming the\n"
+     "line; any bad row: nothing imported.\n"},
     {"list", docs_list, "list documents",
      "Usage: postier documents list [--type TYPE] [--new] [--format table|csv|json]\n\n"
      "--new lists the documents no run has resolved yet.\n"},

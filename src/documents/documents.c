@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "contacts/validate.h"
 #include "csv/csvread.h"
 #include "util/buf.h"
@@ -56,7 +57,12 @@ struct dimport {
     struct csvr *r;
     int map[256]; /* column -> fixed index, or -1 for a free field */
     size_t ncols;
+    long long first_new; /* the first document this file inserted, 0: none yet */
+    json_t *corrected;   /* the refs this file corrected (a set) */
 };
+
+/* What import_row did with its row. */
+enum { ROW_ADDED, ROW_UPDATED, ROW_UNCHANGED };
 
 static int map_columns(struct dimport *d, struct err *e)
 {
@@ -135,7 +141,161 @@ static int parse_fixed(struct store_document *doc, int k, const char *v, struct 
     return 0;
 }
 
-static int import_row(struct dimport *d, const struct csvr_row *row, struct err *e)
+/* A document as it is stored, copied out of store_document_find. */
+struct olddoc {
+    char *party_ref, *to_level, *address_label, *attachment, *fields, *processed_at;
+    long long id, contact_id;
+    int esign;
+};
+
+static int keep_old(void *ctx, const struct store_document *sd)
+{
+    struct olddoc *o = ctx;
+
+    o->id = sd->id;
+    o->contact_id = sd->contact_id;
+    o->esign = sd->esign;
+    o->party_ref = xstrdup(sd->party_ref);
+    o->to_level = xstrdup(sd->to_level);
+    o->address_label = xstrdup(sd->address_label);
+    o->attachment = xstrdup(sd->attachment);
+    o->fields = xstrdup(sd->fields);
+    o->processed_at = xstrdup(sd->processed_at);
+    return 0;
+}
+
+static void olddoc_release(struct olddoc *o)
+{
+    free(o->party_ref);
+    free(o->to_level);
+    free(o->address_label);
+    free(o->attachment);
+    free(o->fields);
+    free(o->processed_at);
+}
+
+/* "name: old → new" appended to out (after "; ") when the two differ. */
+static void diff_one(struct buf *out, const char *name, const char *a, const char *b)
+{
+    a = a && *a ? a : "(empty)";
+    b = b && *b ? b : "(empty)";
+    if (strcmp(a, b))
+        buf_printf(out, "%s%s: %s → %s", out->len ? "; " : "", name, a, b);
+}
+
+/* A free field's text as shown in a diff (NULL: absent). */
+static char *field_text(json_t *v)
+{
+    if (!v)
+        return NULL;
+    if (json_is_string(v))
+        return xstrdup(json_string_value(v));
+    return json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+}
+
+static void diff_fields(struct buf *out, const char *old_json, const char *new_json)
+{
+    json_t *a = json_loads(old_json ? old_json : "{}", 0, NULL);
+    json_t *b = json_loads(new_json, 0, NULL);
+    json_t *pass[2] = {a, b};
+    const char *name;
+    json_t *v;
+    size_t k;
+
+    for (k = 0; k < 2; k++)
+        json_object_foreach(pass[k], name, v) {
+            char *x, *y;
+            if (k == 1 && json_object_get(a, name))
+                continue; /* shown by the first pass */
+            x = field_text(json_object_get(a, name));
+            y = field_text(json_object_get(b, name));
+            diff_one(out, name, x, y);
+            free(x);
+            free(y);
+        }
+    json_decref(a);
+    json_decref(b);
+}
+
+/* What correcting old into doc changes, as contact edits say it. */
+static void diff_document(struct buf *out, const struct olddoc *o, const struct store_document *doc)
+{
+    char a[24], b[24];
+
+    diff_one(out, "party_ref", o->party_ref, doc->party_ref);
+    snprintf(a, sizeof a, "%lld", o->contact_id);
+    snprintf(b, sizeof b, "%lld", doc->contact_id);
+    diff_one(out, "contact", o->contact_id ? a : NULL, doc->contact_id ? b : NULL);
+    diff_one(out, "to", o->to_level, doc->to_level ? doc->to_level : "contacts");
+    diff_one(out, "address", o->address_label, doc->address_label);
+    diff_one(out, "attachment", o->attachment, doc->attachment);
+    diff_one(out, "esign", o->esign ? "1" : "0", doc->esign ? "1" : "0");
+    diff_fields(out, o->fields, doc->fields);
+}
+
+/* Why the stored document o cannot be corrected any more (0: it can):
+ * none of its messages may be sent or on its way. */
+static int frozen(const struct olddoc *o, const struct store_document_sends *n,
+                  const struct store_document *doc, struct err *e)
+{
+    if (n->sent)
+        return err_set(e, ERR_INPUT,
+                       "field 'ref': %s '%s' was already sent to %lld recipient%s: "
+                       "a document sent cannot be changed",
+                       doc->type, doc->ref, n->sent, n->sent > 1 ? "s" : "");
+    if (n->pending)
+        return err_set(e, ERR_INPUT,
+                       "field 'ref': %s '%s' is on its way to %lld recipient%s (queued or "
+                       "deferred): a document being sent cannot be changed",
+                       doc->type, doc->ref, n->pending, n->pending > 1 ? "s" : "");
+    if (!n->failed && o->processed_at)
+        return err_set(e, ERR_INPUT,
+                       "field 'ref': %s '%s' was already processed by the run of %s, "
+                       "which had no message to send: a processed document cannot be changed",
+                       doc->type, doc->ref, o->processed_at);
+    return 0;
+}
+
+/* doc's (type, ref) exists: it is corrected in place when none of its
+ * messages was sent or is on its way (its failed deliveries stay, for
+ * `retry`), with a history row saying what changed. */
+static int correct(struct dimport *d, struct store_document *doc, int *did, struct err *e)
+{
+    struct olddoc o = {0};
+    struct store_document_sends n;
+    struct store_history h = {.event = "document_corrected"};
+    struct buf diff;
+    int rc;
+
+    buf_init(&diff, 0);
+    if ((rc = store_document_find(d->s, doc->type, doc->ref, &n, keep_old, &o, e)))
+        goto out;
+    if ((d->first_new && o.id >= d->first_new) || json_object_get(d->corrected, doc->ref)) {
+        rc = err_set(e, ERR_INPUT, "field 'ref': '%s' appears more than once in the file",
+                     doc->ref);
+        goto out;
+    }
+    json_object_set_new(d->corrected, doc->ref, json_true());
+    if ((rc = frozen(&o, &n, doc, e)))
+        goto out;
+    diff_document(&diff, &o, doc);
+    *did = diff.len ? ROW_UPDATED : ROW_UNCHANGED;
+    if (!diff.len)
+        goto out;
+    doc->id = o.id;
+    h.document_type = doc->type;
+    h.document_ref = doc->ref;
+    h.party_ref = doc->party_ref;
+    h.server_reply = buf_str(&diff);
+    if (!(rc = store_document_update(d->s, doc, e)))
+        rc = audit_append(d->s, &h, e);
+out:
+    buf_release(&diff);
+    olddoc_release(&o);
+    return rc;
+}
+
+static int import_row(struct dimport *d, const struct csvr_row *row, int *did, struct err *e)
 {
     const struct csvr_row *h = csvr_header(d->r);
     struct store_document doc = {.type = d->type};
@@ -145,8 +305,8 @@ static int import_row(struct dimport *d, const struct csvr_row *row, struct err 
 
     for (i = 0; i < row->nfields && i < d->ncols && !rc; i++) {
         const char *v = row->fields[i];
-        if (!*v)
-            continue;
+        if (!*v && d->map[i] >= 0)
+            continue; /* an empty free field is kept: "is empty", not absent */
         rc = d->map[i] >= 0 ? parse_fixed(&doc, d->map[i], v, e)
                             : add_field(fields, h->fields[i], v, e);
     }
@@ -159,7 +319,12 @@ static int import_row(struct dimport *d, const struct csvr_row *row, struct err 
     if (!rc) {
         char *json = json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER);
         doc.fields = json;
+        *did = ROW_ADDED;
         rc = store_document_insert(d->s, &doc, e);
+        if (!rc && !d->first_new)
+            d->first_new = doc.id;
+        if (rc == ERR_EXISTS)
+            rc = correct(d, &doc, did, e);
         free(json);
     }
     json_decref(fields);
@@ -212,9 +377,9 @@ static void warn_attachment(const struct dimport *d, const struct import_opts *o
 int documents_import(struct store *s, const char *type, const char *path,
                      const struct import_opts *o, struct import_report *rep, struct err *e)
 {
-    struct dimport d = {.s = s, .type = type};
+    struct dimport d = {.s = s, .type = type, .corrected = json_object()};
     const struct csvr_row *row;
-    int rc, in_tx = 0;
+    int rc, did, in_tx = 0;
 
     memset(rep, 0, sizeof *rep);
     if ((rc = documents_type_check(type, e)))
@@ -229,8 +394,10 @@ int documents_import(struct store *s, const char *type, const char *path,
         rc = 0;
         rep->rows++;
         err_clear(&re);
-        if (import_row(&d, row, &re) == 0) {
-            rep->added++;
+        if (import_row(&d, row, &did, &re) == 0) {
+            rep->added += did == ROW_ADDED;
+            rep->updated += did == ROW_UPDATED;
+            rep->unchanged += did == ROW_UNCHANGED;
             warn_attachment(&d, o, path, row);
         }
         else if (re.code == ERR_DB || re.code == ERR_LOCKED)
@@ -248,6 +415,7 @@ int documents_import(struct store *s, const char *type, const char *path,
             rc = store_commit(s, e);
     }
     csvr_free(d.r);
+    json_decref(d.corrected);
     return rc;
 }
 

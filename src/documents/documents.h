@@ -20,8 +20,12 @@ int documents_type_check(const char *type, struct err *e);
 
 /* Imports path as documents of type, in one transaction; every bad row is
  * reported through opts->on_error ("file:line: field 'x': why") and then
- * nothing is written (ERR_INPUT).  Only opts->dry_run and on_error are
- * used; report->added counts documents. */
+ * nothing is written (ERR_INPUT).  A row whose (type, ref) exists
+ * corrects that document in place (same id; a `document_corrected`
+ * history row says what changed) when none of its deliveries is sent,
+ * queued or deferred, and is a bad row otherwise.  report->added counts
+ * new documents, ->updated the corrected ones, ->unchanged the rows equal
+ * to their document. */
 int documents_import(struct store *s, const char *type, const char *path,
                      const struct import_opts *opts, struct import_report *report,
                      struct err *e);

@@ -393,10 +393,18 @@ static int typed(struct merge *m, const char *code, size_t n, const struct store
     return 0;
 }
 
-/* d has no field name: TMPL_ABSENT, and why in l->tmp. */
+/* d has no field name, or an empty one (an empty cell): TMPL_ABSENT, and
+ * why in l->tmp. */
 static void absent(struct look *l, const char *name, struct tmpl_val *out)
 {
-    snprintf(l->tmp, sizeof l->tmp, "document %s has no field '%s'", l->d->ref, name);
+    const char *str;
+    size_t count;
+    int is_list;
+
+    if (!doc_fields_get(l->m->fields, NULL, 0, name, &str, &count, &is_list))
+        snprintf(l->tmp, sizeof l->tmp, "document %s: field '%s' is empty", l->d->ref, name);
+    else
+        snprintf(l->tmp, sizeof l->tmp, "document %s has no field '%s'", l->d->ref, name);
     out->type = l->m->lenient ? TMPL_EMPTY : TMPL_ABSENT;
     out->why = l->tmp;
 }
@@ -424,6 +432,8 @@ static int doc_field(struct look *l, const char *list, size_t index, const char 
             absent(l, name, out);
         return 0;
     }
+    if (!list && !is_list && !str) /* an empty cell: written unguarded, an error too */
+        return absent(l, name, out), 0;
     if (is_list) {
         out->type = TMPL_LIST;
         out->count = count;

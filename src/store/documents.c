@@ -64,24 +64,24 @@ static int site_of(struct store *s, long long party, const char *label, long lon
     return *id ? 0 : err_set(e, ERR_NOTFOUND, "field 'address': the party has no site '%s'", label);
 }
 
-int store_document_insert(struct store *s, struct store_document *d, struct err *e)
+/* The party, site and explicit contact d names, checked (as
+ * store_document_insert says). */
+static int document_ids(struct store *s, const struct store_document *d, long long *party,
+                        long long *site, struct err *e)
 {
-    sqlite3_stmt *st;
-    long long party, site;
     int rc;
 
-    if ((rc = store_party_id(s, d->party_ref, &party, e)) ||
-        (rc = check_contact(s, d->contact_id, party, e)) ||
-        (rc = site_of(s, party, d->address_label, &site, e)))
+    if ((rc = store_party_id(s, d->party_ref, party, e)) ||
+        (rc = check_contact(s, d->contact_id, *party, e)) ||
+        (rc = site_of(s, *party, d->address_label, site, e)))
         return rc;
-    rc = store_prepare(s,
-                 "INSERT INTO document(type, ref, party_id, contact_id, address_id, to_level,"
-                 " esign, fields, attachment) VALUES (?,?,?,?,?,?,?,?,?)",
-                 &st, e);
-    if (rc)
-        return rc;
-    sqlite3_bind_text(st, 1, d->type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, d->ref, -1, SQLITE_STATIC);
+    return 0;
+}
+
+/* Binds d's content (?3 to ?9) for an INSERT or an UPDATE of document. */
+static void bind_content(sqlite3_stmt *st, const struct store_document *d, long long party,
+                         long long site)
+{
     sqlite3_bind_int64(st, 3, party);
     if (d->contact_id)
         sqlite3_bind_int64(st, 4, d->contact_id);
@@ -91,11 +91,49 @@ int store_document_insert(struct store *s, struct store_document *d, struct err 
     sqlite3_bind_int(st, 7, d->esign);
     sqlite3_bind_text(st, 8, d->fields ? d->fields : "{}", -1, SQLITE_STATIC);
     store_bind_text(st, 9, d->attachment);
+}
+
+int store_document_insert(struct store *s, struct store_document *d, struct err *e)
+{
+    sqlite3_stmt *st;
+    long long party, site;
+    int rc;
+
+    if ((rc = document_ids(s, d, &party, &site, e)))
+        return rc;
+    rc = store_prepare(s,
+                 "INSERT INTO document(type, ref, party_id, contact_id, address_id, to_level,"
+                 " esign, fields, attachment) VALUES (?,?,?,?,?,?,?,?,?)",
+                 &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, d->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->ref, -1, SQLITE_STATIC);
+    bind_content(st, d, party, site);
     rc = store_run(s, st, e, "document");
     if (rc == ERR_EXISTS)
         return err_set(e, ERR_EXISTS, "a %s with ref '%s' already exists", d->type, d->ref);
     d->id = sqlite3_last_insert_rowid(s->db);
     return rc;
+}
+
+int store_document_update(struct store *s, const struct store_document *d, struct err *e)
+{
+    sqlite3_stmt *st;
+    long long party, site;
+    int rc;
+
+    if ((rc = document_ids(s, d, &party, &site, e)))
+        return rc;
+    rc = store_prepare(s,
+                       "UPDATE document SET party_id = ?3, contact_id = ?4, address_id = ?5,"
+                       " to_level = ?6, esign = ?7, fields = ?8, attachment = ?9 WHERE id = ?1",
+                       &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, d->id);
+    bind_content(st, d, party, site);
+    return store_run(s, st, e, "document");
 }
 
 #define DOCUMENT_COLUMNS                                                                   \
@@ -151,6 +189,46 @@ int store_document_list(struct store *s, const char *type, int only_new, long lo
     sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
     rc = document_rows(st, cb, ctx);
     return store_rows_end(s, st, 1, rc, e, "document");
+}
+
+int store_document_find(struct store *s, const char *type, const char *ref,
+                        struct store_document_sends *n, store_document_cb cb, void *ctx,
+                        struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    long long id = 0;
+    int rc;
+
+    memset(n, 0, sizeof *n);
+    if ((rc = store_prepare(s, DOCUMENT_COLUMNS " WHERE d.type = ? AND d.ref = ?", &st, e)))
+        return rc;
+    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        rc = document_rows(st, cb, ctx);
+    }
+    if ((rc = store_rows_end(s, st, 0, rc, e, "document")))
+        return rc;
+    if (!id)
+        return err_set(e, ERR_NOTFOUND, "no %s with ref '%s'", type, ref);
+    /* the UNIQUE (document_id, campaign, ...) key serves this */
+    if ((rc = store_prepare(s,
+                            "SELECT coalesce(sum(state = 'sent'), 0),"
+                            " coalesce(sum(state = 'queued' OR state = 'deferred'), 0),"
+                            " coalesce(sum(state = 'failed'), 0)"
+                            " FROM delivery WHERE document_id = ? AND campaign = ''",
+                            &st, e)))
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        n->sent = sqlite3_column_int64(st, 0);
+        n->pending = sqlite3_column_int64(st, 1);
+        n->failed = sqlite3_column_int64(st, 2);
+        rc = SQLITE_DONE;
+    }
+    return store_rows_end(s, st, 0, rc, e, "delivery");
 }
 
 int store_document_fields(struct store *s, const char *type, long long *ndocs,

@@ -179,6 +179,19 @@ typedef int (*store_document_cb)(void *ctx, const struct store_document *d);
  * ERR_NOTFOUND for an unknown party, contact (or one of another party) or
  * site.  Strings are borrowed. */
 int store_document_insert(struct store *s, struct store_document *d, struct err *e);
+/* Replaces the content of document d->id (party, contact, site, level,
+ * esign, fields, attachment) by d's; its id, deliveries and processed_at
+ * stay.  Errors as store_document_insert's, but for ERR_EXISTS. */
+int store_document_update(struct store *s, const struct store_document *d, struct err *e);
+/* How many deliveries a document has in each state. */
+struct store_document_sends {
+    long long sent, pending /* queued or deferred */, failed;
+};
+/* Calls cb once with the document (type, ref) as store_document_list
+ * does and fills *n; ERR_NOTFOUND when there is none, ERR_DB. */
+int store_document_find(struct store *s, const char *type, const char *ref,
+                        struct store_document_sends *n, store_document_cb cb, void *ctx,
+                        struct err *e);
 /* Documents of type (NULL = all), only the unprocessed ones when only_new,
  * with id > after_id, in id order, at most limit (0 = all); strings valid
  * during the callback, which returns 0 or a negative ERR_* to stop (and

@@ -325,6 +325,54 @@ static long long write_and_watch(struct store *fs, sqlite3 *reader, const char *
  * pause (SQLite restarts the log only once all of it is copied, which a
  * checkpoint beside a busy writer alone never achieves), every row lands,
  * and once it stops the writer checkpoints itself again. */
+static int keep_fields(void *ctx, const struct store_document *d)
+{
+    snprintf(ctx, 64, "%lld %s %s", d->id, d->party_ref, d->fields);
+    return 0;
+}
+
+/* A document is found with its deliveries counted by state, and updated
+ * in place (same id); its party is checked as on insert. */
+static void documents_found_and_updated(void **state)
+{
+    struct store_document d = {.type = "invoice", .ref = "D1", .party_ref = "DP1",
+                               .fields = "{\"amount\":\"\"}"};
+    struct store_delivery v = {.channel = "email", .message_id = "<d@b>"};
+    struct store_document_sends n, base;
+    static const char *const states[] = {"sent", "queued", "deferred", "failed", "failed"};
+    char got[64], want[64], addr[32];
+    struct err e;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(save(STORE_PARTY, NULL, &e, "ref=DP1", "kind=client", "name=D", NULL), 0);
+    assert_int_equal(save(STORE_PARTY, NULL, &e, "ref=DP2", "kind=client", "name=E", NULL), 0);
+    assert_int_equal(store_document_insert(s, &d, &e), 0);
+    assert_int_equal(store_document_find(s, "invoice", "D2", &n, keep_fields, got, &e),
+                     ERR_NOTFOUND);
+    assert_int_equal(store_document_find(s, "invoice", "D1", &n, keep_fields, got, &e), 0);
+    snprintf(want, sizeof want, "%lld DP1 {\"amount\":\"\"}", d.id);
+    assert_string_equal(got, want);
+    base = n; /* (delivery_states_checked gave document 1 some) */
+    v.document_id = d.id;
+    for (i = 0; i < 5; i++) {
+        snprintf(addr, sizeof addr, "d%zu@exemple.fr", i);
+        v.address = addr;
+        v.state = states[i];
+        assert_int_equal(store_delivery_add(s, &v, &e), 0);
+    }
+    d.party_ref = "DP2";
+    d.fields = "{\"amount\":\"800.00\"}";
+    assert_int_equal(store_document_update(s, &d, &e), 0);
+    assert_int_equal(store_document_find(s, "invoice", "D1", &n, keep_fields, got, &e), 0);
+    snprintf(want, sizeof want, "%lld DP2 {\"amount\":\"800.00\"}", d.id);
+    assert_string_equal(got, want);
+    assert_true(n.sent == base.sent + 1 && n.pending == base.pending + 2 &&
+                n.failed == base.failed + 2);
+    d.party_ref = "NOPE";
+    assert_int_equal(store_document_update(s, &d, &e), ERR_NOTFOUND);
+}
+
 static void checkpointer_bounds_the_log(void **state)
 {
     char dir[] = "/tmp/postier-ckpt-XXXXXX", path[64], wal[72];
@@ -386,6 +434,7 @@ int main(void)
         cmocka_unit_test(order_validity_and_search),
         cmocka_unit_test(deletion_guarded_and_sync),
         cmocka_unit_test(checkpointer_bounds_the_log),
+        cmocka_unit_test(documents_found_and_updated),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
