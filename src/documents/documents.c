@@ -12,6 +12,7 @@
 #include "contacts/validate.h"
 #include "csv/csvread.h"
 #include "util/buf.h"
+#include "util/date.h"
 #include "util/xalloc.h"
 
 static const struct {
@@ -93,9 +94,96 @@ static int map_columns(struct dimport *d, struct err *e)
 }
 
 /* A free field: JSON structure when the cell is a JSON array or object. */
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* An amount as French spreadsheets write it ("1 234,56 €", "1.234,56",
+ * "1234,56") or as machines do ("1234.56", "1,234.56") into out as
+ * "1234.56", the form |money reads: spaces (also no-break and narrow
+ * no-break) and a trailing € or EUR dropped; of '.' and ',' the last is
+ * the decimal mark when both appear, a lone one is, and several of the
+ * same are thousands separators.  ERR_INPUT when no number is left. */
+static int normalize_amount(const char *name, const char *v, char *out, size_t n, struct err *e)
+{
+    size_t len = 0, dots = 0, commas = 0, i, k;
+    char digits[64], mark = 0;
+    const char *p = v, *last = NULL;
+
+    while (*p && len < sizeof digits - 1) {
+        if (*p == ' ' || *p == '\t')
+            p++;
+        else if (!strncmp(p, "\xC2\xA0", 2))
+            p += 2; /* U+00A0 */
+        else if (!strncmp(p, "\xE2\x80\xAF", 3) || !strncmp(p, "\xE2\x80\x89", 3))
+            p += 3; /* U+202F, U+2009 */
+        else if (!strcmp(p, "\xE2\x82\xAC") || !strcasecmp(p, "EUR"))
+            break; /* the currency, last */
+        else
+            digits[len++] = *p++;
+    }
+    digits[len] = '\0';
+    if (*p && strcmp(p, "\xE2\x82\xAC") && strcasecmp(p, "EUR"))
+        len = 0;
+    for (i = 0; i < len; i++) {
+        if (digits[i] == '.' || digits[i] == ',') {
+            dots += digits[i] == '.', commas += digits[i] == ',';
+            last = digits + i;
+        } else if (!isdigit((unsigned char)digits[i]) && !(i == 0 && strchr("+-", digits[i]))) {
+            len = 0;
+        }
+    }
+    if (last && ((dots && commas) || (*last == '.' ? dots : commas) == 1))
+        mark = *last; /* the decimal mark; the other marks group thousands */
+    for (i = k = 0; i < len && k < n - 1; i++)
+        if (digits[i] == '.' || digits[i] == ',') {
+            if (digits + i == last && mark)
+                out[k++] = '.';
+        } else {
+            out[k++] = digits[i];
+        }
+    out[k] = '\0';
+    if (!len || !k || !isdigit((unsigned char)out[k - 1]) ||
+        !isdigit((unsigned char)out[strspn(out, "+-")]))
+        return err_set(e, ERR_INPUT, "field '%s': '%s' is not an amount (e.g. 1234.56)", name, v);
+    return 0;
+}
+
+/* A date as YYYY-MM-DD, or the French DD/MM/YYYY turned into it. */
+static int normalize_date(const char *name, const char *v, char *out, size_t n, struct err *e)
+{
+    struct err de;
+
+    if (strlen(v) == 10 && v[2] == '/' && v[5] == '/')
+        snprintf(out, n, "%.4s-%.2s-%.2s", v + 6, v + 3, v);
+    else
+        snprintf(out, n, "%s", v);
+    if (date_check(out, &de))
+        return err_set(e, ERR_INPUT, "field '%s': '%s' is not a date (YYYY-MM-DD or DD/MM/YYYY)",
+                       name, v);
+    return 0;
+}
+
 static int add_field(json_t *obj, const char *name, const char *v, struct err *e)
 {
     json_t *val;
+    char norm[64];
+    int rc;
+
+    /* the fields templates write with |money and |date: checked now, not
+     * found unreadable by the run, message after message */
+    if (*v && (!strcmp(name, "amount") || ends_with(name, "_amount"))) {
+        if ((rc = normalize_amount(name, v, norm, sizeof norm, e)))
+            return rc;
+        v = norm;
+    } else if (*v && (!strcmp(name, "date") || ends_with(name, "_date"))) {
+        if ((rc = normalize_date(name, v, norm, sizeof norm, e)))
+            return rc;
+        v = norm;
+    }
 
     if (v[0] == '[' || v[0] == '{') {
         json_error_t je;

@@ -7,6 +7,7 @@ the corrected content, once; a document sent or being sent is refused.  An
 empty cell is an empty field, not a missing one.  Real peer: the Maildir."""
 import email
 import email.policy
+import json
 import os
 import sys
 import unittest
@@ -61,6 +62,33 @@ class DocFix(e2e.PostierCase):
     def tables(self):
         return {t: self.sql('SELECT * FROM %s ORDER BY rowid' % t)
                 for t in ('document', 'delivery', 'history')}
+
+    def test_french_amounts_and_dates_are_read_at_import(self):
+        """A French spreadsheet's amounts and dates (`1 234,56 €`,
+        `31/12/2026`) are read at import into the forms |money and |date
+        read; what is neither is refused at import, naming line and field,
+        instead of failing every message at run time."""
+        self.contacts_('compta@martin.example')
+        r = self.import_('k.csv', 'ref;party_ref;amount;settlement_date;deposit_amount\n'
+                         'K1;S004;1234,56;31/12/2026;\n'
+                         'K2;S004;1\u202f234,56\u00a0€;2026-12-31;1.234,56\n'
+                         'K3;S004;1,234.56;2026-12-31;12 EUR\n')
+        self.assertEqual(r.rc, 0, r)
+        fields = [json.loads(f) for (f,) in self.sql('SELECT fields FROM document ORDER BY id')]
+        self.assertEqual([f['amount'] for f in fields], ['1234.56'] * 3)
+        self.assertEqual([f['settlement_date'] for f in fields], ['2026-12-31'] * 3)
+        self.assertEqual([f['deposit_amount'] for f in fields], ['', '1234.56', '12'])
+        r = self.run_job(rc=0)
+        self.assertEqual(self.run_summary(r)['sent'], 3, r)
+        for _, text in self.mails():
+            self.assertIn('1\u202f234,56\u00a0€', text)
+        before = self.tables()
+        r = self.import_('bad.csv', 'ref;party_ref;amount;settlement_date\n'
+                         'K8;S004;12;31/02/2026\nK9;S004;12,3,4x;2026-12-31\n')
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("bad.csv:2: field 'settlement_date': '31/02/2026' is not a date", r.err)
+        self.assertIn("bad.csv:3: field 'amount': '12,3,4x' is not an amount", r.err)
+        self.assertEqual(self.tables(), before)
 
     def test_empty_cell_is_an_empty_field(self):
         # two recipients: the second message reads the field from the memo
