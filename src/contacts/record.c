@@ -190,6 +190,22 @@ static int normalise_contact(struct store_rec *r, struct err *e)
     return 0;
 }
 
+/* Runs of spaces and tabs inside a one-line value as one space: "Le  Goff"
+ * would greet "Bonjour M. Paul Le  Goff," (the ends are trimmed already). */
+static void one_space(char *s)
+{
+    char *w = s;
+    int blank = 0;
+
+    for (; *s; s++) {
+        if (*s != ' ' && *s != '\t')
+            *w++ = *s, blank = 0;
+        else if (!blank)
+            *w++ = ' ', blank = 1;
+    }
+    *w = '\0';
+}
+
 /* Street lines and notes may hold several lines; every other field is
  * one line (names and e-mails end up in mail headers). */
 static int check_text(struct store_rec *r, struct err *e)
@@ -201,6 +217,8 @@ static int check_text(struct store_rec *r, struct err *e)
                         : r->kind == STORE_ADDRESS && i == AF_LINES;
         if (r->v[i] && validate_text(r->v[i], multiline, e))
             return err_prefix(e, "field '%s'", store_field_name(r->kind, i));
+        if (r->v[i] && !multiline)
+            one_space(r->v[i]);
     }
     return 0;
 }

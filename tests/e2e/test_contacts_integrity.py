@@ -208,13 +208,28 @@ class ContactsIntegrityTest(e2e.PostierCase):
                    contains=('first_name', 'line break'))
         self.assertEqual(self.contact(cid), before)
 
+    def test_inner_runs_of_spaces_are_one_space(self):
+        """`Le  Goff` typed or imported with two spaces would greet
+        "Bonjour M. Paul Le  Goff,": one-line fields keep one space."""
+        self.add_party('C1', 'Acme')
+        cid = self.add_contact('--party', 'C1', '--civility', 'M.', '--first-name', ' Paul',
+                               '--last-name', 'Le  Goff ', '--company', 'A\t B',
+                               '--email', 'p@x.fr', '--note', 'deux  espaces')
+        c = self.contact(cid)
+        self.assertEqual((c['first_name'], c['last_name'], c['company']), ('Paul', 'Le Goff', 'A B'))
+        self.assertEqual(c['note'], 'deux  espaces')  # a note is free text
+        self.ok('contacts', 'import', self.write(
+            'c.csv', 'party_ref,last_name,first_name,email\nC1,Du  Bois,Anne  Marie,a@x.fr\n'))
+        c = [x for x in self.all_contacts() if x['email'] == 'a@x.fr'][0]
+        self.assertEqual((c['last_name'], c['first_name']), ('Du Bois', 'Anne Marie'))
+
     def test_multi_line_fields_keep_their_lines(self):
         cid = self.add_contact('--party', 'C001', '--last-name', 'Martin', '--first-name',
                                'Luc\tJean', '--note', 'Bureau 2\nporte B',
                                '--address', '12 rue des Lilas\nBâtiment C')
         c = self.contact(cid)
         self.assertEqual((c['first_name'], c['note'], c['address']),
-                         ('Luc\tJean', 'Bureau 2\nporte B', '12 rue des Lilas\nBâtiment C'))
+                         ('Luc Jean', 'Bureau 2\nporte B', '12 rue des Lilas\nBâtiment C'))
         self.ok('addresses', 'add', '--party', 'C001', '--label', 'Siège', '--lines',
                 '1 place X\nZone Y', '--city', 'Lyon')
         f = self.write('c.csv', 'party_ref,last_name,note\nC002,Durand,"Ligne 1\r\nLigne 2"\n')
