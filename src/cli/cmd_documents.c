@@ -48,6 +48,8 @@ static int docs_import(struct cli *c, int argc, char **argv)
         printf(", %lld updated", rep.updated);
     if (rep.unchanged)
         printf(", %lld unchanged", rep.unchanged);
+    if (rep.missing)
+        printf(", %lld attachment%s not there yet", rep.missing, rep.missing > 1 ? "s" : "");
     printf("%s\n", io.dry_run ? "; nothing written" : "");
     return 0;
 }

@@ -89,6 +89,7 @@ struct import_report {
     long long removed; /* contacts deleted by --sync */
     long long ended;   /* contacts ended by --sync because they are linked */
     long long bad;     /* rows with errors (nothing is written when > 0) */
+    long long missing; /* documents: attachments not there yet (warned of) */
     int seed004;       /* the file was in the seed-004 contact layout */
 };
 

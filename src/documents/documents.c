@@ -433,11 +433,14 @@ static void report_bad(const struct import_opts *o, struct import_report *rep, c
     buf_release(&b);
 }
 
+#define MAX_WARNINGS 20
+
 /* The row's attachment, when it has one that is not (yet) a readable file
  * where `run` will read it (a relative path: in the documents folder):
  * a warning, not an error, as the PDFs are often written after the list. */
 static void warn_attachment(const struct dimport *d, const struct import_opts *o,
-                            const char *file, const struct csvr_row *row)
+                            struct import_report *rep, const char *file,
+                            const struct csvr_row *row)
 {
     struct buf path, msg;
     const char *v = NULL;
@@ -452,7 +455,9 @@ static void warn_attachment(const struct dimport *d, const struct import_opts *o
     if (v[0] != '/')
         buf_printf(&path, "%s/", o->documents_dir ? o->documents_dir : ".");
     buf_adds(&path, v);
-    if (access(buf_str(&path), R_OK)) {
+    /* the first ones said, the rest counted (a list imported before its
+     * PDFs are written would otherwise print a line a document) */
+    if (access(buf_str(&path), R_OK) && ++rep->missing <= MAX_WARNINGS) {
         buf_init(&msg, 0);
         buf_printf(&msg, "%s:%ld: warning: attachment '%s' does not exist yet (%s)", file,
                    row->line, v, buf_str(&path));
@@ -486,7 +491,7 @@ int documents_import(struct store *s, const char *type, const char *path,
             rep->added += did == ROW_ADDED;
             rep->updated += did == ROW_UPDATED;
             rep->unchanged += did == ROW_UNCHANGED;
-            warn_attachment(&d, o, path, row);
+            warn_attachment(&d, o, rep, path, row);
         }
         else if (re.code == ERR_DB || re.code == ERR_LOCKED)
             rc = (*e = re, re.code);

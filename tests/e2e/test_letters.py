@@ -236,6 +236,15 @@ class Letters(e2e.PostierCase):
         self.assertEqual((h['document_ref'], h['reason']), ('F2', 'attachment'))
         self.assertIn('F2.pdf', h['server_reply'])
 
+    def test_many_missing_attachments_are_counted_not_listed(self):
+        """A list imported before its PDFs are written: the first missing
+        ones are named, the rest counted in the summary."""
+        rows = ''.join('F%d,C1,10,pdf/F%d.pdf\n' % (i, i) for i in range(50))
+        r = self.attach_book(rows)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.err.count('warning: attachment'), 20, r)
+        self.assertIn('50 invoice documents imported, 50 attachments not there yet', r.out)
+
     # -- point 8: preview prints the document's own number ------------------
 
     def test_preview_prints_the_document_number(self):
