@@ -96,6 +96,7 @@ int cmd_init(struct cli *c, int argc, char **argv)
     if (copied)
         printf("templates: %s (%d shipped files copied)\n", c->cfg->templates, copied);
     else
-        printf("templates: %s\n", c->cfg->templates);
+        printf("templates: %s (not empty: kept as it is, nothing copied)\n",
+               c->cfg->templates);
     return 0;
 }

@@ -120,7 +120,8 @@ class Letters(e2e.PostierCase):
     def test_init_never_overwrites_templates(self):
         mine = self.write_template('invoice', 'fr.eml.tmpl', 'Subject: à moi\n\nBonjour\n')
         shutil.rmtree(self.path('templates', 'order'), ignore_errors=True)
-        self.ok('init')
+        r = self.ok('init')
+        self.assertIn('(not empty: kept as it is, nothing copied)', r.out)  # says why
         self.assertEqual(self.read_bytes(mine), 'Subject: à moi\n\nBonjour\n'.encode())
         # a folder that is not empty is the user's: nothing is added to it
         self.assertFalse(os.path.exists(self.path('templates', 'order')))
