@@ -13,6 +13,7 @@
 #include "csv/csvread.h"
 #include "util/buf.h"
 #include "util/date.h"
+#include "util/strv.h"
 #include "util/xalloc.h"
 
 static const struct {
@@ -94,13 +95,6 @@ static int map_columns(struct dimport *d, struct err *e)
 }
 
 /* A free field: JSON structure when the cell is a JSON array or object. */
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 /* An amount as French spreadsheets write it ("1 234,56 €", "1.234,56",
  * "1234,56") or as machines do ("1234.56", "1,234.56") into out as
  * "1234.56", the form |money reads: spaces (also no-break and narrow
@@ -175,11 +169,11 @@ static int add_field(json_t *obj, const char *name, const char *v, struct err *e
 
     /* the fields templates write with |money and |date: checked now, not
      * found unreadable by the run, message after message */
-    if (*v && (!strcmp(name, "amount") || ends_with(name, "_amount"))) {
+    if (*v && (!strcmp(name, "amount") || str_ends_with(name, "_amount"))) {
         if ((rc = normalize_amount(name, v, norm, sizeof norm, e)))
             return rc;
         v = norm;
-    } else if (*v && (!strcmp(name, "date") || ends_with(name, "_date"))) {
+    } else if (*v && (!strcmp(name, "date") || str_ends_with(name, "_date"))) {
         if ((rc = normalize_date(name, v, norm, sizeof norm, e)))
             return rc;
         v = norm;

@@ -349,17 +349,12 @@ static int could_be_code(const char *name, size_t n)
                         known_contact_field(name + n + 1));
 }
 
-/* Whether one of names (n of them) is ns.<a contact's field>: ns is used
- * as a contact type code there ({{exp.name}}), not a typo of another name. */
-static int used_as_code(const char *const *names, size_t n, const char *ns, size_t len)
+/* Whether name is ns.<a contact's field>: ns is used as a contact type
+ * code there ({{exp.name}}), not a typo of another name. */
+static int code_use(const char *name, const char *ns, size_t len)
 {
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (!strncmp(names[i], ns, len) && names[i][len] == '.' &&
-            !strchr(names[i] + len + 1, '.') && known_contact_field(names[i] + len + 1))
-            return 1;
-    return 0;
+    return !strncmp(name, ns, len) && name[len] == '.' && !strchr(name + len + 1, '.') &&
+           known_contact_field(name + len + 1);
 }
 
 /* *c = the party's first contact of type code active on the run date
@@ -541,7 +536,7 @@ static void no_such_type(struct look *l, const struct pname *p, const char *name
     /* only a name some template writes as code.<field>: {{#if civilite}}
      * alone is a typo, reported as unknown */
     for (i = 0; i < m->nnames && !used; i++)
-        used = used_as_code((const char *const *)&m->names[i].text, 1, name, p->nslen);
+        used = code_use(m->names[i].text, name, p->nslen);
     if (!used)
         return;
     snprintf(l->tmp, sizeof l->tmp,
@@ -957,18 +952,20 @@ static int check_name(void *ctx, const char *name, const char *const *lists, siz
 {
     struct check *c = ctx;
     struct buf b;
+    size_t i;
+    int used = 0;
 
     (void)lists;
     if (name_ok(c->m, name, nlists))
         return 0;
     buf_init(&b, 0);
-    if (!nlists && could_be_code(name, strcspn(name, ".")) &&
-        used_as_code((const char *const *)c->names.v, c->names.n, name, strcspn(name, "."))) {
+    for (i = 0; !used && i < c->names.n; i++)
+        used = code_use(c->names.v[i], name, strcspn(name, "."));
+    if (!nlists && used && could_be_code(name, strcspn(name, "."))) {
         /* the shipped claim template names exp and gar before a new
          * installation has those types: {{#if exp}} is false meanwhile;
          * said once per file and code */
         char key[40];
-        size_t i;
         snprintf(key, sizeof key, "type:%.*s", (int)strcspn(name, "."), name);
         for (i = 0; i < c->warned.n; i++)
             if (!strcmp(c->warned.v[i], key))
@@ -1031,12 +1028,6 @@ static void check_file(struct merge *m, const char *path, int sms, struct check 
     (void)m;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 static int field_cb(void *ctx, const char *name)
 {
     strv_push(ctx, name);
@@ -1081,11 +1072,11 @@ int merge_check(struct merge *m, void (*report)(void *ctx, const char *msg), voi
                                               : scandir(buf_str(&sub), &inner, NULL, alphasort);
         for (j = 0; j < k; j++) {
             const char *fn = inner[j]->d_name;
-            if (ends_with(fn, ".eml.tmpl") || ends_with(fn, ".sms.tmpl")) {
+            if (str_ends_with(fn, ".eml.tmpl") || str_ends_with(fn, ".sms.tmpl")) {
                 struct buf path;
                 buf_init(&path, 0);
                 buf_printf(&path, "%s/%s", buf_str(&sub), fn);
-                check_file(m, buf_str(&path), ends_with(fn, ".sms.tmpl"), &c);
+                check_file(m, buf_str(&path), str_ends_with(fn, ".sms.tmpl"), &c);
                 buf_release(&path);
                 (*files)++;
             }

@@ -72,6 +72,13 @@ size_t strv_split(struct strv *s, const char *str, char sep)
     return added;
 }
 
+int str_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
 char *str_trim(char *s)
 {
     size_t n;

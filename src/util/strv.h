@@ -40,4 +40,7 @@ size_t str_utf8_cut(const char *s, size_t n);
  * returns s. */
 char *str_trim(char *s);
 
+/* Whether s ends with suffix. */
+int str_ends_with(const char *s, const char *suffix);
+
 #endif
