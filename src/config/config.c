@@ -4,6 +4,7 @@
  * documented in one place and forgotten in another. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -15,71 +16,86 @@
 #include "util/date.h"
 #include "util/xalloc.h"
 
-enum kind { K_STR, K_PATH, K_LONG, K_ENUM, K_ZONE };
+/* K_BOOL: yes|no stored as 0/1 in a long; K_URL: a string whose every
+ * comma- or space-separated item starts with one of `allowed`'s prefixes
+ * ("" allowed when the default is ""). */
+enum kind { K_STR, K_PATH, K_LONG, K_ENUM, K_ZONE, K_BOOL, K_URL };
 
 struct key {
     const char *section, *name;
     enum kind kind;
     size_t off;
     const char *def;
-    const char *allowed; /* K_ENUM: '|'-separated values; K_LONG: NULL */
+    const char *allowed; /* K_ENUM: '|'-separated values; K_URL: schemes */
     const char *comment;
+    long min; /* K_LONG: the smallest value accepted */
 };
 
 #define S(f) offsetof(struct config, f)
 
 static const struct key keys[] = {
     {"store", "database", K_PATH, S(database), "postier.db", NULL,
-     "relative paths are relative to the config file's folder's parent"},
-    {"store", "spool", K_PATH, S(spool), "spool", NULL, NULL},
-    {"store", "templates", K_PATH, S(templates), "templates", NULL, NULL},
+     "relative paths are relative to the config file's folder's parent", 0},
+    {"store", "spool", K_PATH, S(spool), "spool", NULL, NULL, 0},
+    {"store", "templates", K_PATH, S(templates), "templates", NULL, NULL, 0},
     {"store", "documents", K_PATH, S(documents), "documents", NULL,
-     "relative attachment paths of documents are read from this folder"},
-    {"sender", "name", K_STR, S(sender_name), "Postier", NULL, NULL},
-    {"sender", "email", K_STR, S(sender_email), "noreply@example.invalid", NULL, NULL},
+     "relative attachment paths of documents are read from this folder", 0},
+    {"sender", "name", K_STR, S(sender_name), "Postier", NULL, NULL, 0},
+    {"sender", "email", K_STR, S(sender_email), "noreply@example.invalid", NULL, NULL, 0},
     {"email", "transport", K_ENUM, S(email_transport), "maildir", "maildir|smtp",
-     "maildir | smtp"},
-    {"email", "maildir", K_PATH, S(email_maildir), "spool/sent", NULL, NULL},
-    {"smtp", "url", K_STR, S(smtp_url), "smtp://127.0.0.1:25", NULL, "smtp:// or smtps://"},
-    {"smtp", "username", K_STR, S(smtp_username), "", NULL, NULL},
-    {"smtp", "password", K_STR, S(smtp_password), "", NULL, NULL},
+     "maildir | smtp", 0},
+    {"email", "maildir", K_PATH, S(email_maildir), "spool/sent", NULL, NULL, 0},
+    {"smtp", "url", K_URL, S(smtp_url), "smtp://127.0.0.1:25", "smtp|smtps",
+     "smtp:// or smtps://", 0},
+    {"smtp", "username", K_STR, S(smtp_username), "", NULL, NULL, 0},
+    {"smtp", "password", K_STR, S(smtp_password), "", NULL, NULL, 0},
     {"smtp", "starttls", K_ENUM, S(smtp_starttls), "auto", "auto|always|never",
-     "auto | always | never"},
-    {"smtp", "connections", K_LONG, S(smtp_connections), "4", NULL, NULL},
-    {"smtp", "rate_per_second", K_LONG, S(smtp_rate_per_second), "0", NULL, "0 = unlimited"},
-    {"smtp", "rate_per_hour", K_LONG, S(smtp_rate_per_hour), "0", NULL, NULL},
-    {"smtp", "timeout", K_LONG, S(smtp_timeout), "30", NULL, NULL},
-    {"smtp", "max_attempts", K_LONG, S(smtp_max_attempts), "5", NULL, NULL},
+     "auto | always | never", 0},
+    {"smtp", "connections", K_LONG, S(smtp_connections), "4", NULL, NULL, 1},
+    {"smtp", "rate_per_second", K_LONG, S(smtp_rate_per_second), "0", NULL, "0 = unlimited", 0},
+    {"smtp", "rate_per_hour", K_LONG, S(smtp_rate_per_hour), "0", NULL, NULL, 0},
+    {"smtp", "timeout", K_LONG, S(smtp_timeout), "30", NULL, "seconds", 1},
+    {"smtp", "max_attempts", K_LONG, S(smtp_max_attempts), "5", NULL, NULL, 1},
     {"smtp", "ca_file", K_PATH, S(smtp_ca_file), "", NULL,
-     "PEM file of the CAs that verify the server's certificate (empty: the system's)"},
+     "PEM file of the CAs that verify the server's certificate (empty: the system's)", 0},
+    {"smtp", "verify", K_BOOL, S(smtp_verify), "yes", NULL,
+     "verify the server's certificate and name", 0},
+    {"smtp", "allow_plaintext_auth", K_BOOL, S(smtp_allow_plaintext_auth), "no", NULL,
+     "yes: send the password without TLS (a relay on this host only)", 0},
     {"sms", "transport", K_ENUM, S(sms_transport), "none", "none|kannel|json|maildir",
-     "none | kannel | json | maildir"},
-    {"sms", "url", K_STR, S(sms_url), "", NULL, NULL},
-    {"sms", "token", K_STR, S(sms_token), "", NULL, NULL},
-    {"sms", "sender", K_STR, S(sms_sender), "", NULL, NULL},
-    {"sms", "quiet_hours", K_STR, S(sms_quiet_hours), "20:00-08:00", NULL, NULL},
-    {"sms", "quiet_days", K_STR, S(sms_quiet_days), "sun", NULL, NULL},
-    {"sms", "username", K_STR, S(sms_username), "", NULL, "kannel"},
-    {"sms", "password", K_STR, S(sms_password), "", NULL, "kannel"},
-    {"sms", "dlr_mask", K_LONG, S(sms_dlr_mask), "0", NULL, "kannel dlr-mask (0 = no reports)"},
-    {"sms", "dlr_url", K_STR, S(sms_dlr_url), "", NULL, "kannel dlr-url"},
+     "none | kannel | json | maildir", 0},
+    {"sms", "url", K_URL, S(sms_url), "", "http|https", "http:// or https://", 0},
+    {"sms", "token", K_STR, S(sms_token), "", NULL, NULL, 0},
+    {"sms", "sender", K_STR, S(sms_sender), "", NULL, NULL, 0},
+    {"sms", "quiet_hours", K_STR, S(sms_quiet_hours), "20:00-08:00", NULL, NULL, 0},
+    {"sms", "quiet_days", K_STR, S(sms_quiet_days), "sun", NULL, NULL, 0},
+    {"sms", "username", K_STR, S(sms_username), "", NULL, "kannel", 0},
+    {"sms", "password", K_STR, S(sms_password), "", NULL, "kannel", 0},
+    {"sms", "dlr_mask", K_LONG, S(sms_dlr_mask), "0", NULL, "kannel dlr-mask (0 = no reports)", 0},
+    {"sms", "dlr_url", K_STR, S(sms_dlr_url), "", NULL, "kannel dlr-url", 0},
     {"sms", "max_segments", K_LONG, S(sms_max_segments), "3", NULL,
-     "more segments than this: the SMS fails (too_long)"},
+     "more segments than this: the SMS fails (too_long)", 1},
     {"sms", "stop_text", K_STR, S(sms_stop_text), "STOP au 36180", NULL,
-     "ends every commercial SMS"},
-    {"sms", "connections", K_LONG, S(sms_connections), "2", NULL, NULL},
-    {"sms", "timeout", K_LONG, S(sms_timeout), "30", NULL, NULL},
-    {"sms", "max_attempts", K_LONG, S(sms_max_attempts), "3", NULL, NULL},
+     "ends every commercial SMS", 0},
+    {"sms", "connections", K_LONG, S(sms_connections), "2", NULL, NULL, 1},
+    {"sms", "timeout", K_LONG, S(sms_timeout), "30", NULL, "seconds", 1},
+    {"sms", "max_attempts", K_LONG, S(sms_max_attempts), "3", NULL, NULL, 1},
     {"campaign", "unsubscribe_url", K_STR, S(campaign_unsubscribe_url),
      "https://example.invalid/unsubscribe?t={token}", NULL,
-     "List-Unsubscribe link of marketing e-mail; {token} = the recipient's token"},
+     "List-Unsubscribe link of marketing e-mail; {token} = the recipient's token", 0},
     {"campaign", "unsubscribe_mailto", K_STR, S(campaign_unsubscribe_mailto),
-     "unsubscribe@example.invalid", NULL, "List-Unsubscribe mailto (empty: none)"},
-    {"run", "fallback", K_ENUM, S(run_fallback), "main", "main|none", "main | none"},
+     "unsubscribe@example.invalid", NULL, "List-Unsubscribe mailto (empty: none)", 0},
+    {"run", "fallback", K_ENUM, S(run_fallback), "main", "main|none", "main | none", 0},
     {"run", "timezone", K_ZONE, S(run_timezone), "", NULL,
-     "IANA name, e.g. Europe/Paris; empty = the system's"},
+     "IANA name, e.g. Europe/Paris; empty = the system's", 0},
     {"run", "sms_types", K_STR, S(run_sms_types), "", NULL,
-     "document types also sent by SMS, e.g. after_sales,order"},
+     "document types also sent by SMS, e.g. after_sales,order", 0},
+    {"template", "max_iterations", K_LONG, S(template_max_iterations), "100000", NULL,
+     "loop iterations per message", 1},
+    {"history", "key_file", K_PATH, S(history_key_file), "history.key", NULL,
+     "HMAC key of the chain, created 0600 by init", 0},
+    {"history", "retention_min_days", K_LONG, S(history_retention_min_days), "365", NULL,
+     "purge refuses a later date", 0},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -116,6 +132,36 @@ static int enum_ok(const char *allowed, const char *v)
     return 0;
 }
 
+/* Each comma- or space-separated item of v must be "<scheme>://…" with a
+ * scheme of k->allowed. */
+static int url_check(const struct key *k, const char *v, struct err *e)
+{
+    const char *p = v;
+
+    while (*p) {
+        size_t len = strcspn(p, ", \t"), n;
+        const char *sep;
+        char scheme[16];
+        if (len) {
+            sep = strstr(p, "://");
+            n = sep ? (size_t)(sep - p) : 0;
+            if (!sep || sep >= p + len || n == 0 || n >= sizeof scheme)
+                return err_set(e, ERR_CONFIG, "[%s] %s: '%.*s' is not a URL (%s)", k->section,
+                               k->name, (int)len, p, k->comment);
+            memcpy(scheme, p, n);
+            scheme[n] = '\0';
+            for (char *q = scheme; *q; q++)
+                *q = (char)tolower((unsigned char)*q);
+            if (!enum_ok(k->allowed, scheme))
+                return err_set(e, ERR_CONFIG, "[%s] %s: unknown scheme '%s://' (%s)", k->section,
+                               k->name, scheme, k->comment);
+        }
+        p += len;
+        p += strspn(p, ", \t");
+    }
+    return 0;
+}
+
 /* Stores one value; returns 0 or ERR_CONFIG with "key: why". */
 static int set_value(struct config *c, const struct key *k, const char *v, struct err *e)
 {
@@ -127,9 +173,24 @@ static int set_value(struct config *c, const struct key *k, const char *v, struc
         if (errno || end == v || *end || n < 0)
             return err_set(e, ERR_CONFIG, "[%s] %s: '%s' is not a non-negative whole number",
                            k->section, k->name, v);
+        if (n < k->min)
+            return err_set(e, ERR_CONFIG, "[%s] %s: %ld is too small (at least %ld)", k->section,
+                           k->name, n, k->min);
         *long_at(c, k) = n;
         return 0;
     }
+    if (k->kind == K_BOOL) {
+        if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+            *long_at(c, k) = 1;
+        else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+            *long_at(c, k) = 0;
+        else
+            return err_set(e, ERR_CONFIG, "[%s] %s: '%s' is not yes or no", k->section, k->name,
+                           v);
+        return 0;
+    }
+    if (k->kind == K_URL && url_check(k, v, e))
+        return -1;
     if (k->kind == K_ENUM && !enum_ok(k->allowed, v))
         return err_set(e, ERR_CONFIG, "[%s] %s: '%s' is not one of %s", k->section, k->name, v,
                        k->allowed);
@@ -274,7 +335,7 @@ void config_free(struct config *c)
     if (!c)
         return;
     for (i = 0; i < NKEYS; i++)
-        if (keys[i].kind != K_LONG)
+        if (keys[i].kind != K_LONG && keys[i].kind != K_BOOL)
             free(*str_at(c, &keys[i]));
     free(c->path);
     free(c->base);

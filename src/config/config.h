@@ -22,6 +22,7 @@ struct config {
     char *smtp_url, *smtp_username, *smtp_password, *smtp_starttls, *smtp_ca_file;
     long smtp_connections, smtp_rate_per_second, smtp_rate_per_hour, smtp_timeout,
         smtp_max_attempts;
+    long smtp_verify, smtp_allow_plaintext_auth; /* yes|no as 1|0 */
     /* [sms] */
     char *sms_transport, *sms_url, *sms_token, *sms_sender, *sms_quiet_hours, *sms_quiet_days;
     char *sms_username, *sms_password, *sms_dlr_url, *sms_stop_text;
@@ -31,6 +32,11 @@ struct config {
     /* [run] */
     char *run_fallback, *run_sms_types;
     char *run_timezone; /* IANA name, checked at load; "" = the system's */
+    /* [template] */
+    long template_max_iterations; /* loop iterations per message */
+    /* [history] */
+    char *history_key_file; /* absolute after load */
+    long history_retention_min_days;
 };
 
 /* Loads path (or the defaults alone when the file does not exist and

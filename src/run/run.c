@@ -931,10 +931,6 @@ int run_job(struct store *s, const struct config *cfg, const struct run_opts *o,
     if (j.sms_on)
         rc = run_quiet_now(cfg, &j.quiet_now, e);
     snprintf(j.domain, sizeof j.domain, "%s", at ? at + 1 : "postier.invalid");
-    if (!rc && !strcmp(cfg->email_transport, "smtp") && cfg->smtp_max_attempts < 1)
-        rc = err_set(e, ERR_CONFIG, "[smtp] max_attempts: must be at least 1");
-    if (!rc && j.sms_on && cfg->sms_max_attempts < 1)
-        rc = err_set(e, ERR_CONFIG, "[sms] max_attempts: must be at least 1");
     if (!rc && !o->dry_run && !(rc = spool_open(cfg->spool, &j.spool, e)) &&
         !(rc = journal_open(cfg->spool, &j.journal, e)))
         rc = run_recover(&j, e);

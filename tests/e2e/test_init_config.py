@@ -16,13 +16,16 @@ SECTIONS = {
     'email': ['transport', 'maildir'],
     'smtp': ['url', 'username', 'password', 'starttls', 'connections',
              'rate_per_second', 'rate_per_hour', 'timeout', 'max_attempts',
-             'ca_file'],  # ca_file: an extension (the CAs that verify the server)
+             'ca_file',  # ca_file: an extension (the CAs that verify the server)
+             'verify', 'allow_plaintext_auth'],
     'sms': ['transport', 'url', 'token', 'sender', 'quiet_hours', 'quiet_days',
             # extensions: kannel credentials and reports, limits, retries
             'username', 'password', 'dlr_mask', 'dlr_url', 'max_segments', 'stop_text',
             'connections', 'timeout', 'max_attempts'],
     'campaign': ['unsubscribe_url', 'unsubscribe_mailto'],
     'run': ['fallback', 'sms_types', 'timezone'],
+    'template': ['max_iterations'],
+    'history': ['key_file', 'retention_min_days'],
 }
 DEFAULTS = {
     ('store', 'database'): 'postier.db', ('store', 'spool'): 'spool',
@@ -36,6 +39,9 @@ DEFAULTS = {
     ('smtp', 'max_attempts'): '5', ('sms', 'transport'): 'none',
     ('sms', 'quiet_hours'): '20:00-08:00', ('sms', 'quiet_days'): 'sun',
     ('run', 'fallback'): 'main', ('run', 'timezone'): '',
+    ('smtp', 'verify'): 'yes', ('smtp', 'allow_plaintext_auth'): 'no',
+    ('template', 'max_iterations'): '100000', ('history', 'key_file'): 'history.key',
+    ('history', 'retention_min_days'): '365',
 }
 
 
