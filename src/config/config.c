@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <stddef.h>
@@ -342,6 +343,15 @@ void config_free(struct config *c)
     free(c);
 }
 
+int config_secret_exposed(const struct config *c)
+{
+    struct stat st;
+
+    if (!*c->smtp_password && !*c->sms_password && !*c->sms_token)
+        return 0;
+    return stat(c->path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH));
+}
+
 static int mkdir_p(const char *dir)
 {
     char *tmp = xstrdup(dir), *p;
@@ -351,11 +361,11 @@ static int mkdir_p(const char *dir)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(tmp, 0755) && errno != EEXIST)
+        if (mkdir(tmp, 0700) && errno != EEXIST)
             rc = -1;
         *p = '/';
     }
-    if (mkdir(tmp, 0755) && errno != EEXIST)
+    if (mkdir(tmp, 0700) && errno != EEXIST)
         rc = -1;
     free(tmp);
     return rc;
@@ -368,7 +378,7 @@ int config_write_default(const char *path, struct err *e)
     char *dir;
     FILE *f;
     size_t i;
-    int rc = 0;
+    int fd, rc = 0;
 
     if (access(path, F_OK) == 0)
         return err_set(e, ERR_EXISTS, "%s already exists", path);
@@ -389,7 +399,11 @@ int config_write_default(const char *path, struct err *e)
             buf_printf(&b, "    ; %s", k->comment);
         buf_addc(&b, '\n');
     }
-    f = fopen(path, "wx");
+    /* 0600: the file is where passwords go */
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
     if (!f || fputs(buf_str(&b), f) == EOF)
         rc = err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
     if (f && fclose(f) && !rc)

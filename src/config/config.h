@@ -52,6 +52,10 @@ void config_free(struct config *c);
  * path (creating its folder); fails with ERR_EXISTS if path exists. */
 int config_write_default(const char *path, struct err *e);
 
+/* 1 when c's file holds a password or token ([smtp] password, [sms]
+ * password or token) and its group or others may read it, else 0. */
+int config_secret_exposed(const struct config *c);
+
 /* Makes path absolute against base unless it already is (caller frees). */
 char *config_resolve(const char *base, const char *path);
 
