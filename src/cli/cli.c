@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "run/run.h"
 #include "template/template.h"
 #include "util/date.h"
 
@@ -138,7 +139,7 @@ int cli_load_config(struct cli *c)
         err_set(&e, ERR_CONFIG, "no configuration: run 'postier init' or pass --config");
         return cli_fail(&e);
     }
-    if (config_load(c->config_path, 1, &c->cfg, &e))
+    if (config_load(c->config_path, 1, &c->cfg, &e) || run_check_config(c->cfg, &e))
         return cli_fail(&e);
     if (config_secret_exposed(c->cfg))
         fprintf(stderr,

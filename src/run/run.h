@@ -55,6 +55,11 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
 int run_retry(struct store *s, const struct config *cfg, const struct run_opts *o,
               const struct store_retry *f, struct run_summary *sum, struct err *e);
 
+/* Checks the settings config_load cannot check alone ([sms] quiet_hours
+ * and quiet_days, parsed by the sms module): ERR_CONFIG "file:line: ..."
+ * naming the key's line.  Every command calls it right after loading. */
+int run_check_config(const struct config *cfg, struct err *e);
+
 /* Asks the run (or a campaign's sending) under way to stop cleanly: no
  * new document is taken, no new message started; those in flight finish
  * and are recorded.  Async-signal-safe: for a SIGTERM/SIGINT handler. */
