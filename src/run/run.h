@@ -37,6 +37,8 @@ struct run_summary {
     } reasons[RUN_MAX_REASONS]; /* skipped and failed, by reason code */
     size_t nreasons;
     long long waiting;    /* failed messages of documents that `retry` may send again */
+    char local_error[256]; /* the first deferral caused on this host (a Maildir
+                            * that cannot be written: disk full...), "" if none */
 };
 
 /* Runs the job with the configuration's paths, sender and transport.
