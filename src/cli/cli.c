@@ -4,9 +4,11 @@
 #include "cli.h"
 
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit/audit.h"
+#include "run/run.h"
 #include "template/template.h"
 #include "util/date.h"
 
@@ -137,8 +139,13 @@ int cli_load_config(struct cli *c)
         err_set(&e, ERR_CONFIG, "no configuration: run 'postier init' or pass --config");
         return cli_fail(&e);
     }
-    if (config_load(c->config_path, 1, &c->cfg, &e))
+    if (config_load(c->config_path, 1, &c->cfg, &e) || run_check_config(c->cfg, &e))
         return cli_fail(&e);
+    if (config_secret_exposed(c->cfg))
+        fprintf(stderr,
+                "postier: warning: %s holds a password and is readable by others "
+                "(chmod 600 %s)\n",
+                c->config_path, c->config_path);
     if (c->db_path) {
         free(c->cfg->database);
         c->cfg->database = xstrdup(c->db_path);
@@ -221,6 +228,10 @@ int cli_main(int argc, char **argv)
     int opt, rc;
 
     cli_term_init(); /* every byte printed from here on is filtered */
+    /* every file postier makes is private, whatever the caller's umask: the
+     * database, its WAL, the config, the spool and the Maildir hold personal
+     * data and passwords (exports too: personal data) */
+    umask(077);
     if (check_utf8_args(argc, argv))
         return EXIT_USAGE;
     while ((opt = getopt_long(argc, argv, "+c:d:hV", opts, NULL)) != -1) {

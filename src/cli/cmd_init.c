@@ -20,7 +20,7 @@ static const char usage[] =
 
 static int make_dir(const char *path, struct err *e)
 {
-    if (mkdir(path, 0755) && errno != EEXIST)
+    if (mkdir(path, 0700) && errno != EEXIST)
         return err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
     return 0;
 }

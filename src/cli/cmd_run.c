@@ -177,6 +177,8 @@ int cli_run_end(const char *what, const struct run_opts *o, const struct run_sum
 {
     if (!rc || e->code != ERR_LOCKED) /* refused by the lock: it did nothing */
         cli_run_summary(what, o, s);
+    if (s->local_error[0]) /* the admin's to fix (disk full...): say so once */
+        cli_print_one_line(stderr, "postier: ", s->local_error);
     if (rc) {
         rc = cli_fail(e);
         return rc == EXIT_TEMPFAIL && s->failed ? EXIT_PARTIAL : rc;

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <stddef.h>
@@ -104,7 +105,8 @@ struct loader {
     struct config *c;
     struct err *e;
     const char *path;
-    int line;
+    FILE *f;
+    int line; /* of the line inih is parsing (counted by read_line) */
 };
 
 static char **str_at(struct config *c, const struct key *k)
@@ -230,6 +232,7 @@ static int on_pair(void *user, const char *section, const char *name, const char
         err_set(l->e, ERR_CONFIG, "unknown key '%s' in section [%s]", name, section);
         return 0;
     }
+    l->c->key_lines[k - keys] = l->line;
     return set_value(l->c, k, value, l->e) == 0;
 }
 
@@ -284,16 +287,27 @@ static void resolve_paths(struct config *c)
     }
 }
 
+/* inih's reader: fgets that counts lines, so that a value can be traced
+ * back to its line after loading (config_key_line). */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct loader *l = stream;
+    char *s = fgets(str, num, l->f);
+
+    if (s)
+        l->line++;
+    return s;
+}
+
 static int parse_file(struct config *c, const char *path, struct err *e)
 {
-    struct loader l = {c, e, path, 0};
-    FILE *f = fopen(path, "r");
+    struct loader l = {c, e, path, fopen(path, "r"), 0};
     int rc;
 
-    if (!f)
+    if (!l.f)
         return err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
-    rc = ini_parse_file(f, on_pair, &l);
-    fclose(f);
+    rc = ini_parse_stream(read_line, &l, on_pair, &l);
+    fclose(l.f);
     if (rc == 0)
         return 0;
     if (rc < 0)
@@ -317,6 +331,7 @@ int config_load(const char *path, int must_exist, struct config **out, struct er
         set_value(c, &keys[i], keys[i].def, e);
     c->path = xstrdup(path);
     c->base = base_of(path);
+    c->key_lines = xcalloc(NKEYS, sizeof *c->key_lines);
     if (must_exist || access(path, F_OK) == 0)
         rc = parse_file(c, path, e);
     if (rc) {
@@ -339,7 +354,24 @@ void config_free(struct config *c)
             free(*str_at(c, &keys[i]));
     free(c->path);
     free(c->base);
+    free(c->key_lines);
     free(c);
+}
+
+int config_key_line(const struct config *c, const char *section, const char *name)
+{
+    const struct key *k = find_key(section, name);
+
+    return k ? c->key_lines[k - keys] : 0;
+}
+
+int config_secret_exposed(const struct config *c)
+{
+    struct stat st;
+
+    if (!*c->smtp_password && !*c->sms_password && !*c->sms_token)
+        return 0;
+    return stat(c->path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH));
 }
 
 static int mkdir_p(const char *dir)
@@ -351,11 +383,11 @@ static int mkdir_p(const char *dir)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(tmp, 0755) && errno != EEXIST)
+        if (mkdir(tmp, 0700) && errno != EEXIST)
             rc = -1;
         *p = '/';
     }
-    if (mkdir(tmp, 0755) && errno != EEXIST)
+    if (mkdir(tmp, 0700) && errno != EEXIST)
         rc = -1;
     free(tmp);
     return rc;
@@ -368,7 +400,7 @@ int config_write_default(const char *path, struct err *e)
     char *dir;
     FILE *f;
     size_t i;
-    int rc = 0;
+    int fd, rc = 0;
 
     if (access(path, F_OK) == 0)
         return err_set(e, ERR_EXISTS, "%s already exists", path);
@@ -389,7 +421,11 @@ int config_write_default(const char *path, struct err *e)
             buf_printf(&b, "    ; %s", k->comment);
         buf_addc(&b, '\n');
     }
-    f = fopen(path, "wx");
+    /* 0600: the file is where passwords go */
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
     if (!f || fputs(buf_str(&b), f) == EOF)
         rc = err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
     if (f && fclose(f) && !rc)

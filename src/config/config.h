@@ -11,6 +11,7 @@
 struct config {
     char *path; /* the config file path as given (may not exist) */
     char *base; /* absolute folder relative paths resolve against */
+    int *key_lines; /* private: see config_key_line */
     /* [store]: absolute after load */
     char *database, *spool, *templates;
     char *documents; /* relative `attachment` paths are read from here */
@@ -51,6 +52,14 @@ void config_free(struct config *c);
 /* Writes the default configuration, every key present and commented, to
  * path (creating its folder); fails with ERR_EXISTS if path exists. */
 int config_write_default(const char *path, struct err *e);
+
+/* The line of c's file that set [section] name, 0 when the key kept its
+ * default (or is unknown): for errors found after loading. */
+int config_key_line(const struct config *c, const char *section, const char *name);
+
+/* 1 when c's file holds a password or token ([smtp] password, [sms]
+ * password or token) and its group or others may read it, else 0. */
+int config_secret_exposed(const struct config *c);
 
 /* Makes path absolute against base unless it already is (caller frees). */
 char *config_resolve(const char *base, const char *path);

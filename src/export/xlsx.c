@@ -46,7 +46,7 @@ static int make_tmp(struct exporter *x, struct xlsxw *w, struct err *e)
     for (n = 0; fd < 0 && n < 100; n++) {
         buf_reset(&name);
         buf_printf(&name, "%s.%ld.%d.tmp", x->path, (long)getpid(), n);
-        fd = open(buf_str(&name), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        fd = open(buf_str(&name), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST)
             break;
     }

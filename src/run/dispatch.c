@@ -323,6 +323,8 @@ static void settle(struct dispatch *d)
         } else {
             j->sum->deferred++;
             d->deferred++;
+            if (p->reply.reason && !strcmp(p->reply.reason, "io") && !j->sum->local_error[0])
+                snprintf(j->sum->local_error, sizeof j->sum->local_error, "%s", p->reply.text);
         }
         if (o != TRANSPORT_DEFERRED)
             spool_remove(j->spool, p->spool, NULL);

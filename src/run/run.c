@@ -800,6 +800,19 @@ int run_quiet_now(const struct config *cfg, int *quiet, struct err *e)
     return rc;
 }
 
+int run_check_config(const struct config *cfg, struct err *e)
+{
+    static const char *const names[] = {"quiet_hours", "quiet_days"};
+    struct sms_quiet q;
+    int i;
+
+    /* each key alone ("" is none): the error names the line of its key */
+    for (i = 0; i < 2; i++)
+        if (sms_quiet_parse(i ? "" : cfg->sms_quiet_hours, i ? cfg->sms_quiet_days : "", &q, e))
+            return err_prefix(e, "%s:%d", cfg->path, config_key_line(cfg, "sms", names[i]));
+    return 0;
+}
+
 int run_open_transports(struct job *j, struct err *e)
 {
     const struct config *c = j->cfg;

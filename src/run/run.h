@@ -37,6 +37,8 @@ struct run_summary {
     } reasons[RUN_MAX_REASONS]; /* skipped and failed, by reason code */
     size_t nreasons;
     long long waiting;    /* failed messages of documents that `retry` may send again */
+    char local_error[256]; /* the first deferral caused on this host (a Maildir
+                            * that cannot be written: disk full...), "" if none */
 };
 
 /* Runs the job with the configuration's paths, sender and transport.
@@ -54,6 +56,11 @@ int run_nightly(struct store *s, const struct config *cfg, const struct run_opts
  * stay; each attempt adds its own.  Errors as run_nightly's. */
 int run_retry(struct store *s, const struct config *cfg, const struct run_opts *o,
               const struct store_retry *f, struct run_summary *sum, struct err *e);
+
+/* Checks the settings config_load cannot check alone ([sms] quiet_hours
+ * and quiet_days, parsed by the sms module): ERR_CONFIG "file:line: ..."
+ * naming the key's line.  Every command calls it right after loading. */
+int run_check_config(const struct config *cfg, struct err *e);
 
 /* Asks the run (or a campaign's sending) under way to stop cleanly: no
  * new document is taken, no new message started; those in flight finish

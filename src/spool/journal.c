@@ -24,7 +24,7 @@ int journal_open(const char *dir, struct journal **out, struct err *e)
     buf_init(&p, 0);
     buf_printf(&p, "%s/journal", dir);
     j->path = buf_take(&p);
-    j->fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    j->fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (j->fd < 0) {
         int rc = err_set(e, ERR_IO, "cannot open %s: %s", j->path, strerror(errno));
         journal_close(j);

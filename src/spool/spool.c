@@ -302,7 +302,7 @@ static int open_dir(const char *dir, const char *sub, int *fd, struct err *e)
 
     buf_init(&p, 0);
     buf_printf(&p, "%s/%s", dir, sub);
-    if (mkdir(buf_str(&p), 0750) && errno != EEXIST)
+    if (mkdir(buf_str(&p), 0700) && errno != EEXIST)
         rc = io_err(e, "cannot create", buf_str(&p));
     else if ((*fd = open(buf_str(&p), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         rc = io_err(e, "cannot open", buf_str(&p));
@@ -363,9 +363,9 @@ int spool_open(const char *dir, struct spool **out, struct err *e)
     buf_init(&sp->pending, 0);
     buf_init(&p, 0);
     buf_printf(&p, "%s/lock", dir);
-    if (mkdir(dir, 0750) && errno != EEXIST)
+    if (mkdir(dir, 0700) && errno != EEXIST)
         rc = io_err(e, "cannot create", dir);
-    else if ((sp->lock_fd = open(buf_str(&p), O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
+    else if ((sp->lock_fd = open(buf_str(&p), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
         rc = io_err(e, "cannot open", buf_str(&p));
     else if (flock(sp->lock_fd, LOCK_EX | LOCK_NB))
         rc = lock_refused(sp->lock_fd, buf_str(&p), e);
@@ -449,7 +449,7 @@ static int write_all(int fd, const char *data, size_t n)
 static int write_segment(const struct spool *sp, const char *file, const struct buf *data,
                          struct err *e)
 {
-    int fd = openat(sp->tmp_fd, file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    int fd = openat(sp->tmp_fd, file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     int rc = 0;
 
     if (fd < 0)

@@ -16,7 +16,7 @@ int store_dberr(struct store *s, int rc, struct err *e, const char *what)
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
         return err_set(e, ERR_EXISTS, "%s: %s", what, msg);
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-        return err_set(e, ERR_LOCKED, "%s: database is busy (another postier is writing)", what);
+        return err_set(e, ERR_LOCKED, "%s: database is locked by another program (or another postier is writing)", what);
     if ((rc & 0xff) == SQLITE_CANTOPEN)
         return err_set(e, ERR_IO, "%s: %s", what, msg);
     return err_set(e, ERR_DB, "%s: %s", what, msg);
