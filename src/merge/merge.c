@@ -65,6 +65,7 @@ struct merge {
     char *dir, *sender_name, *sender_email;
     char *documents; /* [store] documents: relative attachment paths */
     int lenient;     /* absent document fields are empty (a preview) */
+    unsigned long max_iterations; /* [template] max_iterations (0: the default) */
     char date[11];
     struct strv codes; /* contact type codes */
     struct cached *cache;
@@ -169,6 +170,11 @@ void merge_set_documents(struct merge *m, const char *documents_dir)
 {
     free(m->documents);
     m->documents = documents_dir ? xstrdup(documents_dir) : NULL;
+}
+
+void merge_set_max_iterations(struct merge *m, long n)
+{
+    m->max_iterations = n > 0 ? (unsigned long)n : 0;
 }
 
 void merge_set_lenient(struct merge *m, int lenient)
@@ -640,7 +646,8 @@ static const char *locale_of(const struct resolve_rcpt *r, const struct store_re
 static int render_parts(struct tmpl_file *f, const char *locale, struct look *l, struct buf *subject,
                         struct buf *text, struct buf *html, struct err *e)
 {
-    struct tmpl_locale loc = {locale};
+    unsigned long its = 0; /* one bound for the whole message */
+    struct tmpl_locale loc = {locale, l->m->max_iterations, &its};
     int rc;
 
     rc = tmpl_render(f->subject, TMPL_HEADER, &loc, lookup, l, subject, e);
@@ -723,7 +730,7 @@ static int pick(struct merge *m, const char *name, const struct resolve_rcpt *r,
 static int sms_text(struct tmpl_file *f, const char *loc, struct look *l, const char *stop,
                     struct buf *out, struct err *e)
 {
-    struct tmpl_locale tl = {loc};
+    struct tmpl_locale tl = {loc, l->m->max_iterations, NULL};
     size_t mark = out->len;
     int rc = tmpl_render(f->text, TMPL_TEXT, &tl, lookup, l, out, e);
 
