@@ -14,6 +14,7 @@
 #include "documents/documents.h"
 #include "mime/mime.h"
 #include "template/template.h"
+#include "util/path.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -745,24 +746,20 @@ static int sms_text(struct tmpl_file *f, const char *loc, struct look *l, const 
     return 0;
 }
 
-/* The path of d's attachment in path: as given when absolute, else in the
- * documents folder (never the folder the run started in: cron's is /).
- * ERR_IO when it is not a regular file there. */
-static int attachment_path(struct merge *m, const char *att, struct buf *path, struct err *e)
+/* Opens d's attachment, a path inside the documents folder (never the
+ * folder the run started in: cron's is /; never outside it: no absolute
+ * path, "..", symbolic link, FIFO or device), into *fd.  ERR_IO saying
+ * why otherwise. */
+static int attachment_open(struct merge *m, const char *att, int *fd, struct err *e)
 {
-    struct stat st;
-
-    if (att[0] != '/' && !m->documents)
-        return err_set(e, ERR_IO, "attachment '%s': a relative path and no documents folder",
-                       att);
-    if (att[0] != '/')
-        buf_printf(path, "%s/", m->documents);
-    buf_adds(path, att);
-    if (stat(buf_str(path), &st))
-        return err_set(e, ERR_IO, "attachment %s: %s", buf_str(path), strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return err_set(e, ERR_IO, "attachment %s: not a regular file", buf_str(path));
-    return 0;
+    if (!m->documents)
+        return err_set(e, ERR_IO, "attachment '%s': no documents folder", att);
+    if (path_open_in(m->documents, att, fd, e) == 0)
+        return 0;
+    if (e)
+        e->code = ERR_IO; /* whatever the cause: the message fails, `retry` may send it */
+    err_prefix(e, "attachment");
+    return ERR_IO;
 }
 
 int merge_document(struct merge *m, const struct store_document *d,
@@ -770,28 +767,28 @@ int merge_document(struct merge *m, const struct store_document *d,
                    struct merge_info *info, struct err *e)
 {
     struct look l = {.m = m, .d = d, .rcpt = &r->contact, .rcpt_display = r->display};
-    const char *attach[1] = {NULL};
+    const char *attach[1] = {d->attachment};
+    int fds[1] = {-1};
     struct cached *c = NULL;
-    struct buf path;
     const char *loc;
     int rc;
 
     info->reason = "template";
-    buf_init(&path, 0);
     if ((rc = load_document(m, d, e)) ||
         (rc = pick(m, d->type, r, ".eml.tmpl", &c, &loc, info, e)))
         goto out;
-    if (d->attachment && (rc = attachment_path(m, d->attachment, &path, e))) {
+    if (d->attachment && (rc = attachment_open(m, d->attachment, &fds[0], e))) {
         info->reason = "attachment";
         goto out;
     }
-    attach[0] = d->attachment ? buf_str(&path) : NULL;
     struct mime_msg msg = {.to_name = r->display, .to_addr = r->address,
                            .message_id = message_id, .auto_submitted = 1,
-                           .attachments = attach, .nattachments = d->attachment ? 1 : 0};
+                           .attachments = attach, .attachment_fds = fds,
+                           .nattachments = d->attachment ? 1 : 0};
     rc = email(m, c->f, loc, &l, &msg, NULL, out, e);
 out:
-    buf_release(&path);
+    if (fds[0] >= 0)
+        close(fds[0]);
     return rc;
 }
 
