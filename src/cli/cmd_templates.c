@@ -65,6 +65,7 @@ static int open_merge(struct cli *c, struct merge **m)
                   m, &e))
         return cli_fail(&e);
     merge_set_documents(*m, c->cfg->documents);
+    merge_set_max_iterations(*m, c->cfg->template_max_iterations);
     return 0;
 }
 

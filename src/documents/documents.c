@@ -13,6 +13,7 @@
 #include "csv/csvread.h"
 #include "util/buf.h"
 #include "util/date.h"
+#include "util/path.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -211,7 +212,9 @@ static int parse_fixed(struct store_document *doc, int k, const char *v, struct 
         doc->to_level = v;
         break;
     case COL_ADDRESS: doc->address_label = v; break;
-    case COL_ATTACHMENT: /* it may come later: see warn_attachment */
+    case COL_ATTACHMENT: /* it may come later (see check_attachment), never from outside */
+        if (path_check_relative(v, e))
+            return err_prefix(e, "field 'attachment'");
         doc->attachment = v;
         break;
     case COL_ESIGN:
@@ -429,36 +432,45 @@ static void report_bad(const struct import_opts *o, struct import_report *rep, c
 
 #define MAX_WARNINGS 20
 
-/* The row's attachment, when it has one that is not (yet) a readable file
- * where `run` will read it (a relative path: in the documents folder):
- * a warning, not an error, as the PDFs are often written after the list. */
-static void warn_attachment(const struct dimport *d, const struct import_opts *o,
-                            struct import_report *rep, const char *file,
-                            const struct csvr_row *row)
+/* The row's attachment opened where `run` will open it (inside the
+ * documents folder, see util/path.h): one that does not exist yet is a
+ * warning, as the PDFs are often written after the list; one that `run`
+ * would refuse (a symbolic link, a FIFO, a device, a folder) a bad row. */
+static void check_attachment(const struct dimport *d, const struct import_opts *o,
+                             struct import_report *rep, const char *file,
+                             const struct csvr_row *row)
 {
-    struct buf path, msg;
+    const char *dir = o->documents_dir ? o->documents_dir : ".";
     const char *v = NULL;
+    struct buf msg;
+    struct err e;
     size_t i;
+    int fd;
 
     for (i = 0; i < row->nfields && i < d->ncols; i++)
         if (d->map[i] == COL_ATTACHMENT && *row->fields[i])
             v = row->fields[i];
-    if (!v || !o->on_warning)
+    if (!v)
         return;
-    buf_init(&path, 0);
-    if (v[0] != '/')
-        buf_printf(&path, "%s/", o->documents_dir ? o->documents_dir : ".");
-    buf_adds(&path, v);
+    err_clear(&e);
+    if (path_open_in(dir, v, &fd, &e) == 0) {
+        close(fd);
+        return;
+    }
+    if (e.code != ERR_NOTFOUND) {
+        err_prefix(&e, "field 'attachment'");
+        report_bad(o, rep, file, row->line, e.msg);
+        return;
+    }
     /* the first ones said, the rest counted (a list imported before its
      * PDFs are written would otherwise print a line a document) */
-    if (access(buf_str(&path), R_OK) && ++rep->missing <= MAX_WARNINGS) {
+    if (o->on_warning && ++rep->missing <= MAX_WARNINGS) {
         buf_init(&msg, 0);
-        buf_printf(&msg, "%s:%ld: warning: attachment '%s' does not exist yet (%s)", file,
-                   row->line, v, buf_str(&path));
+        buf_printf(&msg, "%s:%ld: warning: attachment '%s' does not exist yet (%s/%s)", file,
+                   row->line, v, dir, v);
         o->on_warning(o->ctx, buf_str(&msg));
         buf_release(&msg);
     }
-    buf_release(&path);
 }
 
 int documents_import(struct store *s, const char *type, const char *path,
@@ -485,7 +497,7 @@ int documents_import(struct store *s, const char *type, const char *path,
             rep->added += did == ROW_ADDED;
             rep->updated += did == ROW_UPDATED;
             rep->unchanged += did == ROW_UNCHANGED;
-            warn_attachment(&d, o, rep, path, row);
+            check_attachment(&d, o, rep, path, row);
         }
         else if (re.code == ERR_DB || re.code == ERR_LOCKED)
             rc = (*e = re, re.code);

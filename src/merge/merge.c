@@ -14,6 +14,7 @@
 #include "documents/documents.h"
 #include "mime/mime.h"
 #include "template/template.h"
+#include "util/path.h"
 #include "util/strv.h"
 #include "util/xalloc.h"
 
@@ -65,6 +66,7 @@ struct merge {
     char *dir, *sender_name, *sender_email;
     char *documents; /* [store] documents: relative attachment paths */
     int lenient;     /* absent document fields are empty (a preview) */
+    unsigned long max_iterations; /* [template] max_iterations (0: the default) */
     char date[11];
     struct strv codes; /* contact type codes */
     struct cached *cache;
@@ -169,6 +171,11 @@ void merge_set_documents(struct merge *m, const char *documents_dir)
 {
     free(m->documents);
     m->documents = documents_dir ? xstrdup(documents_dir) : NULL;
+}
+
+void merge_set_max_iterations(struct merge *m, long n)
+{
+    m->max_iterations = n > 0 ? (unsigned long)n : 0;
 }
 
 void merge_set_lenient(struct merge *m, int lenient)
@@ -640,7 +647,8 @@ static const char *locale_of(const struct resolve_rcpt *r, const struct store_re
 static int render_parts(struct tmpl_file *f, const char *locale, struct look *l, struct buf *subject,
                         struct buf *text, struct buf *html, struct err *e)
 {
-    struct tmpl_locale loc = {locale};
+    unsigned long its = 0; /* one bound for the whole message */
+    struct tmpl_locale loc = {locale, l->m->max_iterations, &its};
     int rc;
 
     rc = tmpl_render(f->subject, TMPL_HEADER, &loc, lookup, l, subject, e);
@@ -723,7 +731,7 @@ static int pick(struct merge *m, const char *name, const struct resolve_rcpt *r,
 static int sms_text(struct tmpl_file *f, const char *loc, struct look *l, const char *stop,
                     struct buf *out, struct err *e)
 {
-    struct tmpl_locale tl = {loc};
+    struct tmpl_locale tl = {loc, l->m->max_iterations, NULL};
     size_t mark = out->len;
     int rc = tmpl_render(f->text, TMPL_TEXT, &tl, lookup, l, out, e);
 
@@ -738,24 +746,20 @@ static int sms_text(struct tmpl_file *f, const char *loc, struct look *l, const 
     return 0;
 }
 
-/* The path of d's attachment in path: as given when absolute, else in the
- * documents folder (never the folder the run started in: cron's is /).
- * ERR_IO when it is not a regular file there. */
-static int attachment_path(struct merge *m, const char *att, struct buf *path, struct err *e)
+/* Opens d's attachment, a path inside the documents folder (never the
+ * folder the run started in: cron's is /; never outside it: no absolute
+ * path, "..", symbolic link, FIFO or device), into *fd.  ERR_IO saying
+ * why otherwise. */
+static int attachment_open(struct merge *m, const char *att, int *fd, struct err *e)
 {
-    struct stat st;
-
-    if (att[0] != '/' && !m->documents)
-        return err_set(e, ERR_IO, "attachment '%s': a relative path and no documents folder",
-                       att);
-    if (att[0] != '/')
-        buf_printf(path, "%s/", m->documents);
-    buf_adds(path, att);
-    if (stat(buf_str(path), &st))
-        return err_set(e, ERR_IO, "attachment %s: %s", buf_str(path), strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return err_set(e, ERR_IO, "attachment %s: not a regular file", buf_str(path));
-    return 0;
+    if (!m->documents)
+        return err_set(e, ERR_IO, "attachment '%s': no documents folder", att);
+    if (path_open_in(m->documents, att, fd, e) == 0)
+        return 0;
+    if (e)
+        e->code = ERR_IO; /* whatever the cause: the message fails, `retry` may send it */
+    err_prefix(e, "attachment");
+    return ERR_IO;
 }
 
 int merge_document(struct merge *m, const struct store_document *d,
@@ -763,28 +767,28 @@ int merge_document(struct merge *m, const struct store_document *d,
                    struct merge_info *info, struct err *e)
 {
     struct look l = {.m = m, .d = d, .rcpt = &r->contact, .rcpt_display = r->display};
-    const char *attach[1] = {NULL};
+    const char *attach[1] = {d->attachment};
+    int fds[1] = {-1};
     struct cached *c = NULL;
-    struct buf path;
     const char *loc;
     int rc;
 
     info->reason = "template";
-    buf_init(&path, 0);
     if ((rc = load_document(m, d, e)) ||
         (rc = pick(m, d->type, r, ".eml.tmpl", &c, &loc, info, e)))
         goto out;
-    if (d->attachment && (rc = attachment_path(m, d->attachment, &path, e))) {
+    if (d->attachment && (rc = attachment_open(m, d->attachment, &fds[0], e))) {
         info->reason = "attachment";
         goto out;
     }
-    attach[0] = d->attachment ? buf_str(&path) : NULL;
     struct mime_msg msg = {.to_name = r->display, .to_addr = r->address,
                            .message_id = message_id, .auto_submitted = 1,
-                           .attachments = attach, .nattachments = d->attachment ? 1 : 0};
+                           .attachments = attach, .attachment_fds = fds,
+                           .nattachments = d->attachment ? 1 : 0};
     rc = email(m, c->f, loc, &l, &msg, NULL, out, e);
 out:
-    buf_release(&path);
+    if (fds[0] >= 0)
+        close(fds[0]);
     return rc;
 }
 

@@ -32,6 +32,11 @@ void merge_free(struct merge *m);
  * relative path is an error, never read from the current folder). */
 void merge_set_documents(struct merge *m, const char *documents_dir);
 
+/* The bound on template loop iterations per message ([template]
+ * max_iterations; 0 or less: TMPL_MAX_ITERATIONS).  Past it the message
+ * fails with info->reason `template`. */
+void merge_set_max_iterations(struct merge *m, long n);
+
 /* For a preview with no document: its absent fields render empty rather
  * than fail the message. */
 void merge_set_lenient(struct merge *m, int lenient);

@@ -282,46 +282,41 @@ static const char *guess_type(const char *name)
     return "application/octet-stream";
 }
 
-/* Reads one attachment whole; budget is what base64 of it may still take. */
-static int read_attachment(const char *path, size_t i, size_t *budget, struct attach *a,
+/* Reads one attachment whole from fd (the caller opened it: no path is
+ * opened here, so what was checked is what is read); budget is what
+ * base64 of it may still take. */
+static int read_attachment(const char *path, int fd, size_t i, size_t *budget, struct attach *a,
                            struct err *e)
 {
     const char *slash = strrchr(path, '/');
     struct stat st;
     size_t got = 0;
-    int fd, rc = 0;
+    int rc = 0;
 
     a->name = slash ? slash + 1 : path;
     if (!*a->name || !mime_is_utf8(a->name))
         return err_set(e, ERR_INPUT, "attachments[%zu]: %s: file name empty or not UTF-8", i, path);
     a->type = guess_type(a->name);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return err_set(e, ERR_IO, "attachment %s: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        rc = err_set(e, ERR_IO, "attachment %s: not a readable regular file", path);
-        goto out;
-    }
-    if ((uint64_t)st.st_size > *budget / 4 * 3) {
-        rc = err_set(e, ERR_TOOBIG, "attachment %s: too big for the message size limit", path);
-        goto out;
-    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return err_set(e, ERR_IO, "attachment %s: not a readable regular file", path);
+    if ((uint64_t)st.st_size > *budget / 4 * 3)
+        return err_set(e, ERR_TOOBIG, "attachment %s: too big for the message size limit", path);
     a->data = xmalloc((size_t)st.st_size + 1);
     while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, a->data + got, (size_t)st.st_size - got);
+        ssize_t r = pread(fd, a->data + got, (size_t)st.st_size - got, (off_t)got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             rc = err_set(e, ERR_IO, "attachment %s: %s", path, strerror(errno));
-            goto out;
+            break;
         }
         if (r == 0)
             break;
         got += (size_t)r;
     }
     a->len = got;
-    *budget -= (got + 2) / 3 * 4;
-out:
-    close(fd);
+    if (!rc)
+        *budget -= (got + 2) / 3 * 4;
     return rc;
 }
 
@@ -352,9 +347,10 @@ static int prepare(const struct mime_msg *m, size_t budget, struct parts *p, str
     }
     p->att = xcalloc(m->nattachments, sizeof *p->att);
     for (i = 0; i < m->nattachments; i++) {
-        if (!m->attachments[i])
-            return err_set(e, ERR_INPUT, "attachments[%zu]: missing path", i);
-        if ((rc = read_attachment(m->attachments[i], i, &budget, &p->att[i], e)) < 0)
+        if (!m->attachments[i] || !m->attachment_fds || m->attachment_fds[i] < 0)
+            return err_set(e, ERR_INPUT, "attachments[%zu]: missing name or file", i);
+        if ((rc = read_attachment(m->attachments[i], m->attachment_fds[i], i, &budget, &p->att[i],
+                                  e)) < 0)
             return rc;
         p->natt++;
     }

@@ -23,7 +23,10 @@ struct mime_msg {
     const char *list_unsubscribe;      /* marketing: URL/mailto for List-Unsubscribe
                                         * (+ List-Unsubscribe-Post, RFC 8058); NULL = none */
     const char *list_unsubscribe_mailto; /* a second List-Unsubscribe URI ("mailto:…"), or NULL */
-    const char *const *attachments;    /* file paths, nattachments of them */
+    const char *const *attachments;    /* their names (a path: its last component is
+                                        * shown), nattachments of them; never opened */
+    const int *attachment_fds;         /* the open files read, one per name (the caller's:
+                                        * opened safely, see util/path.h; not closed) */
     size_t nattachments;
     const char *const *extra_headers;  /* "Name: value" lines (ASCII), NULL-terminated, or NULL */
 };
@@ -31,7 +34,7 @@ struct mime_msg {
 /* Appends the complete message to out.  Refuses (ERR_INPUT, naming the
  * field) CR, LF or NUL in any address, name, subject, message id or extra
  * header, and addresses that are not addr-spec.  An attachment that cannot
- * be read is ERR_IO naming the path.  Output uses CRLF only. */
+ * be read, or is not a regular file, is ERR_IO naming it.  Output uses CRLF only. */
 int mime_build(const struct mime_msg *m, struct buf *out, struct err *e);
 
 /* An RFC 5322 date for the current time ("Mon, 23 Nov 2026 14:05:00 +0100"). */

@@ -493,6 +493,8 @@ int campaign_preview(struct store *s, const struct config *cfg, const char *name
     buf_init(&msg, 0);
     rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, date, &x.merge, e);
     if (!rc)
+        merge_set_max_iterations(x.merge, cfg->template_max_iterations);
+    if (!rc)
         rc = campaign_candidates(s, &f.c, date, preview_cb, &p, e);
     for (i = 0; !rc && i < p.n; i++) {
         struct merge_info info;
@@ -581,6 +583,8 @@ int campaign_test(struct store *s, const struct config *cfg, const char *name,
     renderer_init(&x, cfg, &fc.c);
     buf_init(&msg, 0);
     rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, date, &x.merge, e);
+    if (!rc)
+        merge_set_max_iterations(x.merge, cfg->template_max_iterations);
     if (!rc)
         rc = campaign_candidates(s, &fc.c, date, first_cb, &f, e);
     if (!rc && !f.found)
@@ -789,6 +793,8 @@ int run_campaign_queue(struct job *j, const struct store_campaign *c, struct err
     renderer_init(&q.x, j->cfg, c);
     rc = merge_new(j->s, j->cfg->templates, j->cfg->sender_name, j->cfg->sender_email, date,
                    &q.x.merge, e);
+    if (!rc)
+        merge_set_max_iterations(q.x.merge, j->cfg->template_max_iterations);
     if (!rc && !(rc = store_begin(j->s, e))) {
         rc = store_campaign_rcpts(j->s, c->id, queue_cb, &q, e);
         if (!rc)

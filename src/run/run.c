@@ -585,6 +585,7 @@ static int planner_start(struct job *j, struct planner *p, struct err *e)
                         &p->merge, e)))
         return rc;
     merge_set_documents(p->merge, c->documents);
+    merge_set_max_iterations(p->merge, c->template_max_iterations);
     if (pthread_create(&p->th, NULL, planner_main, p))
         return err_set(e, ERR_IO, "cannot start the planner thread");
     p->started = 1;
@@ -950,6 +951,8 @@ int run_job(struct store *s, const struct config *cfg, const struct run_opts *o,
     if (!rc)
         rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, o->date, &j.merge,
                        e);
+    if (j.merge)
+        merge_set_max_iterations(j.merge, cfg->template_max_iterations);
     if (!rc && !o->dry_run && !(rc = run_open_transports(&j, e)) && !retry)
         rc = open_dispatchers(&j, e);
     strv_init(&due);

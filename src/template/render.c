@@ -28,6 +28,7 @@ struct render {
     void *ctx;
     struct buf *out;
     struct err *e;
+    unsigned long max_iterations, *iterations, own_iterations;
     struct tmpl_scope scopes[TMPL_MAX_DEPTH];
     size_t nscopes;
     /* filter results, used in turn: |upper and |lower in a buffer (as
@@ -357,6 +358,11 @@ static int render_each(struct render *r, const struct node *n)
         return tmpl_error(r->e, r->t->name, n->at, "'%s' is not a list ({{#each %s}})", n->name,
                           n->name);
     for (i = 0; i < v.count && !rc; i++) {
+        /* bounded work: nested loops over big lists multiply, and a body
+         * with no output is never stopped by the size cap */
+        if (++*r->iterations > r->max_iterations)
+            return tmpl_error(r->e, r->t->name, n->at, "more than %lu loop iterations",
+                              r->max_iterations);
         r->scopes[r->nscopes].list = n->name;
         r->scopes[r->nscopes].index = i;
         r->nscopes++;
@@ -404,6 +410,9 @@ int tmpl_render(const struct tmpl *t, enum tmpl_mode mode, const struct tmpl_loc
     r.e = e;
     r.nscopes = 0;
     r.en = loc && loc->lang && strncmp(loc->lang, "en", 2) == 0;
+    r.max_iterations = loc && loc->max_iterations ? loc->max_iterations : TMPL_MAX_ITERATIONS;
+    r.own_iterations = 0;
+    r.iterations = loc && loc->iterations ? loc->iterations : &r.own_iterations;
     buf_init(&r.work[0], out->cap);
     buf_init(&r.work[1], out->cap);
     rc = render_seq(&r, t->root);

@@ -55,9 +55,16 @@ typedef int (*tmpl_lookup_fn)(void *ctx, const char *name, int key,
                               struct tmpl_val *out);
 
 /* Rendering locale for |date and |money: "fr" (22/11/2026, 1 234,56 €) or
- * "en" (22/11/2026, €1,234.56). */
+ * "en" (22/11/2026, €1,234.56), and the bound on loops: every iteration of
+ * every {{#each}} (nested ones multiply) counts; past max_iterations (0:
+ * TMPL_MAX_ITERATIONS) the render fails.  iterations, when set, is a
+ * counter the caller shares between the renders of one message (subject,
+ * text, HTML); NULL counts this render alone. */
+#define TMPL_MAX_ITERATIONS 100000UL
 struct tmpl_locale {
     const char *lang;
+    unsigned long max_iterations;
+    unsigned long *iterations;
 };
 
 /* Parses text (n bytes of UTF-8) into *out.  name, first_line and
@@ -72,7 +79,9 @@ void tmpl_free(struct tmpl *t);
  * over a non-list, or a filter that cannot apply to the value (|date of
  * "soon", |money of "abc") is ERR_INPUT "name:line:col: unknown
  * placeholder 'x'" (or what is wrong); so is a TMPL_ABSENT value written
- * without |default ("name:line:col: <why>"); out is then left as it was. */
+ * without |default ("name:line:col: <why>"), as are loops past the bound
+ * ("name:line:col: more than N loop iterations"); out is then left as it
+ * was. */
 int tmpl_render(const struct tmpl *t, enum tmpl_mode mode, const struct tmpl_locale *loc,
                 tmpl_lookup_fn lookup, void *ctx, struct buf *out, struct err *e);
 

@@ -163,7 +163,7 @@ class Retry(RetryCase):
         self.book([a], docs=())
         self.template('invoice', GOOD)
         pdf = self.write(os.path.join('documents', 'F001.pdf'), b'%PDF-1.4 facture F001\n')
-        self.add_docs('invoice', ['F001'], extra=pdf)
+        self.add_docs('invoice', ['F001'], extra='F001.pdf')
         os.rename(pdf, pdf + '.away')  # gone by the time of the run
         r = self.run_job(rc=1)
         self.assertEqual(self.run_summary(r)['failed'], 1, r)

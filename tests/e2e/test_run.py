@@ -170,7 +170,8 @@ class Run(e2e.PostierCase):
             pdf = b'%PDF-1.4\n' + os.urandom(1 << 20) + b'\n%%EOF\n'
             ref = 'B%02d' % k
             pdfs[ref] = pdf
-            rows.append('%s,C2,%d,%s' % (ref, k + 1, self.write(os.path.join('docs', ref + '.pdf'), pdf)))
+            self.write(os.path.join('documents', ref + '.pdf'), pdf)
+            rows.append('%s,C2,%d,%s' % (ref, k + 1, ref + '.pdf'))
         self.ok('documents', 'import', self.write('big.csv', '\n'.join(rows) + '\n'),
                 '--type', 'invoice')
         # each batch marks its documents processed after writing its

@@ -192,8 +192,10 @@ class Delivery(SmtpCase):
     def test_attachment(self):
         pdf1 = b'%PDF-1.4\n' + bytes(range(256)) * 20 + b'\n%%EOF\n'
         pdf2 = b'%PDF-1.7\n' + os.urandom(4000) + b'\n%%EOF\n'
-        p1 = self.write(os.path.join('docs', 'facture-F001.pdf'), pdf1)
-        p2 = self.write(os.path.join('docs', 'Facture n°12 é.pdf'), pdf2)
+        # attachments are read from inside the documents folder (SPEC §8)
+        p1, p2 = 'facture-F001.pdf', 'Facture n°12 é.pdf'
+        self.write(os.path.join('documents', p1), pdf1)
+        self.write(os.path.join('documents', p2), pdf2)
         self.book(['compta@lefevre.example'], docs=2, attachments=[p1, p2])
         peer = self.start_peer()
         self.smtp_config(peer)

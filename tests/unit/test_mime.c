@@ -16,6 +16,7 @@
 /* clang-format on */
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -64,6 +65,23 @@ static const char *make_file(const char *name, const void *data, size_t len)
     assert_int_equal(fwrite(data, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
     return p;
+}
+
+/* Opens the n files of paths into fds, as merge does (mime never opens). */
+static void open_files(const char *const *paths, int *fds, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        assert_true((fds[i] = open(paths[i], O_RDONLY | O_CLOEXEC)) >= 0);
+}
+
+static void close_files(const int *fds, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        close(fds[i]);
 }
 
 /* RFC 5322 §2.1, §2.3 on the raw bytes: CRLF pairs only, lines of at most
@@ -357,6 +375,7 @@ static void attachments(void **state)
 {
     unsigned char bin[1000];
     const char *paths[6];
+    int fds[6];
     char more_buf[6][700];
     const char *more[9];
     struct mime_msg m = base();
@@ -391,8 +410,11 @@ static void attachments(void **state)
     more[7] = NULL;
     m.html = "<p>Bonjour</p>";
     m.attachments = paths;
+    m.attachment_fds = fds;
     m.nattachments = 6;
+    open_files(paths, fds, 6);
     s = build(&m, 78);
+    close_files(fds, 6);
     assert_non_null(strstr(s, "filename*=UTF-8''%C3%89ch%C3%A9ance%20n%C2%B042.pdf\r\n"));
     assert_non_null(strstr(s, "filename=\"report.csv\""));
     assert_non_null(strstr(s, " filename*0*=UTF-8''Relev%C3%A9"));   /* RFC 2231 §3 */
@@ -405,6 +427,7 @@ static void attachment_errors(void **state)
 {
     struct mime_msg m = base();
     const char *paths[1];
+    int fds[1] = {-1};
     struct buf b;
     struct err e = {0};
 
@@ -412,13 +435,22 @@ static void attachment_errors(void **state)
     paths[0] = "/nonexistent/dir/facture.pdf";
     m.attachments = paths;
     m.nattachments = 1;
-    build_fails(&m, ERR_IO, "/nonexistent/dir/facture.pdf");
+    build_fails(&m, ERR_INPUT, "attachments[0]"); /* a name, no open file: never opened */
+    m.attachment_fds = fds;
+    build_fails(&m, ERR_INPUT, "attachments[0]");
     paths[0] = tmpdir; /* a directory */
+    open_files(paths, fds, 1);
     build_fails(&m, ERR_IO, tmpdir);
+    close_files(fds, 1);
+    assert_true((fds[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0); /* a device */
+    build_fails(&m, ERR_IO, "not a readable regular file");
+    close_files(fds, 1);
     paths[0] = make_file("big.bin", "0123456789012345678901234567890123456789", 40);
+    open_files(paths, fds, 1);
     buf_init(&b, 600); /* room for the headers, not for the file */
     assert_int_equal(mime_build(&m, &b, &e), ERR_TOOBIG);
     buf_release(&b);
+    close_files(fds, 1);
     m.attachments = NULL; /* announced but absent */
     build_fails(&m, ERR_INPUT, "attachments");
 }
@@ -772,6 +804,7 @@ static void exact_bytes(void **state)
         "\r\n"
         "--=_postier_4a17ee9bb29e0f17_mix--\r\n";
     const char *paths[2];
+    int fds[2];
     struct mime_msg m = base();
     char *s;
 
@@ -784,8 +817,11 @@ static void exact_bytes(void **state)
     m.subject = "Échéance";
     m.html = "<p>Bonjour</p>";
     m.attachments = paths;
+    m.attachment_fds = fds;
     m.nattachments = 2;
+    open_files(paths, fds, 2);
     s = build(&m, 78);
+    close_files(fds, 2);
     assert_string_equal(s, mixed);
     free(s);
 }

@@ -117,7 +117,7 @@ static int fake_lookup(void *ctx, const char *name, int bound, const struct tmpl
 static int run(const char *src, enum tmpl_mode mode, const char *lang, struct fake *f,
                struct buf *out, struct err *e)
 {
-    struct tmpl_locale loc = {lang};
+    struct tmpl_locale loc = {.lang = lang};
     struct tmpl *t = NULL;
     int rc = tmpl_parse("t.tmpl", 1, src, strlen(src), &t, e);
 
@@ -517,6 +517,56 @@ static void output_cap(void **state)
     buf_release(&out);
 }
 
+/* Every iteration of every #each counts against max_iterations (nested
+ * ones multiply), over one render or, with a shared counter, over the
+ * renders of one message; past it the render fails and out is untouched. */
+static void loop_bound(void **state)
+{
+    static const struct {
+        const char *src;
+        unsigned long max, shared0; /* shared0: the counter's start, or -1 for none */
+        const char *want;           /* output, or the error */
+    } cases[] = {
+        {"{{#each doc.lines}}{{#each doc.lines}}x{{/each}}{{/each}}", 12, (unsigned long)-1,
+         "xxxxxxxxx"},
+        {"{{#each doc.lines}}{{#each doc.lines}}x{{/each}}{{/each}}", 11, (unsigned long)-1,
+         "t.tmpl:1:28: more than 11 loop iterations"},
+        {"{{#each doc.lines}}{{#each doc.lines}}{{/each}}{{/each}}", 11, (unsigned long)-1,
+         "t.tmpl:1:28: more than 11 loop iterations"},
+        {"{{#each doc.lines}}x{{/each}}", 3, 0, "xxx"},
+        {"{{#each doc.lines}}x{{/each}}", 3, 1, "t.tmpl:1:9: more than 3 loop iterations"},
+        {"{{#each nolist}}x{{/each}}", 3, 3, ""},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < N_ELEMS(cases); i++) {
+        unsigned long shared = cases[i].shared0;
+        struct tmpl_locale loc = {"fr", cases[i].max,
+                                  shared == (unsigned long)-1 ? NULL : &shared};
+        struct fake f = {NULL, NULL};
+        struct tmpl *t = NULL;
+        struct buf out;
+        struct err e;
+        int rc;
+
+        buf_init(&out, 0);
+        buf_adds(&out, "kept:");
+        assert_int_equal(tmpl_parse("t.tmpl", 1, cases[i].src, strlen(cases[i].src), &t, &e), 0);
+        rc = tmpl_render(t, TMPL_TEXT, &loc, fake_lookup, &f, &out, &e);
+        if (strncmp(cases[i].want, "t.tmpl:", 7) == 0) {
+            assert_int_equal(rc, ERR_INPUT);
+            assert_string_equal(e.msg, cases[i].want);
+            assert_string_equal(buf_str(&out), "kept:");
+        } else {
+            assert_int_equal(rc, 0);
+            assert_string_equal(buf_str(&out) + 5, cases[i].want);
+        }
+        tmpl_free(t);
+        buf_release(&out);
+    }
+}
+
 /* The scopes the callback sees, innermost last. */
 static void lookup_scopes(void **state)
 {
@@ -618,7 +668,7 @@ static void bind_keys(void **state)
 {
     const char *src = "{{a}}{{#if b}}{{c}}{{else}}{{d}}{{/if}}"
                       "{{#each doc.lines}}{{a}}{{/each}}{{stop}}{{e}}";
-    struct tmpl_locale loc = {"fr"};
+    struct tmpl_locale loc = {.lang = "fr"};
     struct tmpl *t = NULL;
     struct keyed k = {10, NULL};
     struct buf log, out;
@@ -668,7 +718,7 @@ static const char *write_file(const char *name, const char *data, size_t n)
 static void render_part(const struct tmpl *t, enum tmpl_mode mode, const char *want)
 {
     struct fake f = {NULL, NULL};
-    struct tmpl_locale loc = {"fr"};
+    struct tmpl_locale loc = {.lang = "fr"};
     struct err e;
     struct buf out;
 
@@ -809,6 +859,7 @@ int main(void)
         cmocka_unit_test(date_filter),   cmocka_unit_test(syntax_errors),
         cmocka_unit_test(nesting_depth), cmocka_unit_test(render_errors_keep_output),
         cmocka_unit_test(output_cap),    cmocka_unit_test(lookup_scopes),
+        cmocka_unit_test(loop_bound),
         cmocka_unit_test(names),         cmocka_unit_test(bind_keys),
         cmocka_unit_test(file_loading),
         cmocka_unit_test(file_limits),
