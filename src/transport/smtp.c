@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "util/xalloc.h"
@@ -210,6 +211,20 @@ static void classify(struct worker *w, CURLcode rc, struct job *j, struct err *f
         err_set(fatal, ERR_TEMPFAIL, "cannot connect to %s: %s", s->url, why);
 }
 
+/* After a timeout the server still owes a reply, which it would give to
+ * the next command on that connection (a late "250" taken for the reply
+ * to the next MAIL FROM): libcurl keeps the connection for reuse, and
+ * would say QUIT on it and wait.  Shut it down instead: libcurl finds it
+ * dead, drops it without a word and opens another. */
+static void drop_connection(struct worker *w)
+{
+    curl_socket_t fd = CURL_SOCKET_BAD;
+
+    if (curl_easy_getinfo(w->h, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+        fd != CURL_SOCKET_BAD)
+        shutdown(fd, SHUT_RDWR);
+}
+
 static void send_one(struct worker *w, struct job *j, struct err *fatal, int *connected)
 {
     struct curl_slist *rcpt;
@@ -233,6 +248,8 @@ static void send_one(struct worker *w, struct job *j, struct err *fatal, int *co
     curl_easy_setopt(w->h, CURLOPT_MAIL_RCPT, rcpt);
     curl_easy_setopt(w->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)j->m.len);
     rc = curl_easy_perform(w->h);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        drop_connection(w);
     curl_easy_setopt(w->h, CURLOPT_MAIL_RCPT, NULL);
     curl_slist_free_all(rcpt);
     w->job = NULL;

@@ -185,10 +185,13 @@ class Faults(SecurityCase):
         """The server reads each message whole and never replies: after
         [smtp] timeout the message is deferred (it may have been accepted:
         `ambiguous`), the run exits 75, and the next run, against a server
-        that answers, sends each once."""
+        that answers, sends each once.  One connection: the one the silent
+        server still holds is not used again (the next MAIL FROM would be
+        read by a server still in DATA, and its late reply taken for the
+        reply to another command)."""
         self.book(ADDRS)
         peer = self.start_peer('hang-after-data')
-        self.smtp_config(peer, timeout=2, max_attempts=1)
+        self.smtp_config(peer, timeout=2, max_attempts=1, connections=1)
         t0 = time.monotonic()
         r = self.run_job(rc=75)
         took = time.monotonic() - t0
@@ -199,6 +202,7 @@ class Faults(SecurityCase):
         hung = peer.received()
         self.assertEqual(sorted(a for m in hung for a in m['rcpt']), sorted(ADDRS))
         self.assertEqual([m['code'] for m in hung], [None, None])
+        self.assertEqual(len({m['conn'] for m in hung}), 2, 'a hung connection was used again')
         for a in ADDRS:
             ev = self.events_of(a)
             self.assertEqual([x[0] for x in ev], ['queued', 'deferred'], ev)
