@@ -823,7 +823,8 @@ int run_open_transports(struct job *j, struct err *e)
         struct smtp_opts so = {.url = c->smtp_url, .username = c->smtp_username,
                                .password = c->smtp_password, .starttls = c->smtp_starttls,
                                .ca_file = c->smtp_ca_file, .connections = c->smtp_connections,
-                               .timeout = c->smtp_timeout};
+                               .timeout = c->smtp_timeout, .insecure = !c->smtp_verify,
+                               .allow_plaintext_auth = c->smtp_allow_plaintext_auth};
         rc = transport_smtp_new(&so, &j->tr, e);
     } else {
         rc = transport_maildir_new(c->email_maildir, &j->tr, e);

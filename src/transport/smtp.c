@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "util/xalloc.h"
@@ -48,7 +49,8 @@ struct list {
 struct smtp {
     struct transport t;
     char *url, *username, *password, *ca_file;
-    long use_ssl, timeout;
+    long use_ssl, timeout, insecure;
+    int tls_for_auth; /* STARTTLS required because a password would follow */
     pthread_mutex_t mu;
     pthread_cond_t work, done;
     struct list todo, finished;
@@ -174,7 +176,11 @@ static void classify(struct worker *w, CURLcode rc, struct job *j, struct err *f
     }
     if (is_tls_failure(rc)) {
         r->outcome = TRANSPORT_UNTRIED;
-        if (rc == CURLE_USE_SSL_FAILED)
+        if (rc == CURLE_USE_SSL_FAILED && s->tls_for_auth)
+            err_set(fatal, ERR_CONFIG,
+                    "%s does not offer STARTTLS: refusing to send the password in clear (set "
+                    "[smtp] allow_plaintext_auth = yes for a relay on this host)", s->url);
+        else if (rc == CURLE_USE_SSL_FAILED)
             err_set(fatal, ERR_CONFIG, "%s does not offer STARTTLS ([smtp] starttls = always)",
                     s->url);
         else
@@ -205,6 +211,20 @@ static void classify(struct worker *w, CURLcode rc, struct job *j, struct err *f
         err_set(fatal, ERR_TEMPFAIL, "cannot connect to %s: %s", s->url, why);
 }
 
+/* After a timeout the server still owes a reply, which it would give to
+ * the next command on that connection (a late "250" taken for the reply
+ * to the next MAIL FROM): libcurl keeps the connection for reuse, and
+ * would say QUIT on it and wait.  Shut it down instead: libcurl finds it
+ * dead, drops it without a word and opens another. */
+static void drop_connection(struct worker *w)
+{
+    curl_socket_t fd = CURL_SOCKET_BAD;
+
+    if (curl_easy_getinfo(w->h, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+        fd != CURL_SOCKET_BAD)
+        shutdown(fd, SHUT_RDWR);
+}
+
 static void send_one(struct worker *w, struct job *j, struct err *fatal, int *connected)
 {
     struct curl_slist *rcpt;
@@ -228,6 +248,8 @@ static void send_one(struct worker *w, struct job *j, struct err *fatal, int *co
     curl_easy_setopt(w->h, CURLOPT_MAIL_RCPT, rcpt);
     curl_easy_setopt(w->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)j->m.len);
     rc = curl_easy_perform(w->h);
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        drop_connection(w);
     curl_easy_setopt(w->h, CURLOPT_MAIL_RCPT, NULL);
     curl_slist_free_all(rcpt);
     w->job = NULL;
@@ -251,8 +273,12 @@ static CURL *easy_new(struct worker *w)
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, w->errbuf);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, s->timeout);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->timeout);
+    /* each reply, the one to QUIT included (it waits 120 s by default) */
+    curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, s->timeout);
     curl_easy_setopt(h, CURLOPT_USE_SSL, s->use_ssl);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, s->insecure ? 0L : 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, s->insecure ? 0L : 2L);
     if (s->ca_file)
         curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
     if (s->username) {
@@ -423,6 +449,8 @@ static char *opt_dup(const char *s)
 
 int transport_smtp_new(const struct smtp_opts *o, struct transport **out, struct err *e)
 {
+    int clear = !strncmp(o->url, "smtp://", 7) && o->username && *o->username &&
+                !o->allow_plaintext_auth; /* a password would go in clear without STARTTLS */
     struct smtp *s;
     pthread_condattr_t ca;
     size_t i;
@@ -435,6 +463,11 @@ int transport_smtp_new(const struct smtp_opts *o, struct transport **out, struct
                        o->connections);
     if (o->timeout < 1)
         return err_set(e, ERR_CONFIG, "[smtp] timeout: must be at least 1 second");
+    if (clear && o->starttls && !strcmp(o->starttls, "never"))
+        return err_set(e, ERR_CONFIG,
+                       "[smtp] starttls = never with a username: refusing to send the password "
+                       "to %s in clear (set [smtp] allow_plaintext_auth = yes for a relay on "
+                       "this host)", o->url);
     if (curl_global_init(CURL_GLOBAL_DEFAULT))
         return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
     s = xcalloc(1, sizeof *s);
@@ -449,9 +482,14 @@ int transport_smtp_new(const struct smtp_opts *o, struct transport **out, struct
     s->password = opt_dup(o->password);
     s->ca_file = opt_dup(o->ca_file);
     s->timeout = o->timeout;
+    s->insecure = o->insecure;
     s->use_ssl = !o->starttls || !strcmp(o->starttls, "auto") ? CURLUSESSL_TRY
                  : !strcmp(o->starttls, "always")             ? CURLUSESSL_ALL
                                                               : CURLUSESSL_NONE;
+    if (clear && s->use_ssl == CURLUSESSL_TRY) { /* auto: no STARTTLS, no AUTH */
+        s->use_ssl = CURLUSESSL_ALL;
+        s->tls_for_auth = 1;
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -79,11 +79,19 @@ struct smtp_opts {
     const char *starttls;  /* auto | always | never */
     const char *ca_file;   /* PEM CAs, or NULL/"" for the system's */
     long connections;      /* parallel connections (>= 1) */
-    long timeout;          /* seconds per message (>= 1) */
+    long timeout;          /* seconds per message, and per reply (>= 1) */
+    long insecure;         /* 1: the server's certificate and name are not checked
+                            * ([smtp] verify = no); 0, the default: they are */
+    long allow_plaintext_auth; /* 1: the password may go over a connection
+                                * without TLS (a relay on this host) */
 };
 
 /* SMTP delivery with libcurl: `connections` connections in parallel,
- * reused from message to message.  ERR_CONFIG for bad options. */
+ * reused from message to message.  ERR_CONFIG for bad options, and for a
+ * username with starttls = never on smtp:// unless allow_plaintext_auth;
+ * with a username on smtp:// and starttls = auto, STARTTLS is required
+ * (unless allow_plaintext_auth): a server that does not offer it is a
+ * failure of the whole transport, before any AUTH. */
 int transport_smtp_new(const struct smtp_opts *o, struct transport **out, struct err *e);
 
 struct sms_opts {

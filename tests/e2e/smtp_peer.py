@@ -22,9 +22,13 @@ Modes (peer.mode may be changed between stop() and start()):
   drop-after-data   the first time a Message-ID is received the whole message
                     is read (up to the final `.`) and the connection is closed
                     without a reply; later deliveries of it are accepted
+  hang-after-data   every DATA is read whole (up to the final `.`) and never
+                    answered: the server waits until the client goes away
 delay: seconds slept in DATA before replying (and before dropping).
 auth=('user', 'pass'): AUTH (PLAIN/LOGIN, also without TLS) is required
-before MAIL; wrong credentials answer `535 5.7.8 ...`.
+before MAIL and offered even without TLS (so a client that would send its
+password in clear can be caught: every AUTH command is logged, with `tls`,
+before anything else happens); wrong credentials answer `535 5.7.8 ...`.
 tls_cert/tls_key (PEM files): STARTTLS offered and required before MAIL;
 with implicit_tls=True the listening socket is TLS from the first byte
 (smtps://) instead.
@@ -44,7 +48,9 @@ and the reading methods work whether the server runs or not:
   peer.received()   the same for every DATA received, accepted or not
                     (a dropped one has code None and 'dropped': True)
   peer.events()     every event: {'t', 'conn', 'cmd', ...} with cmd one of
-                    START, CONNECT, DISCONNECT, STARTTLS, AUTH, RCPT, DATA;
+                    START, CONNECT, DISCONNECT, STARTTLS, AUTH-CMD (an AUTH
+                    command as received: 'mechanism', 'tls'), AUTH (its
+                    outcome: 'login', 'code', 'tls'), RCPT, DATA;
                     replies carry 'code' (int, None when none was sent) and
                     'reply' (the full reply line); RCPT has 'rcpt' (address)
                     and 'mail_from', MAIL 'mail_from'; CONNECT/DISCONNECT have 'open' (sessions
@@ -70,7 +76,7 @@ import peerproc
 from peerproc import LOG
 
 MODES = ('accept', 'tempfail-once', 'tempfail-always', 'tempfail-data-once',
-         'reject', 'drop-after-data')
+         'reject', 'drop-after-data', 'hang-after-data')
 TEMPFAIL = '451 4.3.0 Try again later'
 NOUSER = '550 5.1.1 No such user'
 
@@ -233,6 +239,10 @@ def _serve(cfg):
                 server.transport.close()
                 await asyncio.sleep(3600)  # connection_lost cancels this
                 return '421 4.4.2 never sent'
+            if st.mode == 'hang-after-data':
+                st.log(code=None, reply=None, hung=True, **common)
+                await asyncio.sleep(3600)  # connection_lost cancels this
+                return '421 4.4.2 never sent'
             if st.mode == 'tempfail-data-once' and mid not in st.data_tempfailed:
                 st.data_tempfailed.add(mid)
                 st.log(code=451, reply=TEMPFAIL, **common)
@@ -251,7 +261,7 @@ def _serve(cfg):
         ok = (st.auth is not None and login == st.auth[0]
               and auth_data.password.decode('utf-8', 'replace') == st.auth[1])
         st.log(cmd='AUTH', conn=server.conn_id, mechanism=mechanism, login=login,
-               code=235 if ok else 535)
+               code=235 if ok else 535, tls=tls_of(server))
         if ok:
             server.login = login
         return AuthResult(success=ok, handled=False)
@@ -270,6 +280,11 @@ def _serve(cfg):
                 st.open += 1
                 st.log(cmd='CONNECT', conn=self.conn_id, open=st.open)
             super().connection_made(transport)
+
+        async def smtp_AUTH(self, arg):
+            st.log(cmd='AUTH-CMD', conn=self.conn_id, tls=tls_of(self),
+                   mechanism=(arg or '').split(' ', 1)[0].upper())
+            return await super().smtp_AUTH(arg)
 
         def connection_lost(self, error):
             if self.conn_id is not None and not self._lost:
