@@ -589,10 +589,10 @@ static void purge_keeps_chain(void **state)
 
     (void)state;
     fill(1, 10); /* dated March 2026, but every 7th row now */
-    assert_int_equal(audit_purge(s, "2000-01-01", &removed, &e), 0);
+    assert_int_equal(audit_purge(s, "2000-01-01", 0, &removed, &e), 0);
     assert_int_equal(removed, 0);
     expect_intact(10);
-    assert_int_equal(audit_purge(s, "2026-06-01", &removed, &e), 0);
+    assert_int_equal(audit_purge(s, "2026-06-01", 0, &removed, &e), 0);
     assert_int_equal(removed, 10); /* up to the last row before June: a prefix */
     assert_int_equal(store_history_anchor(s, &last, hash, &e), 0);
     assert_int_equal(last, 10);
