@@ -686,7 +686,7 @@ int audit_purge(struct store *s, const char *date, long min_days, long long *rem
 
     *removed = 0;
     date_today_plus((int)-min_days, latest);
-    if (strcmp(date, latest) > 0)
+    if (min_days > 0 && strcmp(date, latest) > 0) /* 0: no floor */
         return err_set(e, ERR_INPUT,
                        "history purge --before %s: less than %ld days ago ([history]"
                        " retention_min_days); the latest date allowed is %s",

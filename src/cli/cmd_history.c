@@ -349,8 +349,6 @@ static int hist_verify(struct cli *c, int argc, char **argv)
     printf("history intact: %lld rows, hash chain verified", k.rows);
     if (k.unkeyed)
         printf(" (%lld unkeyed rows from before the key)", k.unkeyed);
-    if (k.head)
-        printf("; head recorded by the last run present");
     if (anchor)
         printf("; contains anchor id=%lld", k.anchor_id);
     putchar('\n');
