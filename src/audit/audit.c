@@ -1,9 +1,10 @@
 /* The hash chain over history rows (SPEC §1): the canonical encoding of a
  * row, SHA-256 (nettle: this file is its only user), appending a chained
  * row and verifying the whole chain.  Storage is store/'s (history.c);
- * this file never sees SQL.  A chain proves the rows are consistent with
- * one another; it cannot by itself detect the removal of the newest rows
- * or a chain recomputed end to end: keep a copy of the last hash elsewhere. */
+ * this file never sees SQL.  Rows are keyed (HMAC-SHA-256, recipe 1 below,
+ * README "Compliance") once a key exists; older rows keep the plain
+ * recipe.  The head file (<spool>/history.head) and anchors kept elsewhere
+ * catch the removal of the newest rows and a chain recomputed end to end. */
 #include "audit/audit.h"
 
 #include <errno.h>
