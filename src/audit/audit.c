@@ -187,12 +187,11 @@ static int keyed_hash(const char *prev, const struct store_history *r, struct bu
     return 0;
 }
 
-void audit_configure(const char *key_file, const char *spool_dir)
+void audit_configure(const char *key_file, const char *head_file)
 {
     memset(&ks, 0, sizeof ks);
     snprintf(ks.key_path, sizeof ks.key_path, "%s", key_file ? key_file : "");
-    if (spool_dir && *spool_dir)
-        snprintf(ks.head_path, sizeof ks.head_path, "%s/history.head", spool_dir);
+    snprintf(ks.head_path, sizeof ks.head_path, "%s", head_file ? head_file : "");
 }
 
 static int key_missing(struct err *e)

@@ -27,9 +27,9 @@ int audit_verify(struct store *s, long long *rows, long long *bad_id, struct err
 
 /* The keyed chain (SPEC §8): rows are hashed with HMAC-SHA-256 keyed with
  * key_file (64 hex digits, mode 0600), and the newest row's anchor line
- * is kept in spool_dir/history.head.  Without this call (unit tests) rows
+ * is kept in head_file (NULL: none).  Without this call (unit tests) rows
  * use the legacy unkeyed SHA-256 recipe. */
-void audit_configure(const char *key_file, const char *spool_dir);
+void audit_configure(const char *key_file, const char *head_file);
 /* Loads the key, or creates it (0600, *created = 1) when missing and the
  * chain has no keyed row; a missing key for a keyed chain is ERR_INPUT
  * ("restore it from backup"). */

@@ -150,6 +150,7 @@ int cli_load_config(struct cli *c)
 
 int cli_open_store(struct cli *c)
 {
+    struct buf head;
     struct err e;
     int rc = cli_load_config(c);
 
@@ -157,7 +158,15 @@ int cli_open_store(struct cli *c)
         return rc;
     if (store_open(c->cfg->database, &c->store, &e))
         return cli_fail(&e);
-    audit_configure(c->cfg->history_key_file, c->cfg->spool);
+    /* the head of the configured database beside the spool; another
+     * database's (--db FILE) beside it, as FILE.head */
+    buf_init(&head, 0);
+    if (c->db_path)
+        buf_printf(&head, "%s.head", c->cfg->database);
+    else
+        buf_printf(&head, "%s/history.head", c->cfg->spool);
+    audit_configure(c->cfg->history_key_file, buf_str(&head));
+    buf_release(&head);
     return 0;
 }
 

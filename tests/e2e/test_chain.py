@@ -36,6 +36,11 @@ ANCHOR = re.compile(r'^postier-anchor 1 id=(\d+) count=(\d+) '
 BROKEN = re.compile(r'(?m)^history BROKEN at row (\d+): \S')
 
 
+def slurp(path):
+    with open(path) as f:
+        return f.read()
+
+
 def value(name, v):
     v = '' if v is None or v == '' or v == 0 else str(v)
     return name + '=' + v.replace('\\', '\\\\').replace('\n', '\\n').replace('\r', '\\r') + '\n'
@@ -153,7 +158,7 @@ class ChainCase(e2e.PostierCase):
         for r in rows:
             self.assertEqual(keyed_hash(key, prev, r[0], r[2:]), r[1], 'row %d' % r[0])
             prev = r[1]
-        head = open(self.head_file).read()
+        head = slurp(self.head_file)
         self.assertEqual(os.stat(self.head_file).st_mode & 0o777, 0o600)
         m = ANCHOR.match(head.strip())
         self.assertTrue(m, head)
@@ -247,6 +252,18 @@ class ChainCase(e2e.PostierCase):
         r = self.verify_broken(self.n, '--anchor', line)
         self.assertIn('anchor', r.out)
 
+    def test_other_database_has_its_own_head(self):
+        other = self.path('other.db')
+        head = slurp(self.head_file)
+        self.ok('--db', other, 'parties', 'import',
+                self.write('z.csv', 'ref,kind,name\nZ1,client,Zed\n'))
+        self.ok('--db', other, 'contacts', 'import',
+                self.write('zc.csv', 'party_ref,last_name,email\nZ1,Zed,z@exemple.fr\n'))
+        self.assertEqual(slurp(self.head_file), head, 'the configured database\'s head')
+        self.assertTrue(ANCHOR.match(slurp(other + '.head').strip()))
+        self.assertIn('intact', self.ok('--db', other, 'history', 'verify').out)
+        self.verify_history()
+
     # -- retention -----------------------------------------------------------------
 
     def test_purge_refuses_recent_date(self):
@@ -269,7 +286,7 @@ class ChainCase(e2e.PostierCase):
         self.assertEqual(r.rc, 0, r)
         self.assertIn('purged %d history rows' % self.n, r.out)
         self.assertEqual(self.sql('SELECT count(*) FROM history'), [(1,)])
-        m = ANCHOR.match(open(self.head_file).read().strip())
+        m = ANCHOR.match(slurp(self.head_file).strip())
         self.assertEqual((int(m.group(1)), int(m.group(2))), (self.n + 1, self.n + 1))
         self.assertTrue(m.group(3).startswith('2028-01-01'), m.group(0))
         self.verify_history()

@@ -616,7 +616,7 @@ static void keyed_setup(void)
 {
     snprintf(key_path, sizeof key_path, "%s/history.key", dir);
     snprintf(head_path, sizeof head_path, "%s/history.head", dir);
-    audit_configure(key_path, dir);
+    audit_configure(key_path, head_path);
 }
 
 static void keyed_cleanup(void)
