@@ -1,14 +1,22 @@
 /* The hash chain over history rows (SPEC §1): the canonical encoding of a
  * row, SHA-256 (nettle: this file is its only user), appending a chained
  * row and verifying the whole chain.  Storage is store/'s (history.c);
- * this file never sees SQL.  A chain proves the rows are consistent with
- * one another; it cannot by itself detect the removal of the newest rows
- * or a chain recomputed end to end: keep a copy of the last hash elsewhere. */
+ * this file never sees SQL.  Rows are keyed (HMAC-SHA-256, recipe 1 below,
+ * README "Compliance") once a key exists; older rows keep the plain
+ * recipe.  The head file (<spool>/history.head) and anchors kept elsewhere
+ * catch the removal of the newest rows and a chain recomputed end to end. */
 #include "audit/audit.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <nettle/hmac.h>
 #include <nettle/sha2.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/date.h"
 
@@ -79,7 +87,16 @@ static void add_line(struct buf *b, const char *name, const char *v)
  * So: every line is present, in this order, even when empty; NULL, "" and
  * contact_id 0 are all empty; contact_id is written in decimal; the bytes
  * are the stored UTF-8 bytes; the hash is lowercase hex. */
+static int canonical(const struct store_history *r, int keyed, struct buf *out);
+
 int audit_canonical(const struct store_history *r, struct buf *out)
+{
+    return canonical(r, 0, out);
+}
+
+/* keyed (recipe 1): every column always has its line, operator,
+ * message_sha256 and provider_id included */
+static int canonical(const struct store_history *r, int keyed, struct buf *out)
 {
     char cid[24] = "";
 
@@ -101,11 +118,11 @@ int audit_canonical(const struct store_history *r, struct buf *out)
     add_line(out, "server_reply", r->server_reply);
     add_line(out, "consent", r->consent);
     /* schema 4 columns: only when set, so older rows keep their hashes */
-    if (r->operator_name)
+    if (r->operator_name || keyed)
         add_line(out, "operator", r->operator_name);
-    if (r->message_sha256)
+    if (r->message_sha256 || keyed)
         add_line(out, "message_sha256", r->message_sha256);
-    if (r->provider_id)
+    if (r->provider_id || keyed)
         add_line(out, "provider_id", r->provider_id);
     return out->err ? ERR_TOOBIG : 0;
 }
@@ -122,6 +139,164 @@ static int chain_hash(const char *prev, const struct store_history *r, struct bu
     rc = audit_canonical(r, b);
     if (!rc)
         audit_sha256_hex(buf_str(b), b->len, out);
+    return rc;
+}
+
+/* The keyed chain (recipe 1): hex HMAC-SHA-256, keyed with the 32 bytes of
+ * [history] key_file, over
+ *   "postier-chain 1\n" prev "\n" "id=" ID "\n" canonical lines
+ * where every column has its line (operator, message_sha256 and
+ * provider_id too, empty when NULL).  A column added later is a new
+ * recipe number. */
+#define KEY_LEN 32
+static struct {
+    char key_path[4096], head_path[4096];
+    uint8_t key[KEY_LEN];
+    int have_key;
+    int appended;         /* this process appended rows: the head file follows */
+    long long keyed_from; /* cached once known (> 0) */
+} ks;
+
+static void hex_of(const uint8_t *d, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int keyed_hash(const char *prev, const struct store_history *r, struct buf *b, char *out)
+{
+    struct hmac_sha256_ctx ctx;
+    uint8_t d[SHA256_DIGEST_SIZE];
+    int rc;
+
+    buf_reset(b);
+    buf_printf(b, "postier-chain 1\n%s\nid=%lld\n", prev, r->id);
+    rc = canonical(r, 1, b);
+    if (rc)
+        return rc;
+    hmac_sha256_set_key(&ctx, sizeof ks.key, ks.key);
+    hmac_sha256_update(&ctx, b->len, (const uint8_t *)buf_str(b));
+    hmac_sha256_digest(&ctx, sizeof d, d);
+    hex_of(d, sizeof d, out);
+    return 0;
+}
+
+void audit_configure(const char *key_file, const char *head_file)
+{
+    memset(&ks, 0, sizeof ks);
+    snprintf(ks.key_path, sizeof ks.key_path, "%s", key_file ? key_file : "");
+    snprintf(ks.head_path, sizeof ks.head_path, "%s", head_file ? head_file : "");
+}
+
+static int key_missing(struct err *e)
+{
+    return err_set(e, ERR_INPUT, "history key file %s missing: restore it from backup",
+                   ks.key_path);
+}
+
+/* ERR_NOTFOUND when the file does not exist (e not set). */
+static int key_load(struct err *e)
+{
+    char text[80];
+    struct stat st;
+    ssize_t n;
+    int fd, i, rc = 0;
+
+    if (ks.have_key)
+        return 0;
+    fd = open(ks.key_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? ERR_NOTFOUND
+                               : err_set(e, ERR_IO, "history key file %s: %s", ks.key_path,
+                                         strerror(errno));
+    if (fstat(fd, &st) || (st.st_mode & 077)) {
+        rc = err_set(e, ERR_CONFIG,
+                     "history key file %s: readable by others (mode %03o): chmod 600 it",
+                     ks.key_path, (unsigned)(st.st_mode & 0777));
+        goto out;
+    }
+    n = read(fd, text, sizeof text - 1);
+    if (n < 2 * KEY_LEN || (n > 2 * KEY_LEN && (n != 2 * KEY_LEN + 1 || text[2 * KEY_LEN] != '\n'))) {
+        rc = err_set(e, ERR_CONFIG, "history key file %s: not 64 hexadecimal digits",
+                     ks.key_path);
+        goto out;
+    }
+    for (i = 0; i < 2 * KEY_LEN && !rc; i++) {
+        const char *h = "0123456789abcdef", *p = strchr(h, text[i]);
+        if (!text[i] || !p)
+            rc = err_set(e, ERR_CONFIG, "history key file %s: not 64 hexadecimal digits",
+                         ks.key_path);
+        else
+            ks.key[i / 2] = (uint8_t)(ks.key[i / 2] << 4 | (p - h));
+    }
+    ks.have_key = !rc;
+out:
+    close(fd);
+    return rc;
+}
+
+static int key_create(struct err *e)
+{
+    uint8_t k[KEY_LEN];
+    char text[2 * KEY_LEN + 2];
+    int fd, rc = 0;
+
+    if (getrandom(k, sizeof k, 0) != (ssize_t)sizeof k)
+        return err_set(e, ERR_IO, "history key: no randomness: %s", strerror(errno));
+    hex_of(k, sizeof k, text);
+    text[2 * KEY_LEN] = '\n';
+    fd = open(ks.key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return err_set(e, ERR_IO, "history key file %s: %s", ks.key_path, strerror(errno));
+    if (fchmod(fd, 0600) || write(fd, text, sizeof text - 1) != (ssize_t)sizeof text - 1 ||
+        fsync(fd))
+        rc = err_set(e, ERR_IO, "history key file %s: %s", ks.key_path, strerror(errno));
+    if (close(fd) && !rc)
+        rc = err_set(e, ERR_IO, "history key file %s: %s", ks.key_path, strerror(errno));
+    if (rc) {
+        unlink(ks.key_path);
+        return rc;
+    }
+    memcpy(ks.key, k, sizeof k);
+    ks.have_key = 1;
+    return 0;
+}
+
+static int keyed_from(struct store *s, long long *first, struct err *e)
+{
+    int rc = 0;
+
+    if (ks.keyed_from <= 0)
+        rc = store_history_keyed_from(s, &ks.keyed_from, e);
+    *first = ks.keyed_from;
+    return rc;
+}
+
+int audit_key_ensure(struct store *s, int *created, struct err *e)
+{
+    long long first;
+    int rc;
+
+    if (created)
+        *created = 0;
+    if (!ks.key_path[0])
+        return 0;
+    rc = key_load(e);
+    if (rc != ERR_NOTFOUND)
+        return rc;
+    if ((rc = keyed_from(s, &first, e)))
+        return rc;
+    if (first) /* never a new key for a chain keyed with a lost one */
+        return key_missing(e);
+    rc = key_create(e);
+    if (!rc && created)
+        *created = 1;
     return rc;
 }
 
@@ -144,7 +319,7 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
 {
     const char *at = r->at, *hash = r->hash, *op = r->operator_name;
     char now[32], prev[65], out[65];
-    long long last;
+    long long last, first = 0;
     struct buf b;
     int rc, tries;
 
@@ -158,23 +333,34 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
         r->operator_name = operator_name;
     buf_init(&b, 0);
     buf_reserve(&b, 1024); /* a row's canonical text, in one allocation */
-    for (tries = 1;; tries++) {
+    rc = audit_key_ensure(s, NULL, e);
+    if (!rc && !ks.have_key && (rc = keyed_from(s, &first, e)) == 0 && first)
+        rc = key_missing(e); /* no key configured, yet a keyed chain */
+    for (tries = 1; !rc; tries++) {
         rc = store_history_last(s, &last, prev, e);
         if (!rc && !last) /* empty: after a purge of every row, the anchor */
             rc = store_history_anchor(s, &last, prev, e);
+        if (!rc && ks.have_key)
+            rc = keyed_from(s, &first, e);
         if (rc)
             break;
-        rc = chain_hash(last ? prev : zero_hash, r, &b, out);
+        r->id = last + 1;
+        rc = (ks.have_key ? keyed_hash : chain_hash)(last ? prev : zero_hash, r, &b, out);
         if (rc) {
             err_set(e, rc, "history row too large");
             break;
         }
-        r->id = last + 1;
         r->hash = out;
         rc = store_history_insert(s, r, e);
+        if (!rc && ks.have_key && !first)
+            rc = store_history_set_keyed_from(s, r->id, e);
+        if (!rc)
+            ks.keyed_from = ks.have_key && !first ? r->id : ks.keyed_from;
         if (rc != ERR_EXISTS || tries == APPEND_TRIES)
             break;
     }
+    if (!rc)
+        ks.appended = 1;
     if (rc)
         r->id = 0;
     r->at = at;
@@ -184,24 +370,108 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
     return rc;
 }
 
+/* An anchor line: "postier-anchor 1 id=N count=N at=STAMP hash=HEX64". */
+struct head {
+    long long id, count;
+    char at[32], hash[65];
+};
+
+static int head_parse(const char *line, struct head *h, struct err *e)
+{
+    int n = -1;
+    size_t i;
+
+    memset(h, 0, sizeof *h);
+    if (sscanf(line, "postier-anchor 1 id=%lld count=%lld at=%20[0-9TZ:-] hash=%64[0-9a-f]%n",
+               &h->id, &h->count, h->at, h->hash, &n) != 4 ||
+        n < 0 || (line[n] && strcmp(line + n, "\n")) || h->id <= 0 || h->count <= 0 ||
+        strlen(h->hash) != 64 || strlen(h->at) != STAMP_LEN)
+        return err_set(e, ERR_INPUT,
+                       "anchor '%.80s': not \"postier-anchor 1 id=N count=N"
+                       " at=YYYY-MM-DDTHH:MM:SSZ hash=<64 hex>\"",
+                       line);
+    for (i = 0; line[i]; i++)
+        if ((unsigned char)line[i] < ' ' && line[i] != '\n')
+            return err_set(e, ERR_INPUT, "anchor: control character");
+    return 0;
+}
+
+static void head_format(const struct head *h, char *out, size_t n)
+{
+    snprintf(out, n, "postier-anchor 1 id=%lld count=%lld at=%s hash=%s", h->id, h->count, h->at,
+             h->hash);
+}
+
+/* The head file's line: 0, ERR_NOTFOUND (no file; e not set), or ERR_*. */
+static int head_read(struct head *h, struct err *e)
+{
+    char line[256];
+    FILE *f = fopen(ks.head_path, "re");
+    int rc;
+
+    if (!f)
+        return errno == ENOENT ? ERR_NOTFOUND
+                               : err_set(e, ERR_IO, "%s: %s", ks.head_path, strerror(errno));
+    rc = fgets(line, sizeof line, f) ? head_parse(line, h, e)
+                                     : err_set(e, ERR_INPUT, "%s: empty", ks.head_path);
+    fclose(f);
+    if (rc)
+        err_prefix(e, "%s", ks.head_path);
+    return rc;
+}
+
 struct verify {
     char prev[65];  /* the last checked row's hash */
     long long id;   /* and its id (0 before the first row) */
     long long rows; /* rows examined */
     long long bad;  /* the first broken row */
+    long long purged;    /* rows before the first (the purge anchor's id) */
+    long long keyed_from; /* first keyed row, 0: none */
+    long long unkeyed;
     char anchor[96]; /* "ID HASH" of the last purge row seen */
+    struct head *check[2]; /* the head file's and --anchor's, NULL: none */
+    int seen[2];
     struct buf b;
     struct err *e;
 };
+
+static const char *const check_name[2] = {"the head recorded by the last run",
+                                          "the anchor given"};
+
+/* Row h is a checked head's: same hash, same place in the chain. */
+static int check_head(struct verify *v, const struct store_history *h)
+{
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        const struct head *c = v->check[i];
+        if (!c || c->id != h->id)
+            continue;
+        v->seen[i] = 1;
+        if (strcmp(c->hash, h->hash) || c->count != v->rows + v->purged) {
+            v->bad = h->id;
+            return err_set(v->e, ERR_PERMFAIL,
+                           "history row %lld does not match %s (hash %.12s..., %lld rows):"
+                           " the chain was rewritten",
+                           h->id, check_name[i], c->hash, c->count);
+        }
+    }
+    return 0;
+}
 
 static int verify_row(void *ctx, const struct store_history *h)
 {
     struct verify *v = ctx;
     char hash[65];
-    int rc;
+    int rc, keyed = v->keyed_from && h->id >= v->keyed_from;
 
     v->rows++;
-    rc = chain_hash(v->id ? v->prev : zero_hash, h, &v->b, hash);
+    if (keyed && !ks.have_key) {
+        v->bad = h->id;
+        return key_missing(v->e);
+    }
+    v->unkeyed += !keyed;
+    rc = (keyed ? keyed_hash : chain_hash)(v->id ? v->prev : zero_hash, h, &v->b, hash);
     if (rc) {
         v->bad = h->id;
         return err_set(v->e, rc, "history row %lld: too large to check", h->id);
@@ -231,52 +501,196 @@ static int verify_row(void *ctx, const struct store_history *h)
     }
     memcpy(v->prev, hash, sizeof hash);
     v->id = h->id;
+    return check_head(v, h);
+}
+
+/* After the scan: a checked head must have been met, or be the purge
+ * anchor itself. */
+static int check_seen(struct verify *v, const char *ahash)
+{
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        const struct head *c = v->check[i];
+        if (!c || v->seen[i])
+            continue;
+        if (c->id == v->purged && !strcmp(c->hash, ahash) && c->count == v->purged)
+            continue;
+        v->bad = c->id;
+        if (c->id <= v->purged)
+            return err_set(v->e, ERR_PERMFAIL,
+                           "history row %lld (%s) was purged: the chain starts after row %lld",
+                           c->id, check_name[i], v->purged);
+        return err_set(v->e, ERR_PERMFAIL,
+                       "history row %lld (%s) is missing: the newest rows were deleted"
+                       " (the history ends at row %lld)",
+                       c->id, check_name[i], v->id);
+    }
     return 0;
+}
+
+int audit_verify_full(struct store *s, const char *anchor, struct audit_check *out,
+                      struct err *e)
+{
+    struct head given, recorded;
+    struct verify v;
+    char want[96], ahash[65];
+    int rc;
+
+    memset(&v, 0, sizeof v);
+    memset(out, 0, sizeof *out);
+    v.e = e;
+    buf_init(&v.b, 0);
+    if (anchor && (rc = head_parse(anchor, &given, e)))
+        goto out;
+    v.check[1] = anchor ? &given : NULL;
+    rc = ks.key_path[0] ? key_load(e) : 0;
+    if (rc == ERR_NOTFOUND)
+        rc = 0; /* only a keyed row needs it */
+    if (!rc)
+        rc = keyed_from(s, &v.keyed_from, e);
+    if (!rc && ks.head_path[0]) {
+        rc = head_read(&recorded, e);
+        if (!rc)
+            v.check[0] = &recorded;
+        else if (rc == ERR_NOTFOUND)
+            rc = 0;
+    }
+    if (rc)
+        goto out;
+    /* after a purge the chain starts from its anchor, which the purge's
+     * own row (chained like any other) also records */
+    rc = store_history_anchor(s, &v.id, v.prev, e);
+    v.purged = v.id;
+    memcpy(ahash, v.prev, sizeof ahash);
+    if (!rc)
+        rc = store_history_scan(s, verify_row, &v, e);
+    if (!rc && v.purged) {
+        snprintf(want, sizeof want, "%lld %s", v.purged, ahash);
+        if (strcmp(want, v.anchor)) {
+            v.bad = v.purged + 1;
+            rc = err_set(e, ERR_PERMFAIL,
+                         "history anchor %s is not the one the last purge recorded (%s)",
+                         want, v.anchor[0] ? v.anchor : "none");
+        }
+    }
+    if (!rc)
+        rc = check_seen(&v, ahash);
+    if (!rc && !v.check[0] && v.keyed_from) {
+        v.bad = 0;
+        rc = err_set(e, ERR_PERMFAIL,
+                     "head file %s missing: the newest rows may have been deleted", ks.head_path);
+    }
+out:
+    buf_release(&v.b);
+    out->rows = v.rows;
+    out->bad = v.bad;
+    out->unkeyed = v.unkeyed;
+    out->head = v.check[0] != NULL;
+    if (anchor && !rc)
+        out->anchor_id = given.id;
+    return rc;
 }
 
 /* *rows counts the rows examined, the broken one included. */
 int audit_verify(struct store *s, long long *rows, long long *bad_id, struct err *e)
 {
-    struct verify v;
-    char want[96];
-    int rc;
+    struct audit_check c;
+    int rc = audit_verify_full(s, NULL, &c, e);
 
-    memset(&v, 0, sizeof v);
-    v.e = e;
-    buf_init(&v.b, 0);
-    /* after a purge the chain starts from its anchor, which the purge's
-     * own row (chained like any other) also records */
-    rc = store_history_anchor(s, &v.id, v.prev, e);
-    if (!rc)
-        rc = store_history_scan(s, verify_row, &v, e);
-    snprintf(want, sizeof want, "%lld %s", v.id, v.prev);
-    if (!rc) {
-        long long aid;
-        char ahash[65];
-        if (!(rc = store_history_anchor(s, &aid, ahash, e)) && aid) {
-            snprintf(want, sizeof want, "%lld %s", aid, ahash);
-            if (strcmp(want, v.anchor)) {
-                v.bad = aid + 1;
-                rc = err_set(e, ERR_PERMFAIL,
-                             "history anchor %s is not the one the last purge recorded (%s)",
-                             want, v.anchor[0] ? v.anchor : "none");
-            }
-        }
-    }
-    buf_release(&v.b);
     if (rows)
-        *rows = v.rows;
+        *rows = c.rows;
     if (bad_id)
-        *bad_id = v.bad;
+        *bad_id = c.bad;
     return rc;
 }
 
-int audit_purge(struct store *s, const char *date, long long *removed, struct err *e)
+int audit_anchor(struct store *s, char *line, size_t n, struct err *e)
 {
-    long long last;
-    char hash[65], reply[200];
+    struct audit_check c;
+    struct head h;
     int rc;
 
+    if ((rc = audit_verify_full(s, NULL, &c, e)))
+        return rc == ERR_PERMFAIL ? err_prefix(e, "history broken: no anchor") : rc;
+    if ((rc = store_history_head(s, &h.id, h.hash, h.at, &h.count, e)))
+        return rc;
+    if (!h.id)
+        return err_set(e, ERR_NOTFOUND, "history is empty: nothing to anchor");
+    head_format(&h, line, n);
+    return 0;
+}
+
+static int head_hash(void *ctx, const struct store_history *h)
+{
+    snprintf(ctx, 65, "%s", h->hash ? h->hash : "");
+    return 0;
+}
+
+/* The head file follows the rows this process appended, never a history
+ * that lost the head it records (that stays for verify to report). */
+int audit_head_update(struct store *s, struct err *e)
+{
+    struct head h, old;
+    long long purged;
+    char line[256], tmp[4200], hash[65];
+    int fd, rc;
+
+    if (!ks.head_path[0] || !ks.appended)
+        return 0;
+    ks.appended = 0;
+    if ((rc = store_history_head(s, &h.id, h.hash, h.at, &h.count, e)) || !h.id)
+        return rc;
+    rc = head_read(&old, e);
+    if (!rc && old.id == h.id && !strcmp(old.hash, h.hash))
+        return 0;
+    if (rc && rc != ERR_NOTFOUND)
+        return rc;
+    /* the recorded head must still be there, unchanged */
+    if (!rc && (rc = store_history_anchor(s, &purged, hash, e)))
+        return rc;
+    if (!rc && old.id > purged) {
+        hash[0] = '\0';
+        rc = store_history_get(s, old.id, head_hash, hash, e);
+        if (rc && rc != ERR_NOTFOUND)
+            return rc;
+        if (strcmp(hash, old.hash))
+            return err_set(e, ERR_PERMFAIL,
+                           "%s not updated: its row %lld is no longer in the history"
+                           " (run postier history verify)",
+                           ks.head_path, old.id);
+    }
+    head_format(&h, line, sizeof line);
+    snprintf(tmp, sizeof tmp, "%s.tmp", ks.head_path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return err_set(e, ERR_IO, "%s: %s", tmp, strerror(errno));
+    rc = 0;
+    if (fchmod(fd, 0600) || dprintf(fd, "%s\n", line) < 0 || fsync(fd))
+        rc = err_set(e, ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (close(fd) && !rc)
+        rc = err_set(e, ERR_IO, "%s: %s", tmp, strerror(errno));
+    if (!rc && rename(tmp, ks.head_path))
+        rc = err_set(e, ERR_IO, "%s: %s", ks.head_path, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+int audit_purge(struct store *s, const char *date, long min_days, long long *removed,
+                struct err *e)
+{
+    long long last;
+    char hash[65], reply[200], latest[DATE_LEN + 1];
+    int rc;
+
+    *removed = 0;
+    date_today_plus((int)-min_days, latest);
+    if (min_days > 0 && strcmp(date, latest) > 0) /* 0: no floor */
+        return err_set(e, ERR_INPUT,
+                       "history purge --before %s: less than %ld days ago ([history]"
+                       " retention_min_days); the latest date allowed is %s",
+                       date, min_days, latest);
     if ((rc = store_begin(s, e)))
         return rc;
     rc = store_history_purge(s, date, removed, &last, hash, e);

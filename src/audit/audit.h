@@ -25,10 +25,38 @@ void audit_set_operator(const char *name);
  * saying what is wrong; ERR_DB on read errors.  *rows = rows checked. */
 int audit_verify(struct store *s, long long *rows, long long *bad_id, struct err *e);
 
+/* The keyed chain (SPEC §8): rows are hashed with HMAC-SHA-256 keyed with
+ * key_file (64 hex digits, mode 0600), and the newest row's anchor line
+ * is kept in head_file (NULL: none).  Without this call (unit tests) rows
+ * use the legacy unkeyed SHA-256 recipe. */
+void audit_configure(const char *key_file, const char *head_file);
+/* Loads the key, or creates it (0600, *created = 1) when missing and the
+ * chain has no keyed row; a missing key for a keyed chain is ERR_INPUT
+ * ("restore it from backup"). */
+int audit_key_ensure(struct store *s, int *created, struct err *e);
+/* After a command: when this process appended rows, writes the head file
+ * (atomically), unless the head it holds is no longer in the history. */
+int audit_head_update(struct store *s, struct err *e);
+
+struct audit_check {
+    long long rows, bad, unkeyed; /* bad: the first broken row, 0: none named */
+    long long anchor_id;          /* the given anchor's row, when it checked */
+    int head;                     /* the head file was checked */
+};
+/* audit_verify, also checking the head file and, when anchor is not NULL,
+ * that anchor line (ERR_INPUT when malformed). */
+int audit_verify_full(struct store *s, const char *anchor, struct audit_check *out,
+                      struct err *e);
+/* The newest row's anchor line ("postier-anchor 1 id=N count=N at=STAMP
+ * hash=HEX"), once the chain verified. */
+int audit_anchor(struct store *s, char *line, size_t n, struct err *e);
+
 /* Retention (GDPR): removes the rows dated before date (YYYY-MM-DD) and
  * appends a `purged` row recording the anchor the chain now starts from,
- * so verify stays green.  *removed = rows removed (0: nothing to do). */
-int audit_purge(struct store *s, const char *date, long long *removed, struct err *e);
+ * so verify stays green.  *removed = rows removed (0: nothing to do).
+ * A date later than today - min_days is ERR_INPUT. */
+int audit_purge(struct store *s, const char *date, long min_days, long long *removed,
+                struct err *e);
 
 /* Hex SHA-256 of n bytes at p into out (65 bytes with the NUL): the
  * template_sha256 of history rows. */

@@ -157,6 +157,7 @@ int cli_load_config(struct cli *c)
 
 int cli_open_store(struct cli *c)
 {
+    struct buf head;
     struct err e;
     int rc = cli_load_config(c);
 
@@ -164,6 +165,15 @@ int cli_open_store(struct cli *c)
         return rc;
     if (store_open(c->cfg->database, &c->store, &e))
         return cli_fail(&e);
+    /* the head of the configured database beside the spool; another
+     * database's (--db FILE) beside it, as FILE.head */
+    buf_init(&head, 0);
+    if (c->db_path)
+        buf_printf(&head, "%s.head", c->cfg->database);
+    else
+        buf_printf(&head, "%s/history.head", c->cfg->spool);
+    audit_configure(c->cfg->history_key_file, buf_str(&head));
+    buf_release(&head);
     return 0;
 }
 
@@ -225,6 +235,7 @@ int cli_main(int argc, char **argv)
     const struct cli_cmd *cmd;
     const char *operator_name = NULL;
     struct passwd *pw;
+    struct err e;
     int opt, rc;
 
     cli_term_init(); /* every byte printed from here on is filtered */
@@ -272,6 +283,11 @@ int cli_main(int argc, char **argv)
         rc = cli_load_config(&c);
     if (!rc)
         rc = cmd->run(&c, argc, argv);
+    /* the head file follows every command that appended history */
+    if (c.store && audit_head_update(c.store, &e)) {
+        cli_print_one_line(stderr, "postier: ", e.msg);
+        rc = rc ? rc : cli_status(e.code);
+    }
     store_close(c.store);
     config_free(c.cfg);
     if (fflush(stdout) == EOF && !rc) {

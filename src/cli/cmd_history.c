@@ -308,7 +308,7 @@ static int hist_purge(struct cli *c, int argc, char **argv)
         return cli_usage("history purge", "expected --before YYYY-MM-DD");
     if ((rc = cli_open_store(c)))
         return rc;
-    if (audit_purge(c->store, before, &removed, &e))
+    if (audit_purge(c->store, before, c->cfg->history_retention_min_days, &removed, &e))
         return cli_fail(&e);
     if (!removed)
         printf("no history row before %s\n", before);
@@ -320,23 +320,60 @@ static int hist_purge(struct cli *c, int argc, char **argv)
 
 static int hist_verify(struct cli *c, int argc, char **argv)
 {
-    long long rows = 0, bad = 0;
+    static const struct option opts[] = {{"anchor", required_argument, NULL, 'a'},
+                                         {NULL, 0, NULL, 0}};
+    const char *anchor = NULL;
+    struct audit_check k;
+    struct err e;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'a')
+            return cli_usage("history verify", "bad option (--anchor LINE)");
+        anchor = optarg;
+    }
+    if (optind != argc)
+        return cli_usage("history verify", "unexpected argument '%s'", argv[optind]);
+    if ((rc = cli_open_store(c)))
+        return rc;
+    rc = audit_verify_full(c->store, anchor, &k, &e);
+    if (rc == ERR_PERMFAIL) {
+        if (k.bad)
+            printf("history BROKEN at row %lld: %s\n", k.bad, e.msg);
+        else
+            printf("history BROKEN: %s\n", e.msg);
+        return EXIT_PARTIAL;
+    }
+    if (rc)
+        return cli_fail(&e);
+    printf("history intact: %lld rows, hash chain verified", k.rows);
+    if (k.unkeyed)
+        printf(" (%lld unkeyed rows from before the key)", k.unkeyed);
+    if (anchor)
+        printf("; contains anchor id=%lld", k.anchor_id);
+    putchar('\n');
+    return 0;
+}
+
+static int hist_anchor(struct cli *c, int argc, char **argv)
+{
+    char line[256];
     struct err e;
     int rc;
 
     (void)argv;
     if (argc > 1)
-        return cli_usage("history verify", "unexpected argument");
+        return cli_usage("history anchor", "unexpected argument");
     if ((rc = cli_open_store(c)))
         return rc;
-    rc = audit_verify(c->store, &rows, &bad, &e);
+    rc = audit_anchor(c->store, line, sizeof line, &e);
     if (rc == ERR_PERMFAIL) {
-        printf("history BROKEN at row %lld: %s\n", bad, e.msg);
+        printf("history BROKEN: %s\n", e.msg);
         return EXIT_PARTIAL;
     }
     if (rc)
         return cli_fail(&e);
-    printf("history intact: %lld rows, hash chain verified\n", rows);
+    puts(line);
     return 0;
 }
 
@@ -360,13 +397,24 @@ static const struct cli_cmd subs[] = {
      "spool still holds it, the message itself.\n"},
     {"purge", hist_purge, "remove rows older than a date (retention)",
      "Usage: postier history purge --before YYYY-MM-DD\n\n"
-     "Removes the rows dated before the date (their personal data with them)\n"
+     "Removes the rows dated before the date (their personal data with them;\n"
+     "not a date later than today - [history] retention_min_days)\n"
      "and appends a `purged` row recording the chain's new anchor, so that\n"
      "`history verify` stays green and still detects any later tampering.\n"},
     {"verify", hist_verify, "check the hash chain",
-     "Usage: postier history verify\n\n"
-     "Recomputes every row's SHA-256 chain hash.  Exit 0 when intact; exit 1\n"
-     "naming the first row that was altered, inserted or follows a deleted one.\n"},
+     "Usage: postier history verify [--anchor LINE]\n\n"
+     "Recomputes every row's chain hash (HMAC-SHA-256 keyed with [history]\n"
+     "key_file; SHA-256 for rows from before the key) and checks the head the\n"
+     "last command recorded in <spool>/history.head.  Exit 0 when intact; exit 1\n"
+     "naming the first row that was altered, inserted or follows a deleted one,\n"
+     "or the recorded head that is missing (newest rows deleted).  --anchor\n"
+     "LINE (from `history anchor`) also proves that row is still there unchanged.\n"},
+    {"anchor", hist_anchor, "print the chain's head, to keep elsewhere",
+     "Usage: postier history anchor\n\n"
+     "Verifies the chain, then prints its newest row as one line\n"
+     "  postier-anchor 1 id=N count=N at=YYYY-MM-DDTHH:MM:SSZ hash=HEX\n"
+     "to keep outside this machine (mailed to compliance, in a register);\n"
+     "`history verify --anchor LINE` proves the history still contains it.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "audit/audit.h"
 #include "util/buf.h"
 
 static const char usage[] =
@@ -14,7 +15,9 @@ static const char usage[] =
     "Creates, when missing: the configuration file (every key of the [store],\n"
     "[sender], [email], [smtp], [sms] and [run] sections, commented, with its\n"
     "default), the SQLite database (migrated to the current schema) and the\n"
-    "spool folders (tmp, queue, sent); the shipped templates are copied into the\n"
+    "spool folders (tmp, queue, sent), the history key ([history] key_file,\n"
+    "64 random hex digits, mode 0600; never replaced once the chain is keyed);\n"
+    "the shipped templates are copied into the\n"
     "[store] templates folder when it is missing or empty.  Running it again\n"
     "changes nothing that exists; an older database is migrated forward.\n";
 
@@ -50,7 +53,7 @@ int cmd_init(struct cli *c, int argc, char **argv)
     struct err e;
     struct buf path;
     size_t i;
-    int rc, created = 0, copied = 0;
+    int rc, created = 0, copied = 0, created_key = 0;
 
     if (cli_wants_help(argc, argv)) {
         fputs(usage, stdout);
@@ -89,10 +92,13 @@ int cmd_init(struct cli *c, int argc, char **argv)
         return cli_fail(&e);
     if ((rc = cli_open_store(c)))
         return rc;
+    if (audit_key_ensure(c->store, &created_key, &e))
+        return cli_fail(&e);
     printf("config:   %s%s\n", c->config_path, created ? " (created)" : "");
     printf("database: %s (schema version %d)\n", c->cfg->database,
            store_schema_version(c->store));
     printf("spool:    %s\n", c->cfg->spool);
+    printf("history key: %s%s\n", c->cfg->history_key_file, created_key ? " (created)" : "");
     if (copied)
         printf("templates: %s (%d shipped files copied)\n", c->cfg->templates, copied);
     else

@@ -257,3 +257,71 @@ int store_history_purge(struct store *s, const char *date, long long *removed,
     sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
     return store_run(s, st, e, "history_anchor");
 }
+
+int store_history_keyed_from(struct store *s, long long *first_id, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *first_id = 0;
+    rc = sqlite3_prepare_v2(s->db, "SELECT first_id FROM history_keyed", -1, &st, NULL);
+    if (rc != SQLITE_OK) { /* no such table: no keyed row yet */
+        sqlite3_finalize(st);
+        return 0;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *first_id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history_keyed");
+}
+
+int store_history_set_keyed_from(struct store *s, long long first_id, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if ((rc = store_exec(s,
+                         "CREATE TABLE IF NOT EXISTS history_keyed ("
+                         "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+                         "  first_id INTEGER NOT NULL);"
+                         "CREATE TRIGGER IF NOT EXISTS history_keyed_no_update BEFORE UPDATE"
+                         "  ON history_keyed BEGIN SELECT RAISE(ABORT, 'read-only'); END;"
+                         "CREATE TRIGGER IF NOT EXISTS history_keyed_no_delete BEFORE DELETE"
+                         "  ON history_keyed BEGIN SELECT RAISE(ABORT, 'read-only'); END;",
+                         e)))
+        return rc;
+    if ((rc = store_prepare(s, "INSERT INTO history_keyed(id, first_id) VALUES (1, ?)", &st, e)))
+        return rc;
+    sqlite3_bind_int64(st, 1, first_id);
+    return store_run(s, st, e, "history_keyed");
+}
+
+int store_history_head(struct store *s, long long *id, char *hash, char *at, long long *count,
+                       struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    char ahash[65];
+    long long purged;
+    int rc;
+
+    *id = *count = 0;
+    hash[0] = at[0] = '\0';
+    if ((rc = store_history_anchor(s, &purged, ahash, e)))
+        return rc;
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT id, hash, at, (SELECT count(*) FROM history) FROM history"
+                            " ORDER BY id DESC LIMIT 1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "history");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        snprintf(hash, 65, "%s", col(st, 1) ? col(st, 1) : "");
+        snprintf(at, 32, "%s", col(st, 2) ? col(st, 2) : "");
+        *count = sqlite3_column_int64(st, 3) + purged;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history");
+}

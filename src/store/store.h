@@ -341,6 +341,15 @@ int store_history_get(struct store *s, long long id, store_history_cb cb, void *
 /* The purge anchor: the id and hash of the last row a purge removed (0
  * and "" when none). */
 int store_history_anchor(struct store *s, long long *last_id, char *hash, struct err *e);
+/* Where the keyed chain starts (issue 17): the id of the first row hashed
+ * with HMAC-SHA-256, 0 when every row is legacy (plain SHA-256).  Kept in
+ * table history_keyed, created by the first keyed append. */
+int store_history_keyed_from(struct store *s, long long *first_id, struct err *e);
+int store_history_set_keyed_from(struct store *s, long long first_id, struct err *e);
+/* The newest row's id, hash and time, and how many rows the chain holds up
+ * to it, purged rows included (0 and "" when empty). */
+int store_history_head(struct store *s, long long *id, char *hash, char *at, long long *count,
+                       struct err *e);
 /* Removes every row up to the last one dated before date (YYYY-MM-DD,
  * UTC), inside the caller's transaction, and records the anchor.
  * *removed = how many; *last_id and hash = the anchor (0 when nothing). */

@@ -41,6 +41,7 @@ import datetime
 import getpass
 import glob
 import hashlib
+import hmac
 import json
 import os
 import pwd
@@ -74,6 +75,8 @@ CANON = ['at', 'event', 'channel', 'address', 'contact_id', 'party_ref', 'docume
          'document_type', 'campaign', 'template', 'template_sha256', 'message_id', 'reason',
          'server_reply', 'consent']
 CANON_OPTIONAL = ['operator', 'message_sha256', 'provider_id']
+# the keyed chain's key and recorded head (issue 17), copied with the database
+CHAIN_FILES = [('history.key', ('history.key',)), ('history.head', ('spool', 'history.head'))]
 HEX64 = re.compile(r'^[0-9a-f]{64}$')
 AT = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
 DANGEROUS = ('=', '+', '-', '@', '\t', '\r')
@@ -177,7 +180,8 @@ class ComplianceCase(e2e.PostierCase):
 
     def configure(self, sms_url=None):
         ini = self.base_ini + ('\n[store]\ntemplates = %s\n[sender]\nname = Cabinet Durand\n'
-                               'email = contact@cabinet-durand.fr\n' % self.tdir)
+                               'email = contact@cabinet-durand.fr\n'
+                               '[history]\nretention_min_days = 0\n' % self.tdir)
         if sms_url:
             ini += ('[run]\nsms_types = invoice\n[sms]\ntransport = kannel\nurl = %s\n'
                     'sender = POSTIER\ntimeout = 10\n' % sms_url)
@@ -267,25 +271,33 @@ class ComplianceCase(e2e.PostierCase):
 
     def auditor_chain(self, rehash=False):
         """The chain recomputed with nothing but SQLite and SHA-256 (the
-        recipe documented in src/audit/audit.c), from the purge anchor if
+        recipes documented in README "Compliance": keyed HMAC-SHA-256 from
+        history_keyed.first_id, the key in history.key), from the purge anchor if
         any.  Returns the ids whose stored hash differs; with rehash=True,
         rewrites every hash instead (a forger re-chaining after editing)."""
         con = sqlite3.connect(self.db, timeout=10)
         try:
             anchor = con.execute('SELECT last_id, last_hash FROM history_anchor').fetchall()
             prev = anchor[0][1] if anchor else '0' * 64
+            keyed = con.execute("SELECT first_id FROM history_keyed").fetchall()
+            keyed_from = keyed[0][0] if keyed else None
+            with open(self.path('history.key')) as f:
+                key = bytes.fromhex(f.read().strip())
             cols = CANON + CANON_OPTIONAL
             bad, fixes = [], []
             for row in con.execute('SELECT id, hash, %s FROM history ORDER BY id'
                                    % ', '.join('"%s"' % c for c in cols)).fetchall():
-                text = prev + '\n'
+                is_keyed = keyed_from is not None and row[0] >= keyed_from
+                text = ('postier-chain 1\n%s\nid=%d\n' % (prev, row[0]) if is_keyed
+                        else prev + '\n')
                 for name, v in zip(cols, row[2:]):
-                    if name in CANON_OPTIONAL and v is None:
+                    if name in CANON_OPTIONAL and v is None and not is_keyed:
                         continue
                     v = '' if v is None or v == '' or v == 0 else str(v)
                     v = v.replace('\\', '\\\\').replace('\n', '\\n').replace('\r', '\\r')
                     text += name + '=' + v + '\n'
-                h = hashlib.sha256(text.encode('utf-8')).hexdigest()
+                h = (hmac.new(key, text.encode('utf-8'), hashlib.sha256).hexdigest() if is_keyed
+                     else hashlib.sha256(text.encode('utf-8')).hexdigest())
                 if h != row[1]:
                     bad.append(row[0])
                     fixes.append((h, row[0]))
@@ -296,6 +308,16 @@ class ComplianceCase(e2e.PostierCase):
                 con.execute('CREATE TRIGGER history_no_update BEFORE UPDATE ON history'
                             "  BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;")
                 con.commit()
+                # a forger holding the key rewrites the recorded head as well
+                head = self.path('spool', 'history.head')
+                if fixes and os.path.exists(head):
+                    with open(head) as f:
+                        line = f.read()
+                    m = re.search(r' id=(\d+) ', line)
+                    new = dict((rid, h) for h, rid in fixes).get(int(m.group(1)))
+                    if new:
+                        with open(head, 'w') as f:
+                            f.write(re.sub(r'hash=[0-9a-f]{64}', 'hash=' + new, line))
             return bad
         finally:
             con.close()
@@ -954,12 +976,16 @@ class HistoryVerify(ComplianceCase):
                 if os.path.exists(os.path.join(cls.cache, 'postier.db' + suffix)):
                     shutil.copy(os.path.join(cls.cache, 'postier.db' + suffix),
                                 self.db + suffix)
+            for name, dest in CHAIN_FILES:  # the history key and head go with it
+                shutil.copy(os.path.join(cls.cache, name), self.path(*dest))
         else:
             self.book(sms=False, campaign=False)
             cache = tempfile.mkdtemp(prefix='postier-e2e-verify-')
             for suffix in ('', '-wal'):
                 if os.path.exists(self.db + suffix):
                     shutil.copy(self.db + suffix, os.path.join(cache, 'postier.db' + suffix))
+            for name, src in CHAIN_FILES:
+                shutil.copy(self.path(*src), os.path.join(cache, name))
             cls.cache = cache
         self.rows = self.history_rows()
         self.n = len(self.rows)

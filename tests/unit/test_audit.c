@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 #include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -589,10 +591,10 @@ static void purge_keeps_chain(void **state)
 
     (void)state;
     fill(1, 10); /* dated March 2026, but every 7th row now */
-    assert_int_equal(audit_purge(s, "2000-01-01", &removed, &e), 0);
+    assert_int_equal(audit_purge(s, "2000-01-01", 0, &removed, &e), 0);
     assert_int_equal(removed, 0);
     expect_intact(10);
-    assert_int_equal(audit_purge(s, "2026-06-01", &removed, &e), 0);
+    assert_int_equal(audit_purge(s, "2026-06-01", 0, &removed, &e), 0);
     assert_int_equal(removed, 10); /* up to the last row before June: a prefix */
     assert_int_equal(store_history_anchor(s, &last, hash, &e), 0);
     assert_int_equal(last, 10);
@@ -606,10 +608,83 @@ static void purge_keeps_chain(void **state)
     expect_broken(11, 1, "hash does not match");
 }
 
+/* The keyed chain: a key file made 0600 at the first append, HMAC rows
+ * the public recipe cannot reproduce, the head file, anchors, a lost key. */
+static char key_path[160], head_path[160];
+
+static void keyed_setup(void)
+{
+    snprintf(key_path, sizeof key_path, "%s/history.key", dir);
+    snprintf(head_path, sizeof head_path, "%s/history.head", dir);
+    audit_configure(key_path, head_path);
+}
+
+static void keyed_cleanup(void)
+{
+    audit_configure(NULL, NULL);
+    unlink(key_path);
+    unlink(head_path);
+}
+
+static void keyed_chain_head_and_anchor(void **state)
+{
+    struct audit_check k;
+    char line[256], bad[256];
+    struct stat st;
+    struct err e;
+
+    (void)state;
+    keyed_setup();
+    fill(1, 6);
+    assert_int_equal(stat(key_path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(audit_head_update(s, &e), 0);
+    assert_int_equal(stat(head_path, &st), 0);
+    assert_int_equal(audit_anchor(s, line, sizeof line, &e), 0);
+    assert_non_null(strstr(line, "postier-anchor 1 id=6 count=6 at="));
+    assert_int_equal(audit_verify_full(s, line, &k, &e), 0);
+    assert_int_equal(k.rows, 6);
+    assert_int_equal(k.unkeyed, 0);
+    assert_int_equal(k.anchor_id, 6);
+    /* a malformed anchor is bad input; a wrong hash, a broken anchor row */
+    assert_int_equal(audit_verify_full(s, "postier-anchor 1 id=6", &k, &e), ERR_INPUT);
+    snprintf(bad, sizeof bad, "%.*s%s", (int)(strlen(line) - 64), line,
+             "1111111111111111111111111111111111111111111111111111111111111111");
+    assert_int_equal(audit_verify_full(s, bad, &k, &e), ERR_PERMFAIL);
+    assert_int_equal(k.bad, 6);
+    /* the newest rows deleted: the head file names the missing row */
+    attack("DROP TRIGGER history_no_delete; DELETE FROM history WHERE id >= 5");
+    assert_int_equal(audit_verify_full(s, NULL, &k, &e), ERR_PERMFAIL);
+    assert_int_equal(k.bad, 6);
+    assert_non_null(strstr(e.msg, "newest rows were deleted"));
+    keyed_cleanup();
+}
+
+static void keyed_lost_key_refused(void **state)
+{
+    struct store_history r = {.event = "sent"};
+    struct stat st;
+    struct err e;
+
+    (void)state;
+    keyed_setup();
+    fill(1, 3);
+    unlink(key_path);
+    audit_configure(key_path, dir); /* a new process */
+    assert_int_equal(audit_append(s, &r, &e), ERR_INPUT);
+    assert_non_null(strstr(e.msg, "missing: restore it from backup"));
+    assert_int_equal(audit_key_ensure(s, NULL, &e), ERR_INPUT);
+    assert_int_not_equal(stat(key_path, &st), 0);
+    assert_int_equal(audit_verify(s, NULL, NULL, &e), ERR_INPUT);
+    keyed_cleanup();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(purge_keeps_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(keyed_chain_head_and_anchor, setup, teardown),
+        cmocka_unit_test_setup_teardown(keyed_lost_key_refused, setup, teardown),
         cmocka_unit_test(sha256_vectors),
         cmocka_unit_test(canonical_order_and_empties),
         cmocka_unit_test(canonical_escapes),

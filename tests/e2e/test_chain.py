@@ -1,0 +1,321 @@
+#!/usr/bin/python3
+"""Issue 17, point 4: tamper evidence that survives a knowledgeable insider.
+
+- `init` creates the history key ([history] key_file: 64 hex digits, 0600
+  whatever the umask), and never a new one for a keyed chain that lost it;
+- every row's hash is HMAC-SHA-256 keyed with it (recipe documented in
+  README "Compliance"): recomputing the chain with the old public SHA-256
+  recipe is caught;
+- <spool>/history.head holds the newest row's anchor line, written by every
+  command that appended history: deleting the newest rows, or every row, is
+  caught;
+- `history anchor` prints that line; `verify --anchor LINE` proves the
+  history still holds it (a chain re-keyed and re-forged is caught);
+- `history purge --before` refuses a date later than today -
+  retention_min_days, and the purge row anchors the chain;
+- a legacy database (rows hashed before keys existed) still verifies, with
+  its unkeyed rows counted, and chains keyed rows after `init`.
+Each attack is done with sqlite3, as an insider with write access would.
+"""
+import hashlib
+import hmac
+import os
+import re
+import sqlite3
+import subprocess
+import tempfile
+
+import e2e
+
+COLS = ['at', 'event', 'channel', 'address', 'contact_id', 'party_ref', 'document_ref',
+        'document_type', 'campaign', 'template', 'template_sha256', 'message_id', 'reason',
+        'server_reply', 'consent', 'operator', 'message_sha256', 'provider_id']
+LEGACY_OPTIONAL = {'operator', 'message_sha256', 'provider_id'}
+ANCHOR = re.compile(r'^postier-anchor 1 id=(\d+) count=(\d+) '
+                    r'at=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) hash=([0-9a-f]{64})$')
+BROKEN = re.compile(r'(?m)^history BROKEN at row (\d+): \S')
+
+
+def slurp(path):
+    with open(path) as f:
+        return f.read()
+
+
+def value(name, v):
+    v = '' if v is None or v == '' or v == 0 else str(v)
+    return name + '=' + v.replace('\\', '\\\\').replace('\n', '\\n').replace('\r', '\\r') + '\n'
+
+
+def legacy_hash(prev, row):
+    text = prev + '\n' + ''.join(value(n, v) for n, v in zip(COLS, row)
+                                 if not (n in LEGACY_OPTIONAL and v is None))
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def keyed_hash(key, prev, rid, row):
+    """The keyed recipe 1 of README "Compliance"."""
+    text = 'postier-chain 1\n%s\nid=%d\n' % (prev, rid) + ''.join(
+        value(n, v) for n, v in zip(COLS, row))
+    return hmac.new(key, text.encode('utf-8'), hashlib.sha256).hexdigest()
+
+
+class ChainCase(e2e.PostierCase):
+    run_date = '2026-11-23'
+
+    def setUp(self):
+        super().setUp()
+        self.append_config('[sender]\nname = Cabinet Durand\nemail = contact@cabinet-durand.fr\n')
+        self.key_file = self.path('history.key')
+        self.head_file = self.path('spool', 'history.head')
+        self.import_invoice_book(2, 3)
+        self.run_job(rc=0)
+        self.n = self.sql('SELECT count(*) FROM history')[0][0]
+        self.assertGreaterEqual(self.n, 6)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def tamper(self, *statements):
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            for s in statements:
+                con.execute(*s) if isinstance(s, tuple) else con.executescript(s)
+            con.commit()
+        finally:
+            con.close()
+
+    def rechain(self, hasher):
+        """Rewrites every hash with hasher(prev, id, row) (a forger)."""
+        rows = self.sql('SELECT id, %s FROM history ORDER BY id' % ', '.join(COLS))
+        prev, fixes = '0' * 64, []
+        for r in rows:
+            prev = hasher(prev, r[0], r[1:])
+            fixes.append((prev, r[0]))
+        self.tamper('DROP TRIGGER history_no_update',
+                    *[('UPDATE history SET hash = ? WHERE id = ?', f) for f in fixes])
+        return prev
+
+    def verify_broken(self, row, *args):
+        r = self.run_postier('history', 'verify', *args)
+        self.assertEqual(r.rc, 1, 'verify must fail:\n%r' % r)
+        m = BROKEN.search(r.out)
+        self.assertTrue(m, 'no "history BROKEN at row K: ..." line:\n%r' % r)
+        self.assertEqual(int(m.group(1)), row, 'wrong first broken row:\n%r' % r)
+        return r
+
+    def anchor(self):
+        line = self.ok('history', 'anchor').out.strip()
+        m = ANCHOR.match(line)
+        self.assertTrue(m, 'not an anchor line: %r' % line)
+        return line, m
+
+    def new_invoice(self, ref='F9'):
+        """One more invoice, so that the next run appends history."""
+        self.ok('documents', 'import', self.write('d-%s.csv' % ref, 'ref,party_ref,amount,due_date\n'
+                                                  '%s,P0000,1.00,2026-12-31\n' % ref),
+                '--type', 'invoice')
+
+    def run_at(self, when, *args):
+        """postier ARGS under `faketime WHEN`."""
+        env = self.postier_env({'FAKETIME_DONT_FAKE_MONOTONIC': '1', 'TZ': 'UTC'})
+        env['ASAN_OPTIONS'] = (env.get('ASAN_OPTIONS', '') +
+                               ':verify_asan_link_order=0').lstrip(':')
+        p = subprocess.run(['faketime', when] + self.postier_argv(*args), cwd=self.tmp, env=env,
+                           input=b'', stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=e2e.TIMEOUT)
+        return e2e.Result(['@' + when] + list(args), p.returncode,
+                          p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace'))
+
+    def key(self):
+        with open(self.key_file) as f:
+            return bytes.fromhex(f.read().strip())
+
+    # -- the key ---------------------------------------------------------------
+
+    def test_key_created_0600_and_kept(self):
+        st = os.stat(self.key_file)
+        self.assertEqual(st.st_mode & 0o777, 0o600)
+        self.assertEqual(len(self.key()), 32)
+        before = self.key()
+        self.assertNotIn('(created)', self.ok('init').out.split('history key')[1].split('\n')[0])
+        self.assertEqual(self.key(), before, 'init must never replace the key')
+        # a fresh install under umask 000: still 0600
+        with tempfile.TemporaryDirectory() as d:
+            old = os.umask(0)
+            try:
+                r = subprocess.run(e2e.WRAPPER + [e2e.POSTIER, '--config',
+                                                  os.path.join(d, 'config', 'postier.ini'),
+                                                  'init'], cwd=d, env=self.postier_env(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            finally:
+                os.umask(old)
+            self.assertEqual(r.returncode, 0, r)
+            self.assertEqual(os.stat(os.path.join(d, 'history.key')).st_mode & 0o777, 0o600)
+
+    def test_rows_are_keyed(self):
+        key = self.key()
+        rows = self.sql('SELECT id, hash, %s FROM history ORDER BY id' % ', '.join(COLS))
+        prev = '0' * 64
+        for r in rows:
+            self.assertEqual(keyed_hash(key, prev, r[0], r[2:]), r[1], 'row %d' % r[0])
+            prev = r[1]
+        head = slurp(self.head_file)
+        self.assertEqual(os.stat(self.head_file).st_mode & 0o777, 0o600)
+        m = ANCHOR.match(head.strip())
+        self.assertTrue(m, head)
+        self.assertEqual((int(m.group(1)), int(m.group(2)), m.group(4)),
+                         (self.n, self.n, prev))
+
+    def test_missing_key_fails_clearly(self):
+        os.unlink(self.key_file)
+        self.new_invoice()
+        before = self.sql('SELECT count(*) FROM history')
+        for args in (('run', '--date', self.run_date), ('history', 'verify'), ('init',)):
+            self.fails(*args, contains=('history key file %s missing: restore it from backup'
+                                        % self.key_file,))
+        self.assertFalse(os.path.exists(self.key_file), 'no new key may be made')
+        self.assertEqual(self.sql('SELECT count(*) FROM history'), before)
+
+    def test_key_readable_by_others_refused(self):
+        os.chmod(self.key_file, 0o644)
+        self.fails('history', 'verify', contains=(self.key_file, 'chmod 600'))
+
+    # -- the attacks -------------------------------------------------------------
+
+    def test_intact_and_anchor(self):
+        self.assertIn('history intact: %d rows' % self.n, self.ok('history', 'verify').out)
+        line, m = self.anchor()
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (self.n, self.n))
+        r = self.ok('history', 'verify', '--anchor', line)
+        self.assertIn('contains anchor id=%d' % self.n, r.out)
+        # later rows: the old anchor still holds
+        self.new_invoice()
+        self.run_job(rc=0)
+        self.assertGreater(self.sql('SELECT count(*) FROM history')[0][0], self.n)
+        self.assertIn('contains anchor id=%d' % self.n,
+                      self.ok('history', 'verify', '--anchor', line).out)
+
+    def test_malformed_anchor_exit_2(self):
+        for bad in ('', 'postier-anchor 2 id=1 count=1 at=2026-01-01T00:00:00Z hash=' + 'a' * 64,
+                    'postier-anchor 1 id=x count=1 at=2026-01-01T00:00:00Z hash=' + 'a' * 64,
+                    'postier-anchor 1 id=1 count=1 at=2026-01-01T00:00:00Z hash=abc'):
+            self.fails('history', 'verify', '--anchor', bad, contains=('anchor',))
+
+    def test_row_edited(self):
+        self.tamper('DROP TRIGGER history_no_update;'
+                    "UPDATE history SET address = 'evil@attacker.example' WHERE id = 3")
+        self.verify_broken(3)
+
+    def test_row_deleted_in_middle(self):
+        self.tamper('DROP TRIGGER history_no_delete; DELETE FROM history WHERE id = 3')
+        self.verify_broken(4)
+
+    def test_newest_rows_deleted(self):
+        self.tamper('DROP TRIGGER history_no_delete; DELETE FROM history WHERE id > %d'
+                    % (self.n - 2))
+        r = self.verify_broken(self.n)
+        self.assertIn('newest rows were deleted', r.out)
+        # a later command does not hide it by moving the head
+        self.run_job()
+        self.verify_broken(self.n)
+
+    def test_every_row_deleted(self):
+        self.tamper('DROP TRIGGER history_no_delete; DELETE FROM history')
+        self.verify_broken(self.n)
+
+    def test_head_file_removed(self):
+        os.unlink(self.head_file)
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('head file %s missing' % self.head_file, r.out)
+
+    def test_rechained_with_public_recipe(self):
+        # every hash recomputed with the old documented SHA-256 recipe
+        self.rechain(lambda prev, rid, row: legacy_hash(prev, row))
+        self.verify_broken(1)
+        # and the keying record removed too: the head file catches it
+        self.tamper('DROP TRIGGER history_keyed_no_delete; DELETE FROM history_keyed')
+        self.verify_broken(self.n)
+
+    def test_rekeyed_chain_vs_anchor(self):
+        line, _ = self.anchor()
+        # an insider with the key file and the head file: a new key, every
+        # hash re-forged, the head file rewritten
+        key = os.urandom(32)
+        with open(self.key_file, 'w') as f:
+            f.write(key.hex() + '\n')
+        last = self.rechain(lambda prev, rid, row: keyed_hash(key, prev, rid, row))
+        with open(self.head_file) as f:
+            head = f.read()
+        with open(self.head_file, 'w') as f:
+            f.write(re.sub(r'hash=[0-9a-f]{64}', 'hash=' + last, head))
+        self.verify_history()  # what verify cannot see without an anchor
+        r = self.verify_broken(self.n, '--anchor', line)
+        self.assertIn('anchor', r.out)
+
+    def test_other_database_has_its_own_head(self):
+        other = self.path('other.db')
+        head = slurp(self.head_file)
+        self.ok('--db', other, 'parties', 'import',
+                self.write('z.csv', 'ref,kind,name\nZ1,client,Zed\n'))
+        self.ok('--db', other, 'contacts', 'import',
+                self.write('zc.csv', 'party_ref,last_name,email\nZ1,Zed,z@exemple.fr\n'))
+        self.assertEqual(slurp(self.head_file), head, 'the configured database\'s head')
+        self.assertTrue(ANCHOR.match(slurp(other + '.head').strip()))
+        self.assertIn('intact', self.ok('--db', other, 'history', 'verify').out)
+        self.verify_history()
+
+    # -- retention -----------------------------------------------------------------
+
+    def test_purge_refuses_recent_date(self):
+        before = self.sql('SELECT count(*) FROM history')
+        r = self.fails('history', 'purge', '--before', '2026-12-01',
+                       contains=('retention_min_days', 'latest date allowed is'))
+        m = re.search(r'latest date allowed is (\d{4}-\d\d-\d\d)', r.err)
+        self.assertTrue(m, r)
+        self.assertEqual(self.sql('SELECT count(*) FROM history'), before)
+        # the earliest allowed date itself is accepted (nothing older: no row)
+        self.assertIn('no history row before', self.ok('history', 'purge', '--before',
+                                                       m.group(1)).out)
+
+    def test_purge_anchors_the_chain(self):
+        # 2028-01-01: 365 days (the default) after 2027-01-01, the latest date allowed
+        r = self.run_at('2028-01-01 12:00:00', 'history', 'purge', '--before', '2027-01-02')
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn('the latest date allowed is 2027-01-01', r.err)
+        r = self.run_at('2028-01-01 12:00:00', 'history', 'purge', '--before', '2027-01-01')
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn('purged %d history rows' % self.n, r.out)
+        self.assertEqual(self.sql('SELECT count(*) FROM history'), [(1,)])
+        m = ANCHOR.match(slurp(self.head_file).strip())
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (self.n + 1, self.n + 1))
+        self.assertTrue(m.group(3).startswith('2028-01-01'), m.group(0))
+        self.verify_history()
+        line, _ = self.anchor()
+        self.assertIn('contains anchor', self.ok('history', 'verify', '--anchor', line).out)
+        # and the tail after the purge is still guarded
+        self.tamper('DROP TRIGGER history_no_delete; DELETE FROM history')
+        self.verify_broken(self.n + 1)
+
+    # -- legacy databases ------------------------------------------------------------
+
+    def test_legacy_database_upgraded_by_init(self):
+        # a database from before keys: legacy hashes, no key, no head
+        self.rechain(lambda prev, rid, row: legacy_hash(prev, row))
+        self.tamper('DROP TABLE history_keyed')
+        os.unlink(self.key_file)
+        os.unlink(self.head_file)
+        r = self.ok('history', 'verify')
+        self.assertIn('(%d unkeyed rows' % self.n, r.out)
+        self.assertIn('history key: %s (created)' % self.key_file, self.ok('init').out)
+        self.new_invoice()
+        self.run_job(rc=0)
+        total = self.sql('SELECT count(*) FROM history')[0][0]
+        self.assertGreater(total, self.n)
+        self.assertEqual(self.sql('SELECT first_id FROM history_keyed'), [(self.n + 1,)])
+        r = self.ok('history', 'verify')
+        self.assertIn('history intact: %d rows' % total, r.out)
+        self.assertIn('(%d unkeyed rows' % self.n, r.out)
+
+
+if __name__ == '__main__':
+    e2e.main()
