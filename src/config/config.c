@@ -27,76 +27,76 @@ struct key {
     enum kind kind;
     size_t off;
     const char *def;
-    const char *allowed; /* K_ENUM: '|'-separated values; K_URL: schemes */
+    const char *allowed; /* K_ENUM: '|'-separated values; K_URL: schemes;
+                          * K_LONG: "MIN" or "MIN-MAX" (NULL: 0 and up) */
     const char *comment;
-    long min; /* K_LONG: the smallest value accepted */
 };
 
 #define S(f) offsetof(struct config, f)
 
 static const struct key keys[] = {
     {"store", "database", K_PATH, S(database), "postier.db", NULL,
-     "relative paths are relative to the config file's folder's parent", 0},
-    {"store", "spool", K_PATH, S(spool), "spool", NULL, NULL, 0},
-    {"store", "templates", K_PATH, S(templates), "templates", NULL, NULL, 0},
+     "relative paths are relative to the config file's folder's parent"},
+    {"store", "spool", K_PATH, S(spool), "spool", NULL, NULL},
+    {"store", "templates", K_PATH, S(templates), "templates", NULL, NULL},
     {"store", "documents", K_PATH, S(documents), "documents", NULL,
-     "relative attachment paths of documents are read from this folder", 0},
-    {"sender", "name", K_STR, S(sender_name), "Postier", NULL, NULL, 0},
-    {"sender", "email", K_STR, S(sender_email), "noreply@example.invalid", NULL, NULL, 0},
+     "relative attachment paths of documents are read from this folder"},
+    {"sender", "name", K_STR, S(sender_name), "Postier", NULL, NULL},
+    {"sender", "email", K_STR, S(sender_email), "noreply@example.invalid", NULL, NULL},
     {"email", "transport", K_ENUM, S(email_transport), "maildir", "maildir|smtp",
-     "maildir | smtp", 0},
-    {"email", "maildir", K_PATH, S(email_maildir), "spool/sent", NULL, NULL, 0},
+     "maildir | smtp"},
+    {"email", "maildir", K_PATH, S(email_maildir), "spool/sent", NULL, NULL},
     {"smtp", "url", K_URL, S(smtp_url), "smtp://127.0.0.1:25", "smtp|smtps",
-     "smtp:// or smtps://", 0},
-    {"smtp", "username", K_STR, S(smtp_username), "", NULL, NULL, 0},
-    {"smtp", "password", K_STR, S(smtp_password), "", NULL, NULL, 0},
+     "smtp:// or smtps://"},
+    {"smtp", "username", K_STR, S(smtp_username), "", NULL, NULL},
+    {"smtp", "password", K_STR, S(smtp_password), "", NULL, NULL},
     {"smtp", "starttls", K_ENUM, S(smtp_starttls), "auto", "auto|always|never",
-     "auto | always | never", 0},
-    {"smtp", "connections", K_LONG, S(smtp_connections), "4", NULL, NULL, 1},
-    {"smtp", "rate_per_second", K_LONG, S(smtp_rate_per_second), "0", NULL, "0 = unlimited", 0},
-    {"smtp", "rate_per_hour", K_LONG, S(smtp_rate_per_hour), "0", NULL, NULL, 0},
-    {"smtp", "timeout", K_LONG, S(smtp_timeout), "30", NULL, "seconds", 1},
-    {"smtp", "max_attempts", K_LONG, S(smtp_max_attempts), "5", NULL, NULL, 1},
+     "auto | always | never"},
+    {"smtp", "connections", K_LONG, S(smtp_connections), "4", "1-64", NULL},
+    {"smtp", "rate_per_second", K_LONG, S(smtp_rate_per_second), "0", NULL, "0 = unlimited"},
+    {"smtp", "rate_per_hour", K_LONG, S(smtp_rate_per_hour), "0", NULL, NULL},
+    {"smtp", "timeout", K_LONG, S(smtp_timeout), "30", "1", "seconds"},
+    {"smtp", "max_attempts", K_LONG, S(smtp_max_attempts), "5", "1", NULL},
     {"smtp", "ca_file", K_PATH, S(smtp_ca_file), "", NULL,
-     "PEM file of the CAs that verify the server's certificate (empty: the system's)", 0},
+     "PEM file of the CAs that verify the server's certificate (empty: the system's)"},
     {"smtp", "verify", K_BOOL, S(smtp_verify), "yes", NULL,
-     "verify the server's certificate and name", 0},
+     "verify the server's certificate and name"},
     {"smtp", "allow_plaintext_auth", K_BOOL, S(smtp_allow_plaintext_auth), "no", NULL,
-     "yes: send the password without TLS (a relay on this host only)", 0},
+     "yes: send the password without TLS (a relay on this host only)"},
     {"sms", "transport", K_ENUM, S(sms_transport), "none", "none|kannel|json|maildir",
-     "none | kannel | json | maildir", 0},
-    {"sms", "url", K_URL, S(sms_url), "", "http|https", "http:// or https://", 0},
-    {"sms", "token", K_STR, S(sms_token), "", NULL, NULL, 0},
-    {"sms", "sender", K_STR, S(sms_sender), "", NULL, NULL, 0},
-    {"sms", "quiet_hours", K_STR, S(sms_quiet_hours), "20:00-08:00", NULL, NULL, 0},
-    {"sms", "quiet_days", K_STR, S(sms_quiet_days), "sun", NULL, NULL, 0},
-    {"sms", "username", K_STR, S(sms_username), "", NULL, "kannel", 0},
-    {"sms", "password", K_STR, S(sms_password), "", NULL, "kannel", 0},
-    {"sms", "dlr_mask", K_LONG, S(sms_dlr_mask), "0", NULL, "kannel dlr-mask (0 = no reports)", 0},
-    {"sms", "dlr_url", K_STR, S(sms_dlr_url), "", NULL, "kannel dlr-url", 0},
-    {"sms", "max_segments", K_LONG, S(sms_max_segments), "3", NULL,
-     "more segments than this: the SMS fails (too_long)", 1},
+     "none | kannel | json | maildir"},
+    {"sms", "url", K_URL, S(sms_url), "", "http|https", "http:// or https://"},
+    {"sms", "token", K_STR, S(sms_token), "", NULL, NULL},
+    {"sms", "sender", K_STR, S(sms_sender), "", NULL, NULL},
+    {"sms", "quiet_hours", K_STR, S(sms_quiet_hours), "20:00-08:00", NULL, NULL},
+    {"sms", "quiet_days", K_STR, S(sms_quiet_days), "sun", NULL, NULL},
+    {"sms", "username", K_STR, S(sms_username), "", NULL, "kannel"},
+    {"sms", "password", K_STR, S(sms_password), "", NULL, "kannel"},
+    {"sms", "dlr_mask", K_LONG, S(sms_dlr_mask), "0", NULL, "kannel dlr-mask (0 = no reports)"},
+    {"sms", "dlr_url", K_STR, S(sms_dlr_url), "", NULL, "kannel dlr-url"},
+    {"sms", "max_segments", K_LONG, S(sms_max_segments), "3", "1",
+     "more segments than this: the SMS fails (too_long)"},
     {"sms", "stop_text", K_STR, S(sms_stop_text), "STOP au 36180", NULL,
-     "ends every commercial SMS", 0},
-    {"sms", "connections", K_LONG, S(sms_connections), "2", NULL, NULL, 1},
-    {"sms", "timeout", K_LONG, S(sms_timeout), "30", NULL, "seconds", 1},
-    {"sms", "max_attempts", K_LONG, S(sms_max_attempts), "3", NULL, NULL, 1},
+     "ends every commercial SMS"},
+    {"sms", "connections", K_LONG, S(sms_connections), "2", "1-64", NULL},
+    {"sms", "timeout", K_LONG, S(sms_timeout), "30", "1", "seconds"},
+    {"sms", "max_attempts", K_LONG, S(sms_max_attempts), "3", "1", NULL},
     {"campaign", "unsubscribe_url", K_STR, S(campaign_unsubscribe_url),
      "https://example.invalid/unsubscribe?t={token}", NULL,
-     "List-Unsubscribe link of marketing e-mail; {token} = the recipient's token", 0},
+     "List-Unsubscribe link of marketing e-mail; {token} = the recipient's token"},
     {"campaign", "unsubscribe_mailto", K_STR, S(campaign_unsubscribe_mailto),
-     "unsubscribe@example.invalid", NULL, "List-Unsubscribe mailto (empty: none)", 0},
-    {"run", "fallback", K_ENUM, S(run_fallback), "main", "main|none", "main | none", 0},
+     "unsubscribe@example.invalid", NULL, "List-Unsubscribe mailto (empty: none)"},
+    {"run", "fallback", K_ENUM, S(run_fallback), "main", "main|none", "main | none"},
     {"run", "timezone", K_ZONE, S(run_timezone), "", NULL,
-     "IANA name, e.g. Europe/Paris; empty = the system's", 0},
+     "IANA name, e.g. Europe/Paris; empty = the system's"},
     {"run", "sms_types", K_STR, S(run_sms_types), "", NULL,
-     "document types also sent by SMS, e.g. after_sales,order", 0},
-    {"template", "max_iterations", K_LONG, S(template_max_iterations), "100000", NULL,
-     "loop iterations per message", 1},
+     "document types also sent by SMS, e.g. after_sales,order"},
+    {"template", "max_iterations", K_LONG, S(template_max_iterations), "100000", "1",
+     "loop iterations per message"},
     {"history", "key_file", K_PATH, S(history_key_file), "history.key", NULL,
-     "HMAC key of the chain, created 0600 by init", 0},
+     "HMAC key of the chain, created 0600 by init"},
     {"history", "retention_min_days", K_LONG, S(history_retention_min_days), "365", NULL,
-     "purge refuses a later date", 0},
+     "purge refuses a later date"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -134,30 +134,62 @@ static int enum_ok(const char *allowed, const char *v)
     return 0;
 }
 
-/* Each comma- or space-separated item of v must be "<scheme>://…" with a
- * scheme of k->allowed. */
+/* One URL of a K_URL key: "<scheme>://host[:port][/…]" with a scheme of
+ * k->allowed (lower case), a host, a port of 1-65535 when given, and no
+ * user name or password (they have their own keys, and a URL gets printed
+ * in error messages).  The value is not echoed when it holds a '@'. */
+static int url_item_check(const struct key *k, const char *p, size_t len, struct err *e)
+{
+    const char *sep = strstr(p, "://"), *host, *end, *colon;
+    int secret = memchr(p, '@', len) != NULL;
+    char scheme[16];
+    size_t n = sep ? (size_t)(sep - p) : 0;
+
+    if (!sep || sep >= p + len || n == 0 || n >= sizeof scheme)
+        return secret ? err_set(e, ERR_CONFIG, "[%s] %s: not a URL (%s)", k->section, k->name,
+                                k->comment)
+                      : err_set(e, ERR_CONFIG, "[%s] %s: '%.*s' is not a URL (%s)", k->section,
+                                k->name, (int)len, p, k->comment);
+    memcpy(scheme, p, n);
+    scheme[n] = '\0';
+    if (!enum_ok(k->allowed, scheme))
+        return err_set(e, ERR_CONFIG, "[%s] %s: unknown scheme '%s://' (%s)", k->section, k->name,
+                       scheme, k->comment);
+    host = sep + 3;
+    end = host + strcspn(host, "/?#");
+    if (end > p + len)
+        end = p + len;
+    if (memchr(host, '@', (size_t)(end - host)))
+        return err_set(e, ERR_CONFIG,
+                       "[%s] %s: a user name or password in the URL (set [%s] username and "
+                       "password instead)",
+                       k->section, k->name, k->section);
+    colon = host < end && *host == '[' ? memchr(host, ']', (size_t)(end - host)) : host;
+    colon = colon ? memchr(colon, ':', (size_t)(end - colon)) : NULL;
+    if ((colon ? colon : end) == host)
+        return err_set(e, ERR_CONFIG, "[%s] %s: '%.*s' names no host (%s)", k->section, k->name,
+                       (int)len, p, k->comment);
+    if (colon) {
+        long port = 0;
+        const char *q;
+        for (q = colon + 1; q < end && port <= 65535; q++)
+            port = isdigit((unsigned char)*q) ? port * 10 + (*q - '0') : 70000;
+        if (port < 1 || port > 65535)
+            return err_set(e, ERR_CONFIG, "[%s] %s: '%.*s': the port is not 1-65535", k->section,
+                           k->name, (int)(end - colon - 1), colon + 1);
+    }
+    return 0;
+}
+
+/* Each comma- or space-separated item of v must be a URL (url_item_check). */
 static int url_check(const struct key *k, const char *v, struct err *e)
 {
     const char *p = v;
 
     while (*p) {
-        size_t len = strcspn(p, ", \t"), n;
-        const char *sep;
-        char scheme[16];
-        if (len) {
-            sep = strstr(p, "://");
-            n = sep ? (size_t)(sep - p) : 0;
-            if (!sep || sep >= p + len || n == 0 || n >= sizeof scheme)
-                return err_set(e, ERR_CONFIG, "[%s] %s: '%.*s' is not a URL (%s)", k->section,
-                               k->name, (int)len, p, k->comment);
-            memcpy(scheme, p, n);
-            scheme[n] = '\0';
-            for (char *q = scheme; *q; q++)
-                *q = (char)tolower((unsigned char)*q);
-            if (!enum_ok(k->allowed, scheme))
-                return err_set(e, ERR_CONFIG, "[%s] %s: unknown scheme '%s://' (%s)", k->section,
-                               k->name, scheme, k->comment);
-        }
+        size_t len = strcspn(p, ", \t");
+        if (len && url_item_check(k, p, len, e))
+            return -1;
         p += len;
         p += strspn(p, ", \t");
     }
@@ -168,16 +200,21 @@ static int url_check(const struct key *k, const char *v, struct err *e)
 static int set_value(struct config *c, const struct key *k, const char *v, struct err *e)
 {
     if (k->kind == K_LONG) {
+        long n, min = 0, max = LONG_MAX;
         char *end;
-        long n;
         errno = 0;
         n = strtol(v, &end, 10);
         if (errno || end == v || *end || n < 0)
             return err_set(e, ERR_CONFIG, "[%s] %s: '%s' is not a non-negative whole number",
                            k->section, k->name, v);
-        if (n < k->min)
+        if (k->allowed)
+            sscanf(k->allowed, "%ld-%ld", &min, &max);
+        if (n < min)
             return err_set(e, ERR_CONFIG, "[%s] %s: %ld is too small (at least %ld)", k->section,
-                           k->name, n, k->min);
+                           k->name, n, min);
+        if (n > max)
+            return err_set(e, ERR_CONFIG, "[%s] %s: %ld is too large (at most %ld)", k->section,
+                           k->name, n, max);
         *long_at(c, k) = n;
         return 0;
     }
@@ -339,6 +376,12 @@ int config_load(const char *path, int must_exist, struct config **out, struct er
         return rc;
     }
     resolve_paths(c);
+    if (*c->smtp_ca_file && access(c->smtp_ca_file, R_OK)) {
+        rc = err_set(e, ERR_CONFIG, "%s:%d: [smtp] ca_file: %s: %s", path,
+                     config_key_line(c, "smtp", "ca_file"), c->smtp_ca_file, strerror(errno));
+        config_free(c);
+        return rc;
+    }
     *out = c;
     return 0;
 }

@@ -754,8 +754,16 @@ static int attachment_open(struct merge *m, const char *att, int *fd, struct err
 {
     if (!m->documents)
         return err_set(e, ERR_IO, "attachment '%s': no documents folder", att);
-    if (path_open_in(m->documents, att, fd, e) == 0)
-        return 0;
+    struct stat st;
+
+    if (path_open_in(m->documents, att, fd, e) == 0) {
+        if (fstat(*fd, &st) == 0 && (size_t)st.st_size <= MIME_ATTACHMENT_MAX)
+            return 0;
+        err_set(e, ERR_IO, "'%s' is %.1f MB, more than the %d MB a message may carry", att,
+                (double)st.st_size / (1 << 20), (int)(MIME_ATTACHMENT_MAX >> 20));
+        close(*fd);
+        *fd = -1;
+    }
     if (e)
         e->code = ERR_IO; /* whatever the cause: the message fails, `retry` may send it */
     err_prefix(e, "attachment");
@@ -786,6 +794,8 @@ int merge_document(struct merge *m, const struct store_document *d,
                            .attachments = attach, .attachment_fds = fds,
                            .nattachments = d->attachment ? 1 : 0};
     rc = email(m, c->f, loc, &l, &msg, NULL, out, e);
+    if (rc == ERR_IO && d->attachment) /* the only I/O of building: reading it */
+        info->reason = "attachment";
 out:
     if (fds[0] >= 0)
         close(fds[0]);

@@ -11,6 +11,11 @@
 #include "util/buf.h"
 #include "util/err.h"
 
+/* The largest attachment a message may carry: its base64 (4/3, plus line
+ * breaks) with the text parts stays under the message size limit of a
+ * buffer (BUF_CAP_DEFAULT, 64 MB). */
+#define MIME_ATTACHMENT_MAX ((size_t)45 << 20)
+
 struct mime_msg {
     const char *from_name, *from_addr; /* sender ([sender] name, email) */
     const char *to_name, *to_addr;     /* recipient display name + address */

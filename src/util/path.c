@@ -22,6 +22,12 @@ int path_check_relative(const char *rel, struct err *e)
     for (p = rel; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return err_set(e, ERR_INPUT, "a control character in the path");
+    if (strstr(rel, "://"))
+        return err_set(e, ERR_INPUT, "'%s' is a URL (a path inside the folder is expected)", rel);
+    if (strchr(rel, '\\'))
+        return err_set(e, ERR_INPUT, "'%s' has a '\\' (separate folders with '/')", rel);
+    if (rel[strlen(rel) - 1] == '/')
+        return err_set(e, ERR_INPUT, "'%s' ends with '/' (a file is expected)", rel);
     for (c = rel; c; c = p ? p + 1 : NULL) {
         size_t n;
         p = strchr(c, '/');
@@ -103,6 +109,12 @@ int path_open_in(const char *dir, const char *rel, int *fd, struct err *e)
                      : S_ISFIFO(st.st_mode) ? "a FIFO"
                      : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
                                                                   : "a special file");
+        goto out;
+    }
+    /* another name of the file may be outside the folder (the config
+     * itself, linked in by whoever can write here) */
+    if (st.st_nlink > 1) {
+        rc = err_set(e, ERR_IO, "'%s' has other hard links (refused: copy the file instead)", rel);
         goto out;
     }
     *fd = nfd;

@@ -87,6 +87,47 @@ class AttachmentCase(e2e.PostierCase):
             self.assertRegex(r.err, r"docs\.csv:2: .*'attachment'", r)
             self.assertEqual(self.json('documents', 'list'), [], att)
 
+    def test_import_says_why_a_path_is_wrong(self):
+        for att, why in (('file:///etc/passwd', 'is a URL'),
+                         ('2026\\11\\F9.pdf', "separate folders with '/'"),
+                         ('2026/11/', "ends with '/'")):
+            r = self.docs('F1,C1,10,%s\n' % att)
+            self.assertEqual(r.rc, 2, (att, r))
+            self.assertIn(why, r.err, att)
+
+    def test_a_hard_link_to_the_config_is_refused(self):
+        # whoever may write into documents/ links the config in: the file
+        # is inside the folder by its path, but is the SMTP password
+        os.makedirs(self.path('documents'), exist_ok=True)
+        os.link(self.path('config', 'postier.ini'), self.path('documents', 'facture.pdf'))
+        r = self.docs('F1,C1,10,facture.pdf\n')
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn('hard links', r.err)
+        os.unlink(self.path('documents', 'facture.pdf'))
+        self.write(os.path.join('documents', 'facture.pdf'), b'%PDF-1.4 ok\n')
+        self.assertEqual(self.docs('F1,C1,10,facture.pdf\n').rc, 0)
+        os.unlink(self.path('documents', 'facture.pdf'))
+        os.link(self.path('config', 'postier.ini'), self.path('documents', 'facture.pdf'))
+        self.run_bounded(1)
+        [h] = self.history_rows('--status', 'failed')
+        self.assertEqual(h['reason'], 'attachment', h)
+        self.assertEqual(self.mails(), [])
+
+    def test_too_big_is_an_attachment_failure_retried_once_fixed(self):
+        os.makedirs(self.path('documents'), exist_ok=True)
+        with open(self.path('documents', 'huge.pdf'), 'wb') as f:
+            f.truncate(46 << 20)  # sparse: nothing written, 46 MB by its size
+        self.assertEqual(self.docs('F1,C1,10,huge.pdf\n').rc, 0)
+        self.run_bounded(1)
+        [h] = self.history_rows('--status', 'failed')
+        self.assertEqual(h['reason'], 'attachment', h)
+        self.assertIn('more than the 45 MB a message may carry', h['server_reply'])
+        with open(self.path('documents', 'huge.pdf'), 'wb') as f:
+            f.truncate(1 << 20)
+        r = self.run_postier('retry', '--reason', 'attachment')
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(len(self.mails()), 1)
+
     def test_legit_attachment_in_a_subfolder_still_works(self):
         self.write(os.path.join('documents', '2026', 'F-1.pdf'), b'%PDF-1.4 F-1\n')
         r = self.docs('F1,C1,10,2026/F-1.pdf\nF2,C1,10,2026/later.pdf\n')

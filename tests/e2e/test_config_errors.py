@@ -18,6 +18,11 @@ BAD = [
     ('sms', 'quiet_hours = tonight', 'quiet_hours'),
     ('sms', 'quiet_days = sun,funday', 'quiet_days'),
     ('sms', 'quiet_days = mon,tue,wed,thu,fri,sat,sun', 'quiet_days'),
+    ('smtp', 'url = smtp://', 'names no host'),
+    ('smtp', 'url = smtp://127.0.0.1:99999', 'port'),
+    ('smtp', 'connections = 100000', 'at most 64'),
+    ('smtp', 'ca_file = /nonexistent/ca.pem', '/nonexistent/ca.pem'),
+    ('smtp', 'url = smtp://postier:HUNTER2@127.0.0.1:25', 'username and password'),
 ]
 COMMANDS = [('contacts', 'list'), ('types', 'list'), ('history', 'verify'),
             ('run', '--dry-run'), ('documents', 'list')]
@@ -38,6 +43,7 @@ class ConfigErrors(e2e.PostierCase):
                     r = self.fails(*cmd, rc=2,
                                    contains=('%s:%d' % (self.config, lineno), word))
                     self.assertEqual(r.out, '', r)
+                    self.assertNotIn('HUNTER2', r.err)
             self.assertEqual(self.db_snapshot(), before, line)
         self.write_config(good)
         self.ok('types', 'list')
