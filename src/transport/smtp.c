@@ -275,6 +275,7 @@ static CURL *easy_new(struct worker *w)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, s->timeout);
     /* each reply, the one to QUIT included (it waits 120 s by default) */
     curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, s->timeout);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     curl_easy_setopt(h, CURLOPT_USE_SSL, s->use_ssl);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, s->insecure ? 0L : 1L);
@@ -468,6 +469,11 @@ int transport_smtp_new(const struct smtp_opts *o, struct transport **out, struct
                        "[smtp] starttls = never with a username: refusing to send the password "
                        "to %s in clear (set [smtp] allow_plaintext_auth = yes for a relay on "
                        "this host)", o->url);
+    if (o->insecure && o->username && *o->username && !o->allow_plaintext_auth)
+        return err_set(e, ERR_CONFIG,
+                       "[smtp] verify = no with a username: the password would go to whoever "
+                       "answers for %s (set [smtp] allow_plaintext_auth = yes for a test server)",
+                       o->url);
     if (curl_global_init(CURL_GLOBAL_DEFAULT))
         return err_set(e, ERR_INTERNAL, "cannot initialise libcurl");
     s = xcalloc(1, sizeof *s);

@@ -59,6 +59,15 @@ static int open_error(int dirfd, const char *name, const char *rel, int errnum, 
     return err_set(e, ERR_IO, "'%s': %s", rel, strerror(errnum));
 }
 
+static int not_regular(const char *rel, const struct stat *st, struct err *e)
+{
+    return err_set(e, ERR_IO, "'%s' is not a regular file (%s)", rel,
+                   S_ISDIR(st->st_mode)    ? "a folder"
+                   : S_ISFIFO(st->st_mode) ? "a FIFO"
+                   : S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? "a device"
+                                                                  : "a special file");
+}
+
 int path_open_in(const char *dir, const char *rel, int *fd, struct err *e)
 {
     char name[256];
@@ -95,6 +104,13 @@ int path_open_in(const char *dir, const char *rel, int *fd, struct err *e)
         dfd = nfd;
         nfd = -1;
     }
+    /* a device is never opened (opening one can act): its type is read
+     * first, and read again from the open file in case it was swapped */
+    if (!fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) && !S_ISREG(st.st_mode) &&
+        !S_ISLNK(st.st_mode)) {
+        rc = not_regular(rel, &st, e);
+        goto out;
+    }
     if ((nfd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0) {
         rc = open_error(dfd, name, rel, errno, e);
         goto out;
@@ -104,11 +120,7 @@ int path_open_in(const char *dir, const char *rel, int *fd, struct err *e)
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
-        rc = err_set(e, ERR_IO, "'%s' is not a regular file (%s)", rel,
-                     S_ISDIR(st.st_mode)    ? "a folder"
-                     : S_ISFIFO(st.st_mode) ? "a FIFO"
-                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                                                                  : "a special file");
+        rc = not_regular(rel, &st, e);
         goto out;
     }
     /* another name of the file may be outside the folder (the config

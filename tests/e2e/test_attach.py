@@ -9,6 +9,7 @@ message by `[template] max_iterations` (reason `template`)."""
 import glob
 import json
 import os
+import stat
 import subprocess
 import time
 
@@ -112,6 +113,29 @@ class AttachmentCase(e2e.PostierCase):
         [h] = self.history_rows('--status', 'failed')
         self.assertEqual(h['reason'], 'attachment', h)
         self.assertEqual(self.mails(), [])
+
+    def test_a_folder_swapped_for_a_link_after_import(self):
+        # 2026/ is a real folder at import; by the run it is a link to /etc
+        self.write(os.path.join('documents', '2026', 'passwd'), b'%PDF-1.4 ok\n')
+        self.assertEqual(self.docs('F1,C1,10,2026/passwd\n').rc, 0)
+        os.rename(self.path('documents', '2026'), self.path('documents', 'old'))
+        os.symlink('/etc', self.path('documents', '2026'))
+        self.run_bounded(1)
+        [h] = self.history_rows('--status', 'failed')
+        self.assertEqual(h['reason'], 'attachment', h)
+        self.assertIn("'2026' is a symbolic link", h['server_reply'])
+        self.assertEqual(self.mails(), [])
+
+    def test_a_device_node_in_the_folder_is_refused(self):
+        os.makedirs(self.path('documents'), exist_ok=True)
+        try:
+            os.mknod(self.path('documents', 'null.pdf'), stat.S_IFCHR | 0o600,
+                     os.makedev(1, 3))
+        except PermissionError:
+            self.skipTest('mknod is not permitted here')
+        r = self.docs('F1,C1,10,null.pdf\n')
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn('a device', r.err)
 
     def test_too_big_is_an_attachment_failure_retried_once_fixed(self):
         os.makedirs(self.path('documents'), exist_ok=True)

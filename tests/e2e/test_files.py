@@ -84,8 +84,8 @@ class Modes(e2e.PostierCase):
             self.with_umask(0o000, 'parties', 'import', self.write('p.csv', BOOK))
             for suffix in ('-wal', '-shm'):
                 p = self.db + suffix
-                if os.path.exists(p):
-                    self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o600, p)
+                self.assertTrue(os.path.exists(p), p)
+                self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o600, p)
             self.assertEqual(stat.S_IMODE(os.stat(self.db).st_mode), 0o600)
         finally:
             con.close()

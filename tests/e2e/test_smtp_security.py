@@ -171,6 +171,20 @@ class Certificates(SecurityCase):
     def test_self_signed_certificate(self):
         self.check_refused_then_unverified('selfsigned')
 
+    def test_unverified_certificate_never_gets_the_password(self):
+        # verify = no with a username: a man in the middle would get it
+        self.book(ADDRS)
+        peer = self.tls_peer('selfsigned', auth=('postier', 's3cret'))
+        self.smtp_config(peer, username='postier', password='s3cret', verify='no')
+        r = self.fails('run', '--date', DATE, rc=2, contains='verify = no with a username')
+        self.assert_one_line(r, peer.url)
+        self.assertEqual([e for e in peer.events() if e['cmd'] == 'CONNECT'], [])
+        self.assertEqual(self.history(), [])
+        self.smtp_config(peer, username='postier', password='s3cret', verify='no',
+                         allow_plaintext_auth='yes')
+        self.run_job(rc=0)
+        self.assert_delivered_once(peer, ADDRS)
+
     def test_certificate_signed_by_ca_file(self):
         self.book(ADDRS)
         peer = self.tls_peer('good')
