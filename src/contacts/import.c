@@ -530,7 +530,8 @@ static int apply_item(struct job *j, struct item *it, struct err *e)
                      &re);
     }
     store_rec_release(&old);
-    if (rc && (re.code == ERR_DB || re.code == ERR_LOCKED || re.code == ERR_IO)) {
+    if (rc && (re.code == ERR_DB || re.code == ERR_LOCKED || re.code == ERR_IO ||
+               re.code == ERR_TEMPFAIL)) {
         *e = re;
         rc = re.code;
     } else if (rc) {
@@ -639,6 +640,8 @@ int contacts_import(struct store *s, enum store_kind kind, const char *path,
         else
             rc = store_commit(s, e);
     }
+    if (rc == ERR_TEMPFAIL) /* a full disk: rolled back */
+        err_append(e, ", nothing imported");
     csvr_free(j.r);
     sync_release(&j);
     return rc;

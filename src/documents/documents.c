@@ -499,7 +499,7 @@ int documents_import(struct store *s, const char *type, const char *path,
             rep->unchanged += did == ROW_UNCHANGED;
             check_attachment(&d, o, rep, path, row);
         }
-        else if (re.code == ERR_DB || re.code == ERR_LOCKED)
+        else if (re.code == ERR_DB || re.code == ERR_LOCKED || re.code == ERR_TEMPFAIL)
             rc = (*e = re, re.code);
         else
             report_bad(o, rep, path, row->line, re.msg);
@@ -513,6 +513,8 @@ int documents_import(struct store *s, const char *type, const char *path,
         else
             rc = store_commit(s, e);
     }
+    if (rc == ERR_TEMPFAIL) /* a full disk: rolled back */
+        err_append(e, ", nothing imported");
     csvr_free(d.r);
     json_decref(d.corrected);
     return rc;

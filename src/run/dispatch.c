@@ -746,6 +746,14 @@ static int replay_delivery(void *ctx, const struct store_delivery *dl)
     rc = record_one(r->j, p, &tr, r->e);
     if (!rc && tr.outcome != TRANSPORT_DEFERRED)
         spool_remove(r->j->spool, p->spool, NULL);
+    /* sent (or failed) by a run that could not record it: this run's
+     * summary counts it (that one counted it deferred) */
+    if (!rc && tr.outcome == TRANSPORT_SENT)
+        r->j->sum->sent++;
+    else if (!rc && tr.outcome == TRANSPORT_FAILED) {
+        r->j->sum->failed++;
+        run_count_failed(r->j->sum, tr.reason ? tr.reason : "failed");
+    }
     pending_free(p);
     return rc;
 }

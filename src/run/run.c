@@ -966,6 +966,10 @@ int run_job(struct store *s, const struct config *cfg, const struct run_opts *o,
     if (!rc && !o->dry_run && retry)
         rc = open_dispatchers(&j, e);
     rc = finish(j.sms_dispatch, finish(j.dispatch, rc, e), e);
+    if (rc && !o->dry_run) { /* (a full disk...) what is left is the next run's */
+        long long settled = sum->sent + sum->deferred + sum->failed;
+        sum->deferred += sum->queued > settled ? sum->queued - settled : 0;
+    }
     if (!rc && run_stop_requested())
         rc = err_set(e, ERR_TEMPFAIL, "stopped by a signal: the messages in flight were "
                      "recorded; the next run sends the rest");

@@ -93,9 +93,12 @@ struct spool {
     struct commit c;
 };
 
+/* A full disk is temporary (ERR_TEMPFAIL): the next run resumes. */
 static int io_err(struct err *e, const char *what, const char *path)
 {
-    return err_set(e, ERR_IO, "%s %s: %s", what, path, strerror(errno));
+    int code = errno == ENOSPC || errno == EDQUOT ? ERR_TEMPFAIL : ERR_IO;
+
+    return err_set(e, code, "%s %s: %s", what, path, strerror(errno));
 }
 
 static uint64_t hash(const char *s)
@@ -450,16 +453,18 @@ static int write_segment(const struct spool *sp, const char *file, const struct 
                          struct err *e)
 {
     int fd = openat(sp->tmp_fd, file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char where[PATH_MAX + 64]; /* the messages name the folder too */
     int rc = 0;
 
+    snprintf(where, sizeof where, "%s/tmp/%s", sp->dir, file);
     if (fd < 0)
-        return io_err(e, "cannot create spool segment", file);
+        return io_err(e, "cannot create spool segment", where);
     if (write_all(fd, buf_str(data), data->len) || fdatasync(fd))
-        rc = io_err(e, "cannot write spool segment", file);
+        rc = io_err(e, "cannot write spool segment", where);
     if (close(fd) && !rc)
-        rc = io_err(e, "cannot write spool segment", file);
+        rc = io_err(e, "cannot write spool segment", where);
     if (!rc && renameat(sp->tmp_fd, file, sp->queue_fd, file))
-        rc = io_err(e, "cannot queue spool segment", file);
+        rc = io_err(e, "cannot queue spool segment", where);
     if (!rc && fsync(sp->queue_fd))
         rc = io_err(e, "cannot sync", sp->dir);
     if (rc)

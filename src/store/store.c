@@ -8,11 +8,24 @@
 
 #include "util/xalloc.h"
 
+/* SQLITE_FULL, or an I/O error of a full disk (the WAL index: -shm) */
+static int store_disk_full(const struct store *s, int rc)
+{
+    if ((rc & 0xff) == SQLITE_FULL)
+        return 1;
+    return (rc & 0xff) == SQLITE_IOERR && s && s->db && sqlite3_system_errno(s->db) == ENOSPC;
+}
+
 int store_dberr(struct store *s, int rc, struct err *e, const char *what)
 {
     int ext = s && s->db ? sqlite3_extended_errcode(s->db) : rc;
     const char *msg = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
 
+    if (store_disk_full(s, rc))
+        return err_set(e, ERR_TEMPFAIL, "%s: disk full (No space left on device)",
+                       s && s->db && sqlite3_db_filename(s->db, "main")
+                           ? sqlite3_db_filename(s->db, "main")
+                           : what);
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
         return err_set(e, ERR_EXISTS, "%s: %s", what, msg);
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
@@ -77,7 +90,8 @@ static int connect_db(const char *path, int flags, const char *setup, struct sto
     }
     sqlite3_busy_timeout(s->db, 5000);
     if ((rc = store_exec(s, setup, e))) {
-        err_prefix(e, "%s", path);
+        if (rc != ERR_TEMPFAIL) /* (disk full names it) */
+            err_prefix(e, "%s", path);
         store_close(s);
         return rc;
     }
@@ -96,7 +110,8 @@ int store_open(const char *path, struct store **out, struct err *e)
     if ((rc = connect_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, pragmas, &s, e)))
         return rc;
     if ((rc = store_migrate(s, e))) {
-        err_prefix(e, "%s", path);
+        if (rc != ERR_TEMPFAIL) /* (disk full names it) */
+            err_prefix(e, "%s", path);
         store_close(s);
         return rc;
     }

@@ -46,6 +46,20 @@ int err_prefix(struct err *e, const char *fmt, ...)
     return e->code;
 }
 
+void err_append(struct err *e, const char *text)
+{
+    size_t n, add;
+
+    if (!e)
+        return;
+    n = strlen(e->msg);
+    add = strlen(text);
+    if (add > sizeof e->msg - 1 - n)
+        add = str_utf8_cut(text, sizeof e->msg - 1 - n);
+    memcpy(e->msg + n, text, add);
+    e->msg[n + add] = '\0';
+}
+
 void err_clear(struct err *e)
 {
     if (!e)

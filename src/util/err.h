@@ -38,6 +38,9 @@ int err_set(struct err *e, int code, const char *fmt, ...) __attribute__((format
  * "ctx: old message".  Keeps e->code.  Returns e->code (or code if e NULL). */
 int err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Appends text to e->msg (truncated to ERR_MSG_MAX); keeps e->code. */
+void err_append(struct err *e, const char *text);
+
 /* Resets e to ERR_OK with an empty message; e may be NULL. */
 void err_clear(struct err *e);
 

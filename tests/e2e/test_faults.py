@@ -18,6 +18,13 @@ BOOK = 'ref,kind,name,email\n' + ''.join(
     'C%d,client,Client %d,client%d@exemple.fr\n' % (i, i, i) for i in range(5))
 INVOICES = 'ref,party_ref,amount\n' + ''.join('F%d,C%d,1%d.50\n' % (i, i, i) for i in range(5))
 
+MORE_PARTIES = 'ref,kind,name,email\n' + ''.join(
+    'D%d,client,Client %d,d%d@exemple.fr\n' % (i, i, i) for i in range(500))
+CONTACTS = 'party_ref,last_name,email\n' + ''.join(
+    'C%d,Martin,martin%d@exemple.fr\n' % (i % 5, i) for i in range(500))
+MORE_INVOICES = 'ref,party_ref,amount\n' + ''.join(
+    'G%d,C%d,2%d.50\n' % (i, i % 5, i) for i in range(2000))
+
 
 class Faults(e2e.PostierCase):
     run_date = '2026-11-22'
@@ -29,18 +36,22 @@ class Faults(e2e.PostierCase):
     def sent_rows(self):
         return [h for h in self.history_rows() if h['event'] == 'sent']
 
-    def test_disk_full_under_the_maildir(self):
+    def small_disk(self, size='256k'):
+        """A tmpfs of `size` mounted at <tmp>/small (skips the test when
+        mounting is not permitted here)."""
         mnt = self.path('small')
         os.mkdir(mnt)
-        p = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt],
+        p = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%s' % size, 'tmpfs', mnt],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if p.returncode:
             self.skipTest('cannot mount a tmpfs here: %s' % p.stdout.decode().strip())
         self.addCleanup(subprocess.run, ['umount', '-l', mnt])
-        box = os.path.join(mnt, 'box')
-        self.append_config('\n[email]\nmaildir = %s\n[smtp]\nmax_attempts = 1\n' % box)
-        self.ok('init')
-        self.book()
+        return mnt
+
+    def fill(self, mnt, leave=0):
+        """Fills the file system of mnt to the last block, then frees
+        `leave` bytes; returns the filler's path (remove it to free the
+        space)."""
         filler = os.path.join(mnt, 'filler')
         with open(filler, 'wb', buffering=0) as f:
             try:
@@ -48,6 +59,21 @@ class Faults(e2e.PostierCase):
                     f.write(b'\0' * 4096)
             except OSError:
                 pass
+            try:
+                while True:
+                    f.write(b'\0')
+            except OSError:
+                pass
+            f.truncate(f.tell() - leave)
+        return filler
+
+    def test_disk_full_under_the_maildir(self):
+        mnt = self.small_disk()
+        box = os.path.join(mnt, 'box')
+        self.append_config('\n[email]\nmaildir = %s\n[smtp]\nmax_attempts = 1\n' % box)
+        self.ok('init')
+        self.book()
+        filler = self.fill(mnt)
         r = self.run_job()
         self.assertNotEqual(r.rc, 0, r)
         self.assertEqual(r.rc, 75, r)  # nothing failed for good: deferred
@@ -65,6 +91,77 @@ class Faults(e2e.PostierCase):
         sent = self.sent_rows()
         self.assertEqual(sorted(h['document_ref'] for h in sent), ['F%d' % i for i in range(5)])
         self.verify_history()
+
+    def assert_full_then_freed(self, r, place, filler, box):
+        """r: the run on the full disk; place: the folder or database file
+        its one line must name.  Then frees the space: every message once."""
+        self.assertEqual(r.rc, 75, r)  # nothing failed for good: the next run resolves it
+        lines = [l for l in r.err.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, r)
+        self.assertIn(place, lines[0], r)
+        self.assertIn('No space left on device', lines[0], r)
+        s = self.run_summary(r)
+        self.assertEqual(s['queued'], s['sent'] + s['deferred'] + s['failed'], r)
+        self.assertEqual(s['failed'], 0, r)
+        os.unlink(filler)
+        r = self.run_job(rc=0)
+        self.assertNotIn('No space', r.err)
+        s = self.run_summary(r)
+        self.assertEqual((s['deferred'], s['failed']), (0, 0), r)
+        self.assertEqual(len(glob.glob(os.path.join(box, 'new', '*'))), 5)
+        sent = self.sent_rows()
+        self.assertEqual(sorted(h['document_ref'] for h in sent), ['F%d' % i for i in range(5)])
+        r = self.run_job(rc=0)
+        self.assertEqual(self.run_summary(r)['sent'], 0, r)
+        self.assertEqual(len(glob.glob(os.path.join(box, 'new', '*'))), 5)
+        self.verify_history()
+
+    def test_disk_full_under_the_spool(self):
+        mnt = self.small_disk()
+        spool = os.path.join(mnt, 'spool')
+        box = self.path('box')
+        self.append_config('\n[store]\nspool = %s\n[email]\nmaildir = %s\n' % (spool, box))
+        self.ok('init')
+        self.book()
+        filler = self.fill(mnt)
+        r = self.run_job()
+        self.assertEqual(self.sent_rows(), [])
+        self.assert_full_then_freed(r, spool, filler, box)
+
+    def test_disk_full_under_the_database(self):
+        mnt = self.small_disk('2m')
+        self.db = os.path.join(mnt, 'postier.db')
+        box = self.path('box')
+        self.append_config('\n[store]\ndatabase = %s\n[email]\nmaildir = %s\n' % (self.db, box))
+        self.ok('init')
+        self.book()
+        filler = self.fill(mnt, 64 << 10)  # room to open it (WAL index), not to write
+        r = self.run_job()
+        self.assertIn('disk full', r.err)
+        self.assert_full_then_freed(r, self.db, filler, box)
+
+    def test_imports_on_a_full_disk(self):
+        mnt = self.small_disk('2m')
+        self.db = os.path.join(mnt, 'postier.db')
+        self.append_config('\n[store]\ndatabase = %s\n' % self.db)
+        self.ok('init')
+        self.book()
+        before = self.db_snapshot()
+        filler = self.fill(mnt, 64 << 10)  # room to open it (WAL index), not to import
+        for args in (['parties', 'import', self.write('p2.csv', MORE_PARTIES)],
+                     ['contacts', 'import', self.write('c.csv', CONTACTS)],
+                     ['documents', 'import', self.write('d2.csv', MORE_INVOICES),
+                      '--type', 'invoice']):
+            r = self.run_postier(*args)
+            self.assertEqual(r.rc, 75, r)  # all or nothing, and nothing: try again later
+            lines = [l for l in r.err.splitlines() if l.strip()]
+            self.assertEqual(len(lines), 1, r)
+            self.assertIn(self.db, lines[0], r)
+            self.assertIn('No space left on device', lines[0], r)
+            self.assertIn('nothing imported', lines[0], r)
+        os.unlink(filler)
+        self.assertEqual(self.db_snapshot(), before)  # nothing half-written
+        self.ok('documents', 'import', self.path('d2.csv'), '--type', 'invoice')
 
     def hold_lock(self):
         con = sqlite3.connect(self.db, timeout=10, isolation_level=None,
