@@ -66,7 +66,7 @@ static int lookup(void *c, const char *name, int key, const struct tmpl_scope *s
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const enum tmpl_mode modes[] = {TMPL_TEXT, TMPL_HTML, TMPL_HEADER};
-    struct tmpl_locale loc;
+    struct tmpl_locale loc = {0};
     struct tmpl *t = NULL;
     struct err e = {0};
     struct buf out;
