@@ -360,6 +360,17 @@ static int plain_ascii_domain(const char *dom)
     }
 }
 
+/* Whether the Unicode domain converts to ascii again. */
+static int round_trips(const char *unicode, const char *ascii)
+{
+    char *again = NULL;
+    int ok = idn2_to_ascii_8z(unicode, &again, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) == IDN2_OK &&
+             strcmp(again, ascii) == 0;
+
+    idn2_free(again);
+    return ok;
+}
+
 /* Converts a (possibly Unicode) domain to both normal forms: IDNA2008 with
  * the UTS #46 mapping, which lower-cases and applies NFC; the display form
  * is decoded back from the A-labels so that "SOCIÉTÉ.fr", "société.fr" and
@@ -407,7 +418,12 @@ static const char *convert_domain(const char *dom, struct addr *a, char *why, si
     /* Belt and braces: what we store must be as clean as what we checked. */
     if (bad_byte(a->unicode, strlen(a->unicode)))
         return "bad domain (decodes to a control character)";
-    return NULL;
+    /* libidn2 passes an A-label ("xn--...") through without checking what
+     * it decodes to: the display form we store must convert back, or the
+     * address is accepted at import and refused when sent */
+    return round_trips(a->unicode, a->ascii)
+               ? NULL
+               : "bad domain (an A-label that decodes to a name IDNA2008 refuses)";
 }
 
 /* Parses the address s[0..n) into a (caller releases it, also on error). */

@@ -253,6 +253,7 @@ static void test_emails(void **state)
         {"a@192.0.2.1", NULL, "all digits"},
         {"a@x.123", NULL, "all digits"},
         {"a@xn--zz.fr", NULL, "bad domain"},
+        {"x@xn--upontcole-6oa.fr", NULL, "A-label that decodes to a name IDNA2008 refuses"},
         {"a@\xf0\x9f\x92\xa9.la", NULL, "bad domain"},
         {"ok@x.fr;bad", NULL, "'bad': no '@'"},
         {"ok@x.fr;;a..b@x.fr", NULL, "'a..b@x.fr'"},
