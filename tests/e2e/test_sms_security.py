@@ -9,8 +9,12 @@ credentials and an http:// gateway stops before queueing or sending anything
 were), unless `[sms] allow_plaintext_auth = yes` (a gateway on this host).
 Without credentials an http:// gateway is used as before.  The password never
 shows on stderr, even when it sits in the URL (http://user:pass@host/…)."""
+import http.server
 import os
+import ssl
+import subprocess
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -119,6 +123,39 @@ class SmsCredentials(test_sms.SmsCase):
         self.assertIn('127.0.0.1:%d' % port, r.err)
         self.assertNotIn('s3cr3t', r.err + r.out)
         self.assertNotIn('s3cr3t', self.ok('history', 'list', '--format', 'json').out)
+
+    def test_https_gateway_certificate_is_verified(self):
+        """https:// with the password is not refused, but a certificate
+        no CA vouches for is: nothing reaches the gateway, nothing is sent."""
+        key, cert = self.path('gw.key'), self.path('gw.pem')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                        'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
+                        '-days', '2', '-subj', '/CN=127.0.0.1', '-addext',
+                        'subjectAltName=IP:127.0.0.1'], check=True, capture_output=True)
+        seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.path)
+                self.send_response(202)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        url = 'https://127.0.0.1:%d/cgi-bin/sendsms' % srv.server_address[1]
+        self.config_sms(url, transport='kannel', allow_plaintext_auth=None)
+        r = self.fails('run', '--date', DATE, rc=2, contains='certificate')
+        self.assertNotIn(CLEAR, r.err)
+        self.assertNotIn('kpass', r.err + r.out)
+        self.assertEqual(seen, [])
+        self.assertNotIn('sent', [e[0] for e in self.events_of(NUMBER)])
 
 
 if __name__ == '__main__':
