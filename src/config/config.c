@@ -81,6 +81,8 @@ static const struct key keys[] = {
     {"sms", "connections", K_LONG, S(sms_connections), "2", "1-64", NULL},
     {"sms", "timeout", K_LONG, S(sms_timeout), "30", "1", "seconds"},
     {"sms", "max_attempts", K_LONG, S(sms_max_attempts), "3", "1", NULL},
+    {"sms", "allow_plaintext_auth", K_BOOL, S(sms_allow_plaintext_auth), "no", NULL,
+     "yes: send the password or token over http:// (a gateway on this host only)"},
     {"campaign", "unsubscribe_url", K_STR, S(campaign_unsubscribe_url),
      "https://example.invalid/unsubscribe?t={token}", NULL,
      "List-Unsubscribe link of marketing e-mail; {token} = the recipient's token"},

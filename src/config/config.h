@@ -28,6 +28,7 @@ struct config {
     char *sms_transport, *sms_url, *sms_token, *sms_sender, *sms_quiet_hours, *sms_quiet_days;
     char *sms_username, *sms_password, *sms_dlr_url, *sms_stop_text;
     long sms_dlr_mask, sms_max_segments, sms_connections, sms_timeout, sms_max_attempts;
+    long sms_allow_plaintext_auth; /* yes|no as 1|0 */
     /* [campaign] */
     char *campaign_unsubscribe_url, *campaign_unsubscribe_mailto;
     /* [run] */

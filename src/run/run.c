@@ -843,7 +843,8 @@ int run_open_transports(struct job *j, struct err *e)
                           .username = c->sms_username, .password = c->sms_password,
                           .token = c->sms_token, .dlr_url = c->sms_dlr_url,
                           .dlr_mask = c->sms_dlr_mask, .connections = c->sms_connections,
-                          .timeout = c->sms_timeout};
+                          .timeout = c->sms_timeout,
+                          .allow_plaintext_auth = c->sms_allow_plaintext_auth};
     return transport_sms_new(&mo, &j->sms_tr, e);
 }
 

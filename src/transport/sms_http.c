@@ -4,7 +4,10 @@
  * so its connection is kept alive.  HTTP answers map to outcomes: 2xx
  * sent; 429 and 5xx deferred; any other status failed; a timeout or a
  * lost connection deferred.  The history text carries the gateway's
- * answer (or message id), the coding and the number of segments. */
+ * answer (or message id), the coding and the number of segments.
+ * Credentials (Kannel's password, the JSON token, a URL's user:password)
+ * never go over http:// unless allowed, and never show in an error or in
+ * the history: they are replaced by "***". */
 #include "transport.h"
 
 #include <curl/curl.h>
@@ -32,6 +35,8 @@ struct sms_http {
     struct transport t;
     int json; /* else kannel */
     char *url, *username, *password, *token, *dlr_url;
+    char *shown;       /* url without user:password@ nor query, for messages */
+    char *secret[4];   /* what is masked in texts (NULL: none) */
     long dlr_mask, timeout;
     CURLM *multi;
     struct req *r;
@@ -159,6 +164,29 @@ static void first_line(const char *s, char *out, size_t n)
     out[k] = '\0';
 }
 
+/* Every secret of s in text (n bytes) replaced by "***". */
+static void redact(const struct sms_http *s, char *text, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof s->secret / sizeof *s->secret; i++) {
+        const char *w = s->secret[i], *from = text, *p;
+        struct buf b;
+
+        if (!w || !strstr(text, w))
+            continue;
+        buf_init(&b, 0);
+        while ((p = strstr(from, w))) {
+            buf_add(&b, from, (size_t)(p - from));
+            buf_adds(&b, "***");
+            from = p + strlen(w);
+        }
+        buf_adds(&b, from);
+        snprintf(text, n, "%s", buf_str(&b));
+        buf_release(&b);
+    }
+}
+
 static void classify(struct sms_http *s, struct req *q, CURLcode rc, struct transport_reply *r)
 {
     const char *coding = q->size.coding == SMS_UCS2 ? "UCS-2" : "GSM-7";
@@ -167,6 +195,7 @@ static void classify(struct sms_http *s, struct req *q, CURLcode rc, struct tran
     long status = 0;
 
     memset(r, 0, sizeof *r);
+    redact(s, q->errbuf, sizeof q->errbuf);
     curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &status);
     if (rc == CURLE_OK && status > 0) {
         s->connect_failures = 0;
@@ -187,6 +216,7 @@ static void classify(struct sms_http *s, struct req *q, CURLcode rc, struct tran
         }
         snprintf(r->text, sizeof r->text, "%ld %s (%s, %zu segment%s)", status, said, coding,
                  q->size.segments, q->size.segments == 1 ? "" : "s");
+        redact(s, r->text, sizeof r->text);
         return;
     }
     r->outcome = TRANSPORT_DEFERRED;
@@ -197,10 +227,11 @@ static void classify(struct sms_http *s, struct req *q, CURLcode rc, struct tran
         r->outcome = TRANSPORT_UNTRIED;
         if (!s->fatal.code)
             err_set(&s->fatal, ERR_CONFIG, "TLS with %s failed (certificate not trusted?): %s",
-                    s->url, why);
+                    s->shown, why);
     } else if ((rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) &&
                ++s->connect_failures >= (int)s->n && !s->fatal.code) {
-        err_set(&s->fatal, ERR_TEMPFAIL, "cannot connect to the SMS gateway %s: %s", s->url, why);
+        err_set(&s->fatal, ERR_TEMPFAIL, "cannot connect to the SMS gateway %s: %s", s->shown,
+                why);
     }
 }
 
@@ -283,6 +314,9 @@ static void sh_free(struct transport *t)
     free(s->password);
     free(s->token);
     free(s->dlr_url);
+    free(s->shown);
+    for (i = 0; i < sizeof s->secret / sizeof *s->secret; i++)
+        free(s->secret[i]);
     free(s);
     curl_global_cleanup();
 }
@@ -290,6 +324,53 @@ static void sh_free(struct transport *t)
 static char *opt_dup(const char *v)
 {
     return v && *v ? xstrdup(v) : NULL;
+}
+
+/* The password of url's user:password@ (NULL when none), and url without
+ * it nor its query and fragment (to name the gateway in messages). */
+static char *split_url(const char *url, char **shown)
+{
+    const char *host = strstr(url, "://") ? strstr(url, "://") + 3 : url;
+    size_t len = strcspn(host, "/?#");
+    const char *at = NULL, *p, *colon;
+    char *pass = NULL;
+    struct buf b;
+
+    for (p = host; p < host + len; p++)
+        if (*p == '@')
+            at = p;
+    buf_init(&b, 0);
+    buf_add(&b, url, (size_t)(host - url));
+    if (at) {
+        colon = memchr(host, ':', (size_t)(at - host));
+        pass = colon ? xstrndup(colon + 1, (size_t)(at - colon - 1)) : xstrdup("");
+        host = at + 1;
+    }
+    buf_add(&b, host, strcspn(host, "?#"));
+    *shown = buf_take(&b);
+    return pass;
+}
+
+/* The credentials s sends (the URL's password included) into s->secret:
+ * the number found. */
+static int collect_secrets(struct sms_http *s)
+{
+    char *pass = split_url(s->url, &s->shown);
+    int n = 0;
+
+    if (pass && *pass)
+        s->secret[n++] = pass;
+    else
+        free(pass);
+    if (!s->json && s->password) {
+        char *v = curl_easy_escape(NULL, s->password, 0); /* as in the query */
+        s->secret[n++] = xstrdup(s->password);
+        s->secret[n++] = xstrdup(v ? v : s->password);
+        curl_free(v);
+    }
+    if (s->json && s->token)
+        s->secret[n++] = xstrdup(s->token);
+    return n;
 }
 
 int transport_sms_new(const struct sms_opts *o, struct transport **out, struct err *e)
@@ -323,6 +404,13 @@ int transport_sms_new(const struct sms_opts *o, struct transport **out, struct e
     s->dlr_url = opt_dup(o->dlr_url);
     s->dlr_mask = o->dlr_mask;
     s->timeout = o->timeout;
+    if (collect_secrets(s) && !o->allow_plaintext_auth && !strncmp(s->url, "http://", 7)) {
+        err_set(e, ERR_CONFIG, "%s: refusing to send the SMS gateway password in clear (use "
+                "https:// or set [sms] allow_plaintext_auth = yes for a gateway on this host)",
+                s->shown);
+        sh_free(&s->t);
+        return e->code;
+    }
     s->n = (size_t)o->connections;
     s->r = xcalloc(s->n, sizeof *s->r);
     s->multi = curl_multi_init();

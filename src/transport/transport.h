@@ -102,11 +102,15 @@ struct sms_opts {
     const char *dlr_url;   /* kannel delivery reports, when dlr_mask > 0 */
     long dlr_mask, connections, timeout;
     const char *ca_file;   /* PEM CAs, or NULL for the system's */
+    long allow_plaintext_auth; /* 1: the password (kannel), the token (json) or
+                                * the URL's user:password may go over http:// */
 };
 
 /* SMS through an HTTP gateway (libcurl multi).  A message's data is its
  * UTF-8 text, m.from the sender, m.to the E.164 number.  ERR_CONFIG for
- * bad options. */
+ * bad options, and for credentials over http:// unless
+ * allow_plaintext_auth.  https:// certificates are always verified.  The
+ * credentials never appear in an error or in a reply's text. */
 int transport_sms_new(const struct sms_opts *o, struct transport **out, struct err *e);
 
 /* Frees t through its vtable; NULL-safe. */

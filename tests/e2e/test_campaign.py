@@ -208,7 +208,8 @@ class CampaignCase(e2e.PostierCase):
                     'connections = 1\nmax_attempts = 3\ntimeout = 10\n' % self.peer.url)
         if self.gw is not None:
             ini += ('[sms]\ntransport = json\nurl = %s\ntoken = tok123\nsender = POSTIER\n'
-                    'stop_text = STOP au 36180\n' % self.gw.url)
+                    'stop_text = STOP au 36180\n'
+                    'allow_plaintext_auth = yes\n' % self.gw.url)  # the token to 127.0.0.1
         self.write_config(ini)
 
     def start_peer(self, delay=0.0, mode='accept'):

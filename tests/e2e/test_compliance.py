@@ -729,7 +729,7 @@ class HistoryShow(ComplianceCase):
         self.addCleanup(gw.stop)
         self.write_config(self.base_ini + (
             '\n[store]\ntemplates = %s\n[run]\nsms_types = invoice\n[sms]\ntransport = json\n'
-            'url = %s\ntoken = tok123\nsender = POSTIER\ntimeout = 10\n' % (self.tdir, gw.url)))
+            'url = %s\nsender = POSTIER\ntimeout = 10\n' % (self.tdir, gw.url)))
         self.ok('parties', 'import', self.write('parties.csv', csv_text(
             ['ref', 'kind', 'name', 'email'], PARTIES)))
         self.import_contacts([c for c in CONTACTS if c['key'] in ('martin', 'whitaker')])

@@ -21,7 +21,7 @@ SECTIONS = {
     'sms': ['transport', 'url', 'token', 'sender', 'quiet_hours', 'quiet_days',
             # extensions: kannel credentials and reports, limits, retries
             'username', 'password', 'dlr_mask', 'dlr_url', 'max_segments', 'stop_text',
-            'connections', 'timeout', 'max_attempts'],
+            'connections', 'timeout', 'max_attempts', 'allow_plaintext_auth'],
     'campaign': ['unsubscribe_url', 'unsubscribe_mailto'],
     'run': ['fallback', 'sms_types', 'timezone'],
     'template': ['max_iterations'],
@@ -41,7 +41,7 @@ DEFAULTS = {
     ('run', 'fallback'): 'main', ('run', 'timezone'): '',
     ('smtp', 'verify'): 'yes', ('smtp', 'allow_plaintext_auth'): 'no',
     ('template', 'max_iterations'): '100000', ('history', 'key_file'): 'history.key',
-    ('history', 'retention_min_days'): '365',
+    ('history', 'retention_min_days'): '365', ('sms', 'allow_plaintext_auth'): 'no',
 }
 
 

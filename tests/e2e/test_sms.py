@@ -86,7 +86,9 @@ class SmsCase(e2e.PostierCase):
                    **keys):
         """The workspace INI plus [store] templates, [run] (fallback none,
         sms_types) and [sms] (kannel credentials, json token, sender, ...
-        unless overridden by keys)."""
+        unless overridden by keys; a key given as None is left out).  The
+        test gateways listen on http://127.0.0.1: allow_plaintext_auth =
+        yes lets the credentials go to them."""
         if url is not None and not isinstance(url, str):
             if transport is None:
                 transport = url.protocol
@@ -94,8 +96,9 @@ class SmsCase(e2e.PostierCase):
         opts = {'transport': transport or 'kannel', 'url': url or '', 'username': 'kuser',
                 'password': 'kpass', 'token': 'tok123', 'sender': 'POSTIER', 'dlr_mask': 0,
                 'dlr_url': '', 'max_segments': 3, 'connections': 2, 'timeout': 10,
-                'max_attempts': 3}
+                'max_attempts': 3, 'allow_plaintext_auth': 'yes'}
         opts.update(keys)
+        opts = {k: v for k, v in opts.items() if v is not None}
         self.write_config(self.base_ini +
                           '\n[store]\ntemplates = %s\n' % (templates or self.tdir) +
                           '[run]\nfallback = none\nsms_types = %s\n' % sms_types +
