@@ -118,6 +118,8 @@ class SmsCredentials(test_sms.SmsCase):
         for cmd in (('run', '--date', DATE), ('types', 'list')):
             r = self.fails(*cmd, rc=2, contains='[sms] url: a user name or password in the URL')
             self.assertNotIn('s3cr3t', r.err + r.out)
+        self.config_sms('http://127.0.0.1:%d/cgi-bin/sendsms' % port, transport='kannel',
+                        username='', password='', token='')
         self.assertEqual(self.sms_rows(), [])
 
     def test_https_gateway_certificate_is_verified(self):
