@@ -6,6 +6,7 @@
  * most 998 octets, and its header must hold exactly one Subject and no
  * Bcc: a value that could forge a header is a bug. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -59,79 +60,6 @@ static int attachment_fd(void)
         fd = fileno(f); /* kept open for the process's life */
     }
     return fd;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check(const char *m, size_t n)
-{
-    size_t i, col = 0, subjects = 0;
-    int in_header = 1, bol = 1;
-
-    for (i = 0; i < n; i++) {
-        if (bol && in_header) {
-            if (strncasecmp(m + i, "Subject:", 8) == 0)
-                subjects++;
-            if (strncasecmp(m + i, "Bcc:", 4) == 0)
-                abort();
-            if (m[i] == '\r')
-                in_header = 0;
-        }
-        bol = 0;
-        if (m[i] == '\n') {
-            if (i == 0 || m[i - 1] != '\r')
-                abort(); /* bare LF */
-            col = 0;
-            bol = 1;
-            continue;
-        }
-        if (m[i] == '\r' && (i + 1 >= n || m[i + 1] != '\n'))
-            abort(); /* bare CR */
-        if (++col > 998 + 1)
-            abort(); /* line too long (CR counted) */
-    }
-    if (subjects != 1)
-        abort();
-}
-
-static char dir[64];
-
-static void remove_dir(void)
-{
-    rmdir(dir);
-}
-
-/* Makes dir/name (a small file) and returns its path, or NULL. */
-static char *attachment(const char *name)
-{
-    const char *tmp = getenv("TMPDIR");
-    size_t n = strlen(name), i;
-    char *path;
-    FILE *f;
-
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "%s/fuzz-mime-XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-        if (!mkdtemp(dir))
-            abort();
-        atexit(remove_dir);
-    }
-    if (n == 0 || n > 200 || !strcmp(name, ".") || !strcmp(name, ".."))
-        return NULL;
-    path = malloc(sizeof dir + 1 + n + 1);
-    if (!path)
-        return NULL;
-    snprintf(path, sizeof dir + 1 + n + 1, "%s/%s", dir, name);
-    for (i = strlen(dir) + 1; path[i]; i++)
-        if (path[i] == '/')
-            path[i] = '_';
-    f = fopen(path, "w");
-    if (!f) {
-        free(path);
-        return NULL;
-    }
-    fputs("%PDF-1.4\n", f);
-    fclose(f);
-    return path;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
