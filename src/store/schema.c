@@ -271,7 +271,22 @@ static const char *const v11 =
     "  (SELECT coalesce(max(contact_id), 0) FROM campaign_recipient),"
     "  (SELECT coalesce(max(contact_id), 0) FROM event));";
 
-static const char *const migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11};
+/* Version 12: the keyed chain's marker (issue 17), one row written when
+ * the history key is created: the first id hashed with the key and a MAC
+ * of it under the key, so that dropping or rewriting it needs the key.  A
+ * database that made the table itself before this version keeps its row
+ * (without a MAC: `history verify` reports it). */
+static const char *const v12 =
+    "CREATE TABLE IF NOT EXISTS history_keyed ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  first_id INTEGER NOT NULL);"
+    "ALTER TABLE history_keyed ADD COLUMN mac TEXT;"
+    "CREATE TRIGGER IF NOT EXISTS history_keyed_no_update BEFORE UPDATE"
+    "  ON history_keyed BEGIN SELECT RAISE(ABORT, 'read-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS history_keyed_no_delete BEFORE DELETE"
+    "  ON history_keyed BEGIN SELECT RAISE(ABORT, 'read-only'); END;";
+
+static const char *const migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12};
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 static int current_version(struct store *s, int *v, struct err *e)
