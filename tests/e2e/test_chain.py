@@ -14,7 +14,14 @@
 - `history purge --before` refuses a date later than today -
   retention_min_days, and the purge row anchors the chain;
 - a legacy database (rows hashed before keys existed) still verifies, with
-  its unkeyed rows counted, and chains keyed rows after `init`.
+  its unkeyed rows counted, and chains keyed rows after `init` (or the next
+  cron run);
+- review fixes: the marker (history_keyed, schema 12) carries the key's MAC
+  and, with the key file present, a dropped/emptied/forged marker or a
+  missing head file fails verify (the downgrade to the public recipe);
+  20 concurrent commands all exit 0 and leave the newest head (flock, own
+  temp file); a head left behind is a warning, not exit 1;
+  retention_min_days is bounded (0-36500).
 Each attack is done with sqlite3, as an insider with write access would.
 """
 import hashlib
