@@ -13,12 +13,15 @@
 #include <nettle/sha2.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/date.h"
+#include "util/xalloc.h"
 
 /* The "previous hash" of the first row. */
 static const char zero_hash[] = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -149,13 +152,27 @@ static int chain_hash(const char *prev, const struct store_history *r, struct bu
  * provider_id too, empty when NULL).  A column added later is a new
  * recipe number. */
 #define KEY_LEN 32
-static struct {
+
+/* The keyed chain's state, one per store (store_attach): the key and
+ * head file paths, the key once loaded, whether rows were appended. */
+struct audit_keys {
     char key_path[4096], head_path[4096];
     uint8_t key[KEY_LEN];
     int have_key;
-    int appended;         /* this process appended rows: the head file follows */
-    long long keyed_from; /* cached once known (> 0) */
-} ks;
+    int appended; /* this connection appended rows: the head file follows */
+};
+
+/* Without audit_configure (unit tests): no key, no head file. */
+static struct audit_keys *keys_of(struct store *s)
+{
+    static struct audit_keys none;
+    struct audit_keys *k = store_attached(s);
+
+    if (k)
+        return k;
+    memset(&none, 0, sizeof none);
+    return &none;
+}
 
 static void hex_of(const uint8_t *d, size_t n, char *out)
 {
@@ -169,135 +186,226 @@ static void hex_of(const uint8_t *d, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int keyed_hash(const char *prev, const struct store_history *r, struct buf *b, char *out)
+static void hmac_hex(const uint8_t *key, const struct buf *b, char *out)
 {
     struct hmac_sha256_ctx ctx;
     uint8_t d[SHA256_DIGEST_SIZE];
+
+    hmac_sha256_set_key(&ctx, KEY_LEN, key);
+    hmac_sha256_update(&ctx, b->len, (const uint8_t *)buf_str(b));
+    hmac_sha256_digest(&ctx, sizeof d, d);
+    hex_of(d, sizeof d, out);
+}
+
+static int keyed_hash(const uint8_t *key, const char *prev, const struct store_history *r,
+                      struct buf *b, char *out)
+{
     int rc;
 
     buf_reset(b);
     buf_printf(b, "postier-chain 1\n%s\nid=%lld\n", prev, r->id);
     rc = canonical(r, 1, b);
-    if (rc)
-        return rc;
-    hmac_sha256_set_key(&ctx, sizeof ks.key, ks.key);
-    hmac_sha256_update(&ctx, b->len, (const uint8_t *)buf_str(b));
-    hmac_sha256_digest(&ctx, sizeof d, d);
-    hex_of(d, sizeof d, out);
-    return 0;
+    if (!rc)
+        hmac_hex(key, b, out);
+    return rc;
 }
 
-void audit_configure(const char *key_file, const char *head_file)
+/* The marker's MAC: HMAC(key, "postier-keyed 1 first_id=N"). */
+static void marker_mac(const uint8_t *key, long long first, char *out)
 {
-    memset(&ks, 0, sizeof ks);
-    snprintf(ks.key_path, sizeof ks.key_path, "%s", key_file ? key_file : "");
-    snprintf(ks.head_path, sizeof ks.head_path, "%s", head_file ? head_file : "");
+    struct buf b;
+
+    buf_init(&b, 0);
+    buf_printf(&b, "postier-keyed 1 first_id=%lld", first);
+    hmac_hex(key, &b, out);
+    buf_release(&b);
 }
 
-static int key_missing(struct err *e)
+void audit_configure(struct store *s, const char *key_file, const char *head_file)
+{
+    struct audit_keys *k = xcalloc(1, sizeof *k);
+
+    snprintf(k->key_path, sizeof k->key_path, "%s", key_file ? key_file : "");
+    snprintf(k->head_path, sizeof k->head_path, "%s", head_file ? head_file : "");
+    store_attach(s, k, free);
+}
+
+static int key_missing(const struct audit_keys *k, struct err *e)
 {
     return err_set(e, ERR_INPUT, "history key file %s missing: restore it from backup",
-                   ks.key_path);
+                   k->key_path);
 }
 
 /* ERR_NOTFOUND when the file does not exist (e not set). */
-static int key_load(struct err *e)
+static int key_load(struct audit_keys *k, struct err *e)
 {
     char text[80];
     struct stat st;
     ssize_t n;
     int fd, i, rc = 0;
 
-    if (ks.have_key)
-        return 0;
-    fd = open(ks.key_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (k->have_key || !k->key_path[0])
+        return k->have_key ? 0 : ERR_NOTFOUND;
+    fd = open(k->key_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return errno == ENOENT ? ERR_NOTFOUND
-                               : err_set(e, ERR_IO, "history key file %s: %s", ks.key_path,
+                               : err_set(e, ERR_IO, "history key file %s: %s", k->key_path,
                                          strerror(errno));
     if (fstat(fd, &st) || (st.st_mode & 077)) {
         rc = err_set(e, ERR_CONFIG,
                      "history key file %s: readable by others (mode %03o): chmod 600 it",
-                     ks.key_path, (unsigned)(st.st_mode & 0777));
+                     k->key_path, (unsigned)(st.st_mode & 0777));
         goto out;
     }
     n = read(fd, text, sizeof text - 1);
     if (n < 2 * KEY_LEN || (n > 2 * KEY_LEN && (n != 2 * KEY_LEN + 1 || text[2 * KEY_LEN] != '\n'))) {
         rc = err_set(e, ERR_CONFIG, "history key file %s: not 64 hexadecimal digits",
-                     ks.key_path);
+                     k->key_path);
         goto out;
     }
     for (i = 0; i < 2 * KEY_LEN && !rc; i++) {
         const char *h = "0123456789abcdef", *p = strchr(h, text[i]);
         if (!text[i] || !p)
             rc = err_set(e, ERR_CONFIG, "history key file %s: not 64 hexadecimal digits",
-                         ks.key_path);
+                         k->key_path);
         else
-            ks.key[i / 2] = (uint8_t)(ks.key[i / 2] << 4 | (p - h));
+            k->key[i / 2] = (uint8_t)(k->key[i / 2] << 4 | (p - h));
     }
-    ks.have_key = !rc;
+    k->have_key = !rc;
 out:
     close(fd);
     return rc;
 }
 
-static int key_create(struct err *e)
+/* Writes a new random key to key_path (0600, never over an existing
+ * file) and keeps it in k. */
+static int key_create(struct audit_keys *k, struct err *e)
 {
-    uint8_t k[KEY_LEN];
+    uint8_t key[KEY_LEN];
     char text[2 * KEY_LEN + 2];
     int fd, rc = 0;
 
-    if (getrandom(k, sizeof k, 0) != (ssize_t)sizeof k)
+    if (getrandom(key, sizeof key, 0) != (ssize_t)sizeof key)
         return err_set(e, ERR_IO, "history key: no randomness: %s", strerror(errno));
-    hex_of(k, sizeof k, text);
+    hex_of(key, sizeof key, text);
     text[2 * KEY_LEN] = '\n';
-    fd = open(ks.key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    fd = open(k->key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
-        return err_set(e, ERR_IO, "history key file %s: %s", ks.key_path, strerror(errno));
+        return err_set(e, ERR_IO, "history key file %s: %s", k->key_path, strerror(errno));
     if (fchmod(fd, 0600) || write(fd, text, sizeof text - 1) != (ssize_t)sizeof text - 1 ||
         fsync(fd))
-        rc = err_set(e, ERR_IO, "history key file %s: %s", ks.key_path, strerror(errno));
+        rc = err_set(e, ERR_IO, "history key file %s: %s", k->key_path, strerror(errno));
     if (close(fd) && !rc)
-        rc = err_set(e, ERR_IO, "history key file %s: %s", ks.key_path, strerror(errno));
+        rc = err_set(e, ERR_IO, "history key file %s: %s", k->key_path, strerror(errno));
     if (rc) {
-        unlink(ks.key_path);
+        unlink(k->key_path);
         return rc;
     }
-    memcpy(ks.key, k, sizeof k);
-    ks.have_key = 1;
+    memcpy(k->key, key, sizeof key);
+    k->have_key = 1;
     return 0;
 }
 
-static int keyed_from(struct store *s, long long *first, struct err *e)
+/* The id the next row takes: after the newest, or after the purge anchor. */
+static int next_id(struct store *s, long long *id, struct err *e)
 {
-    int rc = 0;
+    char hash[65];
+    long long last;
+    int rc = store_history_last(s, &last, hash, e);
 
-    if (ks.keyed_from <= 0)
-        rc = store_history_keyed_from(s, &ks.keyed_from, e);
-    *first = ks.keyed_from;
+    if (!rc && !last)
+        rc = store_history_anchor(s, &last, hash, e);
+    *id = last + 1;
+    return rc;
+}
+
+static int head_lock(const struct audit_keys *k, int *fd, struct err *e);
+static void head_unlock(int fd);
+static int head_write_locked(struct audit_keys *k, struct store *s, struct err *e);
+
+/* Under the head lock: the key file (unless there is one: a new database
+ * sharing it), then in one committed transaction the marker (the next id,
+ * MAC'd with the key), then the head file.  A
+ * key file without its marker (killed in between) is reported by verify;
+ * the marker never exists without the key. */
+static int key_create_all(struct audit_keys *k, struct store *s, int *created, struct err *e)
+{
+    char mac[65];
+    long long first;
+    int rc, lock, had_key;
+
+    if ((rc = head_lock(k, &lock, e)))
+        return rc;
+    rc = key_load(k, e); /* another process may have made it meanwhile */
+    if (rc && rc != ERR_NOTFOUND)
+        goto out;
+    had_key = k->have_key;
+    if ((rc = store_begin(s, e)))
+        goto out;
+    rc = store_history_keyed_from(s, &first, mac, e);
+    if (!rc && first) { /* made meanwhile, or a chain keyed with a lost key */
+        store_rollback(s);
+        rc = first < 0 ? err_set(e, ERR_PERMFAIL,
+                                 "history_keyed table missing: dropped by hand? (run postier"
+                                 " history verify)")
+                       : 0;
+        goto out;
+    }
+    if (!rc)
+        rc = next_id(s, &first, e);
+    if (!rc && had_key && first != 1)
+        rc = err_set(e, ERR_PERMFAIL, "history key marker missing (run postier history verify)");
+    if (!rc && !had_key)
+        rc = key_create(k, e);
+    if (!rc) {
+        marker_mac(k->key, first, mac);
+        rc = store_history_set_keyed_from(s, first, mac, e);
+    }
+    if (!rc)
+        rc = store_commit(s, e);
+    if (rc) {
+        store_rollback(s);
+        if (k->have_key && !had_key) {
+            unlink(k->key_path);
+            k->have_key = 0;
+        }
+        goto out;
+    }
+    *created = !had_key;
+    rc = head_write_locked(k, s, e);
+out:
+    head_unlock(lock);
     return rc;
 }
 
 int audit_key_ensure(struct store *s, int *created, struct err *e)
 {
-    long long first;
-    int rc;
+    struct audit_keys *k = store_attached(s);
+    char mac[65];
+    long long first, next;
+    int dummy, rc;
 
-    if (created)
-        *created = 0;
-    if (!ks.key_path[0])
+    if (!created)
+        created = &dummy;
+    *created = 0;
+    if (!k || !k->key_path[0])
         return 0;
-    rc = key_load(e);
-    if (rc != ERR_NOTFOUND)
+    rc = key_load(k, e);
+    if (rc && rc != ERR_NOTFOUND)
         return rc;
-    if ((rc = keyed_from(s, &first, e)))
+    if ((rc = store_history_keyed_from(s, &first, mac, e)))
         return rc;
-    if (first) /* never a new key for a chain keyed with a lost one */
-        return key_missing(e);
-    rc = key_create(e);
-    if (!rc && created)
-        *created = 1;
-    return rc;
+    if (first) /* keyed: never a new key for a chain keyed with a lost one */
+        return k->have_key ? 0 : err_set(e, ERR_NOTFOUND,
+                                         "history key file %s missing: restore it from backup",
+                                         k->key_path);
+    if (!k->have_key)
+        return key_create_all(k, s, created, e);
+    /* the key exists, this database has no marker: only an empty one (a
+     * new --db FILE sharing the key) gets one; else verify reports it */
+    if ((rc = next_id(s, &next, e)) || next != 1)
+        return rc;
+    return key_create_all(k, s, created, e);
 }
 
 /* The new row takes the id after the tail it was chained to: if another
@@ -317,14 +425,26 @@ void audit_set_operator(const char *name)
 
 int audit_append(struct store *s, struct store_history *r, struct err *e)
 {
+    struct audit_keys *k = keys_of(s);
     const char *at = r->at, *hash = r->hash, *op = r->operator_name;
-    char now[32], prev[65], out[65];
-    long long last, first = 0;
+    char now[32], prev[65], out[65], mac[65];
+    long long last, first;
     struct buf b;
     int rc, tries;
 
     if (!r->event || !*r->event)
         return err_set(e, ERR_INPUT, "history row without an event");
+    /* a configured key is loaded (made by audit_key_ensure), never made here */
+    rc = key_load(k, e);
+    if (rc == ERR_NOTFOUND && k->key_path[0]) {
+        if ((rc = store_history_keyed_from(s, &first, mac, e)))
+            return rc;
+        return first ? key_missing(k, e)
+                     : err_set(e, ERR_CONFIG, "history key file %s missing: run postier init",
+                               k->key_path);
+    }
+    if (rc && rc != ERR_NOTFOUND)
+        return rc;
     if (!at || !*at) {
         date_utc_stamp(now);
         r->at = now;
@@ -333,34 +453,26 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
         r->operator_name = operator_name;
     buf_init(&b, 0);
     buf_reserve(&b, 1024); /* a row's canonical text, in one allocation */
-    rc = audit_key_ensure(s, NULL, e);
-    if (!rc && !ks.have_key && (rc = keyed_from(s, &first, e)) == 0 && first)
-        rc = key_missing(e); /* no key configured, yet a keyed chain */
-    for (tries = 1; !rc; tries++) {
+    for (tries = 1;; tries++) {
         rc = store_history_last(s, &last, prev, e);
         if (!rc && !last) /* empty: after a purge of every row, the anchor */
             rc = store_history_anchor(s, &last, prev, e);
-        if (!rc && ks.have_key)
-            rc = keyed_from(s, &first, e);
         if (rc)
             break;
         r->id = last + 1;
-        rc = (ks.have_key ? keyed_hash : chain_hash)(last ? prev : zero_hash, r, &b, out);
+        rc = k->have_key ? keyed_hash(k->key, last ? prev : zero_hash, r, &b, out)
+                         : chain_hash(last ? prev : zero_hash, r, &b, out);
         if (rc) {
             err_set(e, rc, "history row too large");
             break;
         }
         r->hash = out;
         rc = store_history_insert(s, r, e);
-        if (!rc && ks.have_key && !first)
-            rc = store_history_set_keyed_from(s, r->id, e);
-        if (!rc)
-            ks.keyed_from = ks.have_key && !first ? r->id : ks.keyed_from;
         if (rc != ERR_EXISTS || tries == APPEND_TRIES)
             break;
     }
     if (!rc)
-        ks.appended = 1;
+        k->appended = 1;
     if (rc)
         r->id = 0;
     r->at = at;
@@ -384,7 +496,7 @@ static int head_parse(const char *line, struct head *h, struct err *e)
     memset(h, 0, sizeof *h);
     if (sscanf(line, "postier-anchor 1 id=%lld count=%lld at=%20[0-9TZ:-] hash=%64[0-9a-f]%n",
                &h->id, &h->count, h->at, h->hash, &n) != 4 ||
-        n < 0 || (line[n] && strcmp(line + n, "\n")) || h->id <= 0 || h->count <= 0 ||
+        n < 0 || (line[n] && strcmp(line + n, "\n")) || h->id < 0 || h->count < 0 ||
         strlen(h->hash) != 64 || strlen(h->at) != STAMP_LEN)
         return err_set(e, ERR_INPUT,
                        "anchor '%.80s': not \"postier-anchor 1 id=N count=N"
@@ -403,20 +515,20 @@ static void head_format(const struct head *h, char *out, size_t n)
 }
 
 /* The head file's line: 0, ERR_NOTFOUND (no file; e not set), or ERR_*. */
-static int head_read(struct head *h, struct err *e)
+static int head_read(const struct audit_keys *k, struct head *h, struct err *e)
 {
     char line[256];
-    FILE *f = fopen(ks.head_path, "re");
+    FILE *f = fopen(k->head_path, "re");
     int rc;
 
     if (!f)
         return errno == ENOENT ? ERR_NOTFOUND
-                               : err_set(e, ERR_IO, "%s: %s", ks.head_path, strerror(errno));
+                               : err_set(e, ERR_IO, "%s: %s", k->head_path, strerror(errno));
     rc = fgets(line, sizeof line, f) ? head_parse(line, h, e)
-                                     : err_set(e, ERR_INPUT, "%s: empty", ks.head_path);
+                                     : err_set(e, ERR_INPUT, "%s: empty", k->head_path);
     fclose(f);
     if (rc)
-        err_prefix(e, "%s", ks.head_path);
+        err_prefix(e, "%s", k->head_path);
     return rc;
 }
 
@@ -431,6 +543,7 @@ struct verify {
     char anchor[96]; /* "ID HASH" of the last purge row seen */
     struct head *check[2]; /* the head file's and --anchor's, NULL: none */
     int seen[2];
+    struct audit_keys *k;
     struct buf b;
     struct err *e;
 };
@@ -466,12 +579,13 @@ static int verify_row(void *ctx, const struct store_history *h)
     int rc, keyed = v->keyed_from && h->id >= v->keyed_from;
 
     v->rows++;
-    if (keyed && !ks.have_key) {
+    if (keyed && !v->k->have_key) {
         v->bad = h->id;
-        return key_missing(v->e);
+        return key_missing(v->k, v->e);
     }
     v->unkeyed += !keyed;
-    rc = (keyed ? keyed_hash : chain_hash)(v->id ? v->prev : zero_hash, h, &v->b, hash);
+    rc = keyed ? keyed_hash(v->k->key, v->id ? v->prev : zero_hash, h, &v->b, hash)
+               : chain_hash(v->id ? v->prev : zero_hash, h, &v->b, hash);
     if (rc) {
         v->bad = h->id;
         return err_set(v->e, rc, "history row %lld: too large to check", h->id);
@@ -514,6 +628,8 @@ static int check_seen(struct verify *v, const char *ahash)
         const struct head *c = v->check[i];
         if (!c || v->seen[i])
             continue;
+        if (!c->id && !c->count && !strcmp(c->hash, zero_hash))
+            continue; /* the head of a chain then empty */
         if (c->id == v->purged && !strcmp(c->hash, ahash) && c->count == v->purged)
             continue;
         v->bad = c->id;
@@ -526,6 +642,37 @@ static int check_seen(struct verify *v, const char *ahash)
                        " (the history ends at row %lld)",
                        c->id, check_name[i], v->id);
     }
+    return 0;
+}
+
+/* The marker says where keyed rows start (*first, 0: none).  With the key
+ * it must be there and carry the key's MAC: whoever drops or rewrites it
+ * (to pass keyed rows off as legacy ones) needs the key. */
+static int check_marker(struct audit_keys *k, struct store *s, long long *first,
+                        struct err *e)
+{
+    char mac[65], want[65];
+    int rc = store_history_keyed_from(s, first, mac, e);
+
+    if (rc)
+        return rc;
+    if (*first < 0)
+        return err_set(e, ERR_PERMFAIL,
+                       "history_keyed table missing: the keyed chain's marker was dropped");
+    if (!k->have_key)
+        return *first ? key_missing(k, e) : 0;
+    if (!*first)
+        return err_set(e, ERR_PERMFAIL,
+                       "history key marker missing (table history_keyed is empty) although"
+                       " the key file %s exists: the marker was removed, or the key was"
+                       " created by an interrupted init",
+                       k->key_path);
+    marker_mac(k->key, *first, want);
+    if (strcmp(mac, want))
+        return err_set(e, ERR_PERMFAIL,
+                       "history key marker (keyed from row %lld) does not carry the key's MAC:"
+                       " it was rewritten",
+                       *first);
     return 0;
 }
 
@@ -544,13 +691,14 @@ int audit_verify_full(struct store *s, const char *anchor, struct audit_check *o
     if (anchor && (rc = head_parse(anchor, &given, e)))
         goto out;
     v.check[1] = anchor ? &given : NULL;
-    rc = ks.key_path[0] ? key_load(e) : 0;
+    v.k = keys_of(s);
+    rc = key_load(v.k, e);
     if (rc == ERR_NOTFOUND)
         rc = 0; /* only a keyed row needs it */
     if (!rc)
-        rc = keyed_from(s, &v.keyed_from, e);
-    if (!rc && ks.head_path[0]) {
-        rc = head_read(&recorded, e);
+        rc = check_marker(v.k, s, &v.keyed_from, e);
+    if (!rc && v.k->head_path[0]) {
+        rc = head_read(v.k, &recorded, e);
         if (!rc)
             v.check[0] = &recorded;
         else if (rc == ERR_NOTFOUND)
@@ -576,10 +724,10 @@ int audit_verify_full(struct store *s, const char *anchor, struct audit_check *o
     }
     if (!rc)
         rc = check_seen(&v, ahash);
-    if (!rc && !v.check[0] && v.keyed_from) {
+    if (!rc && !v.check[0] && v.k->have_key && v.k->head_path[0]) {
         v.bad = 0;
         rc = err_set(e, ERR_PERMFAIL,
-                     "head file %s missing: the newest rows may have been deleted", ks.head_path);
+                     "head file %s missing: the newest rows may have been deleted", v.k->head_path);
     }
 out:
     buf_release(&v.b);
@@ -627,21 +775,55 @@ static int head_hash(void *ctx, const struct store_history *h)
     return 0;
 }
 
-/* The head file follows the rows this process appended, never a history
- * that lost the head it records (that stays for verify to report). */
-int audit_head_update(struct store *s, struct err *e)
+/* The lock serialising head file updates between processes (flock on
+ * <head>.lock, 0600); *fd = -1 when there is no head file. */
+static int head_lock(const struct audit_keys *k, int *fd, struct err *e)
+{
+    char path[4200];
+
+    *fd = -1;
+    if (!k->head_path[0])
+        return 0;
+    snprintf(path, sizeof path, "%s.lock", k->head_path);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (*fd < 0)
+        return err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
+    while (flock(*fd, LOCK_EX))
+        if (errno != EINTR) {
+            int rc = err_set(e, ERR_IO, "%s: %s", path, strerror(errno));
+            close(*fd);
+            *fd = -1;
+            return rc;
+        }
+    return 0;
+}
+
+static void head_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
+}
+
+/* Under the head lock: the newest committed row (or the head of an empty
+ * chain) replaces the head file, through a temporary file of our own,
+ * unless the head it holds is no longer in the history (that stays for
+ * verify to report: ERR_PERMFAIL). */
+static int head_write_locked(struct audit_keys *k, struct store *s, struct err *e)
 {
     struct head h, old;
     long long purged;
     char line[256], tmp[4200], hash[65];
     int fd, rc;
 
-    if (!ks.head_path[0] || !ks.appended)
+    if (!k->head_path[0])
         return 0;
-    ks.appended = 0;
-    if ((rc = store_history_head(s, &h.id, h.hash, h.at, &h.count, e)) || !h.id)
+    if ((rc = store_history_head(s, &h.id, h.hash, h.at, &h.count, e)))
         return rc;
-    rc = head_read(&old, e);
+    if (!h.id) { /* empty: its head is the genesis */
+        memcpy(h.hash, zero_hash, sizeof zero_hash);
+        date_utc_stamp(h.at);
+    }
+    rc = head_read(k, &old, e);
     if (!rc && old.id == h.id && !strcmp(old.hash, h.hash))
         return 0;
     if (rc && rc != ERR_NOTFOUND)
@@ -658,11 +840,11 @@ int audit_head_update(struct store *s, struct err *e)
             return err_set(e, ERR_PERMFAIL,
                            "%s not updated: its row %lld is no longer in the history"
                            " (run postier history verify)",
-                           ks.head_path, old.id);
+                           k->head_path, old.id);
     }
     head_format(&h, line, sizeof line);
-    snprintf(tmp, sizeof tmp, "%s.tmp", ks.head_path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    snprintf(tmp, sizeof tmp, "%s.XXXXXX", k->head_path);
+    fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return err_set(e, ERR_IO, "%s: %s", tmp, strerror(errno));
     rc = 0;
@@ -670,10 +852,27 @@ int audit_head_update(struct store *s, struct err *e)
         rc = err_set(e, ERR_IO, "%s: %s", tmp, strerror(errno));
     if (close(fd) && !rc)
         rc = err_set(e, ERR_IO, "%s: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, ks.head_path))
-        rc = err_set(e, ERR_IO, "%s: %s", ks.head_path, strerror(errno));
+    if (!rc && rename(tmp, k->head_path))
+        rc = err_set(e, ERR_IO, "%s: %s", k->head_path, strerror(errno));
     if (rc)
         unlink(tmp);
+    return rc;
+}
+
+/* After a command that appended rows: under the lock, so that concurrent
+ * commands never write an older head over a newer one. */
+int audit_head_update(struct store *s, struct err *e)
+{
+    struct audit_keys *k = store_attached(s);
+    int rc, lock;
+
+    if (!k || !k->head_path[0] || !k->appended)
+        return 0;
+    k->appended = 0;
+    if ((rc = head_lock(k, &lock, e)))
+        return rc;
+    rc = head_write_locked(k, s, e);
+    head_unlock(lock);
     return rc;
 }
 
@@ -685,7 +884,7 @@ int audit_purge(struct store *s, const char *date, long min_days, long long *rem
     int rc;
 
     *removed = 0;
-    date_today_plus((int)-min_days, latest);
+    date_today_plus(-min_days, latest);
     if (min_days > 0 && strcmp(date, latest) > 0) /* 0: no floor */
         return err_set(e, ERR_INPUT,
                        "history purge --before %s: less than %ld days ago ([history]"

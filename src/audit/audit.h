@@ -27,15 +27,22 @@ int audit_verify(struct store *s, long long *rows, long long *bad_id, struct err
 
 /* The keyed chain (SPEC §8): rows are hashed with HMAC-SHA-256 keyed with
  * key_file (64 hex digits, mode 0600), and the newest row's anchor line
- * is kept in head_file (NULL: none).  Without this call (unit tests) rows
- * use the legacy unkeyed SHA-256 recipe. */
-void audit_configure(const char *key_file, const char *head_file);
-/* Loads the key, or creates it (0600, *created = 1) when missing and the
- * chain has no keyed row; a missing key for a keyed chain is ERR_INPUT
- * ("restore it from backup"). */
+ * is kept in head_file (NULL: none).  This state is kept with s (freed by
+ * store_close).  Without this call (unit tests) rows use the legacy
+ * unkeyed SHA-256 recipe. */
+void audit_configure(struct store *s, const char *key_file, const char *head_file);
+/* The one place a key is made (the CLI calls it once per command that may
+ * write history, after audit_configure): loads the key, or, when the
+ * file is missing and the chain was never keyed, creates it (0600,
+ * *created = 1) together with its marker (the next row id and its MAC,
+ * committed) and the head file.  A missing key for a keyed chain is
+ * ERR_NOTFOUND ("restore it from backup"; appending and verify refuse).  audit_append never creates a
+ * key: a configured key that is not there is an error. */
 int audit_key_ensure(struct store *s, int *created, struct err *e);
-/* After a command: when this process appended rows, writes the head file
- * (atomically), unless the head it holds is no longer in the history. */
+/* After a command: when rows were appended through s, writes the head file
+ * (a temporary file renamed over it, under an flock on <head>.lock, from
+ * the newest committed row), unless the head it holds is no longer in the
+ * history (ERR_PERMFAIL: verify reports it). */
 int audit_head_update(struct store *s, struct err *e);
 
 struct audit_check {

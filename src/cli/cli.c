@@ -172,8 +172,14 @@ int cli_open_store(struct cli *c)
         buf_printf(&head, "%s.head", c->cfg->database);
     else
         buf_printf(&head, "%s/history.head", c->cfg->spool);
-    audit_configure(c->cfg->history_key_file, buf_str(&head));
+    audit_configure(c->store, c->cfg->history_key_file, buf_str(&head));
     buf_release(&head);
+    /* the key (with its marker and the head file) is made here, once, for
+     * any command but the read-only checks: an installation upgraded
+     * without `init` gets it from its next cron run */
+    if (!c->no_key && (rc = audit_key_ensure(c->store, &c->key_created, &e)) &&
+        rc != ERR_NOTFOUND) /* a lost key: what needs it says so */
+        return cli_fail(&e);
     return 0;
 }
 
@@ -284,9 +290,16 @@ int cli_main(int argc, char **argv)
     if (!rc)
         rc = cmd->run(&c, argc, argv);
     /* the head file follows every command that appended history */
+    /* the head file follows every command that appended history; the
+     * command itself succeeded: a head left behind is a warning (verify
+     * reports it), an I/O error exit 2 */
     if (c.store && audit_head_update(c.store, &e)) {
-        cli_print_one_line(stderr, "postier: ", e.msg);
-        rc = rc ? rc : cli_status(e.code);
+        if (e.code == ERR_PERMFAIL) {
+            cli_print_one_line(stderr, "postier: warning: ", e.msg);
+        } else {
+            cli_print_one_line(stderr, "postier: error: ", e.msg);
+            rc = rc ? rc : EXIT_USAGE;
+        }
     }
     store_close(c.store);
     config_free(c.cfg);

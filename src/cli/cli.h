@@ -24,6 +24,8 @@ struct cli {
     const char *db_path;     /* --db, overrides [store] database */
     struct config *cfg;
     struct store *store;
+    int no_key;      /* set before cli_open_store: never make the history key */
+    int key_created; /* cli_open_store made it */
 };
 
 struct cli_cmd {

@@ -92,7 +92,8 @@ int cmd_init(struct cli *c, int argc, char **argv)
         return cli_fail(&e);
     if ((rc = cli_open_store(c)))
         return rc;
-    if (audit_key_ensure(c->store, &created_key, &e))
+    created_key = c->key_created;
+    if (audit_key_ensure(c->store, NULL, &e)) /* a lost key */
         return cli_fail(&e);
     printf("config:   %s%s\n", c->config_path, created ? " (created)" : "");
     printf("database: %s (schema version %d)\n", c->cfg->database,

@@ -97,7 +97,7 @@ static const struct key keys[] = {
      "loop iterations per message"},
     {"history", "key_file", K_PATH, S(history_key_file), "history.key", NULL,
      "HMAC key of the chain, created 0600 by init"},
-    {"history", "retention_min_days", K_LONG, S(history_retention_min_days), "365", NULL,
+    {"history", "retention_min_days", K_LONG, S(history_retention_min_days), "365", "0-36500",
      "purge refuses a later date"},
 };
 

@@ -258,42 +258,49 @@ int store_history_purge(struct store *s, const char *date, long long *removed,
     return store_run(s, st, e, "history_anchor");
 }
 
-int store_history_keyed_from(struct store *s, long long *first_id, struct err *e)
+int store_history_keyed_from(struct store *s, long long *first_id, char *mac, struct err *e)
 {
     sqlite3_stmt *st = NULL;
     int rc;
 
     *first_id = 0;
-    rc = sqlite3_prepare_v2(s->db, "SELECT first_id FROM history_keyed", -1, &st, NULL);
-    if (rc != SQLITE_OK) { /* no such table: no keyed row yet */
+    mac[0] = '\0';
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                            " AND name = 'history_keyed')",
+                            -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW && !sqlite3_column_int(st, 0)) {
         sqlite3_finalize(st);
+        *first_id = -1;
         return 0;
     }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != SQLITE_ROW)
+        return store_dberr(s, rc, e, "history_keyed");
+    rc = sqlite3_prepare_v2(s->db, "SELECT first_id, mac FROM history_keyed", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return store_dberr(s, rc, e, "history_keyed");
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         *first_id = sqlite3_column_int64(st, 0);
+        snprintf(mac, 65, "%s", col(st, 1) ? col(st, 1) : "");
+    }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, rc, e, "history_keyed");
 }
 
-int store_history_set_keyed_from(struct store *s, long long first_id, struct err *e)
+int store_history_set_keyed_from(struct store *s, long long first_id, const char *mac,
+                                 struct err *e)
 {
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if ((rc = store_exec(s,
-                         "CREATE TABLE IF NOT EXISTS history_keyed ("
-                         "  id INTEGER PRIMARY KEY CHECK (id = 1),"
-                         "  first_id INTEGER NOT NULL);"
-                         "CREATE TRIGGER IF NOT EXISTS history_keyed_no_update BEFORE UPDATE"
-                         "  ON history_keyed BEGIN SELECT RAISE(ABORT, 'read-only'); END;"
-                         "CREATE TRIGGER IF NOT EXISTS history_keyed_no_delete BEFORE DELETE"
-                         "  ON history_keyed BEGIN SELECT RAISE(ABORT, 'read-only'); END;",
-                         e)))
-        return rc;
-    if ((rc = store_prepare(s, "INSERT INTO history_keyed(id, first_id) VALUES (1, ?)", &st, e)))
+    if ((rc = store_prepare(s, "INSERT INTO history_keyed(id, first_id, mac) VALUES (1, ?, ?)",
+                            &st, e)))
         return rc;
     sqlite3_bind_int64(st, 1, first_id);
+    sqlite3_bind_text(st, 2, mac, -1, SQLITE_STATIC);
     return store_run(s, st, e, "history_keyed");
 }
 

@@ -271,7 +271,22 @@ static const char *const v11 =
     "  (SELECT coalesce(max(contact_id), 0) FROM campaign_recipient),"
     "  (SELECT coalesce(max(contact_id), 0) FROM event));";
 
-static const char *const migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11};
+/* Version 12: the keyed chain's marker (issue 17), one row written when
+ * the history key is created: the first id hashed with the key and a MAC
+ * of it under the key, so that dropping or rewriting it needs the key.  A
+ * database that made the table itself before this version keeps its row
+ * and gets the mac column (apply; empty: `history verify` reports it). */
+static const char *const v12 =
+    "CREATE TABLE IF NOT EXISTS history_keyed ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  first_id INTEGER NOT NULL,"
+    "  mac TEXT);"
+    "CREATE TRIGGER IF NOT EXISTS history_keyed_no_update BEFORE UPDATE"
+    "  ON history_keyed BEGIN SELECT RAISE(ABORT, 'read-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS history_keyed_no_delete BEFORE DELETE"
+    "  ON history_keyed BEGIN SELECT RAISE(ABORT, 'read-only'); END;";
+
+static const char *const migrations[] = {v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12};
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 static int current_version(struct store *s, int *v, struct err *e)
@@ -318,6 +333,27 @@ static int foreign_keys_hold(struct store *s, struct err *e)
     return rc;
 }
 
+/* Version 12 on a history_keyed table made before it: its mac column. */
+static int keyed_mac_column(struct store *s, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT count(*) FROM pragma_table_info('history_keyed')"
+                            " WHERE name = 'mac'",
+                            -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return store_dberr(s, rc, e, "history_keyed");
+    }
+    rc = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc ? 0 : store_exec(s, "ALTER TABLE history_keyed ADD COLUMN mac TEXT", e);
+}
+
 static int apply(struct store *s, int version, struct err *e)
 {
     sqlite3_stmt *st = NULL;
@@ -327,6 +363,8 @@ static int apply(struct store *s, int version, struct err *e)
     if (rc)
         return rc;
     rc = store_exec(s, migrations[version - 1], e);
+    if (!rc && version == 12)
+        rc = keyed_mac_column(s, e);
     if (!rc)
         rc = foreign_keys_hold(s, e);
     if (!rc && sqlite3_prepare_v2(s->db, "INSERT INTO schema_version(version) VALUES (?)", -1,

@@ -58,6 +58,8 @@ struct store {
     long long tail_id;
     char tail_hash[65];
     char found_state[16]; /* store_delivery_find's answer */
+    void *attached; /* store_attach */
+    void (*release)(void *);
 };
 
 /* Fills e from the connection's last error: ERR_EXISTS for a UNIQUE

@@ -313,8 +313,23 @@ void store_close(struct store *s)
         sqlite3_finalize(s->st[i]);
     free(s->last_ref);
     buf_release(&s->blk);
+    if (s->release)
+        s->release(s->attached);
     sqlite3_close(s->db);
     free(s);
+}
+
+void store_attach(struct store *s, void *p, void (*release)(void *))
+{
+    if (s->release)
+        s->release(s->attached);
+    s->attached = p;
+    s->release = release;
+}
+
+void *store_attached(struct store *s)
+{
+    return s ? s->attached : NULL;
 }
 
 int store_schema_version(struct store *s)

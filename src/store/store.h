@@ -341,11 +341,20 @@ int store_history_get(struct store *s, long long id, store_history_cb cb, void *
 /* The purge anchor: the id and hash of the last row a purge removed (0
  * and "" when none). */
 int store_history_anchor(struct store *s, long long *last_id, char *hash, struct err *e);
-/* Where the keyed chain starts (issue 17): the id of the first row hashed
- * with HMAC-SHA-256, 0 when every row is legacy (plain SHA-256).  Kept in
- * table history_keyed, created by the first keyed append. */
-int store_history_keyed_from(struct store *s, long long *first_id, struct err *e);
-int store_history_set_keyed_from(struct store *s, long long first_id, struct err *e);
+/* The keyed chain's marker (issue 17, table history_keyed, schema 12):
+ * the id of the first row hashed with HMAC-SHA-256 and the MAC (hex, 64)
+ * proving it was written with the key.  *first_id = 0 and mac "" when no
+ * marker was written (every row legacy), -1 when the table itself is
+ * gone (dropped by hand).  Real SQL errors are ERR_DB. */
+int store_history_keyed_from(struct store *s, long long *first_id, char *mac, struct err *e);
+/* Inserts the marker (inside the caller's transaction); ERR_EXISTS when
+ * one is there. */
+int store_history_set_keyed_from(struct store *s, long long first_id, const char *mac,
+                                 struct err *e);
+/* Another module's state kept with this connection (audit/'s keyed-chain
+ * state), released with release(p) by store_close or the next attach. */
+void store_attach(struct store *s, void *p, void (*release)(void *));
+void *store_attached(struct store *s);
 /* The newest row's id, hash and time, and how many rows the chain holds up
  * to it, purged rows included (0 and "" when empty). */
 int store_history_head(struct store *s, long long *id, char *hash, char *at, long long *count,

@@ -97,15 +97,19 @@ void date_today(char *out)
     date_today_plus(0, out);
 }
 
-void date_today_plus(int days, char *out)
+void date_today_plus(long days, char *out)
 {
     time_t t = time(NULL);
     struct tm tm;
 
+    /* today's noon, then whole days on time_t (no int overflow): a DST
+     * hour either way stays on the same date */
     localtime_r(&t, &tm);
-    tm.tm_mday += days; /* mktime normalises across months and years */
-    tm.tm_hour = 12;    /* away from DST transitions */
-    mktime(&tm);
+    tm.tm_hour = 12;
+    tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    t = mktime(&tm) + (time_t)days * 86400;
+    localtime_r(&t, &tm);
     strftime(out, DATE_LEN + 1, "%Y-%m-%d", &tm);
 }
 

@@ -28,7 +28,7 @@ void date_use_zone(const char *zone);
 void date_today(char *out);
 
 /* Writes into out the date days after (or before, when negative) today. */
-void date_today_plus(int days, char *out);
+void date_today_plus(long days, char *out);
 
 /* "YYYY-MM-DDTHH:MM:SSZ": the UTC timestamps of rows (history, deliveries). */
 #define STAMP_LEN 20

@@ -14,7 +14,14 @@
 - `history purge --before` refuses a date later than today -
   retention_min_days, and the purge row anchors the chain;
 - a legacy database (rows hashed before keys existed) still verifies, with
-  its unkeyed rows counted, and chains keyed rows after `init`.
+  its unkeyed rows counted, and chains keyed rows after `init` (or the next
+  cron run);
+- review fixes: the marker (history_keyed, schema 12) carries the key's MAC
+  and, with the key file present, a dropped/emptied/forged marker or a
+  missing head file fails verify (the downgrade to the public recipe);
+  20 concurrent commands all exit 0 and leave the newest head (flock, own
+  temp file); a head left behind is a warning, not exit 1;
+  retention_min_days is bounded (0-36500).
 Each attack is done with sqlite3, as an insider with write access would.
 """
 import hashlib
@@ -90,7 +97,7 @@ class ChainCase(e2e.PostierCase):
         for r in rows:
             prev = hasher(prev, r[0], r[1:])
             fixes.append((prev, r[0]))
-        self.tamper('DROP TRIGGER history_no_update',
+        self.tamper('DROP TRIGGER IF EXISTS history_no_update',
                     *[('UPDATE history SET hash = ? WHERE id = ?', f) for f in fixes])
         return prev
 
@@ -232,9 +239,11 @@ class ChainCase(e2e.PostierCase):
         # every hash recomputed with the old documented SHA-256 recipe
         self.rechain(lambda prev, rid, row: legacy_hash(prev, row))
         self.verify_broken(1)
-        # and the keying record removed too: the head file catches it
+        # and the keying record removed too: the key file says there was one
         self.tamper('DROP TRIGGER history_keyed_no_delete; DELETE FROM history_keyed')
-        self.verify_broken(self.n)
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('history key marker missing', r.out)
 
     def test_rekeyed_chain_vs_anchor(self):
         line, _ = self.anchor()
@@ -244,6 +253,9 @@ class ChainCase(e2e.PostierCase):
         with open(self.key_file, 'w') as f:
             f.write(key.hex() + '\n')
         last = self.rechain(lambda prev, rid, row: keyed_hash(key, prev, rid, row))
+        self.tamper('DROP TRIGGER history_keyed_no_delete; DELETE FROM history_keyed',
+                    ('INSERT INTO history_keyed(id, first_id, mac) VALUES (1, 1, ?)',
+                     (hmac.new(key, b'postier-keyed 1 first_id=1', hashlib.sha256).hexdigest(),)))
         with open(self.head_file) as f:
             head = f.read()
         with open(self.head_file, 'w') as f:
@@ -298,23 +310,136 @@ class ChainCase(e2e.PostierCase):
 
     # -- legacy databases ------------------------------------------------------------
 
-    def test_legacy_database_upgraded_by_init(self):
-        # a database from before keys: legacy hashes, no key, no head
+    def make_legacy(self):
+        """The database as a version from before keys left it: legacy
+        hashes, schema 11 (no history_keyed table), no key, no head."""
         self.rechain(lambda prev, rid, row: legacy_hash(prev, row))
-        self.tamper('DROP TABLE history_keyed')
+        self.tamper('DROP TABLE history_keyed; DELETE FROM schema_version WHERE version >= 12')
         os.unlink(self.key_file)
         os.unlink(self.head_file)
+
+    def test_legacy_database_upgraded_by_init(self):
+        self.make_legacy()
         r = self.ok('history', 'verify')
         self.assertIn('(%d unkeyed rows' % self.n, r.out)
+        self.assertFalse(os.path.exists(self.key_file), 'verify never makes a key')
         self.assertIn('history key: %s (created)' % self.key_file, self.ok('init').out)
+        # key, marker and head made together, before any keyed row
+        key = self.key()
+        mac = hmac.new(key, b'postier-keyed 1 first_id=%d' % (self.n + 1),
+                       hashlib.sha256).hexdigest()
+        self.assertEqual(self.sql('SELECT first_id, mac FROM history_keyed'), [(self.n + 1, mac)])
+        m = ANCHOR.match(slurp(self.head_file).strip())
+        self.assertEqual((int(m.group(1)), int(m.group(2))), (self.n, self.n))
         self.new_invoice()
         self.run_job(rc=0)
         total = self.sql('SELECT count(*) FROM history')[0][0]
         self.assertGreater(total, self.n)
-        self.assertEqual(self.sql('SELECT first_id FROM history_keyed'), [(self.n + 1,)])
         r = self.ok('history', 'verify')
         self.assertIn('history intact: %d rows' % total, r.out)
         self.assertIn('(%d unkeyed rows' % self.n, r.out)
+
+    def test_legacy_database_upgraded_by_cron(self):
+        # no `init` after the upgrade: the nightly run makes the key itself
+        self.make_legacy()
+        self.new_invoice()
+        self.run_job(rc=0)
+        self.assertEqual(os.stat(self.key_file).st_mode & 0o777, 0o600)
+        self.assertEqual(self.sql('SELECT first_id FROM history_keyed'), [(self.n + 1,)])
+        r = self.ok('history', 'verify')
+        self.assertIn('(%d unkeyed rows' % self.n, r.out)
+
+    def test_new_install_has_marker_and_head(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = subprocess.run(e2e.WRAPPER + [e2e.POSTIER, '--config',
+                                              os.path.join(d, 'config', 'postier.ini'), 'init'],
+                               cwd=d, env=self.postier_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+            self.assertEqual(r.returncode, 0, r)
+            con = sqlite3.connect(os.path.join(d, 'postier.db'))
+            self.assertEqual(con.execute('SELECT first_id FROM history_keyed').fetchall(), [(1,)])
+            con.close()
+            head = slurp(os.path.join(d, 'spool', 'history.head')).strip()
+            self.assertTrue(head.startswith('postier-anchor 1 id=0 count=0 at='), head)
+            self.assertTrue(head.endswith('hash=' + '0' * 64), head)
+
+    # -- downgrades without the key (review of point 4) ------------------------
+
+    def test_downgrade_to_legacy_without_key(self):
+        # the reviewer's attack: marker dropped, row 5 altered, every hash
+        # recomputed with the public legacy recipe, head file removed
+        self.tamper('DROP TABLE history_keyed; DROP TRIGGER history_no_update;'
+                    "UPDATE history SET address = 'evil@attacker.example' WHERE id = 5")
+        self.rechain(lambda prev, rid, row: legacy_hash(prev, row))
+        os.unlink(self.head_file)
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('history_keyed table missing', r.out)
+        # the head file rewritten with the forged last hash instead: same
+        last = self.sql('SELECT id, hash, at FROM history ORDER BY id DESC LIMIT 1')[0]
+        with open(self.head_file, 'w') as f:
+            f.write('postier-anchor 1 id=%d count=%d at=%s hash=%s\n'
+                    % (last[0], last[0], last[2], last[1]))
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('history BROKEN', r.out)
+
+    def test_marker_emptied_or_forged(self):
+        self.rechain(lambda prev, rid, row: legacy_hash(prev, row))
+        # the marker row removed: the table is empty, the key is there
+        self.tamper('DROP TRIGGER history_keyed_no_delete; DELETE FROM history_keyed')
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('history key marker missing', r.out)
+        # a marker saying every row is legacy, without the key's MAC
+        self.tamper(('INSERT INTO history_keyed(id, first_id, mac) VALUES (1, ?, ?)',
+                     (self.n + 1, 'a' * 64)))
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("does not carry the key's MAC", r.out)
+
+    # -- concurrent commands and the head file ---------------------------------
+
+    def test_concurrent_commands_keep_the_head(self):
+        n = 20
+        procs = []
+        for i in range(n):
+            if i % 2:
+                args = ['parties', 'import', self.write('p%d.csv' % i,
+                                                         'ref,kind,name\nQ%d,client,Q %d\n'
+                                                         % (i, i))]
+            else:
+                args = ['contacts', 'add', '--party', 'P0000', '--last-name', 'C%d' % i,
+                        '--email', 'c%d@exemple.fr' % i]
+            procs.append(subprocess.Popen(self.postier_argv(*args), cwd=self.tmp,
+                                          env=self.postier_env(), stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE))
+        for p in procs:
+            out, err = p.communicate(timeout=e2e.TIMEOUT)
+            self.assertEqual(p.returncode, 0, (p.args, out, err))
+            self.assertNotIn(b'history.head', err)
+        self.assertEqual([f for f in os.listdir(self.path('spool')) if f.startswith('history.head.')],
+                         ['history.head.lock'], 'no temporary head file left')
+        self.assertEqual(os.stat(self.head_file).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(self.head_file + '.lock').st_mode & 0o777, 0o600)
+        total = self.sql('SELECT count(*) FROM history')[0][0]
+        self.assertGreaterEqual(total, self.n + n)
+        m = ANCHOR.match(slurp(self.head_file).strip())
+        self.assertEqual(int(m.group(1)), self.sql('SELECT max(id) FROM history')[0][0])
+        self.assertIn('history intact: %d rows' % total, self.ok('history', 'verify').out)
+
+    def test_head_behind_is_a_warning_not_a_failure(self):
+        self.tamper('DROP TRIGGER history_no_delete; DELETE FROM history WHERE id = %d' % self.n)
+        r = self.run_postier('parties', 'import', self.write('q.csv', 'ref,kind,name\nQ1,client,Q\n'))
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn('postier: warning: ', r.err)
+        self.assertIn('is no longer in the history', r.err)
+
+    def test_retention_out_of_range(self):
+        self.append_config('[history]\nretention_min_days = 99999999999\n')
+        # a load error naming the line (was cast to int: a nonsense date)
+        self.fails('history', 'purge', '--before', '2000-01-01',
+                   contains=('postier.ini:', 'retention_min_days', 'at most 36500'))
 
 
 if __name__ == '__main__':

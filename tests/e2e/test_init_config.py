@@ -170,7 +170,7 @@ class InitConfigTest(e2e.PostierCase):
         finally:
             con.close()
         self.ok('documents', 'list')
-        self.assertEqual(self.sql('SELECT max(version) FROM schema_version'), [(11,)])
+        self.assertEqual(self.sql('SELECT max(version) FROM schema_version'), [(12,)])
         self.assertEqual(self.sql('SELECT * FROM delivery'),
                          [(41, 7, '', None, 'email', 'a@exemple.fr', '<x@y>', 'deferred', 2,
                            'invoice', 'abc', 'email', '2026-11-20T01:00:00Z',

@@ -608,22 +608,29 @@ static void purge_keeps_chain(void **state)
     expect_broken(11, 1, "hash does not match");
 }
 
-/* The keyed chain: a key file made 0600 at the first append, HMAC rows
+/* The keyed chain: a key file made 0600 by audit_key_ensure, HMAC rows
  * the public recipe cannot reproduce, the head file, anchors, a lost key. */
 static char key_path[160], head_path[160];
 
 static void keyed_setup(void)
 {
+    struct err e;
+
     snprintf(key_path, sizeof key_path, "%s/history.key", dir);
     snprintf(head_path, sizeof head_path, "%s/history.head", dir);
-    audit_configure(key_path, head_path);
+    audit_configure(s, key_path, head_path);
+    assert_int_equal(audit_key_ensure(s, NULL, &e), 0);
 }
 
 static void keyed_cleanup(void)
 {
-    audit_configure(NULL, NULL);
+    char lock[200];
+
+    audit_configure(s, NULL, NULL);
     unlink(key_path);
     unlink(head_path);
+    snprintf(lock, sizeof lock, "%s.lock", head_path);
+    unlink(lock);
 }
 
 static void keyed_chain_head_and_anchor(void **state)
@@ -654,6 +661,7 @@ static void keyed_chain_head_and_anchor(void **state)
     assert_int_equal(k.bad, 6);
     /* the newest rows deleted: the head file names the missing row */
     attack("DROP TRIGGER history_no_delete; DELETE FROM history WHERE id >= 5");
+    audit_configure(s, key_path, head_path); /* the state goes with the store */
     assert_int_equal(audit_verify_full(s, NULL, &k, &e), ERR_PERMFAIL);
     assert_int_equal(k.bad, 6);
     assert_non_null(strstr(e.msg, "newest rows were deleted"));
@@ -670,10 +678,10 @@ static void keyed_lost_key_refused(void **state)
     keyed_setup();
     fill(1, 3);
     unlink(key_path);
-    audit_configure(key_path, dir); /* a new process */
+    audit_configure(s, key_path, dir); /* a new process */
     assert_int_equal(audit_append(s, &r, &e), ERR_INPUT);
     assert_non_null(strstr(e.msg, "missing: restore it from backup"));
-    assert_int_equal(audit_key_ensure(s, NULL, &e), ERR_INPUT);
+    assert_int_equal(audit_key_ensure(s, NULL, &e), ERR_NOTFOUND);
     assert_int_not_equal(stat(key_path, &st), 0);
     assert_int_equal(audit_verify(s, NULL, NULL, &e), ERR_INPUT);
     keyed_cleanup();

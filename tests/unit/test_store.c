@@ -64,7 +64,7 @@ static int save(enum store_kind kind, long long *id, struct err *e, ...)
 static void schema_is_current(void **state)
 {
     (void)state;
-    assert_int_equal(store_schema_version(s), 11);
+    assert_int_equal(store_schema_version(s), 12);
 }
 
 /* The state CHECK (written as comparisons since schema 8) still refuses
