@@ -757,10 +757,13 @@ static int attachment_open(struct merge *m, const char *att, int *fd, struct err
     struct stat st;
 
     if (path_open_in(m->documents, att, fd, e) == 0) {
-        if (fstat(*fd, &st) == 0 && (size_t)st.st_size <= MIME_ATTACHMENT_MAX)
+        if (fstat(*fd, &st))
+            err_set(e, ERR_IO, "'%s': %s", att, strerror(errno));
+        else if ((size_t)st.st_size <= MIME_ATTACHMENT_MAX)
             return 0;
-        err_set(e, ERR_IO, "'%s' is %.1f MB, more than the %d MB a message may carry", att,
-                (double)st.st_size / (1 << 20), (int)(MIME_ATTACHMENT_MAX >> 20));
+        else
+            err_set(e, ERR_IO, "'%s' is %.1f MB, more than the %d MB a message may carry", att,
+                    (double)st.st_size / (1 << 20), (int)(MIME_ATTACHMENT_MAX >> 20));
         close(*fd);
         *fd = -1;
     }

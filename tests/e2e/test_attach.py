@@ -132,6 +132,9 @@ class AttachmentCase(e2e.PostierCase):
             os.mknod(self.path('documents', 'null.pdf'), stat.S_IFCHR | 0o600,
                      os.makedev(1, 3))
         except PermissionError:
+            # .ci/run sets this when it could make one: then never skipped
+            if os.environ.get('POSTIER_TEST_MKNOD') == '1':
+                raise
             self.skipTest('mknod is not permitted here')
         r = self.docs('F1,C1,10,null.pdf\n')
         self.assertEqual(r.rc, 2, r)

@@ -136,6 +136,7 @@ static void errors_name_line_and_key(void **state)
          ":2: [smtp] url: a user name or password in the URL (set [smtp] username and password"},
         {"[sms]\nurl = https://u:HUNTER2@gw.example/send\n", ":2: [sms] url: a user name or password"},
         {"[smtp]\nurl = u:HUNTER2@mail.example\n", ":2: [smtp] url: not a URL"},
+        {"[smtp]\nurl = smtps://a.example, smtp://b.example\n", ":2: [smtp] url: one URL only"},
         {"[smtp]\n\nca_file = /nonexistent/ca.pem\n",
          ":3: [smtp] ca_file: /nonexistent/ca.pem: No such file or directory"},
     };
