@@ -610,17 +610,18 @@ static int delimiter(MMAPString *s, const char *boundary, int first, int last)
            put(s, boundary, BOUNDARY_SIZE - 1) || (last && put(s, "--", 2)) || put(s, "\r\n", 2);
 }
 
-/* Content-Disposition: attachment with filename="..." for printable ASCII
- * names, else RFC 2231 (libetpan quotes every parameter value, which RFC
- * 2231 §7 extended values must not be, so that disposition is handed over
- * as an extension token). */
+/* Content-Disposition: attachment with filename="..." for short printable
+ * ASCII names (libetpan does not fold it: a long one would pass 998
+ * octets), else RFC 2231, split into sections (libetpan quotes every
+ * parameter value, which RFC 2231 §7 extended values must not be, so that
+ * disposition is handed over as an extension token). */
 static struct mailmime_fields *attachment_fields(const struct attach *a)
 {
     const unsigned char *p;
 
     for (p = (const unsigned char *)a->name; *p >= 32 && *p <= 126; p++)
         ;
-    if (!*p)
+    if (!*p && p - (const unsigned char *)a->name <= 60)
         return need(mailmime_fields_new_filename(MAILMIME_DISPOSITION_TYPE_ATTACHMENT,
                                                  xstrdup(a->name), MAILMIME_MECHANISM_BASE64));
     return need(mailmime_fields_new_with_data(

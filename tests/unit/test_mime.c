@@ -423,6 +423,32 @@ static void attachments(void **state)
     free(s);
 }
 
+/* A long printable-ASCII name (a file name is up to 255 bytes) is folded
+ * into RFC 2231 sections like any other: filename="..." is one line
+ * (found by fuzz_mime). */
+static void long_ascii_attachment_name(void **state)
+{
+    char name[256];
+    const char *paths[1];
+    int fds[1];
+    struct mime_msg m = base();
+    char *s;
+
+    (void)state;
+    memset(name, 'W', 250);
+    memcpy(name + 250, ".pdf", 5);
+    paths[0] = make_file(name, "%PDF", 4);
+    m.attachments = paths;
+    m.attachment_fds = fds;
+    m.nattachments = 1;
+    open_files(paths, fds, 1);
+    s = build(&m, 78);
+    close_files(fds, 1);
+    assert_non_null(strstr(s, " filename*0*=UTF-8''WWW"));
+    assert_null(strstr(s, "filename=\""));
+    free(s);
+}
+
 static void attachment_errors(void **state)
 {
     struct mime_msg m = base();
@@ -875,6 +901,7 @@ int main(void)
         cmocka_unit_test(long_body_lines),
         cmocka_unit_test(html_alternative),
         cmocka_unit_test(attachments),
+        cmocka_unit_test(long_ascii_attachment_name),
         cmocka_unit_test(attachment_errors),
         cmocka_unit_test(list_headers),
         cmocka_unit_test(display_names),
