@@ -430,7 +430,7 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
     char now[32], prev[65], out[65], mac[65];
     long long last, first;
     struct buf b;
-    int rc, tries;
+    int rc, tries, own;
 
     if (!r->event || !*r->event)
         return err_set(e, ERR_INPUT, "history row without an event");
@@ -451,6 +451,12 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
     }
     if (!op && operator_name[0])
         r->operator_name = operator_name;
+    /* alone (no transaction of the caller's): the tail read and the insert
+     * in one write transaction, so that no other process appends or purges
+     * between them (a stale tail whose row was purged would fork the chain) */
+    own = !store_in_transaction(s);
+    if (own && (rc = store_begin(s, e)))
+        return rc;
     buf_init(&b, 0);
     buf_reserve(&b, 1024); /* a row's canonical text, in one allocation */
     for (tries = 1;; tries++) {
@@ -471,6 +477,10 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
         if (rc != ERR_EXISTS || tries == APPEND_TRIES)
             break;
     }
+    if (own && !rc)
+        rc = store_commit(s, e);
+    if (own && rc)
+        store_rollback(s);
     if (!rc)
         k->appended = 1;
     if (rc)
@@ -879,6 +889,7 @@ int audit_head_update(struct store *s, struct err *e)
 int audit_purge(struct store *s, const char *date, long min_days, long long *removed,
                 struct err *e)
 {
+    struct audit_check chk;
     long long last;
     char hash[65], reply[200], latest[DATE_LEN + 1];
     int rc;
@@ -890,6 +901,10 @@ int audit_purge(struct store *s, const char *date, long min_days, long long *rem
                        "history purge --before %s: less than %ld days ago ([history]"
                        " retention_min_days); the latest date allowed is %s",
                        date, min_days, latest);
+    /* never on a broken chain: the purge row would vouch for what it
+     * removes, and verify would turn green */
+    if (audit_verify_full(s, NULL, &chk, e))
+        return err_prefix(e, "history purge refused (it would remove the evidence)");
     if ((rc = store_begin(s, e)))
         return rc;
     rc = store_history_purge(s, date, removed, &last, hash, e);

@@ -219,10 +219,13 @@ int store_history_purge(struct store *s, const char *date, long long *removed,
     *removed = *last_id = 0;
     hash[0] = '\0';
     s->tail_id = 0;
-    /* rows are appended in time order: the removed ones are a prefix */
+    /* the removed rows are a prefix of the chain, and never hold a row
+     * dated on or after date: a clock set back once (a row dated 2001 among
+     * today's) must not carry today's rows away with it */
     rc = sqlite3_prepare_v2(s->db,
                             "SELECT id, hash, (SELECT count(*) FROM history h2 WHERE h2.id <= h.id)"
-                            " FROM history h WHERE at < ? ORDER BY id DESC LIMIT 1",
+                            " FROM history h WHERE id < coalesce((SELECT min(id) FROM history"
+                            " WHERE at >= ?1), 9223372036854775807) ORDER BY id DESC LIMIT 1",
                             -1, &st, NULL);
     if (rc != SQLITE_OK)
         return store_dberr(s, rc, e, "history");

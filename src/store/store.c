@@ -363,6 +363,11 @@ int store_rows_end(struct store *s, sqlite3_stmt *st, int is_cached, int rc, str
     return rc > 0 ? store_dberr(s, rc, e, what) : rc;
 }
 
+int store_in_transaction(const struct store *s)
+{
+    return !sqlite3_get_autocommit(s->db);
+}
+
 int store_begin(struct store *s, struct err *e)
 {
     s->tail_id = 0;

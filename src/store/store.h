@@ -43,6 +43,9 @@ void store_close(struct store *s);
 /* The schema version the database is at after store_open. */
 int store_schema_version(struct store *s);
 
+/* Whether a transaction is open on s (BEGIN not yet committed). */
+int store_in_transaction(const struct store *s);
+
 /* Transactions: begin (immediate), commit, rollback.  Rollback never fails
  * visibly.  Errors: ERR_DB, ERR_LOCKED when another writer holds the db. */
 int store_begin(struct store *s, struct err *e);
