@@ -204,5 +204,33 @@ class Faults(e2e.PostierCase):
         self.verify_history()
 
 
+class Upgrade(e2e.PostierCase):
+    def test_first_commands_after_an_upgrade_run_together(self):
+        """The first night after an upgrade, the nightly run and the
+        campaign timer open the old database at once: each migration is
+        applied once, and every command succeeds."""
+        self.ok('parties', 'import', self.write('p.csv', BOOK))
+        # the database as the version before keys left it (schema 11)
+        con = sqlite3.connect(self.db)
+        con.executescript('DROP TABLE history_keyed;'
+                          'DELETE FROM schema_version WHERE version >= 12;')
+        con.commit()
+        con.close()
+        for f in (self.path('history.key'), self.path('spool', 'history.head')):
+            os.unlink(f)
+        procs = [subprocess.Popen(
+            self.postier_argv('contacts', 'add', '--party', 'C1', '--last-name', 'Z%d' % i,
+                              '--email', 'z%d@exemple.fr' % i),
+            cwd=self.tmp, env=self.postier_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for i in range(12)]
+        for p in procs:
+            out, err = p.communicate(timeout=e2e.TIMEOUT)
+            self.assertEqual(p.returncode, 0, (p.args, err))
+        self.assertEqual(self.sql('SELECT version FROM schema_version WHERE version >= 12'),
+                         [(12,)])
+        self.assertEqual(self.sql("SELECT count(*) FROM contact WHERE last_name LIKE 'Z%'"),
+                         [(12,)])
+
+
 if __name__ == '__main__':
     e2e.main()
