@@ -162,16 +162,15 @@ struct audit_keys {
     int appended; /* this connection appended rows: the head file follows */
 };
 
-/* Without audit_configure (unit tests): no key, no head file. */
+/* Without audit_configure (unit tests): no key, no head file (never
+ * written to: a NULL store_attached has nothing to record). */
+static const struct audit_keys none;
+
 static struct audit_keys *keys_of(struct store *s)
 {
-    static struct audit_keys none;
     struct audit_keys *k = store_attached(s);
 
-    if (k)
-        return k;
-    memset(&none, 0, sizeof none);
-    return &none;
+    return k ? k : (struct audit_keys *)&none;
 }
 
 static void hex_of(const uint8_t *d, size_t n, char *out)
@@ -219,6 +218,20 @@ static void marker_mac(const uint8_t *key, long long first, char *out)
     buf_printf(&b, "postier-keyed 1 first_id=%lld", first);
     hmac_hex(key, &b, out);
     buf_release(&b);
+}
+
+void audit_head_path(const char *spool, const char *db, const char *configured,
+                     struct buf *out)
+{
+    struct stat a, b;
+    int same = !strcmp(db, configured) ||
+               (!stat(db, &a) && !stat(configured, &b) && a.st_dev == b.st_dev &&
+                a.st_ino == b.st_ino);
+
+    if (same)
+        buf_printf(out, "%s/history.head", spool);
+    else
+        buf_printf(out, "%s.head", db);
 }
 
 void audit_configure(struct store *s, const char *key_file, const char *head_file)
@@ -321,7 +334,8 @@ static int next_id(struct store *s, long long *id, struct err *e)
 
 static int head_lock(const struct audit_keys *k, int *fd, struct err *e);
 static void head_unlock(int fd);
-static int head_write_locked(struct audit_keys *k, struct store *s, struct err *e);
+static int head_write_locked(struct audit_keys *k, struct store *s, int may_create,
+                             struct err *e);
 
 /* Under the head lock: the key file (unless there is one: a new database
  * sharing it), then in one committed transaction the marker (the next id,
@@ -353,7 +367,7 @@ static int key_create_all(struct audit_keys *k, struct store *s, int *created, s
     }
     if (!rc)
         rc = next_id(s, &first, e);
-    if (!rc && had_key && first != 1)
+    if (!rc && had_key && first != 1 && store_schema_opened_at(s) >= 12)
         rc = err_set(e, ERR_PERMFAIL, "history key marker missing (run postier history verify)");
     if (!rc && !had_key)
         rc = key_create(k, e);
@@ -372,7 +386,7 @@ static int key_create_all(struct audit_keys *k, struct store *s, int *created, s
         goto out;
     }
     *created = !had_key;
-    rc = head_write_locked(k, s, e);
+    rc = head_write_locked(k, s, 1, e);
 out:
     head_unlock(lock);
     return rc;
@@ -401,10 +415,18 @@ int audit_key_ensure(struct store *s, int *created, struct err *e)
                                          k->key_path);
     if (!k->have_key)
         return key_create_all(k, s, created, e);
-    /* the key exists, this database has no marker: only an empty one (a
-     * new --db FILE sharing the key) gets one; else verify reports it */
-    if ((rc = next_id(s, &next, e)) || next != 1)
+    /* the key exists, this database has no marker: an empty one (a new
+     * --db FILE sharing the key) gets one, and so does one whose marker
+     * table this open made (an older database: no key ever marked it);
+     * else keyed rows without a marker would never verify */
+    if ((rc = next_id(s, &next, e)))
         return rc;
+    if (next != 1 && store_schema_opened_at(s) >= 12)
+        return err_set(e, ERR_CONFIG,
+                       "history key marker missing although the key file %s exists and the"
+                       " history has rows: refusing to write rows that would never verify"
+                       " (run postier history verify)",
+                       k->key_path);
     return key_create_all(k, s, created, e);
 }
 
@@ -471,7 +493,7 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
         if (rc != ERR_EXISTS || tries == APPEND_TRIES)
             break;
     }
-    if (!rc)
+    if (!rc && k != &none)
         k->appended = 1;
     if (rc)
         r->id = 0;
@@ -806,9 +828,11 @@ static void head_unlock(int fd)
 
 /* Under the head lock: the newest committed row (or the head of an empty
  * chain) replaces the head file, through a temporary file of our own,
- * unless the head it holds is no longer in the history (that stays for
- * verify to report: ERR_PERMFAIL). */
-static int head_write_locked(struct audit_keys *k, struct store *s, struct err *e)
+ * unless the head it holds is no longer in the history, or, for a keyed
+ * chain, unless it is missing and may_create (the key's creation) is not
+ * set (both stay for verify to report: ERR_PERMFAIL). */
+static int head_write_locked(struct audit_keys *k, struct store *s, int may_create,
+                             struct err *e)
 {
     struct head h, old;
     long long purged;
@@ -828,6 +852,11 @@ static int head_write_locked(struct audit_keys *k, struct store *s, struct err *
         return 0;
     if (rc && rc != ERR_NOTFOUND)
         return rc;
+    /* a head made from the rows left would hide the newest rows' removal */
+    if (rc == ERR_NOTFOUND && !may_create && k->have_key)
+        return err_set(e, ERR_PERMFAIL,
+                       "history head file %s missing: not recreated; run postier history verify",
+                       k->head_path);
     /* the recorded head must still be there, unchanged */
     if (!rc && (rc = store_history_anchor(s, &purged, hash, e)))
         return rc;
@@ -871,7 +900,7 @@ int audit_head_update(struct store *s, struct err *e)
     k->appended = 0;
     if ((rc = head_lock(k, &lock, e)))
         return rc;
-    rc = head_write_locked(k, s, e);
+    rc = head_write_locked(k, s, 0, e);
     head_unlock(lock);
     return rc;
 }
@@ -881,10 +910,15 @@ int audit_purge(struct store *s, const char *date, long min_days, long long *rem
 {
     long long last;
     char hash[65], reply[200], latest[DATE_LEN + 1];
+    time_t now;
+    struct tm tm;
     int rc;
 
     *removed = 0;
-    date_today_plus(-min_days, latest);
+    /* rows are compared by their UTC stamps: so is the floor */
+    now = time(NULL) - (time_t)min_days * 86400;
+    gmtime_r(&now, &tm);
+    strftime(latest, sizeof latest, "%Y-%m-%d", &tm);
     if (min_days > 0 && strcmp(date, latest) > 0) /* 0: no floor */
         return err_set(e, ERR_INPUT,
                        "history purge --before %s: less than %ld days ago ([history]"
