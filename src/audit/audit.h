@@ -31,6 +31,11 @@ int audit_verify(struct store *s, long long *rows, long long *bad_id, struct err
  * store_close).  Without this call (unit tests) rows use the legacy
  * unkeyed SHA-256 recipe. */
 void audit_configure(struct store *s, const char *key_file, const char *head_file);
+/* The head file of database db into out: <spool>/history.head when db is
+ * the configured database (the same path, or the same file by device and
+ * inode), else db.head (a database given with --db FILE). */
+void audit_head_path(const char *spool, const char *db, const char *configured,
+                     struct buf *out);
 /* The one place a key is made (the CLI calls it once per command that may
  * write history, after audit_configure): loads the key, or, when the
  * file is missing and the chain was never keyed, creates it (0600,

@@ -147,7 +147,7 @@ int cli_load_config(struct cli *c)
                 "(chmod 600 %s)\n",
                 c->config_path, c->config_path);
     if (c->db_path) {
-        free(c->cfg->database);
+        c->config_db = c->cfg->database;
         c->cfg->database = xstrdup(c->db_path);
     }
     /* before any thread starts (date_use_zone sets TZ) */
@@ -165,13 +165,9 @@ int cli_open_store(struct cli *c)
         return rc;
     if (store_open(c->cfg->database, &c->store, &e))
         return cli_fail(&e);
-    /* the head of the configured database beside the spool; another
-     * database's (--db FILE) beside it, as FILE.head */
     buf_init(&head, 0);
-    if (c->db_path)
-        buf_printf(&head, "%s.head", c->cfg->database);
-    else
-        buf_printf(&head, "%s/history.head", c->cfg->spool);
+    audit_head_path(c->cfg->spool, c->cfg->database,
+                    c->config_db ? c->config_db : c->cfg->database, &head);
     audit_configure(c->store, c->cfg->history_key_file, buf_str(&head));
     buf_release(&head);
     /* the key (with its marker and the head file) is made here, once, for
@@ -289,7 +285,6 @@ int cli_main(int argc, char **argv)
         rc = cli_load_config(&c);
     if (!rc)
         rc = cmd->run(&c, argc, argv);
-    /* the head file follows every command that appended history */
     /* the head file follows every command that appended history; the
      * command itself succeeded: a head left behind is a warning (verify
      * reports it), an I/O error exit 2 */
@@ -303,6 +298,7 @@ int cli_main(int argc, char **argv)
     }
     store_close(c.store);
     config_free(c.cfg);
+    free(c.config_db);
     if (fflush(stdout) == EOF && !rc) {
         fprintf(stderr, "postier: writing output: %s\n", strerror(errno));
         rc = EXIT_PARTIAL;

@@ -22,6 +22,7 @@
 struct cli {
     const char *config_path; /* --config, POSTIER_CONFIG or the default */
     const char *db_path;     /* --db, overrides [store] database */
+    char *config_db;         /* [store] database, when --db replaced it */
     struct config *cfg;
     struct store *store;
     int no_key;      /* set before cli_open_store: never make the history key */

@@ -399,8 +399,9 @@ static const struct cli_cmd subs[] = {
      "spool still holds it, the message itself.\n"},
     {"purge", hist_purge, "remove rows older than a date (retention)",
      "Usage: postier history purge --before YYYY-MM-DD\n\n"
-     "Removes the rows dated before the date (their personal data with them;\n"
-     "not a date later than today - [history] retention_min_days)\n"
+     "Removes the rows dated before DATE 00:00 UTC (their personal data with\n"
+     "them; DATE is a UTC date, as the rows' times are; not later than today\n"
+     "in UTC - [history] retention_min_days)\n"
      "and appends a `purged` row recording the chain's new anchor, so that\n"
      "`history verify` stays green and still detects any later tampering.\n"},
     {"verify", hist_verify, "check the hash chain",

@@ -404,6 +404,7 @@ int store_migrate(struct store *s, struct err *e)
     /* outside any transaction, where the pragma takes effect */
     if (v < NMIGRATIONS && (rc = store_exec(s, "PRAGMA foreign_keys = OFF", e)))
         return rc;
+    s->from_version = v;
     while (!rc && v < NMIGRATIONS) {
         rc = apply(s, v + 1, e);
         if (!rc)

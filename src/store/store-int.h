@@ -44,6 +44,7 @@ enum stmt_id {
 struct store {
     sqlite3 *db;
     int version;
+    int from_version; /* before this open's migrations */
     sqlite3_stmt *st[ST_COUNT];
     /* last party looked up: imports are usually grouped by party */
     char *last_ref;

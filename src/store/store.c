@@ -337,6 +337,11 @@ int store_schema_version(struct store *s)
     return s->version;
 }
 
+int store_schema_opened_at(struct store *s)
+{
+    return s->from_version;
+}
+
 int store_prepare(struct store *s, const char *sql, sqlite3_stmt **st, struct err *e)
 {
     int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);

@@ -42,6 +42,9 @@ void store_end_read(struct store *s);
 void store_close(struct store *s);
 /* The schema version the database is at after store_open. */
 int store_schema_version(struct store *s);
+/* The version the database was at before store_open migrated it (0: a new
+ * database). */
+int store_schema_opened_at(struct store *s);
 
 /* Whether a transaction is open on s (BEGIN not yet committed). */
 int store_in_transaction(const struct store *s);

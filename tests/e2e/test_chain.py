@@ -442,5 +442,77 @@ class ChainCase(e2e.PostierCase):
                    contains=('postier.ini:', 'retention_min_days', 'at most 36500'))
 
 
+    # -- second review ------------------------------------------------------------
+
+    def test_newest_rows_and_head_removed_stay_broken(self):
+        self.tamper('DROP TRIGGER history_no_delete; DELETE FROM history WHERE id > %d'
+                    % (self.n - 2))
+        os.unlink(self.head_file)
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        # the next command does not make a new head from what is left
+        self.new_invoice('F7')
+        r = self.run_job()
+        self.assertIn('postier: warning: history head file %s missing: not recreated'
+                      % self.head_file, r.err)
+        self.assertFalse(os.path.exists(self.head_file))
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('head file %s missing' % self.head_file, r.out)
+
+    def test_db_naming_the_configured_database(self):
+        head = slurp(self.head_file)
+        for db in (self.db, './postier.db'):
+            r = self.ok('--db', db, 'history', 'verify')
+            self.assertIn('history intact', r.out)
+        self.ok('--db', self.db, 'parties', 'import',
+                self.write('z.csv', 'ref,kind,name\nZ1,client,Zed\n'))
+        self.assertFalse(os.path.exists(self.db + '.head'), 'one head per database')
+        self.assertNotEqual(slurp(self.head_file), head, 'the configured head follows')
+        self.verify_history()
+
+    def legacy_copy(self):
+        other = self.path('legacy.db')
+        self.make_legacy()
+        import shutil
+        shutil.copy(self.db, other)
+        self.ok('init')  # the configured database gets the key
+        return other, self.sql('SELECT count(*) FROM history')[0][0]
+
+    def test_older_database_with_shared_key(self):
+        other, n = self.legacy_copy()
+        # its first open with this version: the marker is new, made with the key
+        self.ok('--db', other, 'parties', 'import',
+                self.write('z.csv', 'ref,kind,name\nZ1,client,Zed\n'))
+        con = sqlite3.connect(other)
+        self.assertEqual(con.execute('SELECT first_id FROM history_keyed').fetchall(), [(n + 1,)])
+        con.close()
+        r = self.ok('--db', other, 'history', 'verify')
+        self.assertIn('(%d unkeyed rows' % n, r.out)
+
+    def test_older_database_marker_table_left_empty(self):
+        other, n = self.legacy_copy()
+        # migrated by a read-only command (no key made): the empty table is
+        # no longer proof that the chain was never keyed
+        self.run_postier('--db', other, 'history', 'verify')
+        r = self.run_postier('--db', other, 'parties', 'import',
+                             self.write('z.csv', 'ref,kind,name\nZ1,client,Zed\n'))
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn('history key marker missing', r.err)
+        con = sqlite3.connect(other)
+        self.assertEqual(con.execute('SELECT count(*) FROM history').fetchall(), [(n,)])
+        self.assertEqual(con.execute('SELECT count(*) FROM party WHERE ref = ?', ('Z1',)).fetchall(),
+                         [(0,)])
+        con.close()
+
+    def test_purge_floor_is_a_utc_date(self):
+        # 12:00 UTC is already 01:00 the next day in Auckland: rows are
+        # compared in UTC, so the floor is UTC today - 365 days
+        self.append_config('[run]\ntimezone = Pacific/Auckland\n')
+        r = self.run_at('2028-01-01 12:00:00', 'history', 'purge', '--before', '2027-01-02')
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn('the latest date allowed is 2027-01-01', r.err)
+        self.assertIn('UTC', self.ok('history', 'purge', '--help').out)
+
 if __name__ == '__main__':
     e2e.main()

@@ -1,0 +1,52 @@
+/* What audit.c, key.c and head.c share (not for other modules). */
+#ifndef POSTIER_AUDIT_INT_H
+#define POSTIER_AUDIT_INT_H
+
+#include <stdint.h>
+
+#include "audit/audit.h"
+
+/* The "previous hash" of the first row. */
+extern const char audit_zero_hash[65];
+
+/* The keyed chain (recipe 1): hex HMAC-SHA-256, keyed with the 32 bytes of
+ * [history] key_file, over
+ *   "postier-chain 1\n" prev "\n" "id=" ID "\n" canonical lines
+ * where every column has its line (operator, message_sha256 and
+ * provider_id too, empty when NULL).  A column added later is a new
+ * recipe number. */
+#define KEY_LEN 32
+
+/* The keyed chain's state, one per store (store_attach): the key and
+ * head file paths, the key once loaded, whether rows were appended. */
+struct audit_keys {
+    char key_path[4096], head_path[4096];
+    uint8_t key[KEY_LEN];
+    int have_key;
+    int appended; /* this connection appended rows: the head file follows */
+};
+
+/* An anchor line: "postier-anchor 1 id=N count=N at=STAMP hash=HEX64". */
+struct head {
+    long long id, count;
+    char at[32], hash[65];
+};
+
+/* key.c */
+void audit_hmac_hex(const uint8_t *key, const struct buf *b, char *out);
+void audit_marker_mac(const uint8_t *key, long long first, char *out);
+int audit_key_missing(const struct audit_keys *k, struct err *e);
+/* ERR_NOTFOUND when the file does not exist (e not set). */
+int audit_key_load(struct audit_keys *k, struct err *e);
+
+/* head.c */
+int audit_head_parse(const char *line, struct head *h, struct err *e);
+void audit_head_format(const struct head *h, char *out, size_t n);
+/* The head file's line: 0, ERR_NOTFOUND (no file; e not set), or ERR_*. */
+int audit_head_read(const struct audit_keys *k, struct head *h, struct err *e);
+int audit_head_lock(const struct audit_keys *k, int *fd, struct err *e);
+void audit_head_unlock(int fd);
+int audit_head_write_locked(struct audit_keys *k, struct store *s, int may_create,
+                            struct err *e);
+
+#endif
