@@ -169,7 +169,11 @@ static int key_create_all(struct audit_keys *k, struct store *s, int *created, s
     if (!rc)
         rc = next_id(s, &first, e);
     if (!rc && had_key && first != 1 && store_schema_opened_at(s) >= 12)
-        rc = err_set(e, ERR_PERMFAIL, "history key marker missing (run postier history verify)");
+        rc = err_set(e, ERR_CONFIG,
+                     "history key marker missing although the key file %s exists and the"
+                     " history has rows: refusing to write rows that would never verify"
+                     " (run postier history verify)",
+                     k->key_path);
     if (!rc && !had_key)
         rc = key_create(k, e);
     if (!rc) {
@@ -197,7 +201,7 @@ int audit_key_ensure(struct store *s, int *created, struct err *e)
 {
     struct audit_keys *k = store_attached(s);
     char mac[65];
-    long long first, next;
+    long long first;
     int dummy, rc;
 
     if (!created)
@@ -219,15 +223,8 @@ int audit_key_ensure(struct store *s, int *created, struct err *e)
     /* the key exists, this database has no marker: an empty one (a new
      * --db FILE sharing the key) gets one, and so does one whose marker
      * table this open made (an older database: no key ever marked it);
-     * else keyed rows without a marker would never verify */
-    if ((rc = next_id(s, &next, e)))
-        return rc;
-    if (next != 1 && store_schema_opened_at(s) >= 12)
-        return err_set(e, ERR_CONFIG,
-                       "history key marker missing although the key file %s exists and the"
-                       " history has rows: refusing to write rows that would never verify"
-                       " (run postier history verify)",
-                       k->key_path);
+     * else keyed rows without a marker would never verify.  Decided under
+     * the lock (another postier may be marking it right now). */
     return key_create_all(k, s, created, e);
 }
 

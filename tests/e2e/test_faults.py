@@ -5,6 +5,7 @@ a clear message, a non-zero exit, nothing lost, nothing sent twice.  (The
 kill -9 and SMTP fault tests are test_crash.py and test_smtp_crash.py.)"""
 import glob
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -124,6 +125,9 @@ class Faults(e2e.PostierCase):
         mnt = self.small_disk()
         spool = os.path.join(mnt, 'spool')
         box = self.path('box')
+        # a spool moved elsewhere takes its history head with it (README)
+        os.mkdir(spool, 0o700)
+        shutil.copy2(self.path('spool', 'history.head'), spool)
         self.append_config('\n[store]\nspool = %s\n[email]\nmaildir = %s\n' % (spool, box))
         self.ok('init')
         self.book()
