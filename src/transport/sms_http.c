@@ -405,9 +405,9 @@ int transport_sms_new(const struct sms_opts *o, struct transport **out, struct e
     s->dlr_mask = o->dlr_mask;
     s->timeout = o->timeout;
     if (collect_secrets(s) && !o->allow_plaintext_auth && !strncmp(s->url, "http://", 7)) {
-        err_set(e, ERR_CONFIG, "%s: refusing to send the SMS gateway password in clear (use "
+        err_set(e, ERR_CONFIG, "%s: refusing to send the SMS gateway %s in clear (use "
                 "https:// or set [sms] allow_plaintext_auth = yes for a gateway on this host)",
-                s->shown);
+                s->shown, s->token && !strcmp(o->kind, "json") ? "token" : "password");
         sh_free(&s->t);
         return e->code;
     }

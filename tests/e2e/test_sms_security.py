@@ -24,7 +24,7 @@ from e2e import free_port  # noqa: E402
 
 DATE = test_sms.DATE
 NUMBER = '+33612345678'
-CLEAR = ('refusing to send the SMS gateway password in clear (use https:// or set '
+CLEAR = ('in clear (use https:// or set '
          '[sms] allow_plaintext_auth = yes for a gateway on this host)')
 
 
@@ -44,10 +44,11 @@ class SmsCredentials(test_sms.SmsCase):
                     out[os.path.relpath(os.path.join(d, f), top)] = fh.read()
         return out
 
-    def refused(self, url, secret):
+    def refused(self, url, secret, what='password'):
         """A run that must stop on the plaintext rule: exit 2, one line
-        naming the gateway (without the secret)."""
-        r = self.fails('run', '--date', DATE, rc=2, contains=CLEAR)
+        naming the gateway and what it would send (without the secret)."""
+        r = self.fails('run', '--date', DATE, rc=2,
+                       contains=('refusing to send the SMS gateway %s ' % what + CLEAR))
         lines = r.err.strip().splitlines()
         self.assertEqual(len(lines), 1, r)
         self.assertIn(url, lines[0])
@@ -80,7 +81,7 @@ class SmsCredentials(test_sms.SmsCase):
     def test_json_token_over_http_is_refused(self):
         gw = self.start_gw('json', token='tok123')
         self.config_sms(gw, allow_plaintext_auth=None)
-        self.refused('http://127.0.0.1:%d/' % gw.port, 'tok123')
+        self.refused('http://127.0.0.1:%d/' % gw.port, 'tok123', 'token')
         self.assertEqual(gw.requests(), [])
         self.assertEqual(self.sms_rows(), [])
         self.config_sms(gw, allow_plaintext_auth='yes')
