@@ -24,6 +24,7 @@ struct audit_keys {
     uint8_t key[KEY_LEN];
     int have_key;
     int appended; /* this connection appended rows: the head file follows */
+    int marker_ok; /* the marker carries this key's MAC (checked once) */
 };
 
 /* An anchor line: "postier-anchor 1 id=N count=N at=STAMP hash=HEX64". */
@@ -38,6 +39,10 @@ void audit_marker_mac(const uint8_t *key, long long first, char *out);
 int audit_key_missing(const struct audit_keys *k, struct err *e);
 /* ERR_NOTFOUND when the file does not exist (e not set). */
 int audit_key_load(struct audit_keys *k, struct err *e);
+/* Before appending with the loaded key: the marker of a keyed chain must
+ * carry its MAC, else the key file is another one (ERR_CONFIG).  Checked
+ * once per connection. */
+int audit_marker_check(struct audit_keys *k, struct store *s, struct err *e);
 
 /* head.c */
 int audit_head_parse(const char *line, struct head *h, struct err *e);

@@ -226,6 +226,8 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
                      : err_set(e, ERR_CONFIG, "history key file %s missing: run postier init",
                                k->key_path);
     }
+    if (!rc)
+        rc = audit_marker_check(k, s, e);
     if (rc && rc != ERR_NOTFOUND)
         return rc;
     if (!at || !*at) {
@@ -414,7 +416,7 @@ static int check_marker(struct audit_keys *k, struct store *s, long long *first,
     if (strcmp(mac, want))
         return err_set(e, ERR_PERMFAIL,
                        "history key marker (keyed from row %lld) does not carry the key's MAC:"
-                       " it was rewritten",
+                       " the key file or the marker was replaced",
                        *first);
     return 0;
 }

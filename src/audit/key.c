@@ -96,6 +96,28 @@ out:
     return rc;
 }
 
+int audit_marker_check(struct audit_keys *k, struct store *s, struct err *e)
+{
+    char mac[65], want[65];
+    long long first;
+    int rc;
+
+    if (k->marker_ok || !k->have_key)
+        return 0;
+    if ((rc = store_history_keyed_from(s, &first, mac, e)))
+        return rc;
+    if (first > 0) {
+        audit_marker_mac(k->key, first, want);
+        if (strcmp(mac, want))
+            return err_set(e, ERR_CONFIG,
+                           "history key file %s is not this history's key (its marker does not"
+                           " verify): restore the right one",
+                           k->key_path);
+        k->marker_ok = 1;
+    }
+    return 0;
+}
+
 /* Writes a new random key to key_path (0600, never over an existing
  * file) and keeps it in k. */
 static int key_create(struct audit_keys *k, struct err *e)
@@ -179,6 +201,7 @@ static int key_create_all(struct audit_keys *k, struct store *s, int *created, s
     if (!rc) {
         audit_marker_mac(k->key, first, mac);
         rc = store_history_set_keyed_from(s, first, mac, e);
+        k->marker_ok = !rc;
     }
     if (!rc)
         rc = store_commit(s, e);
@@ -215,7 +238,8 @@ int audit_key_ensure(struct store *s, int *created, struct err *e)
     if ((rc = store_history_keyed_from(s, &first, mac, e)))
         return rc;
     if (first) /* keyed: never a new key for a chain keyed with a lost one */
-        return k->have_key ? 0 : err_set(e, ERR_NOTFOUND,
+        return k->have_key ? audit_marker_check(k, s, e)
+                           : err_set(e, ERR_NOTFOUND,
                                          "history key file %s missing: restore it from backup",
                                          k->key_path);
     if (!k->have_key)

@@ -173,8 +173,8 @@ class ChainCase(e2e.PostierCase):
                          (self.n, self.n, prev))
 
     def test_missing_key_fails_clearly(self):
-        os.unlink(self.key_file)
         self.new_invoice()
+        os.unlink(self.key_file)
         before = self.sql('SELECT count(*) FROM history')
         for args in (('run', '--date', self.run_date), ('history', 'verify'), ('init',)):
             self.fails(*args, contains=('history key file %s missing: restore it from backup'
@@ -513,6 +513,49 @@ class ChainCase(e2e.PostierCase):
         self.assertEqual(r.rc, 2, r)
         self.assertIn('the latest date allowed is 2027-01-01', r.err)
         self.assertIn('UTC', self.ok('history', 'purge', '--help').out)
+
+    # -- third review (chain4) ------------------------------------------------------
+
+    def counts(self):
+        return self.sql('SELECT (SELECT count(*) FROM history), (SELECT count(*) FROM contact),'
+                        ' (SELECT count(*) FROM party)')[0]
+
+    def writers(self):
+        """Commands that write directory data and its history."""
+        return [('contacts', 'add', '--party', 'P0000', '--last-name', 'Zoé',
+                 '--email', 'zoe@x.fr'),
+                ('contacts', 'import', self.write('zc.csv', 'party_ref,last_name,email\n'
+                                                  'P0000,Zed,zed@x.fr\n')),
+                ('parties', 'import', self.write('zp.csv', 'ref,kind,name\nZ1,client,Zed\n'))]
+
+    def test_wrong_key_file_refused_before_writing(self):
+        right = slurp(self.key_file)
+        os.unlink(self.key_file)
+        self.write('history.key', os.urandom(32).hex() + '\n')
+        os.chmod(self.key_file, 0o600)
+        before = self.counts()
+        for args in self.writers() + [('run', '--date', self.run_date)]:
+            r = self.fails(*args, contains=(
+                "history key file %s is not this history's key (its marker does not verify):"
+                " restore the right one" % self.key_file,))
+            self.assertNotIn('added contact', r.out)
+        self.assertEqual(self.counts(), before, 'nothing written with the wrong key')
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('the key file or the marker was replaced', r.out)
+        with open(self.key_file, 'w') as f:
+            f.write(right)
+        self.assertIn('history intact: %d rows' % self.n, self.ok('history', 'verify').out)
+
+    def test_missing_key_refused_before_writing(self):
+        os.unlink(self.key_file)
+        before = self.counts()
+        for args in self.writers():
+            r = self.fails(*args, contains=('history key file %s missing: restore it from backup'
+                                            % self.key_file,))
+            self.assertNotIn('added contact', r.out)
+            self.assertEqual(self.counts(), before, 'nothing written: %r' % (args,))
+
 
 if __name__ == '__main__':
     e2e.main()
