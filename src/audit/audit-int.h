@@ -31,6 +31,7 @@ struct audit_keys {
 struct head {
     long long id, count;
     char at[32], hash[65];
+    char mac[65]; /* the head file's " mac=HEX" (HMAC of the line before it), "": none */
 };
 
 /* key.c */
@@ -45,9 +46,16 @@ int audit_key_load(struct audit_keys *k, struct err *e);
 int audit_marker_check(struct audit_keys *k, struct store *s, struct err *e);
 
 /* head.c */
+/* An anchor line, surrounding white space ignored, with an optional
+ * " mac=HEX" (the head file's); ERR_INPUT saying what is wrong first. */
 int audit_head_parse(const char *line, struct head *h, struct err *e);
 void audit_head_format(const struct head *h, char *out, size_t n);
-/* The head file's line: 0, ERR_NOTFOUND (no file; e not set), or ERR_*. */
+/* The MAC a head file carries: HMAC(key, its anchor line) into out. */
+void audit_head_mac(const uint8_t *key, const struct head *h, char *out);
+/* The head file's line: 0, ERR_NOTFOUND (no file; e not set), or
+ * ERR_PERMFAIL naming the file and what is wrong with it (unreadable,
+ * empty, not an anchor line, a MAC missing or not the key's): the head
+ * file was damaged or forged. */
 int audit_head_read(const struct audit_keys *k, struct head *h, struct err *e);
 int audit_head_lock(const struct audit_keys *k, int *fd, struct err *e);
 void audit_head_unlock(int fd);

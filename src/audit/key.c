@@ -66,6 +66,11 @@ int audit_key_load(struct audit_keys *k, struct err *e)
     if (k->have_key || !k->key_path[0])
         return k->have_key ? 0 : ERR_NOTFOUND;
     fd = open(k->key_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ELOOP && !lstat(k->key_path, &st) && S_ISLNK(st.st_mode))
+        return err_set(e, ERR_CONFIG,
+                       "history key file %s is a symbolic link (refused: whoever can change"
+                       " the link chooses the key): set [history] key_file to the real path",
+                       k->key_path);
     if (fd < 0)
         return errno == ENOENT ? ERR_NOTFOUND
                                : err_set(e, ERR_IO, "history key file %s: %s", k->key_path,

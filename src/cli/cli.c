@@ -294,7 +294,7 @@ int cli_main(int argc, char **argv)
             cli_print_one_line(stderr, "postier: warning: ", e.msg);
         } else {
             cli_print_one_line(stderr, "postier: error: ", e.msg);
-            rc = rc ? rc : EXIT_USAGE;
+            rc = rc ? rc : cli_status(e.code);
         }
     }
     store_close(c.store);

@@ -556,6 +556,139 @@ class ChainCase(e2e.PostierCase):
             self.assertNotIn('added contact', r.out)
             self.assertEqual(self.counts(), before, 'nothing written: %r' % (args,))
 
+    def test_empty_chain_head_forged(self):
+        # every row deleted, the empty chain's head written without the key
+        self.tamper('DROP TRIGGER history_no_delete; DELETE FROM history')
+        with open(self.head_file, 'w') as f:
+            f.write('postier-anchor 1 id=0 count=0 at=2026-11-23T00:00:00Z hash=%s\n' % ('0' * 64))
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('history BROKEN', r.out)
+        self.assertIn('carries no MAC', r.out)
+        # a marker placed after rows that are all gone (keyed from row n+1):
+        # even a head made with the key does not hide them
+        first = self.n + 1
+        mark = hmac.new(self.key(), b'postier-keyed 1 first_id=%d' % first,
+                        hashlib.sha256).hexdigest()
+        self.tamper('DROP TRIGGER history_keyed_no_update',
+                    ('UPDATE history_keyed SET first_id = ?, mac = ?', (first, mark)))
+        line = 'postier-anchor 1 id=0 count=0 at=2026-11-23T00:00:00Z hash=%s' % ('0' * 64)
+        mac = hmac.new(self.key(), line.encode(), hashlib.sha256).hexdigest()
+        with open(self.head_file, 'w') as f:
+            f.write('%s mac=%s\n' % (line, mac))
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('keyed rows start at row %d, but the history ends at row 0' % first, r.out)
+
+    def test_head_file_is_keyed(self):
+        head = slurp(self.head_file).strip()
+        line, mac = head.rsplit(' mac=', 1)
+        self.assertTrue(ANCHOR.match(line), head)
+        self.assertEqual(hmac.new(self.key(), line.encode(), hashlib.sha256).hexdigest(), mac)
+        # verify --anchor takes both forms
+        self.ok('history', 'verify', '--anchor', head)
+        self.ok('history', 'verify', '--anchor', line)
+        # newest rows deleted and the head rewritten to the new last row, without the key
+        self.tamper('DROP TRIGGER history_no_delete; DELETE FROM history WHERE id > %d'
+                    % (self.n - 2))
+        rid, h, at = self.sql('SELECT id, hash, at FROM history ORDER BY id DESC LIMIT 1')[0]
+        with open(self.head_file, 'w') as f:
+            f.write('postier-anchor 1 id=%d count=%d at=%s hash=%s mac=%s\n'
+                    % (rid, rid, at, h, '0' * 64))
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('its MAC does not verify', r.out)
+
+    def test_corrupt_head_file_is_broken(self):
+        for kind, why in (('corrupt', 'does not start with'), ('empty', 'empty'),
+                          ('dir', 'Is a directory')):
+            with self.subTest(kind=kind):
+                if os.path.isdir(self.head_file):
+                    os.rmdir(self.head_file)
+                else:
+                    os.unlink(self.head_file)
+                if kind == 'dir':
+                    os.mkdir(self.head_file)
+                else:
+                    with open(self.head_file, 'w') as f:
+                        f.write('hello\n' if kind == 'corrupt' else '')
+                r = self.run_postier('history', 'verify')
+                self.assertEqual(r.rc, 1, r)
+                self.assertIn('history BROKEN', r.out)
+                self.assertIn(why, r.out)
+                self.assertEqual(r.out.count(self.head_file), 1, r)
+                # a writing command warns and keeps the evidence
+                r = self.run_postier('parties', 'import',
+                                     self.write('w.csv', 'ref,kind,name\nW%s,client,W\n' % kind))
+                self.assertEqual(r.rc, 0, r)
+                self.assertIn('postier: warning: history head file %s' % self.head_file, r.err)
+                self.assertEqual(len(r.err.strip().splitlines()), 1, r)
+
+    def test_anchor_line_parsing(self):
+        line, _ = self.anchor()
+        for pasted in (line + '\r\n', line + ' ', ' ' + line, '\t' + line + '\n'):
+            self.ok('history', 'verify', '--anchor', pasted)
+        big = line.replace('id=%d ' % self.n, 'id=99999999999999999999999 ')
+        r = self.fails('history', 'verify', '--anchor', big, contains=('id=', 'too large'))
+        self.assertTrue(r.err.startswith('postier: anchor line: id='), r)
+        r = self.fails('history', 'verify', '--anchor', line[:-3])
+        self.assertTrue(r.err.startswith('postier: anchor line: hash='), r)
+        zero = 'postier-anchor 1 id=0 count=0 at=2026-01-01T00:00:00Z hash=' + 'a' * 64
+        r = self.run_postier('history', 'verify', '--anchor', zero)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("does not match the empty chain's", r.out)
+        self.assertNotIn('purged', r.out)
+
+    def test_anchor_on_new_install(self):
+        with tempfile.TemporaryDirectory() as d:
+            def run(*args):
+                return subprocess.run(e2e.WRAPPER + [e2e.POSTIER, '--config',
+                                                     os.path.join(d, 'config', 'postier.ini')]
+                                      + list(args), cwd=d, env=self.postier_env(),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.assertEqual(run('init').returncode, 0)
+            r = run('history', 'anchor')
+            self.assertEqual(r.returncode, 0, r)
+            line = r.stdout.decode().strip()
+            m = ANCHOR.match(line)
+            self.assertTrue(m, line)
+            self.assertEqual((m.group(1), m.group(2), m.group(4)), ('0', '0', '0' * 64))
+            r = run('history', 'verify', '--anchor', line)
+            self.assertEqual(r.returncode, 0, r)
+
+    def test_symlinked_key_file(self):
+        real = self.path('real.key')
+        os.rename(self.key_file, real)
+        os.symlink(real, self.key_file)
+        before = self.counts()
+        for args in (self.writers()[0], ('history', 'verify')):
+            self.fails(*args, contains=('history key file %s is a symbolic link' % self.key_file,
+                                        'set [history] key_file to the real path'))
+        self.assertEqual(self.counts(), before)
+
+    def test_disk_full_during_the_head_write(self):
+        import shutil
+        import test_faults
+        mnt = test_faults.Faults.small_disk(self)
+        spool = os.path.join(mnt, 'spool')
+        os.mkdir(spool, 0o700)
+        shutil.copy2(self.head_file, spool)
+        self.append_config('\n[store]\nspool = %s\n' % spool)
+        head = os.path.join(spool, 'history.head')
+        open(head + '.lock', 'w').close()  # the lock exists before the disk fills
+        filler = test_faults.Faults.fill(self, mnt)
+        before = self.counts()
+        r = self.run_postier(*self.writers()[0])
+        self.assertEqual(r.rc, 75, r)
+        lines = r.err.strip().splitlines()
+        self.assertEqual(len(lines), 1, r)
+        self.assertIn('history head file %s not written: No space left on device' % head, lines[0])
+        self.assertNotIn('history.head.', lines[0])
+        self.assertEqual(self.counts()[1], before[1] + 1, 'the contact is committed')
+        os.unlink(filler)
+        self.ok('parties', 'import', self.write('q.csv', 'ref,kind,name\nQ1,client,Q\n'))
+        self.assertIn('history intact', self.ok('history', 'verify').out)
+
 
 if __name__ == '__main__':
     e2e.main()
