@@ -48,6 +48,11 @@ def slurp(path):
         return f.read()
 
 
+def head_line(path):
+    """The head file's anchor line, without its " mac=HEX"."""
+    return slurp(path).strip().split(' mac=')[0]
+
+
 def value(name, v):
     v = '' if v is None or v == '' or v == 0 else str(v)
     return name + '=' + v.replace('\\', '\\\\').replace('\n', '\\n').replace('\r', '\\r') + '\n'
@@ -165,9 +170,9 @@ class ChainCase(e2e.PostierCase):
         for r in rows:
             self.assertEqual(keyed_hash(key, prev, r[0], r[2:]), r[1], 'row %d' % r[0])
             prev = r[1]
-        head = slurp(self.head_file)
+        head = head_line(self.head_file)
         self.assertEqual(os.stat(self.head_file).st_mode & 0o777, 0o600)
-        m = ANCHOR.match(head.strip())
+        m = ANCHOR.match(head)
         self.assertTrue(m, head)
         self.assertEqual((int(m.group(1)), int(m.group(2)), m.group(4)),
                          (self.n, self.n, prev))
@@ -256,10 +261,9 @@ class ChainCase(e2e.PostierCase):
         self.tamper('DROP TRIGGER history_keyed_no_delete; DELETE FROM history_keyed',
                     ('INSERT INTO history_keyed(id, first_id, mac) VALUES (1, 1, ?)',
                      (hmac.new(key, b'postier-keyed 1 first_id=1', hashlib.sha256).hexdigest(),)))
-        with open(self.head_file) as f:
-            head = f.read()
+        head = re.sub(r'hash=[0-9a-f]{64}', 'hash=' + last, head_line(self.head_file))
         with open(self.head_file, 'w') as f:
-            f.write(re.sub(r'hash=[0-9a-f]{64}', 'hash=' + last, head))
+            f.write('%s mac=%s\n' % (head, hmac.new(key, head.encode(), hashlib.sha256).hexdigest()))
         self.verify_history()  # what verify cannot see without an anchor
         r = self.verify_broken(self.n, '--anchor', line)
         self.assertIn('anchor', r.out)
@@ -272,7 +276,7 @@ class ChainCase(e2e.PostierCase):
         self.ok('--db', other, 'contacts', 'import',
                 self.write('zc.csv', 'party_ref,last_name,email\nZ1,Zed,z@exemple.fr\n'))
         self.assertEqual(slurp(self.head_file), head, 'the configured database\'s head')
-        self.assertTrue(ANCHOR.match(slurp(other + '.head').strip()))
+        self.assertTrue(ANCHOR.match(head_line(other + '.head')))
         self.assertIn('intact', self.ok('--db', other, 'history', 'verify').out)
         self.verify_history()
 
@@ -298,7 +302,7 @@ class ChainCase(e2e.PostierCase):
         self.assertEqual(r.rc, 0, r)
         self.assertIn('purged %d history rows' % self.n, r.out)
         self.assertEqual(self.sql('SELECT count(*) FROM history'), [(1,)])
-        m = ANCHOR.match(slurp(self.head_file).strip())
+        m = ANCHOR.match(head_line(self.head_file))
         self.assertEqual((int(m.group(1)), int(m.group(2))), (self.n + 1, self.n + 1))
         self.assertTrue(m.group(3).startswith('2028-01-01'), m.group(0))
         self.verify_history()
@@ -329,7 +333,7 @@ class ChainCase(e2e.PostierCase):
         mac = hmac.new(key, b'postier-keyed 1 first_id=%d' % (self.n + 1),
                        hashlib.sha256).hexdigest()
         self.assertEqual(self.sql('SELECT first_id, mac FROM history_keyed'), [(self.n + 1, mac)])
-        m = ANCHOR.match(slurp(self.head_file).strip())
+        m = ANCHOR.match(head_line(self.head_file))
         self.assertEqual((int(m.group(1)), int(m.group(2))), (self.n, self.n))
         self.new_invoice()
         self.run_job(rc=0)
@@ -359,7 +363,7 @@ class ChainCase(e2e.PostierCase):
             con = sqlite3.connect(os.path.join(d, 'postier.db'))
             self.assertEqual(con.execute('SELECT first_id FROM history_keyed').fetchall(), [(1,)])
             con.close()
-            head = slurp(os.path.join(d, 'spool', 'history.head')).strip()
+            head = head_line(os.path.join(d, 'spool', 'history.head'))
             self.assertTrue(head.startswith('postier-anchor 1 id=0 count=0 at='), head)
             self.assertTrue(head.endswith('hash=' + '0' * 64), head)
 
@@ -424,7 +428,7 @@ class ChainCase(e2e.PostierCase):
         self.assertEqual(os.stat(self.head_file + '.lock').st_mode & 0o777, 0o600)
         total = self.sql('SELECT count(*) FROM history')[0][0]
         self.assertGreaterEqual(total, self.n + n)
-        m = ANCHOR.match(slurp(self.head_file).strip())
+        m = ANCHOR.match(head_line(self.head_file))
         self.assertEqual(int(m.group(1)), self.sql('SELECT max(id) FROM history')[0][0])
         self.assertIn('history intact: %d rows' % total, self.ok('history', 'verify').out)
 
