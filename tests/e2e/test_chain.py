@@ -21,7 +21,11 @@
   missing head file fails verify (the downgrade to the public recipe);
   20 concurrent commands all exit 0 and leave the newest head (flock, own
   temp file); a head left behind is a warning, not exit 1;
-  retention_min_days is bounded (0-36500).
+  retention_min_days is bounded (0-36500);
+- third review: a missing or wrong (replaced) key file stops every writing
+  command before it writes; the head file carries a MAC; a corrupt head is
+  BROKEN; anchor lines are trimmed and checked for overflow; `anchor` on a
+  new install; a symlinked key; a full disk while writing the head (exit 75).
 Each attack is done with sqlite3, as an insider with write access would.
 """
 import hashlib
