@@ -24,12 +24,14 @@ struct audit_keys {
     uint8_t key[KEY_LEN];
     int have_key;
     int appended; /* this connection appended rows: the head file follows */
+    int marker_ok; /* the marker carries this key's MAC (checked once) */
 };
 
 /* An anchor line: "postier-anchor 1 id=N count=N at=STAMP hash=HEX64". */
 struct head {
     long long id, count;
     char at[32], hash[65];
+    char mac[65]; /* the head file's " mac=HEX" (HMAC of the line before it), "": none */
 };
 
 /* key.c */
@@ -38,11 +40,22 @@ void audit_marker_mac(const uint8_t *key, long long first, char *out);
 int audit_key_missing(const struct audit_keys *k, struct err *e);
 /* ERR_NOTFOUND when the file does not exist (e not set). */
 int audit_key_load(struct audit_keys *k, struct err *e);
+/* Before appending with the loaded key: the marker of a keyed chain must
+ * carry its MAC, else the key file is another one (ERR_CONFIG).  Checked
+ * once per connection. */
+int audit_marker_check(struct audit_keys *k, struct store *s, struct err *e);
 
 /* head.c */
+/* An anchor line, surrounding white space ignored, with an optional
+ * " mac=HEX" (the head file's); ERR_INPUT saying what is wrong first. */
 int audit_head_parse(const char *line, struct head *h, struct err *e);
 void audit_head_format(const struct head *h, char *out, size_t n);
-/* The head file's line: 0, ERR_NOTFOUND (no file; e not set), or ERR_*. */
+/* The MAC a head file carries: HMAC(key, its anchor line) into out. */
+void audit_head_mac(const uint8_t *key, const struct head *h, char *out);
+/* The head file's line: 0, ERR_NOTFOUND (no file; e not set), or
+ * ERR_PERMFAIL naming the file and what is wrong with it (unreadable,
+ * empty, not an anchor line, a MAC missing or not the key's): the head
+ * file was damaged or forged. */
 int audit_head_read(const struct audit_keys *k, struct head *h, struct err *e);
 int audit_head_lock(const struct audit_keys *k, int *fd, struct err *e);
 void audit_head_unlock(int fd);

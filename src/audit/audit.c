@@ -226,6 +226,8 @@ int audit_append(struct store *s, struct store_history *r, struct err *e)
                      : err_set(e, ERR_CONFIG, "history key file %s missing: run postier init",
                                k->key_path);
     }
+    if (!rc)
+        rc = audit_marker_check(k, s, e);
     if (rc && rc != ERR_NOTFOUND)
         return rc;
     if (!at || !*at) {
@@ -376,6 +378,10 @@ static int check_seen(struct verify *v, const char *ahash)
         if (c->id == v->purged && !strcmp(c->hash, ahash) && c->count == v->purged)
             continue;
         v->bad = c->id;
+        if (!c->id)
+            return err_set(v->e, ERR_PERMFAIL,
+                           "%s (id=0) does not match the empty chain's (count 0, hash 000...)",
+                           check_name[i]);
         if (c->id <= v->purged)
             return err_set(v->e, ERR_PERMFAIL,
                            "history row %lld (%s) was purged: the chain starts after row %lld",
@@ -414,7 +420,7 @@ static int check_marker(struct audit_keys *k, struct store *s, long long *first,
     if (strcmp(mac, want))
         return err_set(e, ERR_PERMFAIL,
                        "history key marker (keyed from row %lld) does not carry the key's MAC:"
-                       " it was rewritten",
+                       " the key file or the marker was replaced",
                        *first);
     return 0;
 }
@@ -465,6 +471,15 @@ int audit_verify_full(struct store *s, const char *anchor, struct audit_check *o
                          want, v.anchor[0] ? v.anchor : "none");
         }
     }
+    /* the marker's rows must be there (or purged): whoever deletes them
+     * all and forges an empty chain's head is caught */
+    if (!rc && v.keyed_from > v.id + 1) {
+        v.bad = 0;
+        rc = err_set(e, ERR_PERMFAIL,
+                     "history key marker says keyed rows start at row %lld, but the history"
+                     " ends at row %lld: its newest rows were deleted",
+                     v.keyed_from, v.id);
+    }
     if (!rc)
         rc = check_seen(&v, ahash);
     if (!rc && !v.check[0] && v.k->have_key && v.k->head_path[0]) {
@@ -506,8 +521,11 @@ int audit_anchor(struct store *s, char *line, size_t n, struct err *e)
         return rc == ERR_PERMFAIL ? err_prefix(e, "history broken: no anchor") : rc;
     if ((rc = store_history_head(s, &h.id, h.hash, h.at, &h.count, e)))
         return rc;
-    if (!h.id)
-        return err_set(e, ERR_NOTFOUND, "history is empty: nothing to anchor");
+    if (!h.id) { /* a new install: the empty chain's (genesis) anchor */
+        h.count = 0;
+        memcpy(h.hash, audit_zero_hash, sizeof h.hash);
+        date_utc_stamp(h.at);
+    }
     audit_head_format(&h, line, n);
     return 0;
 }

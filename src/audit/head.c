@@ -4,6 +4,7 @@
 #include "audit/audit.h"
 #include "audit/audit-int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,23 +30,94 @@ void audit_head_path(const char *spool, const char *db, const char *configured,
         buf_printf(out, "%s.head", db);
 }
 
+/* One "name=value" field of an anchor line: the text after "name=". */
+static const char *field(char **p, const char *name)
+{
+    size_t n = strlen(name);
+    char *f = *p, *sp;
+
+    if (strncmp(f, name, n) || f[n] != '=')
+        return NULL;
+    sp = strchr(f, ' ');
+    if (sp)
+        *sp++ = '\0';
+    *p = sp ? sp : f + strlen(f);
+    return f + n + 1;
+}
+
+static int number(const char *v, long long *out)
+{
+    char *end;
+
+    if (!v || !isdigit((unsigned char)*v))
+        return -1;
+    errno = 0;
+    *out = strtoll(v, &end, 10);
+    return errno || *end ? -1 : 0;
+}
+
+static int hex64(const char *v, char *out)
+{
+    if (!v || strlen(v) != 64 || strspn(v, "0123456789abcdef") != 64)
+        return -1;
+    memcpy(out, v, 65);
+    return 0;
+}
+
+/* What is wrong with the anchor line in buf (cut into fields), NULL: none. */
+static const char *parse_fields(char *buf, struct head *h)
+{
+    const char *v;
+    char *p = buf;
+
+    if (strncmp(p, "postier-anchor 1 ", 17))
+        return "does not start with \"postier-anchor 1 \"";
+    p += 17;
+    if (number(field(&p, "id"), &h->id))
+        return "id= is not a whole number (or is too large)";
+    if (number(field(&p, "count"), &h->count))
+        return "count= is not a whole number (or is too large)";
+    v = field(&p, "at");
+    if (!v || strlen(v) != STAMP_LEN || strspn(v, "0123456789TZ:-") != STAMP_LEN)
+        return "at= is not YYYY-MM-DDTHH:MM:SSZ";
+    memcpy(h->at, v, STAMP_LEN + 1);
+    if (hex64(field(&p, "hash"), h->hash))
+        return "hash= is not 64 lowercase hexadecimal digits";
+    if (*p && hex64(field(&p, "mac"), h->mac))
+        return "unexpected text after hash=";
+    if (*p)
+        return "unexpected text after mac=";
+    return NULL;
+}
+
 int audit_head_parse(const char *line, struct head *h, struct err *e)
 {
-    int n = -1;
-    size_t i;
+    char buf[256];
+    const char *why = NULL;
+    size_t len, i;
 
     memset(h, 0, sizeof *h);
-    if (sscanf(line, "postier-anchor 1 id=%lld count=%lld at=%20[0-9TZ:-] hash=%64[0-9a-f]%n",
-               &h->id, &h->count, h->at, h->hash, &n) != 4 ||
-        n < 0 || (line[n] && strcmp(line + n, "\n")) || h->id < 0 || h->count < 0 ||
-        strlen(h->hash) != 64 || strlen(h->at) != STAMP_LEN)
+    while (isspace((unsigned char)*line))
+        line++;
+    len = strlen(line);
+    while (len && isspace((unsigned char)line[len - 1]))
+        len--;
+    for (i = 0; i < len && !why; i++)
+        if ((unsigned char)line[i] < ' ')
+            why = "control character";
+    if (!why && len >= sizeof buf)
+        why = "too long";
+    if (why)
+        return err_set(e, ERR_INPUT, "anchor line: %s", why);
+    memcpy(buf, line, len);
+    buf[len] = '\0';
+    if ((why = parse_fields(buf, h))) {
+        memset(h, 0, sizeof *h);
         return err_set(e, ERR_INPUT,
-                       "anchor '%.80s': not \"postier-anchor 1 id=N count=N"
-                       " at=YYYY-MM-DDTHH:MM:SSZ hash=<64 hex>\"",
-                       line);
-    for (i = 0; line[i]; i++)
-        if ((unsigned char)line[i] < ' ' && line[i] != '\n')
-            return err_set(e, ERR_INPUT, "anchor: control character");
+                       "anchor line: %s (expected \"postier-anchor 1 id=N count=N"
+                       " at=YYYY-MM-DDTHH:MM:SSZ hash=<64 hex>\"): '%.*s'",
+                       why, (int)len, line);
+    }
     return 0;
 }
 
@@ -55,21 +127,48 @@ void audit_head_format(const struct head *h, char *out, size_t n)
              h->hash);
 }
 
-/* The head file's line: 0, ERR_NOTFOUND (no file; e not set), or ERR_*. */
-int audit_head_read(const struct audit_keys *k, struct head *h, struct err *e)
+void audit_head_mac(const uint8_t *key, const struct head *h, char *out)
 {
     char line[256];
-    FILE *f = fopen(k->head_path, "re");
-    int rc;
+    struct buf b;
 
-    if (!f)
-        return errno == ENOENT ? ERR_NOTFOUND
-                               : err_set(e, ERR_IO, "%s: %s", k->head_path, strerror(errno));
-    rc = fgets(line, sizeof line, f) ? audit_head_parse(line, h, e)
-                                     : err_set(e, ERR_INPUT, "%s: empty", k->head_path);
-    fclose(f);
-    if (rc)
-        err_prefix(e, "%s", k->head_path);
+    audit_head_format(h, line, sizeof line);
+    buf_init(&b, 0);
+    buf_adds(&b, line);
+    audit_hmac_hex(key, &b, out);
+    buf_release(&b);
+}
+
+/* The head file's line: 0, ERR_NOTFOUND (no file; e not set), or
+ * ERR_PERMFAIL naming the file. */
+int audit_head_read(const struct audit_keys *k, struct head *h, struct err *e)
+{
+    char line[300], want[65];
+    FILE *f = fopen(k->head_path, "re");
+    int rc = 0;
+
+    memset(h, 0, sizeof *h);
+    if (!f && errno == ENOENT)
+        return ERR_NOTFOUND;
+    if (!f || !fgets(line, sizeof line, f))
+        rc = err_set(e, ERR_PERMFAIL, "%s", f && !ferror(f) ? "empty" : strerror(errno));
+    else if (!strchr(line, '\n') && !feof(f))
+        rc = err_set(e, ERR_PERMFAIL, "anchor line: too long");
+    else if (audit_head_parse(line, h, e))
+        rc = ERR_PERMFAIL;
+    else if (k->have_key && !h->mac[0])
+        rc = err_set(e, ERR_PERMFAIL,
+                     "carries no MAC (forged, or written by an older postier: the next"
+                     " command that writes history adds it)");
+    else if (k->have_key && (audit_head_mac(k->key, h, want), strcmp(want, h->mac)))
+        rc = err_set(e, ERR_PERMFAIL,
+                     "its MAC does not verify: the head was forged, or the key file replaced");
+    if (f)
+        fclose(f);
+    if (rc) {
+        e->code = ERR_PERMFAIL;
+        err_prefix(e, "history head file %s", k->head_path);
+    }
     return rc;
 }
 
@@ -118,8 +217,8 @@ int audit_head_write_locked(struct audit_keys *k, struct store *s, int may_creat
 {
     struct head h, old;
     long long purged;
-    char line[256], tmp[4200], hash[65];
-    int fd, rc;
+    char line[256], tmp[4200], hash[65], mac[65] = "";
+    int fd, rc, legacy;
 
     if (!k->head_path[0])
         return 0;
@@ -130,10 +229,17 @@ int audit_head_write_locked(struct audit_keys *k, struct store *s, int may_creat
         date_utc_stamp(h.at);
     }
     rc = audit_head_read(k, &old, e);
-    if (!rc && old.id == h.id && !strcmp(old.hash, h.hash))
+    /* a head without a MAC (an older postier's) is trusted as before: its
+     * row must still be there, then it gets its MAC */
+    legacy = rc == ERR_PERMFAIL && old.hash[0] && !old.mac[0];
+    if (legacy)
+        rc = 0;
+    if (!rc && !legacy && old.id == h.id && !strcmp(old.hash, h.hash))
         return 0;
-    if (rc && rc != ERR_NOTFOUND)
+    if (rc && rc != ERR_NOTFOUND) {
+        err_append(e, " (not updated: run postier history verify)");
         return rc;
+    }
     /* a head made from the rows left would hide the newest rows' removal */
     if (rc == ERR_NOTFOUND && !may_create && k->have_key)
         return err_set(e, ERR_PERMFAIL,
@@ -142,6 +248,11 @@ int audit_head_write_locked(struct audit_keys *k, struct store *s, int may_creat
     /* the recorded head must still be there, unchanged */
     if (!rc && (rc = store_history_anchor(s, &purged, hash, e)))
         return rc;
+    if (!rc && legacy && old.id <= purged)
+        return err_set(e, ERR_PERMFAIL,
+                       "history head file %s carries no MAC and names no row of the history"
+                       " (not updated: run postier history verify)",
+                       k->head_path);
     if (!rc && old.id > purged) {
         hash[0] = '\0';
         rc = store_history_get(s, old.id, head_hash, hash, e);
@@ -154,18 +265,25 @@ int audit_head_write_locked(struct audit_keys *k, struct store *s, int may_creat
                            k->head_path, old.id);
     }
     audit_head_format(&h, line, sizeof line);
+    if (k->have_key)
+        audit_head_mac(k->key, &h, mac);
     snprintf(tmp, sizeof tmp, "%s.XXXXXX", k->head_path);
     fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return err_set(e, ERR_IO, "%s: %s", tmp, strerror(errno));
-    rc = 0;
-    if (fchmod(fd, 0600) || dprintf(fd, "%s\n", line) < 0 || fsync(fd))
-        rc = err_set(e, ERR_IO, "%s: %s", tmp, strerror(errno));
-    if (close(fd) && !rc)
-        rc = err_set(e, ERR_IO, "%s: %s", tmp, strerror(errno));
+    rc = fd < 0;
+    if (!rc && (fchmod(fd, 0600) || dprintf(fd, "%s%s%s\n", line, mac[0] ? " mac=" : "", mac) < 0 ||
+                fsync(fd)))
+        rc = 1;
+    if (fd >= 0 && close(fd))
+        rc = 1;
     if (!rc && rename(tmp, k->head_path))
-        rc = err_set(e, ERR_IO, "%s: %s", k->head_path, strerror(errno));
-    if (rc)
+        rc = 1;
+    if (!rc)
+        return 0;
+    /* the rows are committed: a full disk is temporary, the next command
+     * that writes history writes the head */
+    rc = errno == ENOSPC || errno == EDQUOT ? ERR_TEMPFAIL : ERR_IO;
+    err_set(e, rc, "history head file %s not written: %s", k->head_path, strerror(errno));
+    if (fd >= 0)
         unlink(tmp);
     return rc;
 }

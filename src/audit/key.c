@@ -66,6 +66,11 @@ int audit_key_load(struct audit_keys *k, struct err *e)
     if (k->have_key || !k->key_path[0])
         return k->have_key ? 0 : ERR_NOTFOUND;
     fd = open(k->key_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ELOOP && !lstat(k->key_path, &st) && S_ISLNK(st.st_mode))
+        return err_set(e, ERR_CONFIG,
+                       "history key file %s is a symbolic link (refused: whoever can change"
+                       " the link chooses the key): set [history] key_file to the real path",
+                       k->key_path);
     if (fd < 0)
         return errno == ENOENT ? ERR_NOTFOUND
                                : err_set(e, ERR_IO, "history key file %s: %s", k->key_path,
@@ -94,6 +99,28 @@ int audit_key_load(struct audit_keys *k, struct err *e)
 out:
     close(fd);
     return rc;
+}
+
+int audit_marker_check(struct audit_keys *k, struct store *s, struct err *e)
+{
+    char mac[65], want[65];
+    long long first;
+    int rc;
+
+    if (k->marker_ok || !k->have_key)
+        return 0;
+    if ((rc = store_history_keyed_from(s, &first, mac, e)))
+        return rc;
+    if (first > 0) {
+        audit_marker_mac(k->key, first, want);
+        if (strcmp(mac, want))
+            return err_set(e, ERR_CONFIG,
+                           "history key file %s is not this history's key (its marker does not"
+                           " verify): restore the right one",
+                           k->key_path);
+        k->marker_ok = 1;
+    }
+    return 0;
 }
 
 /* Writes a new random key to key_path (0600, never over an existing
@@ -179,6 +206,7 @@ static int key_create_all(struct audit_keys *k, struct store *s, int *created, s
     if (!rc) {
         audit_marker_mac(k->key, first, mac);
         rc = store_history_set_keyed_from(s, first, mac, e);
+        k->marker_ok = !rc;
     }
     if (!rc)
         rc = store_commit(s, e);
@@ -215,7 +243,8 @@ int audit_key_ensure(struct store *s, int *created, struct err *e)
     if ((rc = store_history_keyed_from(s, &first, mac, e)))
         return rc;
     if (first) /* keyed: never a new key for a chain keyed with a lost one */
-        return k->have_key ? 0 : err_set(e, ERR_NOTFOUND,
+        return k->have_key ? audit_marker_check(k, s, e)
+                           : err_set(e, ERR_NOTFOUND,
                                          "history key file %s missing: restore it from backup",
                                          k->key_path);
     if (!k->have_key)

@@ -172,9 +172,10 @@ int cli_open_store(struct cli *c)
     buf_release(&head);
     /* the key (with its marker and the head file) is made here, once, for
      * any command but the read-only checks: an installation upgraded
-     * without `init` gets it from its next cron run */
-    if (!c->no_key && (rc = audit_key_ensure(c->store, &c->key_created, &e)) &&
-        rc != ERR_NOTFOUND) /* a lost key: what needs it says so */
+     * without `init` gets it from its next cron run.  A lost or replaced
+     * key stops the command here, before it writes anything (verify and
+     * anchor report it themselves) */
+    if (!c->no_key && audit_key_ensure(c->store, &c->key_created, &e))
         return cli_fail(&e);
     return 0;
 }
@@ -293,7 +294,7 @@ int cli_main(int argc, char **argv)
             cli_print_one_line(stderr, "postier: warning: ", e.msg);
         } else {
             cli_print_one_line(stderr, "postier: error: ", e.msg);
-            rc = rc ? rc : EXIT_USAGE;
+            rc = rc ? rc : cli_status(e.code);
         }
     }
     store_close(c.store);

@@ -203,11 +203,6 @@ int cmd_registry(struct cli *c, int argc, char **argv);
  * against the loaded register and says so when one matches.  Returns 0 or
  * an exit status after printing. */
 int cli_registry_after_save(struct cli *c, long long id);
-/* Records a directory change in the history (contact_added, contact_edited,
- * contact_ended, contact_removed, imported): who and when come with every
- * row; detail says what changed.  Returns 0 or an exit status. */
-int cli_directory_event(struct cli *c, const char *event, long long contact_id,
-                        const char *party_ref, const char *reason, const char *detail);
 int cmd_unsubscribe(struct cli *c, int argc, char **argv);
 
 #endif

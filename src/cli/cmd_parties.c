@@ -30,14 +30,12 @@ int cli_rec_add(struct cli *c, enum store_kind kind, const char *cmd, int argc, 
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     }
     rc = cli_open_store(c);
-    if (!rc && contacts_save(c->store, &r, &e))
+    if (!rc && (kind == STORE_CONTACT ? contacts_add(c->store, &r, &e)
+                                      : contacts_save(c->store, &r, &e)))
         rc = cli_fail(&e);
     if (!rc && kind == STORE_CONTACT) {
-        char name[256];
-        contacts_display_name(&r, name, sizeof name);
         printf("added contact %lld\n", r.id);
-        if (!(rc = cli_directory_event(c, "contact_added", r.id, r.v[CF_PARTY_REF], NULL, name)))
-            rc = cli_registry_after_save(c, r.id);
+        rc = cli_registry_after_save(c, r.id);
     }
     else if (!rc)
         printf("saved %s %s\n", kind == STORE_PARTY ? "party" : "address", r.v[kind == STORE_PARTY ? PF_REF : AF_LABEL]);
@@ -87,17 +85,10 @@ int cli_rec_import(struct cli *c, enum store_kind kind, const char *cmd, int arg
         return rc;
     io.on_change = record_change;
     io.ctx = c->store;
+    io.record = 1;
     rc = contacts_import(c->store, kind, argv[optind], &io, &rep, &e);
     if (rc)
         return cli_fail(&e);
-    if (!io.dry_run) {
-        char detail[200];
-        snprintf(detail, sizeof detail, "%s: %lld rows, %lld added, %lld updated, %lld removed, "
-                 "%lld ended", kind == STORE_CONTACT ? "contacts" : kind == STORE_PARTY ? "parties"
-                 : "addresses", rep.rows, rep.added, rep.updated, rep.removed, rep.ended);
-        if ((rc = cli_directory_event(c, "imported", 0, NULL, argv[optind], detail)))
-            return rc;
-    }
     if (kind == STORE_CONTACT && !io.dry_run && (rc = cli_registry_after_save(c, 0)))
         return rc;
     printf("%s%s: %lld rows, %lld added, %lld updated", io.dry_run ? "dry run: " : "",

@@ -30,18 +30,6 @@ static int parse_count(const char *cmd, const char *opt, const char *arg, long l
     return 1;
 }
 
-int cli_directory_event(struct cli *c, const char *event, long long contact_id,
-                        const char *party_ref, const char *reason, const char *detail)
-{
-    struct store_history h = {.event = event, .contact_id = contact_id, .party_ref = party_ref,
-                              .reason = reason, .server_reply = detail};
-    struct err e;
-
-    if (audit_append(c->store, &h, &e))
-        return cli_fail(&e);
-    return 0;
-}
-
 void cli_export_init(struct cli_export *x)
 {
     memset(x, 0, sizeof *x);

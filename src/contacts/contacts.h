@@ -47,6 +47,10 @@ int contacts_save(struct store *s, struct store_rec *r, struct err *e);
 int contacts_save_change(struct store *s, const struct store_rec *old, struct store_rec *r,
                          const char *event, struct err *e);
 
+/* Inserts the new contact r (normalised) and appends its contact_added
+ * row, in one transaction.  Errors as contacts_save and audit_append. */
+int contacts_add(struct store *s, struct store_rec *r, struct err *e);
+
 /* Deletes contact id and appends its contact_removed row, in one
  * transaction.  ERR_INUSE when it is linked (store_contact_rm), ERR_DB. */
 int contacts_remove(struct store *s, long long id, struct err *e);
@@ -73,6 +77,9 @@ struct import_opts {
     int (*on_change)(void *ctx, const char *event, long long id, const char *party_ref,
                      const char *detail, struct err *e);
     void *ctx;
+    /* append the `imported` history row (reason: the file; detail: the
+     * counts) in the import's transaction, unless dry_run */
+    int record;
     /* documents: the folder relative attachment paths are read from, and
      * a warning "file:line: warning: ..." for one that is not there yet */
     const char *documents_dir;

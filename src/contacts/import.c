@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <strings.h>
 
+#include "audit/audit.h"
 #include "contacts/validate.h"
 #include "csv/csvread.h"
 #include "text/text.h"
@@ -612,6 +613,20 @@ static int run_rows(struct job *j, struct err *e)
     return rc;
 }
 
+/* The import's own history row, in its transaction. */
+static int record_import(struct store *s, enum store_kind kind, const char *path,
+                         const struct import_report *rep, struct err *e)
+{
+    char detail[200];
+    struct store_history h = {.event = "imported", .reason = path, .server_reply = detail};
+
+    snprintf(detail, sizeof detail,
+             "%s: %lld rows, %lld added, %lld updated, %lld removed, %lld ended",
+             kind == STORE_CONTACT ? "contacts" : kind == STORE_PARTY ? "parties" : "addresses",
+             rep->rows, rep->added, rep->updated, rep->removed, rep->ended);
+    return audit_append(s, &h, e);
+}
+
 int contacts_import(struct store *s, enum store_kind kind, const char *path,
                     const struct import_opts *opts, struct import_report *report_out,
                     struct err *e)
@@ -634,6 +649,8 @@ int contacts_import(struct store *s, enum store_kind kind, const char *path,
     if (!rc && report_out->bad)
         rc = err_set(e, ERR_INPUT, "%s: %lld bad row%s, nothing imported", path,
                      report_out->bad, report_out->bad > 1 ? "s" : "");
+    if (!rc && in_tx && opts->record && !opts->dry_run)
+        rc = record_import(s, kind, path, report_out, e);
     if (in_tx) {
         if (rc || opts->dry_run)
             store_rollback(s);

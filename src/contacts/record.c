@@ -394,9 +394,9 @@ static int with_history(struct store *s, struct store_rec *r, const char *search
 
     if (rc)
         return rc;
-    if (r)
-        rc = contacts_store(s, r, search, e);
-    else
+    if (r && !(rc = contacts_store(s, r, search, e)))
+        h->contact_id = r->id;
+    else if (!r)
         rc = store_contact_rm(s, rm_id, e);
     if (!rc && h->event)
         rc = audit_append(s, h, e);
@@ -426,6 +426,25 @@ int contacts_save_change(struct store *s, const struct store_rec *old, struct st
     }
     buf_release(&search);
     buf_release(&diff);
+    return rc;
+}
+
+int contacts_add(struct store *s, struct store_rec *r, struct err *e)
+{
+    struct store_history h = {.event = "contact_added"};
+    struct buf search;
+    char name[256];
+    int rc;
+
+    buf_init(&search, 0);
+    rc = contacts_prepare(r, &search, e);
+    if (!rc) {
+        contacts_display_name(r, name, sizeof name);
+        h.party_ref = r->v[CF_PARTY_REF];
+        h.server_reply = name;
+        rc = with_history(s, r, buf_str(&search), 0, &h, e);
+    }
+    buf_release(&search);
     return rc;
 }
 

@@ -21,7 +21,11 @@
   missing head file fails verify (the downgrade to the public recipe);
   20 concurrent commands all exit 0 and leave the newest head (flock, own
   temp file); a head left behind is a warning, not exit 1;
-  retention_min_days is bounded (0-36500).
+  retention_min_days is bounded (0-36500);
+- third review: a missing or wrong (replaced) key file stops every writing
+  command before it writes; the head file carries a MAC; a corrupt head is
+  BROKEN; anchor lines are trimmed and checked for overflow; `anchor` on a
+  new install; a symlinked key; a full disk while writing the head (exit 75).
 Each attack is done with sqlite3, as an insider with write access would.
 """
 import hashlib
@@ -46,6 +50,11 @@ BROKEN = re.compile(r'(?m)^history BROKEN at row (\d+): \S')
 def slurp(path):
     with open(path) as f:
         return f.read()
+
+
+def head_line(path):
+    """The head file's anchor line, without its " mac=HEX"."""
+    return slurp(path).strip().split(' mac=')[0]
 
 
 def value(name, v):
@@ -165,16 +174,16 @@ class ChainCase(e2e.PostierCase):
         for r in rows:
             self.assertEqual(keyed_hash(key, prev, r[0], r[2:]), r[1], 'row %d' % r[0])
             prev = r[1]
-        head = slurp(self.head_file)
+        head = head_line(self.head_file)
         self.assertEqual(os.stat(self.head_file).st_mode & 0o777, 0o600)
-        m = ANCHOR.match(head.strip())
+        m = ANCHOR.match(head)
         self.assertTrue(m, head)
         self.assertEqual((int(m.group(1)), int(m.group(2)), m.group(4)),
                          (self.n, self.n, prev))
 
     def test_missing_key_fails_clearly(self):
-        os.unlink(self.key_file)
         self.new_invoice()
+        os.unlink(self.key_file)
         before = self.sql('SELECT count(*) FROM history')
         for args in (('run', '--date', self.run_date), ('history', 'verify'), ('init',)):
             self.fails(*args, contains=('history key file %s missing: restore it from backup'
@@ -256,10 +265,9 @@ class ChainCase(e2e.PostierCase):
         self.tamper('DROP TRIGGER history_keyed_no_delete; DELETE FROM history_keyed',
                     ('INSERT INTO history_keyed(id, first_id, mac) VALUES (1, 1, ?)',
                      (hmac.new(key, b'postier-keyed 1 first_id=1', hashlib.sha256).hexdigest(),)))
-        with open(self.head_file) as f:
-            head = f.read()
+        head = re.sub(r'hash=[0-9a-f]{64}', 'hash=' + last, head_line(self.head_file))
         with open(self.head_file, 'w') as f:
-            f.write(re.sub(r'hash=[0-9a-f]{64}', 'hash=' + last, head))
+            f.write('%s mac=%s\n' % (head, hmac.new(key, head.encode(), hashlib.sha256).hexdigest()))
         self.verify_history()  # what verify cannot see without an anchor
         r = self.verify_broken(self.n, '--anchor', line)
         self.assertIn('anchor', r.out)
@@ -272,7 +280,7 @@ class ChainCase(e2e.PostierCase):
         self.ok('--db', other, 'contacts', 'import',
                 self.write('zc.csv', 'party_ref,last_name,email\nZ1,Zed,z@exemple.fr\n'))
         self.assertEqual(slurp(self.head_file), head, 'the configured database\'s head')
-        self.assertTrue(ANCHOR.match(slurp(other + '.head').strip()))
+        self.assertTrue(ANCHOR.match(head_line(other + '.head')))
         self.assertIn('intact', self.ok('--db', other, 'history', 'verify').out)
         self.verify_history()
 
@@ -298,7 +306,7 @@ class ChainCase(e2e.PostierCase):
         self.assertEqual(r.rc, 0, r)
         self.assertIn('purged %d history rows' % self.n, r.out)
         self.assertEqual(self.sql('SELECT count(*) FROM history'), [(1,)])
-        m = ANCHOR.match(slurp(self.head_file).strip())
+        m = ANCHOR.match(head_line(self.head_file))
         self.assertEqual((int(m.group(1)), int(m.group(2))), (self.n + 1, self.n + 1))
         self.assertTrue(m.group(3).startswith('2028-01-01'), m.group(0))
         self.verify_history()
@@ -329,7 +337,7 @@ class ChainCase(e2e.PostierCase):
         mac = hmac.new(key, b'postier-keyed 1 first_id=%d' % (self.n + 1),
                        hashlib.sha256).hexdigest()
         self.assertEqual(self.sql('SELECT first_id, mac FROM history_keyed'), [(self.n + 1, mac)])
-        m = ANCHOR.match(slurp(self.head_file).strip())
+        m = ANCHOR.match(head_line(self.head_file))
         self.assertEqual((int(m.group(1)), int(m.group(2))), (self.n, self.n))
         self.new_invoice()
         self.run_job(rc=0)
@@ -359,7 +367,7 @@ class ChainCase(e2e.PostierCase):
             con = sqlite3.connect(os.path.join(d, 'postier.db'))
             self.assertEqual(con.execute('SELECT first_id FROM history_keyed').fetchall(), [(1,)])
             con.close()
-            head = slurp(os.path.join(d, 'spool', 'history.head')).strip()
+            head = head_line(os.path.join(d, 'spool', 'history.head'))
             self.assertTrue(head.startswith('postier-anchor 1 id=0 count=0 at='), head)
             self.assertTrue(head.endswith('hash=' + '0' * 64), head)
 
@@ -424,7 +432,7 @@ class ChainCase(e2e.PostierCase):
         self.assertEqual(os.stat(self.head_file + '.lock').st_mode & 0o777, 0o600)
         total = self.sql('SELECT count(*) FROM history')[0][0]
         self.assertGreaterEqual(total, self.n + n)
-        m = ANCHOR.match(slurp(self.head_file).strip())
+        m = ANCHOR.match(head_line(self.head_file))
         self.assertEqual(int(m.group(1)), self.sql('SELECT max(id) FROM history')[0][0])
         self.assertIn('history intact: %d rows' % total, self.ok('history', 'verify').out)
 
@@ -513,6 +521,182 @@ class ChainCase(e2e.PostierCase):
         self.assertEqual(r.rc, 2, r)
         self.assertIn('the latest date allowed is 2027-01-01', r.err)
         self.assertIn('UTC', self.ok('history', 'purge', '--help').out)
+
+    # -- third review (chain4) ------------------------------------------------------
+
+    def counts(self):
+        return self.sql('SELECT (SELECT count(*) FROM history), (SELECT count(*) FROM contact),'
+                        ' (SELECT count(*) FROM party)')[0]
+
+    def writers(self):
+        """Commands that write directory data and its history."""
+        return [('contacts', 'add', '--party', 'P0000', '--last-name', 'Zoé',
+                 '--email', 'zoe@x.fr'),
+                ('contacts', 'import', self.write('zc.csv', 'party_ref,last_name,email\n'
+                                                  'P0000,Zed,zed@x.fr\n')),
+                ('parties', 'import', self.write('zp.csv', 'ref,kind,name\nZ1,client,Zed\n'))]
+
+    def test_wrong_key_file_refused_before_writing(self):
+        right = slurp(self.key_file)
+        os.unlink(self.key_file)
+        self.write('history.key', os.urandom(32).hex() + '\n')
+        os.chmod(self.key_file, 0o600)
+        before = self.counts()
+        for args in self.writers() + [('run', '--date', self.run_date)]:
+            r = self.fails(*args, contains=(
+                "history key file %s is not this history's key (its marker does not verify):"
+                " restore the right one" % self.key_file,))
+            self.assertNotIn('added contact', r.out)
+        self.assertEqual(self.counts(), before, 'nothing written with the wrong key')
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('the key file or the marker was replaced', r.out)
+        with open(self.key_file, 'w') as f:
+            f.write(right)
+        self.assertIn('history intact: %d rows' % self.n, self.ok('history', 'verify').out)
+
+    def test_missing_key_refused_before_writing(self):
+        os.unlink(self.key_file)
+        before = self.counts()
+        for args in self.writers():
+            r = self.fails(*args, contains=('history key file %s missing: restore it from backup'
+                                            % self.key_file,))
+            self.assertNotIn('added contact', r.out)
+            self.assertEqual(self.counts(), before, 'nothing written: %r' % (args,))
+
+    def test_empty_chain_head_forged(self):
+        # every row deleted, the empty chain's head written without the key
+        self.tamper('DROP TRIGGER history_no_delete; DELETE FROM history')
+        with open(self.head_file, 'w') as f:
+            f.write('postier-anchor 1 id=0 count=0 at=2026-11-23T00:00:00Z hash=%s\n' % ('0' * 64))
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('history BROKEN', r.out)
+        self.assertIn('carries no MAC', r.out)
+        # a marker placed after rows that are all gone (keyed from row n+1):
+        # even a head made with the key does not hide them
+        first = self.n + 1
+        mark = hmac.new(self.key(), b'postier-keyed 1 first_id=%d' % first,
+                        hashlib.sha256).hexdigest()
+        self.tamper('DROP TRIGGER history_keyed_no_update',
+                    ('UPDATE history_keyed SET first_id = ?, mac = ?', (first, mark)))
+        line = 'postier-anchor 1 id=0 count=0 at=2026-11-23T00:00:00Z hash=%s' % ('0' * 64)
+        mac = hmac.new(self.key(), line.encode(), hashlib.sha256).hexdigest()
+        with open(self.head_file, 'w') as f:
+            f.write('%s mac=%s\n' % (line, mac))
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('keyed rows start at row %d, but the history ends at row 0' % first, r.out)
+
+    def test_head_file_is_keyed(self):
+        head = slurp(self.head_file).strip()
+        line, mac = head.rsplit(' mac=', 1)
+        self.assertTrue(ANCHOR.match(line), head)
+        self.assertEqual(hmac.new(self.key(), line.encode(), hashlib.sha256).hexdigest(), mac)
+        # verify --anchor takes both forms
+        self.ok('history', 'verify', '--anchor', head)
+        self.ok('history', 'verify', '--anchor', line)
+        # newest rows deleted and the head rewritten to the new last row, without the key
+        self.tamper('DROP TRIGGER history_no_delete; DELETE FROM history WHERE id > %d'
+                    % (self.n - 2))
+        rid, h, at = self.sql('SELECT id, hash, at FROM history ORDER BY id DESC LIMIT 1')[0]
+        with open(self.head_file, 'w') as f:
+            f.write('postier-anchor 1 id=%d count=%d at=%s hash=%s mac=%s\n'
+                    % (rid, rid, at, h, '0' * 64))
+        r = self.run_postier('history', 'verify')
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('its MAC does not verify', r.out)
+
+    def test_corrupt_head_file_is_broken(self):
+        for kind, why in (('corrupt', 'does not start with'), ('empty', 'empty'),
+                          ('dir', 'Is a directory')):
+            with self.subTest(kind=kind):
+                if os.path.isdir(self.head_file):
+                    os.rmdir(self.head_file)
+                else:
+                    os.unlink(self.head_file)
+                if kind == 'dir':
+                    os.mkdir(self.head_file)
+                else:
+                    with open(self.head_file, 'w') as f:
+                        f.write('hello\n' if kind == 'corrupt' else '')
+                r = self.run_postier('history', 'verify')
+                self.assertEqual(r.rc, 1, r)
+                self.assertIn('history BROKEN', r.out)
+                self.assertIn(why, r.out)
+                self.assertEqual(r.out.count(self.head_file), 1, r)
+                # a writing command warns and keeps the evidence
+                r = self.run_postier('parties', 'import',
+                                     self.write('w.csv', 'ref,kind,name\nW%s,client,W\n' % kind))
+                self.assertEqual(r.rc, 0, r)
+                self.assertIn('postier: warning: history head file %s' % self.head_file, r.err)
+                self.assertEqual(len(r.err.strip().splitlines()), 1, r)
+
+    def test_anchor_line_parsing(self):
+        line, _ = self.anchor()
+        for pasted in (line + '\r\n', line + ' ', ' ' + line, '\t' + line + '\n'):
+            self.ok('history', 'verify', '--anchor', pasted)
+        big = line.replace('id=%d ' % self.n, 'id=99999999999999999999999 ')
+        r = self.fails('history', 'verify', '--anchor', big, contains=('id=', 'too large'))
+        self.assertTrue(r.err.startswith('postier: anchor line: id='), r)
+        r = self.fails('history', 'verify', '--anchor', line[:-3])
+        self.assertTrue(r.err.startswith('postier: anchor line: hash='), r)
+        zero = 'postier-anchor 1 id=0 count=0 at=2026-01-01T00:00:00Z hash=' + 'a' * 64
+        r = self.run_postier('history', 'verify', '--anchor', zero)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("does not match the empty chain's", r.out)
+        self.assertNotIn('purged', r.out)
+
+    def test_anchor_on_new_install(self):
+        with tempfile.TemporaryDirectory() as d:
+            def run(*args):
+                return subprocess.run(e2e.WRAPPER + [e2e.POSTIER, '--config',
+                                                     os.path.join(d, 'config', 'postier.ini')]
+                                      + list(args), cwd=d, env=self.postier_env(),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.assertEqual(run('init').returncode, 0)
+            r = run('history', 'anchor')
+            self.assertEqual(r.returncode, 0, r)
+            line = r.stdout.decode().strip()
+            m = ANCHOR.match(line)
+            self.assertTrue(m, line)
+            self.assertEqual((m.group(1), m.group(2), m.group(4)), ('0', '0', '0' * 64))
+            r = run('history', 'verify', '--anchor', line)
+            self.assertEqual(r.returncode, 0, r)
+
+    def test_symlinked_key_file(self):
+        real = self.path('real.key')
+        os.rename(self.key_file, real)
+        os.symlink(real, self.key_file)
+        before = self.counts()
+        for args in (self.writers()[0], ('history', 'verify')):
+            self.fails(*args, contains=('history key file %s is a symbolic link' % self.key_file,
+                                        'set [history] key_file to the real path'))
+        self.assertEqual(self.counts(), before)
+
+    def test_disk_full_during_the_head_write(self):
+        import shutil
+        import test_faults
+        mnt = test_faults.Faults.small_disk(self)
+        spool = os.path.join(mnt, 'spool')
+        os.mkdir(spool, 0o700)
+        shutil.copy2(self.head_file, spool)
+        self.append_config('\n[store]\nspool = %s\n' % spool)
+        head = os.path.join(spool, 'history.head')
+        open(head + '.lock', 'w').close()  # the lock exists before the disk fills
+        filler = test_faults.Faults.fill(self, mnt)
+        before = self.counts()
+        r = self.run_postier(*self.writers()[0])
+        self.assertEqual(r.rc, 75, r)
+        lines = r.err.strip().splitlines()
+        self.assertEqual(len(lines), 1, r)
+        self.assertIn('history head file %s not written: No space left on device' % head, lines[0])
+        self.assertNotIn('history.head.', lines[0])
+        self.assertEqual(self.counts()[1], before[1] + 1, 'the contact is committed')
+        os.unlink(filler)
+        self.ok('parties', 'import', self.write('q.csv', 'ref,kind,name\nQ1,client,Q\n'))
+        self.assertIn('history intact', self.ok('history', 'verify').out)
+
 
 if __name__ == '__main__':
     e2e.main()

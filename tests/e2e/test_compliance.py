@@ -315,9 +315,12 @@ class ComplianceCase(e2e.PostierCase):
                         line = f.read()
                     m = re.search(r' id=(\d+) ', line)
                     new = dict((rid, h) for h, rid in fixes).get(int(m.group(1)))
-                    if new:
+                    if new:  # and signs it (README: the head's MAC)
+                        line = re.sub(r'hash=[0-9a-f]{64}', 'hash=' + new,
+                                      line.strip().split(' mac=')[0])
+                        mac = hmac.new(key, line.encode(), hashlib.sha256).hexdigest()
                         with open(head, 'w') as f:
-                            f.write(re.sub(r'hash=[0-9a-f]{64}', 'hash=' + new, line))
+                            f.write('%s mac=%s\n' % (line, mac))
             return bad
         finally:
             con.close()
