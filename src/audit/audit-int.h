@@ -57,6 +57,9 @@ void audit_head_mac(const uint8_t *key, const struct head *h, char *out);
  * empty, not an anchor line, a MAC missing or not the key's): the head
  * file was damaged or forged. */
 int audit_head_read(const struct audit_keys *k, struct head *h, struct err *e);
+/* Whether k's head file is the spool's (the configured database's), not
+ * the "<db>.head" of another database opened with --db. */
+int audit_head_in_spool(const struct audit_keys *k);
 int audit_head_lock(const struct audit_keys *k, int *fd, struct err *e);
 void audit_head_unlock(int fd);
 int audit_head_write_locked(struct audit_keys *k, struct store *s, int may_create,

@@ -414,7 +414,8 @@ static int check_marker(struct audit_keys *k, struct store *s, long long *first,
         return err_set(e, ERR_PERMFAIL,
                        "history key marker missing (table history_keyed is empty) although"
                        " the key file %s exists: the marker was removed, or the key was"
-                       " created by an interrupted init",
+                       " created by an interrupted init (or, with --db, a database from an"
+                       " older postier: any other command marks it)",
                        k->key_path);
     audit_marker_mac(k->key, *first, want);
     if (strcmp(mac, want))

@@ -30,6 +30,13 @@ void audit_head_path(const char *spool, const char *db, const char *configured,
         buf_printf(out, "%s.head", db);
 }
 
+int audit_head_in_spool(const struct audit_keys *k)
+{
+    size_t n = strlen(k->head_path), t = strlen("/history.head");
+
+    return n >= t && !strcmp(k->head_path + n - t, "/history.head");
+}
+
 /* One "name=value" field of an anchor line: the text after "name=". */
 static const char *field(char **p, const char *name)
 {

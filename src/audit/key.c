@@ -195,7 +195,13 @@ static int key_create_all(struct audit_keys *k, struct store *s, int *created, s
     }
     if (!rc)
         rc = next_id(s, &first, e);
-    if (!rc && had_key && first != 1 && store_schema_opened_at(s) >= 12)
+    /* a database with rows and no marker, the key existing: its marker
+     * table was made by this open's migration (an older database), or it
+     * is another database (--db) that has no head file of its own yet (a
+     * backup from an older postier, whose first open may have been a
+     * verify); anything else lost its marker, and is refused */
+    if (!rc && had_key && first != 1 && store_schema_opened_at(s) >= 12 &&
+        !(!audit_head_in_spool(k) && access(k->head_path, F_OK)))
         rc = err_set(e, ERR_CONFIG,
                      "history key marker missing although the key file %s exists and the"
                      " history has rows: refusing to write rows that would never verify"

@@ -236,7 +236,8 @@ static int set_value(struct config *c, const struct key *k, const char *v, struc
         return err_prefix(e, "[%s] %s", k->section, k->name);
     /* an empty store path would silently put the data nowhere (SQLite
      * opens a temporary database for "") */
-    if (k->kind == K_PATH && !*v && !strcmp(k->section, "store"))
+    if (k->kind == K_PATH && !*v &&
+        (!strcmp(k->section, "store") || !strcmp(k->section, "history")))
         return err_set(e, ERR_CONFIG, "[%s] %s: empty (a path; the default is %s)", k->section,
                        k->name, k->def);
     free(*str_at(c, k));

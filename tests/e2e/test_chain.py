@@ -498,18 +498,29 @@ class ChainCase(e2e.PostierCase):
         r = self.ok('--db', other, 'history', 'verify')
         self.assertIn('(%d unkeyed rows' % n, r.out)
 
-    def test_older_database_marker_table_left_empty(self):
+    def test_older_database_checked_first_then_used(self):
         other, n = self.legacy_copy()
-        # migrated by a read-only command (no key made): the empty table is
-        # no longer proof that the chain was never keyed
-        self.run_postier('--db', other, 'history', 'verify')
+        # a backup from an older postier, checked first (as compliance
+        # does): its first writing command still marks it
+        r = self.run_postier('--db', other, 'history', 'verify')
+        self.assertIn('older postier', r.out + r.err)
+        self.ok('--db', other, 'contacts', 'list')
+        self.ok('--db', other, 'parties', 'import',
+                self.write('z.csv', 'ref,kind,name\nZ1,client,Zed\n'))
+        r = self.ok('--db', other, 'history', 'verify')
+        self.assertIn('(%d unkeyed rows' % n, r.out)
+        # once keyed (it has its head file), an emptied marker is refused
+        con = sqlite3.connect(other)
+        con.executescript('DROP TRIGGER IF EXISTS history_keyed_no_delete;'
+                          'DELETE FROM history_keyed;')
+        con.commit()
+        con.close()
         r = self.run_postier('--db', other, 'parties', 'import',
-                             self.write('z.csv', 'ref,kind,name\nZ1,client,Zed\n'))
+                             self.write('z2.csv', 'ref,kind,name\nZ2,client,Zed\n'))
         self.assertEqual(r.rc, 2, r)
         self.assertIn('history key marker missing', r.err)
         con = sqlite3.connect(other)
-        self.assertEqual(con.execute('SELECT count(*) FROM history').fetchall(), [(n,)])
-        self.assertEqual(con.execute('SELECT count(*) FROM party WHERE ref = ?', ('Z1',)).fetchall(),
+        self.assertEqual(con.execute('SELECT count(*) FROM party WHERE ref = ?', ('Z2',)).fetchall(),
                          [(0,)])
         con.close()
 

@@ -23,6 +23,8 @@ BAD = [
     ('smtp', 'connections = 100000', 'at most 64'),
     ('smtp', 'ca_file = /nonexistent/ca.pem', '/nonexistent/ca.pem'),
     ('smtp', 'url = smtp://postier:HUNTER2@127.0.0.1:25', 'username and password'),
+    ('history', 'key_file =', 'key_file: empty'),
+    ('history', 'retention_min_days = 40000', 'at most 36500'),
 ]
 COMMANDS = [('contacts', 'list'), ('types', 'list'), ('history', 'verify'),
             ('run', '--dry-run'), ('documents', 'list')]

@@ -116,6 +116,7 @@ static void errors_name_line_and_key(void **state)
         {"[nope]\nkey = 1\n", ":2: unknown key 'key' in section [nope]"},
         {"[run]\nthis is not ini\n", ":2: syntax error"},
         {"[store]\ndatabase =\n", ":2: [store] database: empty"},
+        {"[history]\n\nkey_file =\n", ":3: [history] key_file: empty"},
         {"[run]\n\ntimezone = Europe/Pariss\n", ":3: [run] timezone: 'Europe/Pariss' is not a time zone"},
         {"[run]\ntimezone = ../../etc/passwd\n", ":2: [run] timezone: '../../etc/passwd'"},
         {"[smtp]\nconnections = 0\n", ":2: [smtp] connections: 0 is too small (at least 1)"},
