@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "contacts/contacts.h"
 #include "util/date.h"
@@ -410,127 +411,69 @@ static int ct_clear_registry(struct cli *c, int argc, char **argv)
 
 /* ---- duplicates (seed 003) ---- */
 
-/* Is item one of the ';'-separated items of list (any case)? */
-static int has_item(const char *list, const char *item)
+/* On a terminal, unless --yes: says who merges into whom and asks.
+ * Returns 1 to go on; never a question when stdin is not a terminal. */
+static int merge_confirm(const struct store_rec *keep, const struct store_rec *dups, int n)
 {
-    size_t len = strlen(item);
+    char kname[256], dname[256], line[32];
+    int i;
 
-    while (list && *list) {
-        size_t n = strcspn(list, ";");
-        if (n == len && !strncasecmp(list, item, n))
-            return 1;
-        list += n + (list[n] == ';');
+    if (!isatty(STDIN_FILENO))
+        return 1;
+    contacts_display_name(keep, kname, sizeof kname);
+    for (i = 0; i < n; i++) {
+        struct buf b;
+        buf_init(&b, 0);
+        contacts_display_name(&dups[i], dname, sizeof dname);
+        buf_printf(&b, "contact %lld (%s) into contact %lld (%s)%s", dups[i].id, dname, keep->id,
+                   kname, i + 1 < n ? "," : "?");
+        cli_print_one_line(stdout, i ? "      " : "Merge ", buf_str(&b));
+        buf_release(&b);
     }
-    return 0;
-}
-
-/* "a;b" + "b;c" -> "a;b;c" (case-insensitive for e-mails). */
-static void union_list(struct store_rec *keep, size_t f, const char *more)
-{
-    struct buf b;
-    const char *p = more;
-
-    if (!more || !*more)
-        return;
-    buf_init(&b, 0);
-    buf_adds(&b, keep->v[f] ? keep->v[f] : "");
-    while (*p) {
-        size_t n = strcspn(p, ";");
-        char item[400];
-        snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
-        if (item[0] && !has_item(buf_str(&b), item))
-            buf_printf(&b, "%s%s", b.len ? ";" : "", item);
-        p += n + (p[n] == ';');
-    }
-    store_rec_set(keep, f, buf_str(&b));
-    buf_release(&b);
-}
-
-/* What dup brings to keep: empty fields filled, e-mails and phones
- * joined, flags and consents united (seed 003: the original is kept). */
-static void absorb(struct store_rec *keep, const struct store_rec *dup)
-{
-    struct buf b;
-    size_t i;
-
-    for (i = 0; i < CF_COUNT; i++) {
-        if (i == CF_EMAIL || i == CF_PHONES) {
-            union_list(keep, i, dup->v[i]);
-        } else if (i == CF_FLAGS || i == CF_CONSENTS) {
-            int consents = i == CF_CONSENTS;
-            unsigned bits = validate_bits(keep->v[i], consents) |
-                            validate_bits(dup->v[i], consents);
-            buf_init(&b, 0);
-            if (consents)
-                validate_consents_format(&b, bits);
-            else
-                validate_flags_format(&b, bits);
-            store_rec_set(keep, i, b.len ? buf_str(&b) : NULL);
-            buf_release(&b);
-        } else if ((!keep->v[i] || !*keep->v[i]) && dup->v[i] && i != CF_PARTY_REF &&
-                   i != CF_VALID_UNTIL) {
-            store_rec_set(keep, i, dup->v[i]);
-        }
-    }
+    printf("It is removed; its links move to contact %lld. [y/N] ", keep->id);
+    fflush(stdout);
+    return fgets(line, sizeof line, stdin) &&
+           (!strcmp(line, "y\n") || !strcmp(line, "yes\n") || !strcmp(line, "Y\n") ||
+            !strcmp(line, "o\n"));
 }
 
 static int ct_merge(struct cli *c, int argc, char **argv)
 {
-    struct store_rec keep, dup, before;
-    char name[256], kname[300], dname[256];
-    struct buf text;
+    static const struct option opts[] = {{"yes", no_argument, NULL, 'y'}, {NULL, 0, NULL, 0}};
+    struct store_rec keep, *dups = NULL;
     struct err e;
-    int i, rc;
+    int i, n = 0, opt, rc = 0, yes = 0;
 
-    if (argc < 3)
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'y')
+            return cli_usage("contacts merge", "bad option");
+        yes = 1;
+    }
+    if (argc - optind < 2)
         return cli_usage("contacts merge", "expected KEEP DUP [DUP...]");
-    if ((rc = load(c, "contacts merge", argv[1], &keep)))
+    if ((rc = load(c, "contacts merge", argv[optind], &keep)))
         return store_rec_release(&keep), rc;
-    buf_init(&text, 0);
-    for (i = 2; !rc && i < argc; i++) {
-        if ((rc = load(c, "contacts merge", argv[i], &dup))) {
-            store_rec_release(&dup);
-            break;
-        }
-        if (dup.id == keep.id) {
-            store_rec_release(&dup);
-            rc = cli_usage("contacts merge", "contact %lld cannot be merged into itself", keep.id);
-            break;
-        }
-        contacts_display_name(&dup, dname, sizeof dname);
-        rec_copy(&before, &keep);
-        absorb(&keep, &dup);
-        buf_reset(&text);
-        if (!(rc = store_begin(c->store, &e))) {
-            /* the merged contact's row names the original; the original's
-             * row names the merged contact and every field it changed */
-            struct store_history hk = {.event = "contact_merged", .contact_id = keep.id,
-                                       .party_ref = keep.v[CF_PARTY_REF]};
-            struct store_history hd = {.event = "contact_merged", .contact_id = dup.id,
-                                       .party_ref = dup.v[CF_PARTY_REF], .server_reply = kname};
-            contacts_display_name(&keep, name, sizeof name);
-            snprintf(kname, sizeof kname, "merged into contact %lld (%s)", keep.id, name);
-            if (!(rc = audit_append(c->store, &hd, &e)) &&
-                !(rc = contacts_save(c->store, &keep, &e))) {
-                buf_printf(&text, "contact %lld (%s) merged in", dup.id, dname);
-                contacts_diff(&before, &keep, &text);
-                hk.server_reply = buf_str(&text);
-            }
-            if (rc || (rc = store_contact_merge(c->store, keep.id, dup.id, &e)) ||
-                (rc = audit_append(c->store, &hk, &e)) || (rc = store_commit(c->store, &e)))
-                store_rollback(c->store);
-        }
-        store_rec_release(&before);
-        store_rec_release(&dup);
-        if (rc)
+    dups = xcalloc((size_t)(argc - optind - 1), sizeof *dups);
+    for (i = optind + 1; !rc && i < argc; i++)
+        if (!(rc = load(c, "contacts merge", argv[i], &dups[n++])) &&
+            contacts_merge_check(&keep, &dups[n - 1], &e))
+            rc = cli_fail(&e);
+    if (!rc && !yes && !merge_confirm(&keep, dups, n)) {
+        printf("nothing merged\n");
+        rc = 1;
+    }
+    for (i = 0; !rc && i < n; i++) {
+        if (contacts_merge(c->store, &keep, &dups[i], &e))
             rc = cli_fail(&e);
         else
-            printf("merged contact %s into %lld\n", argv[i], keep.id);
+            printf("merged contact %lld into %lld\n", dups[i].id, keep.id);
     }
     if (!rc)
         rc = cli_registry_after_save(c, keep.id);
+    for (i = 0; i < n; i++)
+        store_rec_release(&dups[i]);
+    free(dups);
     store_rec_release(&keep);
-    buf_release(&text);
     return rc;
 }
 
