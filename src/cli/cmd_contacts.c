@@ -537,6 +537,8 @@ static int dupe_cb(void *ctx, const struct store_rec *r)
                    r->v[CF_LAST_NAME] ? r->v[CF_LAST_NAME] : "",
                    r->v[CF_LAST_NAME] ? "" : r->v[CF_COMPANY], r->v[CF_PARTY_REF]);
         dupe_key(d, "same_name", buf_str(&key), r->id);
+        *strrchr(buf_str(&key), '|') = '\0'; /* any party: listed when parties differ */
+        dupe_key(d, "cross_party_name", buf_str(&key), r->id);
         buf_release(&key);
     }
     return 0;
@@ -545,6 +547,76 @@ static int dupe_cb(void *ctx, const struct store_rec *r)
 static int cmp_keys(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Do the group's contacts belong to more than one party?  *cross = 1. */
+static int dupe_cross(struct cli *c, char **keys, size_t n, int *cross, struct err *e)
+{
+    struct store_rec r;
+    char first[256] = "";
+    size_t k;
+    int rc = 0;
+
+    *cross = 0;
+    for (k = 0; !rc && k < n; k++) {
+        store_rec_init(&r, STORE_CONTACT);
+        if (!(rc = store_get(c->store, STORE_CONTACT, strtoll(strrchr(keys[k], '\t') + 1, NULL, 10),
+                             NULL, &r, e))) {
+            const char *p = r.v[CF_PARTY_REF] ? r.v[CF_PARTY_REF] : "";
+            if (!k)
+                snprintf(first, sizeof first, "%s", p);
+            else if (strcmp(first, p))
+                *cross = 1;
+        }
+        store_rec_release(&r);
+    }
+    return rc;
+}
+
+/* Writes the groups of the keys whose contacts are on one party's file
+ * (cross 0) or on several (cross 1: reasons same_* read cross_party_*). */
+static int dupe_emit(struct cli *c, struct exporter *x, const struct strv *keys, int cross,
+                     long long *groups, struct err *e)
+{
+    size_t i, j, k;
+    int rc = 0, multi;
+
+    for (i = 0; !rc && i < keys->n; i = j) {
+        size_t klen = (size_t)(strrchr(keys->v[i], '\t') - keys->v[i]);
+        for (j = i + 1; j < keys->n && !strncmp(keys->v[j], keys->v[i], klen + 1); j++)
+            ;
+        if (j - i < 2 || (rc = dupe_cross(c, keys->v + i, j - i, &multi, e)))
+            continue;
+        if (multi != cross || (!cross && !strncmp(keys->v[i], "cross_party_name\t", 17)) ||
+            (cross && !strncmp(keys->v[i], "linked_domain\t", 14)))
+            continue;
+        ++*groups;
+        for (k = i; x && !rc && k < j; k++) { /* x NULL: counts only */
+            const char *t = keys->v[k], *t2 = strchr(t, '\t');
+            long long id = strtoll(strrchr(t, '\t') + 1, NULL, 10);
+            char grp[24], cid[24], reason[48], key[400], name[256];
+            struct store_rec r;
+            snprintf(reason, sizeof reason, "%s%.*s", cross && !strncmp(t, "same_", 5) ?
+                     "cross_party_" : "", (int)(t2 - t) - (cross && !strncmp(t, "same_", 5) ? 5 : 0),
+                     t + (cross && !strncmp(t, "same_", 5) ? 5 : 0));
+            snprintf(key, sizeof key, "%.*s", (int)(klen - (size_t)(t2 - t) - 1), t2 + 1);
+            if (strchr(key, '|'))
+                *strchr(key, '|') = '\0'; /* the name key's party */
+            store_rec_init(&r, STORE_CONTACT);
+            if (!(rc = store_get(c->store, STORE_CONTACT, id, NULL, &r, e))) {
+                const char *vals[8];
+                contacts_display_name(&r, name, sizeof name);
+                snprintf(grp, sizeof grp, "%lld", *groups);
+                snprintf(cid, sizeof cid, "%lld", id);
+                vals[0] = grp, vals[1] = reason, vals[2] = key, vals[3] = cid;
+                vals[4] = r.v[CF_PARTY_REF], vals[5] = name, vals[6] = r.v[CF_EMAIL];
+                vals[7] = r.v[CF_PHONES];
+                rc = export_row(x, vals, e);
+            }
+            store_rec_release(&r);
+        }
+    }
+    return rc;
 }
 
 static int ct_dupes(struct cli *c, int argc, char **argv)
@@ -562,9 +634,8 @@ static int ct_dupes(struct cli *c, int argc, char **argv)
     struct exporter *x;
     struct cli_list l;
     char today[DATE_LEN + 1], footer[64];
-    long long groups = 0;
+    long long groups = 0, cross = 0;
     struct err e;
-    size_t i, j, k;
     int opt, rc;
 
     cli_list_init(&l);
@@ -593,42 +664,31 @@ static int ct_dupes(struct cli *c, int argc, char **argv)
         strv_release(&d.keys);
         return cli_fail(&e);
     }
-    for (i = 0; !rc && i < d.keys.n; i = j) {
-        size_t klen = (size_t)(strrchr(d.keys.v[i], '\t') - d.keys.v[i]);
-        for (j = i + 1; j < d.keys.n && !strncmp(d.keys.v[j], d.keys.v[i], klen + 1); j++)
-            ;
-        if (j - i < 2)
-            continue;
-        groups++;
-        for (k = i; !rc && k < j; k++) {
-            const char *t = d.keys.v[k], *t2 = strchr(t, '\t');
-            long long id = strtoll(strrchr(t, '\t') + 1, NULL, 10);
-            char grp[24], cid[24], reason[32], key[400], name[256];
-            struct store_rec r;
-            snprintf(reason, sizeof reason, "%.*s", (int)(t2 - t), t);
-            snprintf(key, sizeof key, "%.*s", (int)(klen - (size_t)(t2 - t) - 1), t2 + 1);
-            if (strchr(key, '|'))
-                *strchr(key, '|') = '\0'; /* the name key's party */
-            store_rec_init(&r, STORE_CONTACT);
-            if (!(rc = store_get(c->store, STORE_CONTACT, id, NULL, &r, &e))) {
-                const char *vals[8];
-                contacts_display_name(&r, name, sizeof name);
-                snprintf(grp, sizeof grp, "%lld", groups);
-                snprintf(cid, sizeof cid, "%lld", id);
-                vals[0] = grp, vals[1] = reason, vals[2] = key, vals[3] = cid;
-                vals[4] = r.v[CF_PARTY_REF], vals[5] = name, vals[6] = r.v[CF_EMAIL];
-                vals[7] = r.v[CF_PHONES];
-                rc = export_row(x, vals, &e);
-            }
-            store_rec_release(&r);
+    rc = dupe_emit(c, x, &d.keys, 0, &groups, &e);
+    if (!rc && l.fmt == EXPORT_TABLE) /* the cross-party matches: a section of their own */
+        rc = dupe_emit(c, NULL, &d.keys, 1, &cross, &e);
+    if (!rc && cross) {
+        snprintf(footer, sizeof footer, "%lld groups of likely duplicates", groups);
+        if (!(rc = export_finish(x, footer, &e))) {
+            groups = 0;
+            printf("\nsame person on several files (two roles: not merged):\n");
+            rc = export_begin(l.fmt, stdout, NULL, cols, 8, &xo, &x, &e);
+            if (rc)
+                x = NULL;
+        } else {
+            x = NULL;
         }
     }
+    if (!rc)
+        rc = dupe_emit(c, x, &d.keys, 1, &groups, &e);
     strv_release(&d.keys);
     if (rc) {
-        export_abort(x);
+        if (x)
+            export_abort(x);
         return cli_fail(&e);
     }
-    snprintf(footer, sizeof footer, "%lld groups of likely duplicates", groups);
+    snprintf(footer, sizeof footer, cross ? "%lld groups on several files" :
+             "%lld groups of likely duplicates", groups);
     return export_finish(x, footer, &e) ? cli_fail(&e) : 0;
 }
 
@@ -663,15 +723,19 @@ static const struct cli_cmd subs[] = {
      "Groups of current contacts that share an e-mail (any case), a name within\n"
      "their party (case, accents and punctuation ignored) or a phone number;\n"
      "--linked adds the contacts sharing an e-mail domain (same organisation,\n"
-     "webmail domains excepted).  Merge with `postier contacts merge KEEP DUP`.\n\n"
+     "webmail domains excepted).  Merge with `postier contacts merge KEEP DUP`.\n"
+     "Matches across parties (same person on several files: two roles, reasons\n"
+     "cross_party_*) are listed in a section of their own and are not merged.\n\n"
      CLI_LIST_HELP},
     {"merge", ct_merge, "merge duplicates into the original",
-     "Usage: postier contacts merge KEEP DUP [DUP...]\n\n"
+     "Usage: postier contacts merge KEEP DUP [DUP...] [--yes]\n\n"
      "Keeps the original KEEP: fills its empty fields from each DUP, joins e-mails\n"
      "and phones, unites flags and consents, moves the documents, deliveries,\n"
      "events and campaign recipients of DUP to KEEP, removes DUP and records the\n"
      "merge with every field of KEEP it changed.  History rows keep the ids they\n"
-     "were written with; `contacts show KEEP` lists both contacts' rows.\n"},
+     "were written with; `contacts show KEEP` lists both contacts' rows.  Contacts\n"
+     "of different parties are refused (two roles, not duplicates).  On a terminal\n"
+     "it asks first (--yes: no question).\n"},
     {"list", ct_list, "list and search contacts",
      "Usage: postier contacts list [--search TEXT] [--party REF] [--type CODE]\n"
      "       [--flag FLAG] [--consent C] [--all] [--date D]\n"
