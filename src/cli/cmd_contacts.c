@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "contacts/contacts.h"
 #include "util/date.h"
@@ -410,127 +411,69 @@ static int ct_clear_registry(struct cli *c, int argc, char **argv)
 
 /* ---- duplicates (seed 003) ---- */
 
-/* Is item one of the ';'-separated items of list (any case)? */
-static int has_item(const char *list, const char *item)
+/* On a terminal, unless --yes: says who merges into whom and asks.
+ * Returns 1 to go on; never a question when stdin is not a terminal. */
+static int merge_confirm(const struct store_rec *keep, const struct store_rec *dups, int n)
 {
-    size_t len = strlen(item);
+    char kname[256], dname[256], line[32];
+    int i;
 
-    while (list && *list) {
-        size_t n = strcspn(list, ";");
-        if (n == len && !strncasecmp(list, item, n))
-            return 1;
-        list += n + (list[n] == ';');
+    if (!isatty(STDIN_FILENO))
+        return 1;
+    contacts_display_name(keep, kname, sizeof kname);
+    for (i = 0; i < n; i++) {
+        struct buf b;
+        buf_init(&b, 0);
+        contacts_display_name(&dups[i], dname, sizeof dname);
+        buf_printf(&b, "contact %lld (%s) into contact %lld (%s)%s", dups[i].id, dname, keep->id,
+                   kname, i + 1 < n ? "," : "?");
+        cli_print_one_line(stdout, i ? "      " : "Merge ", buf_str(&b));
+        buf_release(&b);
     }
-    return 0;
-}
-
-/* "a;b" + "b;c" -> "a;b;c" (case-insensitive for e-mails). */
-static void union_list(struct store_rec *keep, size_t f, const char *more)
-{
-    struct buf b;
-    const char *p = more;
-
-    if (!more || !*more)
-        return;
-    buf_init(&b, 0);
-    buf_adds(&b, keep->v[f] ? keep->v[f] : "");
-    while (*p) {
-        size_t n = strcspn(p, ";");
-        char item[400];
-        snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), p);
-        if (item[0] && !has_item(buf_str(&b), item))
-            buf_printf(&b, "%s%s", b.len ? ";" : "", item);
-        p += n + (p[n] == ';');
-    }
-    store_rec_set(keep, f, buf_str(&b));
-    buf_release(&b);
-}
-
-/* What dup brings to keep: empty fields filled, e-mails and phones
- * joined, flags and consents united (seed 003: the original is kept). */
-static void absorb(struct store_rec *keep, const struct store_rec *dup)
-{
-    struct buf b;
-    size_t i;
-
-    for (i = 0; i < CF_COUNT; i++) {
-        if (i == CF_EMAIL || i == CF_PHONES) {
-            union_list(keep, i, dup->v[i]);
-        } else if (i == CF_FLAGS || i == CF_CONSENTS) {
-            int consents = i == CF_CONSENTS;
-            unsigned bits = validate_bits(keep->v[i], consents) |
-                            validate_bits(dup->v[i], consents);
-            buf_init(&b, 0);
-            if (consents)
-                validate_consents_format(&b, bits);
-            else
-                validate_flags_format(&b, bits);
-            store_rec_set(keep, i, b.len ? buf_str(&b) : NULL);
-            buf_release(&b);
-        } else if ((!keep->v[i] || !*keep->v[i]) && dup->v[i] && i != CF_PARTY_REF &&
-                   i != CF_VALID_UNTIL) {
-            store_rec_set(keep, i, dup->v[i]);
-        }
-    }
+    printf("It is removed; its links move to contact %lld. [y/N] ", keep->id);
+    fflush(stdout);
+    return fgets(line, sizeof line, stdin) &&
+           (!strcmp(line, "y\n") || !strcmp(line, "yes\n") || !strcmp(line, "Y\n") ||
+            !strcmp(line, "o\n"));
 }
 
 static int ct_merge(struct cli *c, int argc, char **argv)
 {
-    struct store_rec keep, dup, before;
-    char name[256], kname[300], dname[256];
-    struct buf text;
+    static const struct option opts[] = {{"yes", no_argument, NULL, 'y'}, {NULL, 0, NULL, 0}};
+    struct store_rec keep, *dups = NULL;
     struct err e;
-    int i, rc;
+    int i, n = 0, opt, rc = 0, yes = 0;
 
-    if (argc < 3)
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'y')
+            return cli_usage("contacts merge", "bad option");
+        yes = 1;
+    }
+    if (argc - optind < 2)
         return cli_usage("contacts merge", "expected KEEP DUP [DUP...]");
-    if ((rc = load(c, "contacts merge", argv[1], &keep)))
+    if ((rc = load(c, "contacts merge", argv[optind], &keep)))
         return store_rec_release(&keep), rc;
-    buf_init(&text, 0);
-    for (i = 2; !rc && i < argc; i++) {
-        if ((rc = load(c, "contacts merge", argv[i], &dup))) {
-            store_rec_release(&dup);
-            break;
-        }
-        if (dup.id == keep.id) {
-            store_rec_release(&dup);
-            rc = cli_usage("contacts merge", "contact %lld cannot be merged into itself", keep.id);
-            break;
-        }
-        contacts_display_name(&dup, dname, sizeof dname);
-        rec_copy(&before, &keep);
-        absorb(&keep, &dup);
-        buf_reset(&text);
-        if (!(rc = store_begin(c->store, &e))) {
-            /* the merged contact's row names the original; the original's
-             * row names the merged contact and every field it changed */
-            struct store_history hk = {.event = "contact_merged", .contact_id = keep.id,
-                                       .party_ref = keep.v[CF_PARTY_REF]};
-            struct store_history hd = {.event = "contact_merged", .contact_id = dup.id,
-                                       .party_ref = dup.v[CF_PARTY_REF], .server_reply = kname};
-            contacts_display_name(&keep, name, sizeof name);
-            snprintf(kname, sizeof kname, "merged into contact %lld (%s)", keep.id, name);
-            if (!(rc = audit_append(c->store, &hd, &e)) &&
-                !(rc = contacts_save(c->store, &keep, &e))) {
-                buf_printf(&text, "contact %lld (%s) merged in", dup.id, dname);
-                contacts_diff(&before, &keep, &text);
-                hk.server_reply = buf_str(&text);
-            }
-            if (rc || (rc = store_contact_merge(c->store, keep.id, dup.id, &e)) ||
-                (rc = audit_append(c->store, &hk, &e)) || (rc = store_commit(c->store, &e)))
-                store_rollback(c->store);
-        }
-        store_rec_release(&before);
-        store_rec_release(&dup);
-        if (rc)
+    dups = xcalloc((size_t)(argc - optind - 1), sizeof *dups);
+    for (i = optind + 1; !rc && i < argc; i++)
+        if (!(rc = load(c, "contacts merge", argv[i], &dups[n++])) &&
+            contacts_merge_check(&keep, &dups[n - 1], &e))
+            rc = cli_fail(&e);
+    if (!rc && !yes && !merge_confirm(&keep, dups, n)) {
+        printf("nothing merged\n");
+        rc = 1;
+    }
+    for (i = 0; !rc && i < n; i++) {
+        if (contacts_merge(c->store, &keep, &dups[i], &e))
             rc = cli_fail(&e);
         else
-            printf("merged contact %s into %lld\n", argv[i], keep.id);
+            printf("merged contact %lld into %lld\n", dups[i].id, keep.id);
     }
     if (!rc)
         rc = cli_registry_after_save(c, keep.id);
+    for (i = 0; i < n; i++)
+        store_rec_release(&dups[i]);
+    free(dups);
     store_rec_release(&keep);
-    buf_release(&text);
     return rc;
 }
 
@@ -594,6 +537,8 @@ static int dupe_cb(void *ctx, const struct store_rec *r)
                    r->v[CF_LAST_NAME] ? r->v[CF_LAST_NAME] : "",
                    r->v[CF_LAST_NAME] ? "" : r->v[CF_COMPANY], r->v[CF_PARTY_REF]);
         dupe_key(d, "same_name", buf_str(&key), r->id);
+        *strrchr(buf_str(&key), '|') = '\0'; /* any party: listed when parties differ */
+        dupe_key(d, "cross_party_name", buf_str(&key), r->id);
         buf_release(&key);
     }
     return 0;
@@ -602,6 +547,76 @@ static int dupe_cb(void *ctx, const struct store_rec *r)
 static int cmp_keys(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Do the group's contacts belong to more than one party?  *cross = 1. */
+static int dupe_cross(struct cli *c, char **keys, size_t n, int *cross, struct err *e)
+{
+    struct store_rec r;
+    char first[256] = "";
+    size_t k;
+    int rc = 0;
+
+    *cross = 0;
+    for (k = 0; !rc && k < n; k++) {
+        store_rec_init(&r, STORE_CONTACT);
+        if (!(rc = store_get(c->store, STORE_CONTACT, strtoll(strrchr(keys[k], '\t') + 1, NULL, 10),
+                             NULL, &r, e))) {
+            const char *p = r.v[CF_PARTY_REF] ? r.v[CF_PARTY_REF] : "";
+            if (!k)
+                snprintf(first, sizeof first, "%s", p);
+            else if (strcmp(first, p))
+                *cross = 1;
+        }
+        store_rec_release(&r);
+    }
+    return rc;
+}
+
+/* Writes the groups of the keys whose contacts are on one party's file
+ * (cross 0) or on several (cross 1: reasons same_* read cross_party_*). */
+static int dupe_emit(struct cli *c, struct exporter *x, const struct strv *keys, int cross,
+                     long long *groups, struct err *e)
+{
+    size_t i, j, k;
+    int rc = 0, multi;
+
+    for (i = 0; !rc && i < keys->n; i = j) {
+        size_t klen = (size_t)(strrchr(keys->v[i], '\t') - keys->v[i]);
+        for (j = i + 1; j < keys->n && !strncmp(keys->v[j], keys->v[i], klen + 1); j++)
+            ;
+        if (j - i < 2 || (rc = dupe_cross(c, keys->v + i, j - i, &multi, e)))
+            continue;
+        if (multi != cross || (!cross && !strncmp(keys->v[i], "cross_party_name\t", 17)) ||
+            (cross && !strncmp(keys->v[i], "linked_domain\t", 14)))
+            continue;
+        ++*groups;
+        for (k = i; x && !rc && k < j; k++) { /* x NULL: counts only */
+            const char *t = keys->v[k], *t2 = strchr(t, '\t');
+            long long id = strtoll(strrchr(t, '\t') + 1, NULL, 10);
+            char grp[24], cid[24], reason[48], key[400], name[256];
+            struct store_rec r;
+            snprintf(reason, sizeof reason, "%s%.*s", cross && !strncmp(t, "same_", 5) ?
+                     "cross_party_" : "", (int)(t2 - t) - (cross && !strncmp(t, "same_", 5) ? 5 : 0),
+                     t + (cross && !strncmp(t, "same_", 5) ? 5 : 0));
+            snprintf(key, sizeof key, "%.*s", (int)(klen - (size_t)(t2 - t) - 1), t2 + 1);
+            if (strchr(key, '|'))
+                *strchr(key, '|') = '\0'; /* the name key's party */
+            store_rec_init(&r, STORE_CONTACT);
+            if (!(rc = store_get(c->store, STORE_CONTACT, id, NULL, &r, e))) {
+                const char *vals[8];
+                contacts_display_name(&r, name, sizeof name);
+                snprintf(grp, sizeof grp, "%lld", *groups);
+                snprintf(cid, sizeof cid, "%lld", id);
+                vals[0] = grp, vals[1] = reason, vals[2] = key, vals[3] = cid;
+                vals[4] = r.v[CF_PARTY_REF], vals[5] = name, vals[6] = r.v[CF_EMAIL];
+                vals[7] = r.v[CF_PHONES];
+                rc = export_row(x, vals, e);
+            }
+            store_rec_release(&r);
+        }
+    }
+    return rc;
 }
 
 static int ct_dupes(struct cli *c, int argc, char **argv)
@@ -619,9 +634,8 @@ static int ct_dupes(struct cli *c, int argc, char **argv)
     struct exporter *x;
     struct cli_list l;
     char today[DATE_LEN + 1], footer[64];
-    long long groups = 0;
+    long long groups = 0, cross = 0;
     struct err e;
-    size_t i, j, k;
     int opt, rc;
 
     cli_list_init(&l);
@@ -650,42 +664,31 @@ static int ct_dupes(struct cli *c, int argc, char **argv)
         strv_release(&d.keys);
         return cli_fail(&e);
     }
-    for (i = 0; !rc && i < d.keys.n; i = j) {
-        size_t klen = (size_t)(strrchr(d.keys.v[i], '\t') - d.keys.v[i]);
-        for (j = i + 1; j < d.keys.n && !strncmp(d.keys.v[j], d.keys.v[i], klen + 1); j++)
-            ;
-        if (j - i < 2)
-            continue;
-        groups++;
-        for (k = i; !rc && k < j; k++) {
-            const char *t = d.keys.v[k], *t2 = strchr(t, '\t');
-            long long id = strtoll(strrchr(t, '\t') + 1, NULL, 10);
-            char grp[24], cid[24], reason[32], key[400], name[256];
-            struct store_rec r;
-            snprintf(reason, sizeof reason, "%.*s", (int)(t2 - t), t);
-            snprintf(key, sizeof key, "%.*s", (int)(klen - (size_t)(t2 - t) - 1), t2 + 1);
-            if (strchr(key, '|'))
-                *strchr(key, '|') = '\0'; /* the name key's party */
-            store_rec_init(&r, STORE_CONTACT);
-            if (!(rc = store_get(c->store, STORE_CONTACT, id, NULL, &r, &e))) {
-                const char *vals[8];
-                contacts_display_name(&r, name, sizeof name);
-                snprintf(grp, sizeof grp, "%lld", groups);
-                snprintf(cid, sizeof cid, "%lld", id);
-                vals[0] = grp, vals[1] = reason, vals[2] = key, vals[3] = cid;
-                vals[4] = r.v[CF_PARTY_REF], vals[5] = name, vals[6] = r.v[CF_EMAIL];
-                vals[7] = r.v[CF_PHONES];
-                rc = export_row(x, vals, &e);
-            }
-            store_rec_release(&r);
+    rc = dupe_emit(c, x, &d.keys, 0, &groups, &e);
+    if (!rc && l.fmt == EXPORT_TABLE) /* the cross-party matches: a section of their own */
+        rc = dupe_emit(c, NULL, &d.keys, 1, &cross, &e);
+    if (!rc && cross) {
+        snprintf(footer, sizeof footer, "%lld groups of likely duplicates", groups);
+        if (!(rc = export_finish(x, footer, &e))) {
+            groups = 0;
+            printf("\nsame person on several files (two roles: not merged):\n");
+            rc = export_begin(l.fmt, stdout, NULL, cols, 8, &xo, &x, &e);
+            if (rc)
+                x = NULL;
+        } else {
+            x = NULL;
         }
     }
+    if (!rc)
+        rc = dupe_emit(c, x, &d.keys, 1, &groups, &e);
     strv_release(&d.keys);
     if (rc) {
-        export_abort(x);
+        if (x)
+            export_abort(x);
         return cli_fail(&e);
     }
-    snprintf(footer, sizeof footer, "%lld groups of likely duplicates", groups);
+    snprintf(footer, sizeof footer, cross ? "%lld groups on several files" :
+             "%lld groups of likely duplicates", groups);
     return export_finish(x, footer, &e) ? cli_fail(&e) : 0;
 }
 
@@ -720,15 +723,19 @@ static const struct cli_cmd subs[] = {
      "Groups of current contacts that share an e-mail (any case), a name within\n"
      "their party (case, accents and punctuation ignored) or a phone number;\n"
      "--linked adds the contacts sharing an e-mail domain (same organisation,\n"
-     "webmail domains excepted).  Merge with `postier contacts merge KEEP DUP`.\n\n"
+     "webmail domains excepted).  Merge with `postier contacts merge KEEP DUP`.\n"
+     "Matches across parties (same person on several files: two roles, reasons\n"
+     "cross_party_*) are listed in a section of their own and are not merged.\n\n"
      CLI_LIST_HELP},
     {"merge", ct_merge, "merge duplicates into the original",
-     "Usage: postier contacts merge KEEP DUP [DUP...]\n\n"
+     "Usage: postier contacts merge KEEP DUP [DUP...] [--yes]\n\n"
      "Keeps the original KEEP: fills its empty fields from each DUP, joins e-mails\n"
      "and phones, unites flags and consents, moves the documents, deliveries,\n"
      "events and campaign recipients of DUP to KEEP, removes DUP and records the\n"
      "merge with every field of KEEP it changed.  History rows keep the ids they\n"
-     "were written with; `contacts show KEEP` lists both contacts' rows.\n"},
+     "were written with; `contacts show KEEP` lists both contacts' rows.  Contacts\n"
+     "of different parties are refused (two roles, not duplicates).  On a terminal\n"
+     "it asks first (--yes: no question).\n"},
     {"list", ct_list, "list and search contacts",
      "Usage: postier contacts list [--search TEXT] [--party REF] [--type CODE]\n"
      "       [--flag FLAG] [--consent C] [--all] [--date D]\n"

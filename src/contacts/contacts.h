@@ -55,6 +55,22 @@ int contacts_add(struct store *s, struct store_rec *r, struct err *e);
  * transaction.  ERR_INUSE when it is linked (store_contact_rm), ERR_DB. */
 int contacts_remove(struct store *s, long long id, struct err *e);
 
+/* Can dup be merged into keep?  ERR_INPUT when they are the same contact
+ * or belong to different parties (the insured on a claim and the same
+ * person on the client's file are two roles, not duplicates). */
+int contacts_merge_check(const struct store_rec *keep, const struct store_rec *dup,
+                         struct err *e);
+
+/* Merges contact dup into keep (seed 003: the original is kept), in one
+ * transaction: keep's empty fields (site included) filled from dup,
+ * e-mails and phones joined, flags and consents united; dup's documents,
+ * deliveries, events and campaign recipients moved to keep; dup removed;
+ * one contact_merged row on keep naming dup and every field it changed.
+ * keep is updated in place.  Errors as contacts_merge_check (nothing
+ * written), contacts_save, audit_append; ERR_DB. */
+int contacts_merge(struct store *s, struct store_rec *keep, const struct store_rec *dup,
+                   struct err *e);
+
 /* The two halves of contacts_save, for callers that prepare records on
  * one thread and store them on another: prepare normalises r and appends
  * its search text (contacts) to search; store writes it. */
