@@ -64,7 +64,8 @@ RUN_DATE = '2026-11-23'
 # `history list --format json` keys, in the order of the CSV/XLSX columns
 LIST_KEYS = ['id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_ref',
              'document_ref', 'document_type', 'campaign', 'template', 'template_sha256',
-             'message_id', 'reason', 'server_reply', 'hash']
+             'message_id', 'reason', 'server_reply', 'consent', 'operator', 'message_sha256',
+             'provider_id', 'hash']
 # `history show`: every column, in this order
 SHOW_KEYS = ['id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_ref',
              'document_ref', 'document_type', 'campaign', 'template', 'template_sha256',
