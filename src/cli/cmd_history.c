@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -16,25 +17,51 @@ static const struct export_col cols[] = {
     {"party_ref", EXPORT_TEXT},   {"document_ref", EXPORT_TEXT}, {"document_type", EXPORT_TEXT},
     {"campaign", EXPORT_TEXT},    {"template", EXPORT_TEXT},     {"template_sha256", EXPORT_TEXT},
     {"message_id", EXPORT_TEXT},  {"reason", EXPORT_TEXT},       {"server_reply", EXPORT_TEXT},
-    {"hash", EXPORT_TEXT},
+    {"consent", EXPORT_TEXT},     {"operator", EXPORT_TEXT},     {"message_sha256", EXPORT_TEXT},
+    {"provider_id", EXPORT_TEXT}, {"hash", EXPORT_TEXT},
 };
 #define NCOLS (sizeof cols / sizeof cols[0])
 /* On a narrow terminal the hashes and identifiers go first. */
-static const int drop[NCOLS] = {0, 0, 0, 3, 0, 2, 1, 0, 5, 6, 4, 9, 8, 0, 7, 10};
+static const int drop[NCOLS] = {0, 0, 0, 3, 0, 2, 1, 0, 5, 6, 4, 9, 8, 0, 7, 11, 12, 14, 13, 15};
+
+/* The events the history records (what --status accepts). */
+static const char *const events[] = {
+    "queued", "sent", "deferred", "failed", "skipped", "bounced", "unsubscribed", "test",
+    "contact_added", "contact_removed", "contact_merged", "document_corrected", "imported",
+    "registry_loaded", "registry_cleared", "purged", NULL};
 
 struct filter {
-    const char *document, *status, *party, *type, *channel, *campaign, *from, *to;
+    const char *document, *status, *party, *type, *channel, *campaign, *from, *to, *address;
+    struct strv claims; /* the refs of --party's claims */
     long long contact;
     long long skip, limit, total;
     struct exporter *x;
     struct err *e;
 };
 
+/* Is the row about f->party: its own, or one of its claims? */
+static int party_match(const struct filter *f, const char *ref)
+{
+    size_t i;
+
+    if (!f->party)
+        return 1;
+    if (!ref)
+        return 0;
+    if (!strcmp(f->party, ref))
+        return 1;
+    for (i = 0; i < f->claims.n; i++)
+        if (!strcmp(f->claims.v[i], ref))
+            return 1;
+    return 0;
+}
+
 static int match(const struct filter *f, const struct store_history *h)
 {
 #define EQ(a, b) (!(a) || ((b) && !strcmp((a), (b))))
     return EQ(f->document, h->document_ref) && EQ(f->status, h->event) &&
-           EQ(f->party, h->party_ref) && EQ(f->type, h->document_type) &&
+           party_match(f, h->party_ref) && EQ(f->type, h->document_type) &&
+           (!f->address || (h->address && !strcasecmp(f->address, h->address))) &&
            EQ(f->channel, h->channel) && EQ(f->campaign, h->campaign) &&
            (!f->contact || f->contact == h->contact_id) &&
            (!f->from || strncmp(h->at, f->from, 10) >= 0) &&
@@ -42,23 +69,34 @@ static int match(const struct filter *f, const struct store_history *h)
 #undef EQ
 }
 
+/* The row's cells in the order of cols; id and contact hold the numbers. */
+static void values(const struct store_history *h, char id[32], char contact[32],
+                   const char *v[NCOLS])
+{
+    const char *all[NCOLS] = {id, h->at, h->event, h->channel, h->address,
+                              h->contact_id ? contact : NULL, h->party_ref, h->document_ref,
+                              h->document_type, h->campaign, h->template_name,
+                              h->template_sha256, h->message_id, h->reason, h->server_reply,
+                              h->consent, h->operator_name, h->message_sha256, h->provider_id,
+                              h->hash};
+
+    snprintf(id, 32, "%lld", h->id);
+    snprintf(contact, 32, "%lld", h->contact_id);
+    memcpy(v, all, sizeof all);
+}
+
 static int row(void *ctx, const struct store_history *h)
 {
     struct filter *f = ctx;
     char id[32], contact[32];
-    const char *v[NCOLS] = {id, h->at, h->event, h->channel, h->address,
-                            h->contact_id ? contact : NULL, h->party_ref, h->document_ref,
-                            h->document_type, h->campaign, h->template_name,
-                            h->template_sha256, h->message_id, h->reason, h->server_reply,
-                            h->hash};
+    const char *v[NCOLS];
 
     if (!match(f, h))
         return 0;
     f->total++;
     if (f->total <= f->skip || (f->limit && f->total > f->skip + f->limit))
         return 0;
-    snprintf(id, sizeof id, "%lld", h->id);
-    snprintf(contact, sizeof contact, "%lld", h->contact_id);
+    values(h, id, contact, v);
     return export_row(f->x, v, f->e);
 }
 
@@ -67,17 +105,27 @@ static int row(void *ctx, const struct store_history *h)
         {"party", required_argument, NULL, 'p'}, {"type", required_argument, NULL, 't'},        \
         {"channel", required_argument, NULL, 'c'}, {"campaign", required_argument, NULL, 'C'},  \
         {"contact", required_argument, NULL, 'i'}, {"from", required_argument, NULL, 'F'},      \
-        {"to", required_argument, NULL, 'T'}
+        {"to", required_argument, NULL, 'T'}, {"address", required_argument, NULL, 'a'}
 
 /* One filter option: 1 handled, 0 not a filter, -1 bad value (printed). */
 static int filter_opt(struct filter *f, const char *cmd, int opt, const char *arg)
 {
     struct err e;
-    char *end;
+    char *end, known[512];
+    size_t i, n = 0;
 
     switch (opt) {
     case 'D': f->document = arg; return 1;
-    case 's': f->status = arg; return 1;
+    case 's':
+        for (i = 0; events[i]; i++) {
+            if (!strcmp(arg, events[i]))
+                return f->status = arg, 1;
+            n = str_puts(known, sizeof known, n, i ? ", " : "");
+            n = str_puts(known, sizeof known, n, events[i]);
+        }
+        return cli_usage(cmd, "%s --status: '%s' is not an event (one of: %s)", cmd, arg, known),
+               -1;
+    case 'a': f->address = arg; return 1;
     case 'p': f->party = arg; return 1;
     case 't': f->type = arg; return 1;
     case 'c':
@@ -123,20 +171,25 @@ static int hist_list(struct cli *c, int argc, char **argv)
         return cli_usage("history list", "unexpected argument '%s'", argv[optind]);
     if ((rc = cli_open_store(c)))
         return rc;
+    if (f.party && store_party_claims(c->store, f.party, &f.claims, &e))
+        return strv_release(&f.claims), cli_fail(&e);
     cli_list_query(&l, &q);
     f.skip = q.offset;
     f.limit = q.limit;
     cli_list_xo(&l, &xo);
     xo.drop = drop;
-    if (export_begin(l.fmt, stdout, NULL, cols, NCOLS, &xo, &f.x, &e))
-        return cli_fail(&e);
     f.e = &e;
-    if (store_history_scan(c->store, row, &f, &e)) {
+    if (export_begin(l.fmt, stdout, NULL, cols, NCOLS, &xo, &f.x, &e)) {
+        rc = cli_fail(&e);
+    } else if (store_history_scan(c->store, row, &f, &e)) {
         export_abort(f.x);
-        return cli_fail(&e);
+        rc = cli_fail(&e);
+    } else {
+        snprintf(footer, sizeof footer, "%lld rows", f.total);
+        rc = export_finish(f.x, footer, &e) ? cli_fail(&e) : 0;
     }
-    snprintf(footer, sizeof footer, "%lld rows", f.total);
-    return export_finish(f.x, footer, &e) ? cli_fail(&e) : 0;
+    strv_release(&f.claims);
+    return rc;
 }
 
 /* export: the same rows, streamed into a CSV or XLSX file. */
@@ -158,13 +211,18 @@ static int hist_export(struct cli *c, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage("history export", "unexpected argument '%s'", argv[optind]);
-    if ((rc = cli_open_store(c)) || (rc = cli_export_begin(&x, "history export", cols, NCOLS)))
+    if ((rc = cli_open_store(c)))
         return rc;
+    if (f.party && store_party_claims(c->store, f.party, &f.claims, &e))
+        return strv_release(&f.claims), cli_fail(&e);
+    if ((rc = cli_export_begin(&x, "history export", cols, NCOLS)))
+        return strv_release(&f.claims), rc;
     f.x = x.x;
     f.e = &e;
     rc = cli_export_end(&x, store_history_scan(c->store, row, &f, &e) != 0, &e);
     if (!rc)
         printf("exported %lld history rows to %s\n", f.total, x.out);
+    strv_release(&f.claims);
     return rc;
 }
 
@@ -178,26 +236,17 @@ struct shown {
 static int show_row(void *ctx, const struct store_history *h)
 {
     struct shown *sh = ctx;
-    static const char *const names[] = {
-        "id", "at", "event", "channel", "address", "contact_id", "party_ref", "document_ref",
-        "document_type", "campaign", "template", "template_sha256", "message_id", "reason",
-        "server_reply", "consent", "operator", "message_sha256", "provider_id", "hash"};
     char id[32], contact[32];
-    const char *v[20] = {id, h->at, h->event, h->channel, h->address,
-                         h->contact_id ? contact : NULL, h->party_ref, h->document_ref,
-                         h->document_type, h->campaign, h->template_name, h->template_sha256,
-                         h->message_id, h->reason, h->server_reply, h->consent,
-                         h->operator_name, h->message_sha256, h->provider_id, h->hash};
+    const char *v[NCOLS];
     size_t i;
 
-    snprintf(id, sizeof id, "%lld", h->id);
-    snprintf(contact, sizeof contact, "%lld", h->contact_id);
+    values(h, id, contact, v);
     snprintf(sh->message_id, sizeof sh->message_id, "%s", h->message_id ? h->message_id : "");
     if (sh->json) {
         json_t *o = json_object();
         char *text;
-        for (i = 0; i < 20; i++)
-            json_object_set_new(o, names[i],
+        for (i = 0; i < NCOLS; i++)
+            json_object_set_new(o, cols[i].name,
                                 !v[i] ? json_null()
                                 : (i == 0 || i == 5) ? json_integer(strtoll(v[i], NULL, 10))
                                                       : json_string(v[i]));
@@ -207,8 +256,8 @@ static int show_row(void *ctx, const struct store_history *h)
         json_decref(o);
         return 0;
     }
-    for (i = 0; i < 20; i++)
-        cli_print_field(names[i], 16, v[i]);
+    for (i = 0; i < NCOLS; i++)
+        cli_print_field(cols[i].name, 16, v[i]);
     return 0;
 }
 
@@ -383,10 +432,13 @@ static const struct cli_cmd subs[] = {
     {"list", hist_list, "list history rows",
      "Usage: postier history list [--from D] [--to D] [--contact ID] [--party REF]\n"
      "       [--document REF] [--type TYPE] [--campaign NAME] [--status EVENT]\n"
-     "       [--channel email|sms] [--format table|csv|json] [--page N] [--per-page N]\n\n"
+     "       [--channel email|sms] [--address ADDRESS]\n"
+     "       [--format table|csv|json] [--page N] [--per-page N]\n\n"
      "Every decision (skipped with its reason, queued, sent, deferred, failed) with\n"
-     "the template and its SHA-256, the Message-ID, the server's reply and the\n"
-     "row's chain hash.\n\n" CLI_LIST_HELP},
+     "the template and its SHA-256, the Message-ID, the server's reply, the\n"
+     "consent flags used, the operator, the message's SHA-256, the server's or\n"
+     "gateway's id and the row's chain hash.  --party REF includes the rows about\n"
+     "its claims; --address matches ignoring case.\n\n" CLI_LIST_HELP},
     {"export", hist_export, "export history rows to CSV or XLSX",
      "Usage: postier history export --format csv|xlsx -o FILE [filters of history list]\n\n"
      "The rows `history list` would print, streamed into a file: XLSX with real\n"

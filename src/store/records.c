@@ -199,6 +199,21 @@ int store_party_id(struct store *s, const char *ref, long long *id, struct err *
     return err_set(e, ERR_NOTFOUND, "no party with ref '%s'", ref);
 }
 
+int store_party_claims(struct store *s, const char *ref, struct strv *out, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = store_prepare(s, "SELECT ref FROM party WHERE kind = 'claim' AND client_ref = ?"
+                          " ORDER BY ref", &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        strv_push(out, (const char *)sqlite3_column_text(st, 0));
+    return store_rows_end(s, st, 0, rc, e, "party");
+}
+
 static int site_id(struct store *s, long long party, const char *ref, const char *label,
                    long long *id, struct err *e)
 {

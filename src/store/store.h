@@ -11,6 +11,7 @@
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/strv.h"
 
 struct store;
 
@@ -373,6 +374,9 @@ int store_history_purge(struct store *s, const char *date, long long *removed,
 
 /* Ids of the party's own row (party ref) or ERR_NOTFOUND. */
 int store_party_id(struct store *s, const char *ref, long long *id, struct err *e);
+/* Appends to out the refs of the claims whose client is the party `ref`
+ * (kind claim, client_ref = ref); none for an unknown party. */
+int store_party_claims(struct store *s, const char *ref, struct strv *out, struct err *e);
 
 
 /* ---- campaigns (SPEC §6 campaign): an operator's mail-merge ---- */

@@ -55,7 +55,8 @@ ADDRESS_COLUMNS = ('party_ref,label,lines,postcode,city,country,contact_name,'
 # §8: the keys of every row of `history list --format json`
 HISTORY_KEYS = {'id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_ref',
                 'document_ref', 'document_type', 'campaign', 'template', 'template_sha256',
-                'message_id', 'reason', 'server_reply', 'hash'}
+                'message_id', 'reason', 'server_reply', 'consent', 'operator',
+                'message_sha256', 'provider_id', 'hash'}
 # §6 `run`: the summary line, `run DATE: 3 documents, 6 messages queued, ...`
 RUN_SUMMARY_KEYS = ('documents', 'queued', 'sent', 'deferred', 'failed', 'skipped')
 RUN_SUMMARY = (r'^run %s: (\d+) documents?, (\d+) messages? queued, (\d+) sent, '

@@ -64,7 +64,8 @@ RUN_DATE = '2026-11-23'
 # `history list --format json` keys, in the order of the CSV/XLSX columns
 LIST_KEYS = ['id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_ref',
              'document_ref', 'document_type', 'campaign', 'template', 'template_sha256',
-             'message_id', 'reason', 'server_reply', 'hash']
+             'message_id', 'reason', 'server_reply', 'consent', 'operator', 'message_sha256',
+             'provider_id', 'hash']
 # `history show`: every column, in this order
 SHOW_KEYS = ['id', 'at', 'event', 'channel', 'address', 'contact_id', 'party_ref',
              'document_ref', 'document_type', 'campaign', 'template', 'template_sha256',
@@ -844,7 +845,7 @@ class HistoryExport(ComplianceCase):
         self.assertTrue(all(c.font.b for c in ws[1]), 'the header is bold')
         self.assertFalse(any(c.font.b for c in ws[2]), 'data rows are not bold')
         self.assertEqual(ws.freeze_panes, 'A2')
-        self.assertEqual(ws.auto_filter.ref, 'A1:P%d' % (len(rows) + 1))
+        self.assertEqual(ws.auto_filter.ref, 'A1:T%d' % (len(rows) + 1))
         self.assertEqual(ws.max_row, len(rows) + 1)
         self.assertEqual(ws.max_column, len(LIST_KEYS))
         widths = [ws.column_dimensions[openpyxl.utils.get_column_letter(i + 1)].width
@@ -877,7 +878,7 @@ class HistoryExport(ComplianceCase):
         want = [h for h in rows if h['channel'] == 'sms' and h['event'] == 'sent']
         ws = openpyxl.load_workbook(out).worksheets[0]
         self.assertEqual([c.value for c in ws['A'][1:]], [h['id'] for h in want])
-        self.assertEqual(ws.auto_filter.ref, 'A1:P%d' % (len(want) + 1))
+        self.assertEqual(ws.auto_filter.ref, 'A1:T%d' % (len(want) + 1))
 
 class LargeExport(ComplianceCase):
     """20,000 rows.  The workspace goes to /dev/shm when it is a writable
@@ -940,7 +941,7 @@ class LargeExport(ComplianceCase):
         rows = re.findall(rb'<row r="(\d+)"', xml)
         self.assertEqual(len(rows), n + 1)
         self.assertEqual(int(rows[-1]), n + 1)
-        self.assertIn(b'<autoFilter ref="A1:P%d"' % (n + 1), xml)
+        self.assertIn(b'<autoFilter ref="A1:T%d"' % (n + 1), xml)
         self.assertRegex(xml, rb'<c r="A%d"[^>]*><v>%d</v>' % (n + 1, n))
         wb = openpyxl.load_workbook(path, read_only=True)
         ws = wb.worksheets[0]
