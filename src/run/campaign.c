@@ -57,7 +57,7 @@ static int cmp_ll(const void *a, const void *b)
 
 static int ids_has(const struct ids *t, long long id)
 {
-    return bsearch(&id, t->v, t->n, sizeof *t->v, cmp_ll) != NULL;
+    return t->n && bsearch(&id, t->v, t->n, sizeof *t->v, cmp_ll) != NULL;
 }
 
 /* Decoded from the campaign's JSON; strings live in *json. */
@@ -83,7 +83,8 @@ static int sel_parse(const char *text, struct campaign_sel *s, struct ids *ids, 
     json_array_foreach(json_object_get(*json, "contacts"), i, id)
         ids_push(ids, json_integer_value(id));
     ids->any = json_is_array(json_object_get(*json, "contacts"));
-    qsort(ids->v, ids->n, sizeof *ids->v, cmp_ll);
+    if (ids->n)
+        qsort(ids->v, ids->n, sizeof *ids->v, cmp_ll);
     return 0;
 }
 
@@ -357,7 +358,8 @@ out:
     if (f)
         fclose(f);
     strv_release(&list);
-    qsort(t->v, t->n, sizeof *t->v, cmp_ll);
+    if (t->n)
+        qsort(t->v, t->n, sizeof *t->v, cmp_ll);
     for (i = n = 0; i < t->n; i++)
         if (!n || t->v[n - 1] != t->v[i])
             t->v[n++] = t->v[i];
@@ -450,6 +452,7 @@ struct renderer {
     const struct store_campaign *c;
     struct buf url, mailto;
     char domain[256];
+    int readable; /* preview: messages as a person reads them */
 };
 
 static void renderer_init(struct renderer *x, const struct config *cfg,
@@ -498,7 +501,7 @@ static int render_one(struct renderer *x, const struct resolve_rcpt *r, const ch
     struct merge_campaign mc = {
         .name = x->c->name, .template_name = x->c->template_name,
         .sms = !strcmp(x->c->channel, "sms"), .marketing = is_marketing(x->c),
-        .stop_text = x->cfg->sms_stop_text,
+        .stop_text = x->cfg->sms_stop_text, .readable = x->readable,
     };
     int rc;
 
@@ -628,6 +631,7 @@ int campaign_preview(struct store *s, const struct config *cfg, const char *name
         return rc;
     today(date);
     renderer_init(&x, cfg, &f.c);
+    x.readable = 1;
     buf_init(&p.excluded, 0);
     buf_init(&msg, 0);
     rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, date, &x.merge, e);

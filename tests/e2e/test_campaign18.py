@@ -3,7 +3,9 @@
 it (SPEC §6 `campaign`): `campaign rm NAME` deletes a draft and refuses a
 launched campaign; `campaign new … --contacts ID,ID` and `--contacts-file
 FILE` select the ticked contacts, further restricted by the other options;
-a bad or unknown id is refused naming it (file:line), nothing created."""
+a bad or unknown id is refused naming it (file:line), nothing created;
+`campaign preview` prints the messages as a person reads them (UTF-8
+headers and text, the HTML part as text), not quoted-printable MIME."""
 import os
 import sys
 
@@ -94,6 +96,33 @@ class Ticked(tc.CampaignCase):
                    '--purpose', 'service', '--contacts-file', self.path('absent.txt'),
                    contains=('absent.txt',))
         self.assertEqual(self.json('campaign', 'list'), [])
+
+
+class Readable(tc.CampaignCase):
+    def test_preview_is_decoded(self):
+        self.book(tc.CONSENT_BOOK[:1])
+        self.new('promo-hiver', 'promo', 'email', 'commercial')
+        recips, excluded, r = self.preview('promo-hiver')
+        self.assertEqual(len(recips), 1, r)
+        display, _, text = recips[0]
+        self.assertEqual(display, 'Élodie Martin')
+        for encoded in ('=C3', '=?', '=\n', 'Content-Transfer-Encoding', 'multipart', '<p>'):
+            self.assertNotIn(encoded, r.out, r)
+        lines = text.strip('\n').split('\n')
+        self.assertIn('To: Élodie Martin <elodie.martin@lefevre.fr>', lines)
+        self.assertIn('Subject: promo-hiver : nos offres pour Élodie Martin', lines)
+        self.assertIn('From: %s <%s>' % (tc.SENDER_NAME, tc.SENDER), lines)
+        self.assertTrue([ln for ln in lines if ln.startswith('List-Unsubscribe: <%s' %
+                                                             tc.UNSUB_URL)], r)
+        cut = lines.index('--- html part, as text ---')
+        body, html = lines[:cut], lines[cut + 1:]
+        self.assertIn('Bonjour Élodie,', body)
+        self.assertIn("À très bientôt !", body)
+        self.assertIn('Bonjour Élodie,', html)
+        self.assertIn("Boulangerie Lefèvre et Cabinet Durand vous présentent leurs offres "
+                      "d'hiver.", html)
+        for ln in html:
+            self.assertNotRegex(ln, r'<[a-z/]', r)
 
 
 if __name__ == '__main__':
