@@ -844,19 +844,15 @@ static const char *tag_name(const char *s, char *name, size_t n)
 /* href="…" of the tag from s to end, into href. */
 static void tag_href(const char *s, const char *end, struct buf *href)
 {
-    const char *h = s;
+    const char *h = strstr(s, "href="), *v, *stop;
 
     buf_reset(href);
-    while ((h = strstr(h, "href=")) && h < end) {
-        char q = h[5];
-        const char *v = h + 6, *stop;
-        if (q != '"' && q != '\'')
-            return;
-        if ((stop = strchr(v, q)) && stop < end)
-            for (; v < stop; v += *v == '&' ? entity(v, href) : (buf_addc(href, *v), 1))
-                ;
+    if (!h || h >= end || (h[5] != '"' && h[5] != '\''))
         return;
-    }
+    v = h + 6;
+    if ((stop = strchr(v, h[5])) && stop < end)
+        while (v < stop)
+            v += *v == '&' ? entity(v, href) : (buf_addc(href, *v), 1);
 }
 
 /* HTML as text: tags dropped (line breaks for blocks, "- " for items,
