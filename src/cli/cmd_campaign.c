@@ -1,5 +1,5 @@
 /* `postier campaign new|list|show|preview|test|launch|pause|resume|cancel|
- * status` and `postier unsubscribe`: the operator's mail-merge (SPEC §6). */
+ * rm|status` and `postier unsubscribe`: the operator's mail-merge (SPEC §6). */
 #include "cli.h"
 
 #include <jansson.h>
@@ -13,9 +13,12 @@
 static const char usage_new[] =
     "Usage: postier campaign new NAME --template T --channel email|sms\n"
     "         --purpose service|commercial|partner [--type CODE] [--flag FLAG]\n"
-    "         [--party REF] [--party-kind KIND] [--city CITY] [--search TEXT]\n\n"
+    "         [--party REF] [--party-kind KIND] [--city CITY] [--search TEXT]\n"
+    "         [--contacts ID,ID] [--contacts-file FILE]\n\n"
     "Creates a draft campaign: templates/T/<locale>.eml.tmpl (or .sms.tmpl) sent to\n"
-    "the contacts valid today that match every selection option.  Commercial\n"
+    "the contacts valid today that match every selection option; --contacts and\n"
+    "--contacts-file (one id a line) tick contacts, the other options restrict\n"
+    "them.  Commercial\n"
     "needs the `commercial` consent, partner `partner`, marketing SMS also\n"
     "`sms_marketing`; unsubscribed addresses never get marketing.\n";
 
@@ -26,9 +29,10 @@ static int c_new(struct cli *c, int argc, char **argv)
         {"purpose", required_argument, NULL, 'p'},  {"type", required_argument, NULL, 't'},
         {"flag", required_argument, NULL, 'f'},     {"party", required_argument, NULL, 'P'},
         {"party-kind", required_argument, NULL, 'k'}, {"city", required_argument, NULL, 'C'},
-        {"search", required_argument, NULL, 's'},   {NULL, 0, NULL, 0}};
+        {"search", required_argument, NULL, 's'},   {"contacts", required_argument, NULL, 'i'},
+        {"contacts-file", required_argument, NULL, 'F'}, {NULL, 0, NULL, 0}};
     const char *tmpl = NULL, *channel = NULL, *purpose = NULL;
-    struct campaign_sel sel = {NULL, NULL, NULL, NULL, NULL, NULL};
+    struct campaign_sel sel = {0};
     struct err e;
     int opt, rc;
 
@@ -43,6 +47,8 @@ static int c_new(struct cli *c, int argc, char **argv)
         case 'k': sel.party_kind = optarg; break;
         case 'C': sel.city = optarg; break;
         case 's': sel.search = optarg; break;
+        case 'i': sel.contacts = optarg; break;
+        case 'F': sel.contacts_file = optarg; break;
         default: return cli_usage("campaign new", "bad option");
         }
     }
@@ -529,6 +535,21 @@ static int set_state(struct cli *c, const char *cmd, int argc, char **argv, cons
     return 0;
 }
 
+static int c_rm(struct cli *c, int argc, char **argv)
+{
+    struct err e;
+    int rc;
+
+    if (argc != 2)
+        return cli_usage("campaign rm", "expected one NAME");
+    if ((rc = cli_open_store(c)))
+        return rc;
+    if (campaign_remove(c->store, argv[1], &e))
+        return cli_fail(&e);
+    printf("campaign %s removed\n", argv[1]);
+    return 0;
+}
+
 static int c_pause(struct cli *c, int argc, char **argv)
 {
     return set_state(c, "campaign pause", argc, argv, "paused");
@@ -570,6 +591,9 @@ static const struct cli_cmd cmds[] = {
     {"cancel", c_cancel, "cancel: the remaining are never sent",
      "Usage: postier campaign cancel NAME\n\n"
      "The recipients not yet sent never will be.\n"},
+    {"rm", c_rm, "delete a draft campaign",
+     "Usage: postier campaign rm NAME\n\n"
+     "Deletes a campaign never launched; a launched one stays in the history.\n"},
     {"status", c_status, "counts: queued, sent, deferred, failed, skipped",
      "Usage: postier campaign status NAME [--format json]\n\n"
      "State and counts: recipients, queued, sent, deferred, failed, skipped.\n"},

@@ -663,9 +663,10 @@ static void unsub_line(struct buf *b, const char *loc, const char *url, int html
 
 /* Renders f's subject, text and HTML for l, adds the unsubscribe line of
  * marketing (unsub_url), and builds msg (whose recipient, Message-ID and
- * extras the caller set) into out; out is unchanged on failure. */
+ * extras the caller set) into out, MIME or readable (mime_readable); out is unchanged on failure. */
 static int email(struct merge *m, struct tmpl_file *f, const char *loc, struct look *l,
-                 struct mime_msg *msg, const char *unsub_url, struct buf *out, struct err *e)
+                 struct mime_msg *msg, const char *unsub_url, int readable, struct buf *out,
+                 struct err *e)
 {
     struct buf *subject = &m->subject, *text = &m->text, *html = &m->html;
     size_t mark = out->len;
@@ -689,7 +690,7 @@ static int email(struct merge *m, struct tmpl_file *f, const char *loc, struct l
         msg->subject = buf_str(subject);
         msg->text = buf_str(text);
         msg->html = f->html ? buf_str(html) : NULL;
-        if ((rc = mime_build(msg, out, e)))
+        if ((rc = readable ? mime_readable(msg, out, e) : mime_build(msg, out, e)))
             buf_truncate(out, mark);
     }
     if (text->alloc > KEEP_MAX) /* an odd large message: not kept all run */
@@ -796,7 +797,7 @@ int merge_document(struct merge *m, const struct store_document *d,
                            .message_id = message_id, .auto_submitted = 1,
                            .attachments = attach, .attachment_fds = fds,
                            .nattachments = d->attachment ? 1 : 0};
-    rc = email(m, c->f, loc, &l, &msg, NULL, out, e);
+    rc = email(m, c->f, loc, &l, &msg, NULL, 0, out, e);
     if (rc == ERR_IO && d->attachment) /* the only I/O of building: reading it */
         info->reason = "attachment";
 out:
@@ -890,7 +891,8 @@ int merge_campaign(struct merge *m, const struct merge_campaign *c, const struct
                            .message_id = message_id,
                            .list_unsubscribe = c->marketing ? c->unsub_url : NULL,
                            .list_unsubscribe_mailto = c->marketing ? c->unsub_mailto : NULL};
-    return email(m, t->f, loc, &l, &msg, c->marketing ? c->unsub_url : NULL, out, e);
+    return email(m, t->f, loc, &l, &msg, c->marketing ? c->unsub_url : NULL, c->readable, out,
+                 e);
 }
 
 /* ---- templates check: names against what a document provides ---- */

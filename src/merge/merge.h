@@ -68,6 +68,7 @@ struct merge_campaign {
     const char *unsub_url;    /* the recipient's https link (marketing) */
     const char *unsub_mailto; /* "mailto:…" or NULL */
     const char *stop_text;    /* [sms] stop_text */
+    int readable;             /* e-mail as mime_readable (preview), not MIME */
 };
 int merge_campaign(struct merge *m, const struct merge_campaign *c, const struct resolve_rcpt *r,
                    const char *message_id, struct buf *out, struct merge_info *info,

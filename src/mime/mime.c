@@ -6,6 +6,7 @@
  * lines <= 998).  The encodings (RFC 2047, 2231, 2045 QP) are in encode.c. */
 #include "mime/mime-int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -774,4 +775,182 @@ static void date_at(time_t t, char *out, size_t n)
 void mime_date_now(char *out, size_t n)
 {
     date_at(time(NULL), out, n);
+}
+
+/* ---- the message as a person reads it ---- */
+
+/* Appends code point c as UTF-8 (a bad one as U+FFFD). */
+static void put_utf8(struct buf *b, unsigned long c)
+{
+    if (!c || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+        c = 0xFFFD;
+    if (c < 0x80) {
+        buf_addc(b, (char)c);
+    } else if (c < 0x800) {
+        buf_addc(b, (char)(0xC0 | (c >> 6)));
+        buf_addc(b, (char)(0x80 | (c & 0x3F)));
+    } else if (c < 0x10000) {
+        buf_addc(b, (char)(0xE0 | (c >> 12)));
+        buf_addc(b, (char)(0x80 | ((c >> 6) & 0x3F)));
+        buf_addc(b, (char)(0x80 | (c & 0x3F)));
+    } else {
+        buf_addc(b, (char)(0xF0 | (c >> 18)));
+        buf_addc(b, (char)(0x80 | ((c >> 12) & 0x3F)));
+        buf_addc(b, (char)(0x80 | ((c >> 6) & 0x3F)));
+        buf_addc(b, (char)(0x80 | (c & 0x3F)));
+    }
+}
+
+/* The entity at s ('&'), decoded into b; returns its length (1: none). */
+static size_t entity(const char *s, struct buf *b)
+{
+    static const struct { const char *name; const char *text; } named[] = {
+        {"amp;", "&"}, {"lt;", "<"}, {"gt;", ">"}, {"quot;", "\""}, {"apos;", "'"},
+        {"nbsp;", "\xC2\xA0"}, {"eacute;", "\xC3\xA9"}, {"egrave;", "\xC3\xA8"},
+        {"agrave;", "\xC3\xA0"}, {"euro;", "\xE2\x82\xAC"}};
+    const char *end = strchr(s, ';');
+    size_t i;
+
+    if (!end || end - s > 10)
+        return buf_addc(b, '&'), 1;
+    if (s[1] == '#') {
+        char *stop;
+        unsigned long c = s[2] == 'x' || s[2] == 'X' ? strtoul(s + 3, &stop, 16)
+                                                     : strtoul(s + 2, &stop, 10);
+        if (stop != end || stop == s + 2)
+            return buf_addc(b, '&'), 1;
+        put_utf8(b, c);
+        return (size_t)(end - s) + 1;
+    }
+    for (i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (!strncmp(s + 1, named[i].name, strlen(named[i].name)))
+            return buf_adds(b, named[i].text), strlen(named[i].name) + 1;
+    return buf_addc(b, '&'), 1;
+}
+
+/* A tag's name (lower case, '/' kept) into name; returns the tag's end. */
+static const char *tag_name(const char *s, char *name, size_t n)
+{
+    size_t i = 0;
+
+    for (s++; *s && *s != '>' && !isspace((unsigned char)*s) && i + 1 < n; s++)
+        name[i++] = (char)tolower((unsigned char)*s);
+    name[i] = '\0';
+    while (*s && *s != '>')
+        s++;
+    return s;
+}
+
+/* href="…" of the tag from s to end, into href. */
+static void tag_href(const char *s, const char *end, struct buf *href)
+{
+    const char *h = strstr(s, "href="), *v, *stop;
+
+    buf_reset(href);
+    if (!h || h >= end || (h[5] != '"' && h[5] != '\''))
+        return;
+    v = h + 6;
+    if ((stop = strchr(v, h[5])) && stop < end)
+        while (v < stop)
+            v += *v == '&' ? entity(v, href) : (buf_addc(href, *v), 1);
+}
+
+/* HTML as text: tags dropped (line breaks for blocks, "- " for items,
+ * " <url>" after a link whose text is not its url), entities decoded,
+ * blanks collapsed. */
+static void html_text(const char *s, struct buf *out)
+{
+    static const char *const blocks[] = {"p", "/p", "br", "br/", "div", "/div", "tr", "/tr",
+                                         "h1", "/h1", "h2", "/h2", "h3", "/h3", "ul", "/ul",
+                                         "ol", "/ol", "/li", "table", "/table", "hr"};
+    struct buf href;
+    char name[16];
+    size_t i, link = 0, start = out->len;
+    int space = 0, skip = 0;
+
+    buf_init(&href, 0);
+    while (*s) {
+        if (*s == '<') {
+            const char *end = tag_name(s, name, sizeof name);
+            if (!strcmp(name, "style") || !strcmp(name, "script") || !strcmp(name, "head"))
+                skip = 1;
+            else if (!strcmp(name, "/style") || !strcmp(name, "/script") || !strcmp(name, "/head"))
+                skip = 0;
+            for (i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+                if (!strcmp(name, blocks[i]))
+                    buf_addc(out, '\n'), space = 0;
+            if (!strcmp(name, "li"))
+                buf_adds(out, "\n- "), space = 0;
+            if (!strcmp(name, "a"))
+                tag_href(s, end, &href), link = out->len;
+            if (!strcmp(name, "/a") && href.len) {
+                link += link < out->len && out->data[link] == ' ';
+                if (out->len - link != href.len || memcmp(out->data + link, href.data, href.len))
+                    buf_printf(out, " <%s>", buf_str(&href));
+                buf_reset(&href);
+            }
+            s = *end ? end + 1 : end;
+        } else if (skip) {
+            s++;
+        } else if (isspace((unsigned char)*s)) {
+            space = out->len > start && out->data[out->len - 1] != '\n';
+            s++;
+        } else {
+            if (space)
+                buf_addc(out, ' '), space = 0;
+            s += *s == '&' ? entity(s, out) : (buf_addc(out, *s), 1);
+        }
+    }
+    buf_release(&href);
+    /* no blank runs: at most one empty line, none at the ends */
+    for (i = start; i < out->len;) {
+        if (out->data[i] == '\n' && (i == start || (i >= start + 2 && out->data[i - 1] == '\n' &&
+                                                    out->data[i - 2] == '\n'))) {
+            memmove(out->data + i, out->data + i + 1, out->len - i - 1);
+            out->len--;
+        } else if (out->data[i] == ' ' && i + 1 < out->len && out->data[i + 1] == '\n') {
+            memmove(out->data + i, out->data + i + 1, out->len - i - 1);
+            out->len--;
+        } else {
+            i++;
+        }
+    }
+    while (out->len > start && out->data[out->len - 1] == '\n')
+        out->len--;
+    buf_addc(out, '\n');
+}
+
+/* Appends text with CRLF as LF and a final line break. */
+static void put_lines(struct buf *out, const char *s)
+{
+    for (; *s; s++)
+        if (*s != '\r' || s[1] != '\n')
+            buf_addc(out, *s);
+    if (out->len && out->data[out->len - 1] != '\n')
+        buf_addc(out, '\n');
+}
+
+int mime_readable(const struct mime_msg *m, struct buf *out, struct err *e)
+{
+    int rc;
+
+    if ((rc = check_msg(m, e)) < 0)
+        return rc;
+    buf_printf(out, "From: %s <%s>\nTo: %s <%s>\nSubject: %s\n",
+               m->from_name ? m->from_name : "", m->from_addr, m->to_name ? m->to_name : "",
+               m->to_addr, m->subject ? m->subject : "");
+    if (m->list_unsubscribe)
+        buf_printf(out, "List-Unsubscribe: <%s>%s%s%s\n", m->list_unsubscribe,
+                   m->list_unsubscribe_mailto ? ", <" : "",
+                   m->list_unsubscribe_mailto ? m->list_unsubscribe_mailto : "",
+                   m->list_unsubscribe_mailto ? ">" : "");
+    buf_addc(out, '\n');
+    put_lines(out, m->text ? m->text : "");
+    if (m->html) {
+        buf_adds(out, "\n--- html part, as text ---\n");
+        html_text(m->html, out);
+    }
+    if (out->err)
+        return err_set(e, ERR_TOOBIG, "message: too large");
+    return 0;
 }

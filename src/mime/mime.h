@@ -42,6 +42,13 @@ struct mime_msg {
  * be read, or is not a regular file, is ERR_IO naming it.  Output uses CRLF only. */
 int mime_build(const struct mime_msg *m, struct buf *out, struct err *e);
 
+/* Appends m as a person reads it (campaign preview): From, To, Subject
+ * and List-Unsubscribe in UTF-8, a blank line, the text (LF), then the
+ * HTML part as text (tags dropped, entities decoded) after a line
+ * "--- html part, as text ---".  Refuses what mime_build refuses in the
+ * headers; never reads attachments. */
+int mime_readable(const struct mime_msg *m, struct buf *out, struct err *e);
+
 /* An RFC 5322 date for the current time ("Mon, 23 Nov 2026 14:05:00 +0100"). */
 void mime_date_now(char *out, size_t n);
 

@@ -3,7 +3,9 @@
 #include "campaign.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -32,9 +34,37 @@ static const char **sel_field(struct campaign_sel *s, size_t i)
     return f[i];
 }
 
-/* Decoded from the campaign's JSON; strings live in *json. */
-static int sel_parse(const char *text, struct campaign_sel *s, json_t **json, struct err *e)
+struct ids { /* ticked contact ids, sorted once complete */
+    long long *v;
+    size_t n, cap;
+    int any; /* a --contacts option was given */
+};
+
+static void ids_push(struct ids *t, long long id)
 {
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 16;
+        t->v = xrealloc(t->v, t->cap * sizeof *t->v);
+    }
+    t->v[t->n++] = id;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+static int ids_has(const struct ids *t, long long id)
+{
+    return t->n && bsearch(&id, t->v, t->n, sizeof *t->v, cmp_ll) != NULL;
+}
+
+/* Decoded from the campaign's JSON; strings live in *json. */
+static int sel_parse(const char *text, struct campaign_sel *s, struct ids *ids, json_t **json,
+                     struct err *e)
+{
+    json_t *id;
     size_t i;
 
     memset(s, 0, sizeof *s);
@@ -49,6 +79,12 @@ static int sel_parse(const char *text, struct campaign_sel *s, json_t **json, st
         if (json_is_string(v))
             *sel_field(s, i) = json_string_value(v);
     }
+    memset(ids, 0, sizeof *ids);
+    json_array_foreach(json_object_get(*json, "contacts"), i, id)
+        ids_push(ids, json_integer_value(id));
+    ids->any = json_is_array(json_object_get(*json, "contacts"));
+    if (ids->n)
+        qsort(ids->v, ids->n, sizeof *ids->v, cmp_ll);
     return 0;
 }
 
@@ -110,6 +146,7 @@ struct select {
     struct store *s;
     const struct store_campaign *c;
     struct campaign_sel sel;
+    struct ids ids;
     unsigned flag;
     struct strv kinds; /* party refs of the wanted kind, sorted */
     struct seen seen;
@@ -173,6 +210,8 @@ static int select_cb(void *ctx, const struct store_rec *rec)
     size_t i;
     int rc;
 
+    if (x->ids.any && !ids_has(&x->ids, rec->id))
+        return 0;
     if (x->sel.type && (!rec->v[CF_TYPE] || strcmp(rec->v[CF_TYPE], x->sel.type)))
         return 0;
     if (x->flag && !(validate_bits(rec->v[CF_FLAGS], 0) & x->flag))
@@ -209,7 +248,7 @@ int campaign_candidates(struct store *s, const struct store_campaign *c, const c
     json_t *json;
     int rc;
 
-    if ((rc = sel_parse(c->selection, &x.sel, &json, e)))
+    if ((rc = sel_parse(c->selection, &x.sel, &x.ids, &json, e)))
         return rc;
     strv_init(&x.kinds);
     if (x.sel.flag && validate_flags_parse(x.sel.flag, &x.flag, e))
@@ -231,6 +270,7 @@ int campaign_candidates(struct store *s, const struct store_campaign *c, const c
     free(x.city);
     strv_release(&x.kinds);
     seen_free(&x.seen);
+    free(x.ids.v);
     json_decref(json);
     return rc;
 }
@@ -253,6 +293,80 @@ static int template_exists(const struct config *cfg, const char *name, const cha
     return ok;
 }
 
+/* One ticked id: a known contact.  where names it in errors. */
+static int tick(struct store *s, struct ids *t, const char *text, const char *where,
+                struct err *e)
+{
+    struct store_rec r;
+    char *end;
+    long long id;
+    int rc;
+
+    errno = 0;
+    id = strtoll(text, &end, 10);
+    if (!isdigit((unsigned char)*text) || *end || errno || id <= 0)
+        return err_set(e, ERR_INPUT, "%s: '%s' is not a contact id", where, text);
+    store_rec_init(&r, STORE_CONTACT);
+    rc = store_get(s, STORE_CONTACT, id, NULL, &r, e);
+    store_rec_release(&r);
+    if (rc == ERR_NOTFOUND)
+        return err_set(e, ERR_INPUT, "%s: no contact %lld", where, id);
+    if (!rc)
+        ids_push(t, id);
+    return rc;
+}
+
+/* --contacts ID,ID and --contacts-file FILE into t, sorted, once each. */
+static int ticked(struct store *s, const struct campaign_sel *sel, struct ids *t,
+                  struct err *e)
+{
+    struct strv list;
+    char line[256], where[4200], *p;
+    FILE *f = NULL;
+    long lineno = 0;
+    size_t i, n;
+    int rc = 0;
+
+    t->any = sel->contacts || sel->contacts_file;
+    strv_init(&list);
+    if (sel->contacts)
+        strv_split(&list, sel->contacts, ',');
+    for (i = 0; i < list.n && !rc; i++)
+        rc = tick(s, t, list.v[i], "--contacts", e);
+    if (sel->contacts && !rc && !t->n)
+        rc = err_set(e, ERR_INPUT, "--contacts: no contact id");
+    if (rc || !sel->contacts_file)
+        goto out;
+    if (!(f = fopen(sel->contacts_file, "r"))) {
+        rc = err_set(e, ERR_INPUT, "--contacts-file: %s: %s", sel->contacts_file,
+                     strerror(errno));
+        goto out;
+    }
+    n = t->n;
+    while (!rc && fgets(line, sizeof line, f)) {
+        snprintf(where, sizeof where, "%s:%ld", sel->contacts_file, ++lineno);
+        if (!strchr(line, '\n') && !feof(f))
+            rc = err_set(e, ERR_INPUT, "%s: line too long", where);
+        else if (*(p = str_trim(line)))
+            rc = tick(s, t, p, where, e);
+    }
+    if (!rc && ferror(f))
+        rc = err_set(e, ERR_INPUT, "--contacts-file: %s: read error", sel->contacts_file);
+    if (!rc && t->n == n)
+        rc = err_set(e, ERR_INPUT, "--contacts-file: %s: no contact id", sel->contacts_file);
+out:
+    if (f)
+        fclose(f);
+    strv_release(&list);
+    if (t->n)
+        qsort(t->v, t->n, sizeof *t->v, cmp_ll);
+    for (i = n = 0; i < t->n; i++)
+        if (!n || t->v[n - 1] != t->v[i])
+            t->v[n++] = t->v[i];
+    t->n = n;
+    return rc;
+}
+
 int campaign_create(struct store *s, const struct config *cfg, const char *name,
                     const char *template_name, const char *channel, const char *purpose,
                     const struct campaign_sel *sel, struct err *e)
@@ -260,6 +374,7 @@ int campaign_create(struct store *s, const struct config *cfg, const char *name,
     struct store_campaign c = {.name = name, .template_name = template_name,
                                .channel = channel, .purpose = purpose};
     struct campaign_sel copy = *sel;
+    struct ids ids = {0};
     json_t *o;
     unsigned flag;
     size_t i;
@@ -278,10 +393,21 @@ int campaign_create(struct store *s, const struct config *cfg, const char *name,
     if (strchr(template_name, '/') || !template_exists(cfg, template_name, channel))
         return err_set(e, ERR_INPUT, "--template: no %s/%s/fr.%s.tmpl (nor en)", cfg->templates,
                        template_name, strcmp(channel, "sms") ? "eml" : "sms");
+    if ((rc = ticked(s, sel, &ids, e))) {
+        free(ids.v);
+        return rc;
+    }
     o = json_object();
     for (i = 0; i < NSEL; i++)
         if (*sel_field(&copy, i))
             json_object_set_new(o, sel_keys[i], json_string(*sel_field(&copy, i)));
+    if (ids.any) {
+        json_t *a = json_array();
+        for (i = 0; i < ids.n; i++)
+            json_array_append_new(a, json_integer(ids.v[i]));
+        json_object_set_new(o, "contacts", a);
+    }
+    free(ids.v);
     c.selection = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     rc = store_campaign_add(s, &c, e);
@@ -326,6 +452,7 @@ struct renderer {
     const struct store_campaign *c;
     struct buf url, mailto;
     char domain[256];
+    int readable; /* preview: messages as a person reads them */
 };
 
 static void renderer_init(struct renderer *x, const struct config *cfg,
@@ -374,7 +501,7 @@ static int render_one(struct renderer *x, const struct resolve_rcpt *r, const ch
     struct merge_campaign mc = {
         .name = x->c->name, .template_name = x->c->template_name,
         .sms = !strcmp(x->c->channel, "sms"), .marketing = is_marketing(x->c),
-        .stop_text = x->cfg->sms_stop_text,
+        .stop_text = x->cfg->sms_stop_text, .readable = x->readable,
     };
     int rc;
 
@@ -465,6 +592,21 @@ static int load(struct store *s, const char *name, struct found *f, struct err *
     return store_campaign_get(s, name, NULL, found_cb, f, e);
 }
 
+int campaign_remove(struct store *s, const char *name, struct err *e)
+{
+    struct found f;
+    int rc;
+
+    if ((rc = load(s, name, &f, e)))
+        goto out;
+    /* the store deletes only a draft: a launch racing this is never lost */
+    if ((rc = store_campaign_rm_draft(s, f.c.id, e)) == ERR_INPUT)
+        rc = err_set(e, ERR_INPUT, "campaign %s was launched: it stays in the history", name);
+out:
+    found_release(&f);
+    return rc;
+}
+
 static void today(char out[11])
 {
     time_t t = time(NULL);
@@ -489,6 +631,7 @@ int campaign_preview(struct store *s, const struct config *cfg, const char *name
         return rc;
     today(date);
     renderer_init(&x, cfg, &f.c);
+    x.readable = 1;
     buf_init(&p.excluded, 0);
     buf_init(&msg, 0);
     rc = merge_new(s, cfg->templates, cfg->sender_name, cfg->sender_email, date, &x.merge, e);

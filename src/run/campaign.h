@@ -15,13 +15,21 @@
 
 struct campaign_sel {
     const char *type, *flag, *party, *party_kind, *city, *search; /* NULL = any */
+    /* the ticked contacts (NULL = any): "ID,ID" and a file of one id a
+     * line; given both, the union.  Stored as the sorted array "contacts". */
+    const char *contacts, *contacts_file;
 };
 
-/* Creates a draft campaign.  ERR_INPUT for a bad channel, purpose, flag
- * or a template folder without a file for the channel; ERR_EXISTS. */
+/* Creates a draft campaign.  ERR_INPUT for a bad channel, purpose, flag,
+ * contact id (file:line) or unknown contact, or a template folder without
+ * a file for the channel; ERR_EXISTS. */
 int campaign_create(struct store *s, const struct config *cfg, const char *name,
                     const char *template_name, const char *channel, const char *purpose,
                     const struct campaign_sel *sel, struct err *e);
+
+/* Deletes a draft campaign.  ERR_INPUT once it was launched (scheduled,
+ * running, paused, done or cancelled): it stays in the history. */
+int campaign_remove(struct store *s, const char *name, struct err *e);
 
 /* Every candidate of c's selection on date, in order, decided: reason
  * NULL for a recipient, else the skip reason (SPEC §2.5).  cb returns 0,

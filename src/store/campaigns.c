@@ -103,6 +103,22 @@ int store_campaign_state(struct store *s, long long id, char *out, size_t n, str
     return rc == SQLITE_ROW ? 0 : store_dberr(s, rc, e, "campaign");
 }
 
+int store_campaign_rm_draft(struct store *s, long long id, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = store_prepare(s, "DELETE FROM campaign WHERE id = ? AND state = 'draft'", &st, e);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    if ((rc = store_run(s, st, e, "campaign")))
+        return rc;
+    if (!sqlite3_changes(s->db))
+        return err_set(e, ERR_INPUT, "campaign was launched: it stays in the history");
+    return 0;
+}
+
 int store_campaign_freeze(struct store *s, long long id, struct err *e)
 {
     sqlite3_stmt *st;

@@ -406,6 +406,8 @@ int store_campaign_set_state(struct store *s, long long id, const char *state,
 /* *state = the campaign's current state (read again: another process may
  * have paused it), in out of n bytes. */
 int store_campaign_state(struct store *s, long long id, char *out, size_t n, struct err *e);
+/* Deletes campaign id if it is still a draft; ERR_INPUT otherwise. */
+int store_campaign_rm_draft(struct store *s, long long id, struct err *e);
 /* Marks the recipient list frozen (now). */
 int store_campaign_freeze(struct store *s, long long id, struct err *e);
 /* Adds candidate seq of the frozen list: a recipient (reason NULL, with
