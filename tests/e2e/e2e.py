@@ -22,13 +22,16 @@ import email.policy
 import io
 import json
 import os
+import pty
 import re
+import select
 import shlex
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 SRC = os.environ.get('POSTIER_SRC') or os.path.abspath(
@@ -140,6 +143,39 @@ class PostierCase(unittest.TestCase):
         <tmp>/config/postier.ini unless config=False)."""
         return (WRAPPER + [POSTIER] + (['--config', self.config] if config else []) +
                 [str(a) for a in args])
+
+    def on_tty(self, argv, answer, env=None):
+        """Runs argv with stdin, stdout and stderr on a pseudo-terminal;
+        writes answer (bytes, or None: never) when a `[y/N]` question
+        appears.  Returns (exit status, text printed, whether answered)."""
+        master, slave = pty.openpty()
+        p = subprocess.Popen(argv, cwd=self.tmp, env=env or self.postier_env(), stdin=slave,
+                             stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        buf, end, answered = b'', time.monotonic() + 20, False
+        while time.monotonic() < end:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                buf += chunk
+            if answer and not answered and b'[y/N]' in buf:
+                os.write(master, answer)
+                answered = True
+            if p.poll() is not None and not r:
+                break
+        os.close(master)
+        try:
+            rc = p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            self.fail('%s on a terminal did not end:\n%r' % (' '.join(argv), buf))
+        return rc, buf.decode('utf-8', 'replace'), answered
 
     def postier_env(self, env=None):
         """The environment postier runs in: ours without POSTIER_CONFIG,

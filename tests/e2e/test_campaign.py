@@ -20,9 +20,7 @@ import email.policy
 import hashlib
 import json
 import os
-import pty
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -871,35 +869,8 @@ class Launch(CampaignCase):
         self.new('promo-hiver', 'promo', 'email', 'commercial')
 
         def on_tty(answer):
-            master, slave = pty.openpty()
-            p = subprocess.Popen(self.argv(['campaign', 'launch', 'promo-hiver']), cwd=self.tmp,
-                                 env=self.env(), stdin=slave, stdout=slave, stderr=slave,
-                                 start_new_session=True)
-            os.close(slave)
-            buf, end, answered = b'', time.monotonic() + 20, False
-            while time.monotonic() < end:
-                r, _, _ = select.select([master], [], [], 0.2)
-                if r:
-                    try:
-                        chunk = os.read(master, 4096)
-                    except OSError:
-                        break
-                    if not chunk:
-                        break
-                    buf += chunk
-                if not answered and b'[y/N]' in buf:
-                    os.write(master, answer)
-                    answered = True
-                if p.poll() is not None and not r:
-                    break
-            os.close(master)
-            try:
-                rc = p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-                self.fail('launch on a terminal did not end:\n%r' % buf)
-            text = buf.decode('utf-8', 'replace')
+            rc, text, answered = self.on_tty(self.argv(['campaign', 'launch', 'promo-hiver']),
+                                             answer, self.env())
             self.assertTrue(answered, 'no [y/N] question on a terminal:\n%r' % text)
             self.assertRegex(text, r'Send .*to 3 recipients \(5 excluded\)\? \[y/N\]')
             return rc, text

@@ -10,11 +10,7 @@
   skips the question; without a terminal there is no question."""
 
 import os
-import pty
-import select
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
@@ -82,35 +78,8 @@ class Merge18Test(e2e.PostierCase):
         self.assertEqual(self.sql('SELECT contact_id FROM document WHERE ref = ?', ('F1',)),
                          [(keep,)])
 
-    def on_tty(self, args, answer):
-        master, slave = pty.openpty()
-        p = subprocess.Popen(self.postier_argv(*args), cwd=self.tmp, env=self.postier_env(),
-                             stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-        os.close(slave)
-        buf, end, answered = b'', time.monotonic() + 20, False
-        while time.monotonic() < end:
-            r, _, _ = select.select([master], [], [], 0.2)
-            if r:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                buf += chunk
-            if answer and not answered and b'[y/N]' in buf:
-                os.write(master, answer)
-                answered = True
-            if p.poll() is not None and not r:
-                break
-        os.close(master)
-        try:
-            rc = p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            self.fail('merge on a terminal did not end:\n%r' % buf)
-        text = buf.decode('utf-8', 'replace')
+    def merge_on_tty(self, args, answer):
+        rc, text, answered = self.on_tty(self.postier_argv(*args), answer)
         if answer:
             self.assertTrue(answered, 'no [y/N] question on a terminal:\n%r' % text)
         else:
@@ -123,18 +92,18 @@ class Merge18Test(e2e.PostierCase):
         dup = self.add_contact('--party', 'C001', '--last-name', 'Durand', '--phones',
                                '0612345678')
         snap = self.db_snapshot()
-        rc, text = self.on_tty(['contacts', 'merge', keep, dup], b'n\n')
+        rc, text = self.merge_on_tty(['contacts', 'merge', keep, dup], b'n\n')
         self.assertEqual(rc, 1, text)
         self.assertRegex(text, r'Merge contact %d \(Durand\) into contact %d \(Durand\)' %
                          (dup, keep))
         self.assertIn('nothing merged', text)
         self.assertEqual(self.db_snapshot(), snap)
-        rc, text = self.on_tty(['contacts', 'merge', keep, dup], b'y\n')
+        rc, text = self.merge_on_tty(['contacts', 'merge', keep, dup], b'y\n')
         self.assertEqual(rc, 0, text)
         self.assertEqual([c['id'] for c in self.contacts()], [keep])
         self.assertEqual(len(self.merged_rows()), 1)
         third = self.add_contact('--party', 'C001', '--last-name', 'Durand')
-        rc, text = self.on_tty(['contacts', 'merge', keep, third, '--yes'], None)
+        rc, text = self.merge_on_tty(['contacts', 'merge', keep, third, '--yes'], None)
         self.assertEqual(rc, 0, text)
         self.assertEqual([c['id'] for c in self.contacts()], [keep])
         self.assertEqual(len(self.merged_rows()), 2)
