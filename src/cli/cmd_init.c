@@ -90,11 +90,9 @@ int cmd_init(struct cli *c, int argc, char **argv)
         rc = cli_install_templates(c->cfg->templates, &copied, &e);
     if (rc)
         return cli_fail(&e);
-    if ((rc = cli_open_store(c)))
+    if ((rc = cli_open_store(c))) /* makes the key, or stops on a lost one */
         return rc;
     created_key = c->key_created;
-    if (audit_key_ensure(c->store, NULL, &e)) /* a lost key */
-        return cli_fail(&e);
     printf("config:   %s%s\n", c->config_path, created ? " (created)" : "");
     printf("database: %s (schema version %d)\n", c->cfg->database,
            store_schema_version(c->store));
